@@ -1,0 +1,53 @@
+"""Measure the verdict floor c: how far a correct method's error can exceed
+2× autograd's, in units of √m·κ·u, over seeds × sizes × ε × placement × batch.
+
+    python bench/calibrate_floor.py [--seeds 10]
+
+Prints, per dtype, the largest (err_method − 2·err_autograd)/(√m·κ·u) seen,
+and the median and max of err_u per method. The floor in gradlab/dtypes.py must sit
+above the first column with room to spare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from collections import defaultdict
+
+import numpy as np
+
+from gradlab.case import Case
+from gradlab.check import run_check
+from gradlab.dtypes import DTYPE_NAMES
+from gradlab.metrics import floor_scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--sizes", default="2,3,8,32,128,512,1024")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    excess = defaultdict(list)
+    err_u = defaultdict(list)
+    for dtype, size, batch, eps, placement, seed in itertools.product(
+            DTYPE_NAMES, sizes, (1, 4), (0.0, 1e-5), ("inside", "outside"), range(args.seeds)):
+        check = run_check(Case(size, size, batch, dtype, eps, placement, seed=seed))
+        auto = check.errors["autograd"]["W"].err_u
+        err_u[dtype, "autograd"].append(auto)
+        for name in check.verdicts:
+            e = check.errors[name]["W"].err_u
+            err_u[dtype, name].append(e)
+            scale = floor_scale(size, check.kappa)
+            excess[dtype].append(((e - 2 * auto) / scale, name, size, batch, eps, placement,
+                                  seed))
+    for dtype in DTYPE_NAMES:
+        worst = max(excess[dtype])
+        print(f"{dtype:9s} worst excess {worst[0]:6.2f} √m·κ·u  at {worst[1:]}")
+        for method in ("autograd", "structured", "kron"):
+            values = np.array(err_u[dtype, method])
+            print(f"    {method:10s} err_u median {np.median(values):6.2f}  max {values.max():6.2f}")
+
+
+if __name__ == "__main__":
+    main()

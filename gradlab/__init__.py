@@ -1,0 +1,6 @@
+"""gradlab: is that gradient mismatch a bug or rounding?
+
+The pure package: it never imports Streamlit. See README.md.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""The headless command line: ``python -m gradlab check …``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gradlab.case import Case, Limits, MiB
+from gradlab.dtypes import DTYPE_NAMES
+from gradlab.errors import GradlabError
+from gradlab.gradients import METHODS, VARIANTS
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line on stderr and exit status 2."""
+
+    def error(self, message):
+        raise SystemExit(_fail(message))
+
+
+def _fail(message: str) -> int:
+    print(f"gradlab: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    if text == "all":
+        return METHODS
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    for name in names:
+        if name not in METHODS:
+            raise GradlabError(f"--method must be 'all' or a comma list of "
+                               f"{', '.join(METHODS)} (got {name!r})")
+    return names
+
+
+def add_check(sub) -> None:
+    p = sub.add_parser("check", help="one case: every method against the reference",
+                       description="Compare the analytic gradients with autograd and "
+                                   "with a higher-precision reference.")
+    p.add_argument("--preset", choices=["notebook"], help="the seed notebook's own draws")
+    p.add_argument("--m", type=int, default=None, help="outputs (default 2)")
+    p.add_argument("--n", type=int, default=None, help="inputs (default 3)")
+    p.add_argument("--batch", type=int, default=1, help="tokens (default 1)")
+    p.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPE_NAMES)}")
+    p.add_argument("--eps", type=float, default=0.0, help="the norm's ε (default 0)")
+    p.add_argument("--eps-placement", default="inside", help="inside or outside")
+    p.add_argument("--scale", type=float, default=1.0, help="multiplies W (default 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="all",
+                   help=f"'all' or a comma list of {', '.join(METHODS)}")
+    p.add_argument("--variant", default="none",
+                   help=f"a derivation mistake: none, {', '.join(VARIANTS)}")
+    p.add_argument("--kron-budget-mib", type=float, default=Limits().kron_bytes / MiB,
+                   help="largest J that kron may form (default 256)")
+    p.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+    p.set_defaults(func=run_check_command)
+
+
+def run_check_command(args) -> int:
+    from gradlab.check import run_check
+    from gradlab.report import to_json_dict, to_table
+
+    if args.kron_budget_mib != args.kron_budget_mib or args.kron_budget_mib <= 0:
+        raise GradlabError(f"--kron-budget-mib must be > 0 (got {args.kron_budget_mib:g})")
+    limits = Limits(kron_bytes=max(1, int(args.kron_budget_mib * MiB)))
+    if args.preset:
+        if args.m not in (None, 2) or args.n not in (None, 3):
+            raise GradlabError("--preset notebook fixes m=2 and n=3; drop --m/--n")
+        case = Case(2, 3, args.batch, args.dtype, args.eps, args.eps_placement, args.scale,
+                    args.seed, preset=args.preset)
+    else:
+        case = Case(2 if args.m is None else args.m, 3 if args.n is None else args.n,
+                    args.batch, args.dtype, args.eps, args.eps_placement, args.scale, args.seed)
+    methods = _methods(args.method)
+    explicit_kron = args.method != "all" and "kron" in methods
+    check = run_check(case, methods, None if args.variant == "none" else args.variant, limits,
+                      kron_over_budget="raise" if explicit_kron else "skip")
+    if args.json:
+        print(json.dumps(to_json_dict(check)))
+    else:
+        print(to_table(check))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="python -m gradlab",
+                    description="Is that gradient mismatch a bug or rounding?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    add_check(sub)
+    try:  # the sweep command lives beside the sweep engine
+        from gradlab.sweep_cli import add_sweep
+    except ImportError:
+        pass
+    else:
+        add_sweep(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except GradlabError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run them all (browser tests included).
+# Works on a fresh machine of the project's kind: Python 3.11, pip, Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python -m pip install -q -r requirements-dev.txt -e . 2>&1 | grep -v -i "is ignored" || true
+python -m pip check >/dev/null || { echo "pip: broken requirements" >&2; exit 1; }
+
+# The browser tests drive Debian's Chromium (never 'playwright install': no network).
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else
+    echo "Chromium is missing: run 'sudo apt-get install -y chromium' (browser tests need it)" >&2
+    exit 1
+  fi
+fi
+
+python -m ruff check .
+python -m pytest "$@"
