@@ -46,7 +46,8 @@ def main() -> None:
         print(f"{dtype:9s} worst excess {worst[0]:6.2f} √m·κ·u  at {worst[1:]}")
         for method in ("autograd", "structured", "kron"):
             values = np.array(err_u[dtype, method])
-            print(f"    {method:10s} err_u median {np.median(values):6.2f}  max {values.max():6.2f}")
+            print(f"    {method:10s} err_u median {np.median(values):6.2f}"
+                  f"  max {values.max():6.2f}")
 
 
 if __name__ == "__main__":

@@ -118,19 +118,21 @@ def _notes(case: Case, inputs: Inputs, reference: Reference,
 
 def run_check(case: Case, methods=METHODS, variant: str | None = None,
               limits: Limits = Limits(), kron_over_budget: str = "skip",
-              reference: Reference | None = None) -> Check:
+              reference: Reference | None = None, device: str = "cpu") -> Check:
     """Run ``methods`` (autograd always runs: it is the baseline) on ``case``.
 
     ``variant`` swaps the analytic methods' derivation for a bug-zoo mistake.
     ``kron_over_budget``: ``skip`` records why kron did not run; ``raise``
     raises GradlabError. A sweep passes ``reference`` to share one among points.
+    ``device``: where the methods run ("cpu" or "cuda"); the reference is
+    always computed on the CPU.
     """
     check_variant(variant)
     case.check_limits(limits)
     for name in methods:
         if name not in METHODS:
             raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
-    inputs = case_inputs(case)
+    inputs = case_inputs(case, device)
     if reference is None:
         reference = reference_grads(inputs, case.eps_placement)
     skipped: dict[str, str] = {}

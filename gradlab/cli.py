@@ -104,6 +104,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except GradlabError as exc:
         return _fail(str(exc))
+    except BrokenPipeError:  # `… | head`: the reader left; nothing to report
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

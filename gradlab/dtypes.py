@@ -45,6 +45,14 @@ DTYPES: dict[str, DtypeInfo] = {
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 
+#: One colour per dtype, the same on every chart and page.
+DTYPE_COLORS: dict[str, str] = {
+    "float64": "#1f77b4",
+    "float32": "#2ca02c",
+    "bfloat16": "#ff7f0e",
+    "float16": "#d62728",
+}
+
 
 def dtype_info(name: str) -> DtypeInfo:
     """The table row for ``name``; a clear error for an unknown dtype."""

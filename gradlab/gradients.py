@@ -83,7 +83,8 @@ def rows(fw: Forward, g, eps, placement, variant=None):
     d = layer.d_output(fw.v)
     if variant == "no-projection":
         return (1 / fw.u) * (d * g)
-    return layer.d_pre_activation(fw.a, fw.u, denominator(fw.a, fw.u, eps, placement, variant), d, g)
+    D = denominator(fw.a, fw.u, eps, placement, variant)
+    return layer.d_pre_activation(fw.a, fw.u, D, d, g)
 
 
 def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
@@ -102,7 +103,7 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
 
 def kron_R(a, u, D, variant=None):
     """R = (1/u)(I − a aᵀ/D) for one token, (m, m)."""
-    I = torch.eye(a.shape[0], dtype=a.dtype)
+    I = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
     if variant == "no-projection":
         return (1 / u) * I
     return (1 / u) * (I - torch.outer(a, a) / D)
@@ -110,7 +111,7 @@ def kron_R(a, u, D, variant=None):
 
 def kron_J(x, m, variant=None):
     """J = kron(I_m, xᵀ), (m, m·n): row i holds xᵀ in block i (the Kronecker delta)."""
-    I = torch.eye(m, dtype=x.dtype)
+    I = torch.eye(m, dtype=x.dtype, device=x.device)
     if variant == "transposed":
         return torch.kron(x.unsqueeze(0), I)
     return torch.kron(I, x.unsqueeze(0))
@@ -122,7 +123,7 @@ def kron_weight(W, X, g, b, eps, placement, variant=None) -> torch.Tensor:
     fw = forward(W, X, g, b, eps, placement)
     d = layer.d_output(fw.v)
     D = denominator(fw.a, fw.u, eps, placement, variant)
-    grad = torch.zeros(m, n, dtype=W.dtype)
+    grad = torch.zeros(m, n, dtype=W.dtype, device=W.device)
     for t in range(X.shape[0]):
         R = kron_R(fw.a[t], fw.u[t], D[t], variant)
         row = (d[t] * g) @ R

@@ -33,6 +33,10 @@ class Inputs:
         """The same values rounded to (or, from a narrower dtype, held exactly in) ``dtype``."""
         return Inputs(*(t.to(dtype) for t in (self.W, self.X, self.g, self.b, self.eps)))
 
+    def on(self, device: str | torch.device) -> Inputs:
+        """The same tensors on ``device`` (values unchanged)."""
+        return Inputs(*(t.to(device) for t in (self.W, self.X, self.g, self.b, self.eps)))
+
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"W": self.W, "x": self.X, "g": self.g, "b": self.b}
 
@@ -67,10 +71,13 @@ def draw_notebook(eps: float = 0.0) -> Inputs:
     return Inputs(W, x.unsqueeze(0), g, b, torch.tensor(eps)).to(torch.float64)
 
 
-def case_inputs(case: Case) -> Inputs:
-    """The case's inputs, rounded to its dtype."""
+def case_inputs(case: Case, device: str = "cpu") -> Inputs:
+    """The case's inputs, rounded to its dtype, on ``device``.
+
+    They are drawn and rounded on the CPU, so every device sees the same values.
+    """
     if case.preset == "notebook":
         base = draw_notebook(case.eps)
     else:
         base = draw(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
-    return base.to(dtype_info(case.dtype).torch_dtype)
+    return base.to(dtype_info(case.dtype).torch_dtype).on(device)

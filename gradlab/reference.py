@@ -38,8 +38,8 @@ class Reference:
         """max |grad − ref|, the difference taken in the reference precision."""
         ref = self.grads[param]
         if isinstance(ref, torch.Tensor):
-            return float(np.abs((grad.to(torch.float64) - ref).numpy()).max(initial=0.0))
-        return float(np.abs(grad.numpy().astype(np.longdouble) - ref).max(initial=0.0))
+            return float(np.abs((grad.to(torch.float64).cpu() - ref).numpy()).max(initial=0.0))
+        return float(np.abs(grad.cpu().numpy().astype(np.longdouble) - ref).max(initial=0.0))
 
     def max_abs(self, param: str) -> float:
         ref = self.grads[param]
@@ -56,7 +56,8 @@ def extended(inputs: Inputs) -> tuple:
 
 def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
     """The correct gradients (or, with ``variant``, what that mistake computes
-    exactly) from the inputs as rounded to the case dtype."""
+    exactly) from the inputs as rounded to the case dtype. Always on the CPU."""
+    inputs = inputs.on("cpu")
     if inputs.dtype == torch.float64:
         W, X, g, b, eps = extended(inputs)
         precision = "longdouble"

@@ -22,7 +22,7 @@ def _finite_or_str(x: float):
 def _plain(value):
     """Tensors and arrays to nested lists of Python floats (repr round-trips)."""
     if isinstance(value, torch.Tensor):
-        value = value.detach().to(torch.float64).numpy()
+        value = value.detach().to(torch.float64).cpu().numpy()
     if isinstance(value, np.ndarray):
         value = value.astype(np.float64).tolist()
     if isinstance(value, list):
