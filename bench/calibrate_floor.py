@@ -3,9 +3,9 @@
 
     python bench/calibrate_floor.py [--seeds 10]
 
-Prints, per dtype, the largest (err_method − 2·err_autograd)/(√m·κ·u) seen,
-and the median and max of err_u per method. The floor in gradlab/dtypes.py must sit
-above the first column with room to spare.
+Prints, per dtype, the largest (err_method − 2·err_autograd)/(√m·κ·u) seen
+(the floor c must sit above it), the largest err_u/(√m·κ) of any method (the
+test envelope must sit above it), and the median and max of err_u per method.
 """
 
 from __future__ import annotations
@@ -29,21 +29,27 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     excess = defaultdict(list)
+    envelope = defaultdict(list)
     err_u = defaultdict(list)
     for dtype, size, batch, eps, placement, seed in itertools.product(
             DTYPE_NAMES, sizes, (1, 4), (0.0, 1e-5), ("inside", "outside"), range(args.seeds)):
         check = run_check(Case(size, size, batch, dtype, eps, placement, seed=seed))
         auto = check.errors["autograd"]["W"].err_u
         err_u[dtype, "autograd"].append(auto)
+        scale = floor_scale(size, check.kappa)
+        for name in check.runs:
+            envelope[dtype].append((check.errors[name]["W"].err_u / scale, name, size, batch,
+                                    eps, placement, seed))
         for name in check.verdicts:
             e = check.errors[name]["W"].err_u
             err_u[dtype, name].append(e)
-            scale = floor_scale(size, check.kappa)
             excess[dtype].append(((e - 2 * auto) / scale, name, size, batch, eps, placement,
                                   seed))
     for dtype in DTYPE_NAMES:
         worst = max(excess[dtype])
         print(f"{dtype:9s} worst excess {worst[0]:6.2f} √m·κ·u  at {worst[1:]}")
+        widest = max(envelope[dtype])
+        print(f"{'':9s} widest err_u/(√m·κ) {widest[0]:6.2f}  at {widest[1:]}")
         for method in ("autograd", "structured", "kron"):
             values = np.array(err_u[dtype, method])
             print(f"    {method:10s} err_u median {np.median(values):6.2f}"

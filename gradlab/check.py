@@ -5,11 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import torch
-
 from gradlab.case import Case, Limits, MiB
 from gradlab.errors import GradlabError
-from gradlab.gradients import ANALYTIC, METHODS, MethodRun, check_variant, forward, run_method
+from gradlab.gradients import ANALYTIC, METHODS, MethodRun, check_variant, run_method
 from gradlab.inputs import Inputs, case_inputs
 from gradlab.metrics import (
     Error,
@@ -17,9 +15,9 @@ from gradlab.metrics import (
     bounds,
     error,
     floor_scale,
-    max_abs_diff,
-    scale_residual,
+    make_error,
     verdict,
+    weight_metrics,
 )
 from gradlab.reference import Reference, reference_grads
 
@@ -102,9 +100,7 @@ def _notes(case: Case, inputs: Inputs, reference: Reference,
     notes = []
     if case.eps > 0 and float(inputs.eps) == 0:
         notes.append(f"ε = {case.eps:g} rounds to 0 in {case.dtype}")
-    with torch.no_grad():
-        u = forward(inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps, case.eps_placement).u
-    zero = int((u == 0).sum())
+    zero = int((runs["autograd"].u == 0).sum())
     if zero:
         notes.append(f"u underflows to 0 in {case.dtype} for {zero} of {case.batch} tokens")
     if not math.isfinite(reference.max_abs("W")):
@@ -118,21 +114,24 @@ def _notes(case: Case, inputs: Inputs, reference: Reference,
 
 def run_check(case: Case, methods=METHODS, variant: str | None = None,
               limits: Limits = Limits(), kron_over_budget: str = "skip",
-              reference: Reference | None = None, device: str = "cpu") -> Check:
+              reference: Reference | None = None, device: str = "cpu",
+              inputs: Inputs | None = None) -> Check:
     """Run ``methods`` (autograd always runs: it is the baseline) on ``case``.
 
     ``variant`` swaps the analytic methods' derivation for a bug-zoo mistake.
     ``kron_over_budget``: ``skip`` records why kron did not run; ``raise``
     raises GradlabError. A sweep passes ``reference`` to share one among points.
     ``device``: where the methods run ("cpu" or "cuda"); the reference is
-    always computed on the CPU.
+    always computed on the CPU. ``inputs``: the case's inputs, already drawn
+    and rounded (a sweep draws once per sizes and seed).
     """
     check_variant(variant)
     case.check_limits(limits)
     for name in methods:
         if name not in METHODS:
             raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
-    inputs = case_inputs(case, device)
+    if inputs is None:
+        inputs = case_inputs(case, device)
     if reference is None:
         reference = reference_grads(inputs, case.eps_placement)
     skipped: dict[str, str] = {}
@@ -146,24 +145,22 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
             continue
         runs[name] = run_method(name, inputs, case.eps_placement,
                                 variant if name in ANALYTIC else None)
-    errors = {name: {p: error(reference, p, grad, case.dtype) for p, grad in run.grads.items()}
+    weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
+                                                   runs.items()}, residual=case.eps == 0)
+    ref_max = reference.max_abs("W")
+    errors = {name: {p: make_error(weights.abs_err[name], ref_max, grad, case.dtype) if p == "W"
+                     else error(reference, p, grad, case.dtype)
+                     for p, grad in run.grads.items()}
               for name, run in runs.items()}
-    auto = runs["autograd"].grads["W"]
-    diffs = {name: max_abs_diff(run.grads["W"], auto) for name, run in runs.items()
-             if name != "autograd"}
-    residual = {name: scale_residual(run.grads["W"], inputs.W) if case.eps == 0 else None
-                for name, run in runs.items()}
     bug_effect = None
     if variant is not None:
         wrong = reference_grads(inputs, case.eps_placement, variant)
-        ref_max = reference.max_abs("W")
-        bug_effect = wrong.error("W", torch.from_numpy(reference.to_float64("W"))) / ref_max \
-            if ref_max > 0 else math.nan
-    ref_max = reference.max_abs("W")
+        bug_effect = reference.distance(wrong) / ref_max if ref_max > 0 else math.nan
     kappa = reference.term_scale / ref_max if ref_max > 0 else math.inf
     scale = floor_scale(case.m, kappa)
     verdicts = {name: verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
                               math.isfinite(ref_max), bug_effect, scale)
                 for name in runs if name != "autograd"}
-    return Check(case, variant, inputs, reference, runs, skipped, errors, diffs, residual,
-                 verdicts, bug_effect, _notes(case, inputs, reference, runs, errors))
+    notes = _notes(case, inputs, reference, runs, errors)
+    return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
+                 weights.residual, verdicts, bug_effect, notes)

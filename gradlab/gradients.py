@@ -47,6 +47,7 @@ class MethodRun:
     dtype: str
     grads: dict
     seconds: float
+    u: object = None  # the forward's u per token, in the case dtype, where the method has it
 
 
 def dtype_name(t) -> str:
@@ -133,19 +134,24 @@ def kron_weight(W, X, g, b, eps, placement, variant=None) -> torch.Tensor:
 
 def autograd_grads(W, X, g, b, eps, placement) -> dict:
     """torch.autograd on the same forward, with W, x, g, b as leaves."""
-    leaves = [t.detach().clone().requires_grad_(True) for t in (W, X, g, b)]
+    return _autograd(W, X, g, b, eps, placement)[0]
+
+
+def _autograd(W, X, g, b, eps, placement):
+    leaves = [t.detach().requires_grad_(True) for t in (W, X, g, b)]
     fw = forward(*leaves, eps, placement)
     layer.loss(fw.v).backward()
-    return dict(zip(PARAMS, (t.grad for t in leaves)))
+    return dict(zip(PARAMS, (t.grad for t in leaves))), fw.u.detach()
 
 
 def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = None) -> MethodRun:
     """Run one method in the inputs' dtype; the variant applies to analytic methods."""
     args = (inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps, placement)
     start = time.perf_counter()
+    u = None
     with torch.no_grad() if name != "autograd" else torch.enable_grad():
         if name == "autograd":
-            grads = autograd_grads(*args)
+            grads, u = _autograd(*args)
         elif name == "structured":
             grads = structured_grads(*args, variant)
         elif name == "kron":
@@ -156,4 +162,4 @@ def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = 
     ran = {dtype_name(t) for t in grads.values()}
     if ran != {dtype_name(inputs.W)}:
         raise AssertionError(f"{name} ran in {ran}, not {dtype_name(inputs.W)}")
-    return MethodRun(name, ran.pop(), grads, seconds)
+    return MethodRun(name, ran.pop(), grads, seconds, u)
