@@ -157,7 +157,7 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
         wrong = reference_grads(inputs, case.eps_placement, variant)
         bug_effect = reference.distance(wrong) / ref_max if ref_max > 0 else math.nan
     kappa = reference.term_scale / ref_max if ref_max > 0 else math.inf
-    scale = floor_scale(case.m, kappa)
+    scale = floor_scale(case.m, kappa, case.dtype)
     verdicts = {name: verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
                               math.isfinite(ref_max), bug_effect, scale)
                 for name in runs if name != "autograd"}

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import re
 import sys
 
 from gradlab.case import Case, Limits, MiB
@@ -13,13 +15,22 @@ from gradlab.gradients import METHODS, VARIANTS
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line on stderr and exit status 2."""
+    """argparse, but a bad flag is one line on stderr and exit status 2, and
+    ``--eps -1e-5`` reads as a (negative) number, not a flag."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message):
         raise SystemExit(_fail(message))
 
 
 def _fail(message: str) -> int:
+    """One line on stderr; a message that starts with a Case field names its flag."""
+    first, _, rest = message.partition(" ")
+    if first in {f.name for f in dataclasses.fields(Case)} | {"variant"}:
+        message = f"--{first.replace('_', '-')} {rest}"
     print(f"gradlab: error: {message}", file=sys.stderr)
     return 2
 

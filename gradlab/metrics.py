@@ -79,8 +79,7 @@ def weight_metrics(reference: Reference, W: torch.Tensor, grads: dict,
                 flat = Gb.flatten()
                 dot[name] += float(torch.dot(flat, Wb))
                 gg[name] += float(torch.dot(flat, flat))
-    res = {name: (dot[name] / math.sqrt(gg[name] * ww) if gg[name] * ww > 0 else 0.0)
-           if residual else None for name in names}
+    res = {name: _cosine(dot[name], gg[name], ww) if residual else None for name in names}
     return WeightMetrics(err, diff, res)
 
 
@@ -103,7 +102,14 @@ def scale_residual(grad: torch.Tensor, W: torch.Tensor) -> float:
         dot += float(torch.dot(G, Wb))
         gg += float(torch.dot(G, G))
         ww += float(torch.dot(Wb, Wb))
+    return _cosine(dot, gg, ww)
+
+
+def _cosine(dot: float, gg: float, ww: float) -> float:
+    """dot/√(gg·ww): 0 for a zero gradient, NaN for a non-finite one."""
     norm = math.sqrt(gg * ww)
+    if math.isnan(norm) or math.isnan(dot):
+        return math.nan
     return dot / norm if norm > 0 else 0.0
 
 
@@ -134,23 +140,34 @@ def _in_u(x: float, u: float) -> str:
     return f"{x / u:.3g} u"
 
 
-def floor_scale(m: int, kappa: float) -> float:
-    """√m·κ: the floor grows like the length-m sums in row = (d⊙g) R
-    (probabilistically, √m) and with the cancellation condition κ ≥ 1."""
-    return math.sqrt(m) * (kappa if math.isfinite(kappa) else 1.0)
+def floor_scale(m: int, kappa: float, dtype: str) -> float:
+    """s = κ·(1 + √m·u_acc/u), in units of u.
+
+    Storage rounding gives the 1; the length-m sums in row = (d⊙g) R add
+    √m·u_acc (probabilistically), where u_acc is the accumulation dtype's unit
+    roundoff (float32 for bfloat16 and float16); the cancellation condition
+    κ ≥ 1 magnifies both.
+    """
+    info = dtype_info(dtype)
+    kappa = kappa if math.isfinite(kappa) else 1.0
+    return kappa * (1 + math.sqrt(m) * info.u_acc / info.u)
 
 
 def verdict(dtype: str, err: Error, err_autograd: Error, ref_finite: bool = True,
             bug_effect: float | None = None, scale: float = 1.0) -> Verdict:
     """FlashAttention's rule, adapted: a method passes in dtype d when
 
-        err_method ≤ 2·err_autograd + c·√m·κ·u_d        (relative errors)
+        err_method ≤ 2·err_autograd + c·s·u_d        (relative errors)
 
     autograd's own error against the same reference stands for what rounding
     can do in d; the floor c (``dtypes.DTYPES[d].floor``) covers a lucky
-    autograd, scaled by ``floor_scale(m, κ)``. ``bug_effect`` is a known
-    variant's exact relative deviation from the correct gradient; below the
-    threshold the dtype is too coarse to see it.
+    autograd, and ``scale`` is s = ``floor_scale(m, κ, d)``. ``bug_effect``
+    is a known variant's exact relative deviation from the correct gradient;
+    below the threshold the dtype is too coarse to see it.
+
+    When autograd itself leaves the rounding envelope (non-finite, or an error
+    beyond ``envelope``·s), d cannot represent this case (overflow, underflow):
+    there is no rounding yardstick, and the verdict is ``degenerate``.
     """
     info = dtype_info(dtype)
     u = info.u
@@ -162,16 +179,23 @@ def verdict(dtype: str, err: Error, err_autograd: Error, ref_finite: bool = True
     if not ref_finite:
         return make("degenerate", math.nan,
                     "degenerate: the exact gradient is not finite (u = 0?)")
-    if err.nonfinite and err_autograd.nonfinite:
+    if err_autograd.nonfinite:
         return make("degenerate", math.nan,
-                    f"degenerate: {dtype} overflows or underflows here; autograd too "
-                    f"gives {err_autograd.nonfinite} non-finite entries")
+                    f"degenerate: {dtype} overflows or underflows here; autograd gives "
+                    f"{err_autograd.nonfinite} non-finite entries (this method: "
+                    f"{err.nonfinite}, err {_in_u(err.rel_err, u)})")
+    if err_autograd.rel_err > info.envelope * scale * u:
+        return make("degenerate", math.nan,
+                    f"degenerate: {dtype} cannot represent this case; autograd's own error "
+                    f"is {_in_u(err_autograd.rel_err, u)}, past the rounding envelope "
+                    f"{_in_u(info.envelope * scale * u, u)} (this method: "
+                    f"{_in_u(err.rel_err, u)}, {err.nonfinite} non-finite)")
     if err.nonfinite:
         return make("fail", math.nan,
                     f"bug: {err.nonfinite} non-finite entries where autograd and the "
                     "reference are finite")
     floor = info.floor * scale * u
-    auto = 0.0 if err_autograd.nonfinite else err_autograd.rel_err
+    auto = err_autograd.rel_err
     threshold = 2 * auto + floor
     evidence = (f"err {_in_u(err.rel_err, u)} vs threshold {_in_u(threshold, u)} "
                 f"= 2 × autograd {_in_u(auto, u)} + floor {_in_u(floor, u)}")
