@@ -1,10 +1,11 @@
 """Measure the verdict floor c: how far a correct method's error can exceed
-2× autograd's, in units of √m·κ·u, over seeds × sizes × ε × placement × batch.
+2× autograd's, in units of s·u (s = κ(1 + √m·u_acc/u), metrics.floor_scale),
+over seeds × sizes × ε × placement × batch.
 
     python bench/calibrate_floor.py [--seeds 10]
 
-Prints, per dtype, the largest (err_method − 2·err_autograd)/(√m·κ·u) seen
-(the floor c must sit above it), the largest err_u/(√m·κ) of any method (the
+Prints, per dtype, the largest (err_method − 2·err_autograd)/(s·u) seen
+(the floor c must sit above it), the largest err_u/s of any method (the
 test envelope must sit above it), and the median and max of err_u per method.
 """
 
@@ -36,7 +37,7 @@ def main() -> None:
         check = run_check(Case(size, size, batch, dtype, eps, placement, seed=seed))
         auto = check.errors["autograd"]["W"].err_u
         err_u[dtype, "autograd"].append(auto)
-        scale = floor_scale(size, check.kappa)
+        scale = floor_scale(size, check.kappa, dtype)
         for name in check.runs:
             envelope[dtype].append((check.errors[name]["W"].err_u / scale, name, size, batch,
                                     eps, placement, seed))
@@ -47,9 +48,9 @@ def main() -> None:
                                   seed))
     for dtype in DTYPE_NAMES:
         worst = max(excess[dtype])
-        print(f"{dtype:9s} worst excess {worst[0]:6.2f} √m·κ·u  at {worst[1:]}")
+        print(f"{dtype:9s} worst excess {worst[0]:6.2f} s·u  at {worst[1:]}")
         widest = max(envelope[dtype])
-        print(f"{'':9s} widest err_u/(√m·κ) {widest[0]:6.2f}  at {widest[1:]}")
+        print(f"{'':9s} widest err_u/s {widest[0]:6.2f}  at {widest[1:]}")
         for method in ("autograd", "structured", "kron"):
             values = np.array(err_u[dtype, method])
             print(f"    {method:10s} err_u median {np.median(values):6.2f}"

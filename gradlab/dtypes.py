@@ -16,10 +16,15 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   method never fails when autograd happens to round luckily. κ ≥ 1 is the
   cancellation condition (``reference.term_scale``); √m·u_acc is the
   probabilistic growth of the length-m sums in row = (d⊙g) R.
-  ``bench/calibrate_floor.py`` measures the largest (err − 2·err_autograd)/(s·u)
-  of a correct method; c = 4 sits several times above it (README).
-- ``envelope`` bounds a correct method's error outright: the tests assert
-  ``err_u ≤ envelope·s``, s as above.
+  ``bench/calibrate_floor.py`` measured, over 2,240 cases per dtype (m = n
+  from 2 to 1024, batch 1 and 4, ε 0 and 1e-5, both placements, 10 seeds),
+  the largest (err − 2·err_autograd)/(s·u) of a correct method: 0.73
+  (float64), 0.48 (float32), 0.83 (bfloat16), 0.46 (float16). c = 4 leaves
+  at least 4.8× room.
+- ``envelope`` bounds any correct method's error outright: the tests assert
+  ``err_u ≤ envelope·s``, and the verdict calls a case degenerate when autograd
+  itself exceeds it. Widest err_u/s measured over the same cases: 4.64
+  (float64), 1.67 (float32), 3.69 (bfloat16), 4.46 (float16).
 """
 
 from __future__ import annotations
@@ -51,10 +56,10 @@ class DtypeInfo:
 
 
 DTYPES: dict[str, DtypeInfo] = {
-    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 4.0, 8.0, "float64"),
+    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 4.0, 10.0, "float64"),
     "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 4.0, 8.0, "float32"),
-    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 4.0, 6.0, "float32"),
-    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 4.0, 6.0, "float32"),
+    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 4.0, 8.0, "float32"),
+    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 4.0, 8.0, "float32"),
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 
