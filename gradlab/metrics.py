@@ -70,8 +70,9 @@ def weight_metrics(reference: Reference, W: torch.Tensor, grads: dict,
         Wb = W[sl].double().flatten() if residual else None
         if residual:
             ww += float(torch.dot(Wb, Wb))
+        parts = reference.weight_parts(sl)
         for name, G in grads.items():
-            err[name] = worst(err[name], reference.block_error(sl, G[sl]))
+            err[name] = worst(err[name], reference.block_error(parts, G[sl]))
             Gb = auto if name == "autograd" else G[sl].double()
             if name != "autograd":
                 diff[name] = worst(diff[name], float((Gb - auto).abs().max()))

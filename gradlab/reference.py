@@ -8,7 +8,10 @@ For a float64 case it is numpy ``longdouble`` (x87 80-bit, unit roundoff
 dL/dW = Rowsᵀ X is m×n, the one large gradient. The reference keeps its two
 factors and goes through W in blocks of rows: W is widened a block at a time,
 and dL/dW is formed a block at a time while it is compared, so no m×n array is
-ever held in the wider precision.
+ever held in the wider precision. A longdouble reference hands its dL/dW
+blocks over as float64 pairs hi + lo (a double-double, exact products by
+Dekker's splitting), so that comparing an m×n gradient runs in vectorised
+float64 rather than numpy's scalar x87 loops.
 """
 
 from __future__ import annotations
@@ -69,36 +72,57 @@ class Reference:
             return t.cpu().to(torch.float64)
         return t.cpu().numpy().astype(np.longdouble)
 
-    def weight_block(self, sl: slice):
-        """Rows ``sl`` of dL/dW."""
-        if "W" in self.grads:
-            return self.grads["W"][sl]
-        return layer.d_weight(self.rows[:, sl], self.X)
+    def weight_parts(self, sl: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rows ``sl`` of dL/dW as float64 tensors: hi alone for a float64
+        reference, hi + lo (to about 2⁻¹⁰⁶ relative) for a longdouble one."""
+        whole = self.grads.get("W")
+        if whole is not None:
+            if isinstance(whole, torch.Tensor):
+                return whole[sl], None
+            hi = whole[sl].astype(np.float64)
+            return torch.from_numpy(hi), torch.from_numpy((whole[sl] - hi).astype(np.float64))
+        if self.precision == "float64":
+            return layer.d_weight(self.rows[:, sl], self.X), None
+        rows_hi, rows_lo, X = self._pairs()
+        return dd_weight(rows_hi[:, sl], rows_lo[:, sl], X)
 
-    def _weight_diff(self, sl: slice, block):
-        """block − rows ``sl`` of dL/dW; torch fuses it into one kernel
-        (addr for one token: addmm with an inner size of 1 is 13× slower)."""
-        if "W" not in self.grads and isinstance(block, torch.Tensor):
-            if self.X.shape[0] == 1:
-                return torch.addr(block, self.rows[0, sl], self.X[0], alpha=-1)
-            return torch.addmm(block, self.rows[:, sl].T, self.X, alpha=-1)
-        return block - self.weight_block(sl)
+    def _pairs(self):
+        """rows as float64 hi + lo, and X (exact in float64: a float64 input)."""
+        if "pairs" not in self._cache:
+            hi = self.rows.astype(np.float64)
+            lo = (self.rows - hi).astype(np.float64)
+            X = torch.from_numpy(self.X.astype(np.float64))
+            self._cache["pairs"] = (torch.from_numpy(hi), torch.from_numpy(lo), X)
+        return self._cache["pairs"]
 
-    def block_error(self, sl: slice, grad_block: torch.Tensor) -> float:
-        """max |grad − ref| over rows ``sl`` of dL/dW, in the reference precision."""
-        return _abs_max(self._weight_diff(sl, self.widen(grad_block)))
+    def block_error(self, parts, grad_block: torch.Tensor) -> float:
+        """max |grad − (hi + lo)| over one block, as |(grad − hi) − lo|: grad − hi
+        is exact where grad is near the reference (Sterbenz)."""
+        hi, lo = parts
+        diff = grad_block.cpu().double() - hi
+        if lo is not None:
+            diff -= lo
+        return _abs_max(diff)
 
     def error(self, param: str, grad: torch.Tensor) -> float:
         """max |grad − ref|, the difference taken in the reference precision
         (NaN when grad has a NaN)."""
         if param != "W":
             return _abs_max(self.widen(grad) - self.grads[param])
-        return worst(*(self.block_error(sl, grad[sl]) for sl in blocks(*self.shape)))
+        return worst(*(self.block_error(self.weight_parts(sl), grad[sl])
+                       for sl in blocks(*self.shape)))
 
     def distance(self, other: Reference) -> float:
         """max |dL/dW − other's dL/dW|, both exact to the reference precision."""
-        return worst(*(_abs_max(self._weight_diff(sl, other.weight_block(sl)))
-                       for sl in blocks(*self.shape)))
+        values = []
+        for sl in blocks(*self.shape):
+            (hi, lo), (o_hi, o_lo) = self.weight_parts(sl), other.weight_parts(sl)
+            diff = hi - o_hi
+            for part, sign in ((lo, 1), (o_lo, -1)):
+                if part is not None:
+                    diff += sign * part
+            values.append(_abs_max(diff))
+        return worst(*values)
 
     def max_abs(self, param: str) -> float:
         if param not in self._cache:
@@ -109,7 +133,8 @@ class Reference:
                 # max |row_i x_j| is max|row| · max|x|, rounded once.
                 value = float(abs(self.rows).max() * abs(self.X).max())
             else:
-                value = worst(*(_abs_max(self.weight_block(sl)) for sl in blocks(*self.shape)))
+                value = worst(*(_abs_max(self.weight_parts(sl)[0])
+                                for sl in blocks(*self.shape)))
             self._cache[param] = value
         return self._cache[param]
 
@@ -121,6 +146,50 @@ class Reference:
         if isinstance(value, torch.Tensor):
             return value.numpy()
         return value.astype(np.float64)
+
+
+SPLITTER = 2.0**27 + 1  # Dekker: splits a float64 into two 26-bit halves
+
+
+def split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = hi + lo exactly, each half with at most 26 significant bits."""
+    c = SPLITTER * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def two_product_outer(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a ⊗ b = p + e exactly (Dekker): p = fl(a ⊗ b), e its rounding error.
+
+    Each product of halves is exact, and so is each step of
+    e = ((a_hi b_hi − p) + a_hi b_lo + a_lo b_hi) + a_lo b_lo.
+    """
+    p = torch.outer(a, b)
+    a_hi, a_lo = split(a)
+    b_hi, b_lo = split(b)
+    e = torch.addr(-p, a_hi, b_hi)
+    e = torch.addr(e, a_hi, b_lo)
+    e = torch.addr(e, a_lo, b_hi)
+    return p, torch.addr(e, a_lo, b_lo)
+
+
+def dd_weight(rows_hi, rows_lo, X) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ_t (row_hi + row_lo)_t ⊗ x_t as a double-double hi + lo.
+
+    Token sums go through Knuth's TwoSum, so hi + lo keeps about 106 bits.
+    """
+    hi = lo = None
+    for t in range(X.shape[0]):
+        p, e = two_product_outer(rows_hi[t], X[t])
+        e = torch.addr(e, rows_lo[t], X[t])
+        if hi is None:
+            hi, lo = p, e
+            continue
+        s = hi + p  # TwoSum: s + err = hi + p exactly
+        bb = s - hi
+        err = (hi - (s - bb)) + (p - bb)
+        hi, lo = s, lo + err + e
+    return hi, lo
 
 
 def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
