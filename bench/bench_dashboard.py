@@ -1,0 +1,128 @@
+"""Dashboard responsiveness, measured in a real browser (issue 4's targets).
+
+    python bench/bench_dashboard.py [--sizes 64,256,512] [--reps 7] [--colds 3]
+
+- cold start: from launching ``streamlit run app.py`` to the Explorer's first chart
+  drawn in Chromium (target ≤ 10 s). Each repetition starts a fresh server.
+- re-render: on the Explorer with the notebook preset off and m = n = size, the
+  time from committing a new seed (Enter: a new case, four dtypes checked, nothing
+  cached) until the page has re-run and every chart has redrawn (target ≤ 1 s for
+  m, n ≤ 512). Also a dtype change (clicking the option; the checks are cached).
+
+Synchronisation is by page state (the case title names the new seed, the script
+state is notRunning, every chart has an svg), never by sleeping. Prints a
+Markdown report; medians, with the worst repetition beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "browser"))
+from browser_helpers import (  # noqa: E402
+    ALL_CHARTS_DRAWN,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    new_page,
+    open_page,
+    settle,
+    start_server,
+    stop_server,
+)
+
+TITLE_HAS = """([text]) => [...document.querySelectorAll('h3')]
+    .some(h => h.innerText.includes(text))"""
+
+
+def cold_start(browser, log: Path) -> tuple[float, float]:
+    """(seconds to a healthy server, seconds to the first chart drawn)."""
+    start = time.perf_counter()
+    server = start_server(log)
+    ready = time.perf_counter() - start
+    try:
+        page = new_page(browser)
+        page.goto(server.url)
+        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg, '
+                               '[data-testid="stVegaLiteChart"] canvas')
+        first_chart = time.perf_counter() - start
+        page.context.close()
+    finally:
+        stop_server(server)
+    return ready, first_chart
+
+
+def timed(page, prepare, commit, done_text: str) -> float:
+    """Seconds from the committing interaction (Enter, an option's click) until the page
+    has re-run and redrawn; ``prepare`` (typing, opening a list) is not timed."""
+    prepare()
+    start = time.perf_counter()
+    commit()
+    page.wait_for_function(TITLE_HAS, arg=[done_text])
+    settle(page)
+    page.wait_for_function(ALL_CHARTS_DRAWN)
+    return time.perf_counter() - start
+
+
+def rerenders(page, url: str, size: int, reps: int) -> dict[str, list[float]]:
+    open_page(page, url, "", f"preset=0&m={size}&n={size}")
+    seed = page.get_by_role("spinbutton", name="seed", exact=True)
+    out: dict[str, list[float]] = {"seed": [], "dtype": []}
+    for rep in range(1, reps + 1):
+        out["seed"].append(timed(page, lambda rep=rep: seed.fill(str(rep)),
+                                 lambda: seed.press("Enter"), f"seed={rep}"))
+    dtypes = ["float64", "bfloat16", "float16", "float32"]
+    box = page.locator('[data-testid="stSelectbox"]').filter(has_text="dtype").first
+    for rep in range(reps):
+        dtype = dtypes[rep % len(dtypes)]
+        option = page.get_by_role("option", name=dtype, exact=True)
+        out["dtype"].append(timed(page, box.click, option.click, f"· {dtype} ·"))
+    return out
+
+
+def summary(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} s (worst {max(values):.2f} s)"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="64,256,512")
+    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--colds", type=int, default=3)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        colds = [cold_start(browser, Path(tmp) / f"cold{i}.log") for i in range(args.colds)]
+        server = start_server(Path(tmp) / "warm.log")
+        try:
+            page = new_page(browser)
+            open_page(page, server.url)  # the app's first run (imports, caches) is not timed
+            results = {size: rerenders(page, server.url, size, args.reps) for size in sizes}
+        finally:
+            stop_server(server)
+        browser.close()
+
+    print("| measure | median (worst) | target |")
+    print("|---|---|---|")
+    print(f"| cold start: server healthy | {summary([c[0] for c in colds])} | |")
+    print(f"| cold start: Explorer's first chart drawn | {summary([c[1] for c in colds])} "
+          f"| ≤ 10 s |")
+    for size, times in results.items():
+        print(f"| Explorer m = n = {size}: new seed (4 dtypes checked) | "
+              f"{summary(times['seed'])} | ≤ 1 s |")
+        print(f"| Explorer m = n = {size}: dtype change (cached checks) | "
+              f"{summary(times['dtype'])} | ≤ 1 s |")
+    print(f"\n{args.colds} cold starts, {args.reps} repetitions per size and widget; "
+          f"Chromium headless, 1400×1000.")
+
+
+if __name__ == "__main__":
+    main()
