@@ -18,14 +18,19 @@ Token-wise quantities keep a trailing axis of length 1: u is (batch, 1).
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 INSIDE, OUTSIDE = "inside", "outside"
 
 
 def matmul(A, B):
-    """A B. numpy's longdouble matmul is a slow generic loop; einsum is ~20× faster."""
+    """A B. numpy's longdouble matmul is a slow generic loop; einsum is ~20× faster.
+    torch's matmul with an inner size of 1 (one token's outer product) is ~1.6×
+    slower than torch.outer."""
     if isinstance(A, np.ndarray):
         return np.einsum("ik,kj->ij", A, B)
+    if A.shape[-1] == 1 and A.dim() == 2 and B.dim() == 2:
+        return torch.outer(A[:, 0], B[0])
     return A @ B
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from gradlab.dtypes import dtype_info
-from gradlab.reference import Reference, blocks, worst
+from gradlab.reference import Reference, _abs_max, blocks, worst
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,18 @@ def weight_metrics(reference: Reference, W: torch.Tensor, grads: dict,
     diff = {name: 0.0 for name in names if name != "autograd"}
     dot, gg, ww = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0), 0.0
     for sl in blocks(*W.shape):
-        auto = grads["autograd"][sl].double()
-        Wb = W[sl].double().flatten() if residual else None
-        if residual:
-            ww += float(torch.dot(Wb, Wb))
         parts = reference.weight_parts(sl)
-        for name, G in grads.items():
-            err[name] = worst(err[name], reference.block_error(parts, G[sl]))
-            Gb = auto if name == "autograd" else G[sl].double()
-            if name != "autograd":
-                diff[name] = worst(diff[name], float((Gb - auto).abs().max()))
-            if residual:
-                flat = Gb.flatten()
+        dev = {name: reference.deviation(parts, G[sl]) for name, G in grads.items()}
+        for name in names:
+            err[name] = worst(err[name], _abs_max(dev[name]))
+        for name in diff:
+            # (G − ref) − (G_autograd − ref): exact where both are near the reference
+            diff[name] = worst(diff[name], _abs_max(dev[name] - dev["autograd"]))
+        if residual:
+            Wb = W[sl].cpu().double().flatten()
+            ww += float(torch.dot(Wb, Wb))
+            for name, G in grads.items():
+                flat = G[sl].cpu().double().flatten()
                 dot[name] += float(torch.dot(flat, Wb))
                 gg[name] += float(torch.dot(flat, flat))
     res = {name: _cosine(dot[name], gg[name], ww) if residual else None for name in names}
