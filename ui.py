@@ -121,6 +121,15 @@ def sync_url(config, default, extra: dict[str, str] | None = None) -> None:
         st.query_params.from_dict(wanted)
 
 
+def current_view(default, prefix: str = ""):
+    """The page's config as its widgets now hold it, written back to the URL.
+    A config that fails validation shows its error and stops the page."""
+    with guard():
+        view = widget_config(default, prefix)
+    sync_url(view, default)
+    return view
+
+
 def set_widgets(config, prefix: str = "") -> None:
     """Put ``config``'s values into the widgets (call before they render, e.g. in a callback)."""
     for f in dataclasses.fields(config):

@@ -12,7 +12,6 @@ import ui
 from gradlab import charts
 from gradlab.case import MiB
 from gradlab.dtypes import DTYPE_NAMES
-from gradlab.errors import GradlabError
 from gradlab.gradients import ANALYTIC, METHODS
 
 P = "compare."
@@ -95,12 +94,7 @@ for box, (field, column) in zip(cols[3:], PICKS.items()):
     box.selectbox(f"filter {title}", ["", *ui.labels(every, column)],
                   format_func=lambda v, t=title: "all" if v == ""
                   else f"{t} = {v}", key=P + field)
-try:
-    view = ui.widget_config(DEFAULT, P)
-except GradlabError as exc:
-    ui.show_error(exc)
-    st.stop()
-ui.sync_url(view, DEFAULT)
+view = ui.current_view(DEFAULT, P)
 
 picks = {column: getattr(view, field) for field, column in PICKS.items()}
 shown = {name: ui.keep_rows(frame, picks) for name, frame in frames.items()}

@@ -18,7 +18,6 @@ from gradlab.epsilon import (
     magnitude_chart,
     summary,
 )
-from gradlab.errors import GradlabError
 from gradlab.finite_diff import optimum, step_study, theory_step, v_curve_chart
 from gradlab.gradients import METHODS
 
@@ -53,12 +52,7 @@ with st.sidebar:
                  format_func=lambda e: "0" if e == 0 else f"{e:.0e}")
 
 ui.show_url_problems(problems)
-try:
-    view = ui.widget_config(DEFAULT, P)
-except GradlabError as exc:
-    ui.show_error(exc)
-    st.stop()
-ui.sync_url(view, DEFAULT)
+view = ui.current_view(DEFAULT, P)
 limits = ui.limits()
 
 with ui.guard(), st.spinner("Running the ε study…"):

@@ -8,7 +8,6 @@ import streamlit as st
 
 import ui
 from gradlab.dtypes import DTYPE_NAMES
-from gradlab.errors import GradlabError
 from gradlab.explorer import (
     NO_VARIANT,
     SMALL_ENTRIES,
@@ -83,12 +82,7 @@ with st.sidebar:
              help="kron: the seed's R and J = kron(I_m, xᵀ). structured: O(mn).")
 
 ui.show_url_problems(problems)
-try:
-    view = ui.widget_config(DEFAULT, P)
-except GradlabError as exc:
-    ui.show_error(exc)
-    st.stop()
-ui.sync_url(view, DEFAULT)
+view = ui.current_view(DEFAULT, P)
 limits = explorer_limits(ui.limits())
 
 with ui.guard(), st.spinner("Checking the case in four dtypes…"):

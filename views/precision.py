@@ -10,7 +10,6 @@ import ui
 from gradlab import charts
 from gradlab.case import MiB
 from gradlab.dtypes import DTYPE_NAMES
-from gradlab.errors import GradlabError
 from gradlab.gradients import METHODS
 from gradlab.sweep import Sweep
 
@@ -74,14 +73,10 @@ with st.sidebar:
 
 ui.show_url_problems(problems)
 limits = ui.limits()
-try:
-    view = ui.widget_config(DEFAULT, P)
+view = ui.current_view(DEFAULT, P)
+with ui.guard():
     sweep = view.sweep()
     sweep.check(limits)
-except GradlabError as exc:
-    ui.show_error(exc)
-    st.stop()
-ui.sync_url(view, DEFAULT)
 
 frame = ui.run_sweep_with_progress(sweep, limits, "Precision sweep")
 
