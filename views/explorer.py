@@ -7,7 +7,7 @@ import math
 import streamlit as st
 
 import ui
-from gradlab.dtypes import DTYPE_NAMES
+from gradlab.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.explorer import (
     NO_VARIANT,
     SMALL_ENTRIES,
@@ -137,7 +137,9 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
 st.caption(f"The same case in each dtype (inputs rounded from the same float64 draws). "
            f"Errors are of dL/dW against a {checks['float32'].reference.precision} reference "
            f"(longdouble for float64) from the same rounded inputs. A method passes when "
-           f"its error ≤ 2 × autograd's + c·√m·κ·u; κ = {check.kappa:.3g} here.")
+           f"its error ≤ 2 × autograd's + c·s·u, s = κ(1 + √m·u_acc/u), with c = "
+           f"{DTYPES[case.dtype].floor:g} and the "
+           f"cancellation condition κ = {check.kappa:.3g} here.")
 
 # ------------------------------------------------------------ the gradients
 st.subheader(f"dL/dW in {case.dtype}: {method} beside autograd")
