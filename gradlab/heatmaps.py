@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 #: Cells a side beyond which a matrix is pooled into blocks.
-MAX_SIDE = 48
+MAX_SIDE = 32
 #: Matrices with at most this many cells, and at most LABEL_SIDE a side, get
 #: their values written in the cells (more would not fit a column).
 LABEL_CELLS = 36
