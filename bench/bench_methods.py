@@ -4,8 +4,10 @@
 
 Times are medians over interleaved repetitions (the machine is shared and
 noisy, so ratios are taken within one run, candidate beside candidate).
+"a + s + r" is autograd + structured + the reference, each timed on its own;
 "check" is a whole ``run_check`` with autograd and structured on inputs
-already drawn: both methods, the reference, every metric and the verdicts.
+already drawn: both methods, the reference, every metric (errors of all four
+gradients, max |Δ|, the ε = 0 residual), κ, notes and verdicts.
 Peak memory is the resident high-water mark (VmHWM, reset through
 /proc/self/clear_refs after glibc's malloc_trim) above the resident size
 before the call. Prints a Markdown report.
@@ -26,6 +28,7 @@ from gradlab.check import run_check
 from gradlab.errors import GradlabError
 from gradlab.gradients import run_method
 from gradlab.inputs import case_inputs
+from gradlab.reference import reference_grads
 
 LIBC = ctypes.CDLL("libc.so.6")
 
@@ -67,6 +70,7 @@ def method_row(size: int, reps: int) -> str:
     kron_ok = case.kron_bytes() <= Limits().kron_bytes
     methods = ("autograd", "structured") + (("kron",) if kron_ok else ())
     fns = {name: partial(run_method, name, inputs, "inside") for name in methods}
+    fns["reference"] = partial(reference_grads, inputs, "inside")
     fns["check"] = partial(run_check, case, ("autograd", "structured"), inputs=inputs)
     t = median_times(fns, reps)
     peaks = {name: peak_mib(fns[name]) for name in methods}
@@ -74,7 +78,9 @@ def method_row(size: int, reps: int) -> str:
             else "refused: J over budget")
     return (f"| {size} | {t['autograd'] * 1e3:.3g} ms / {peaks['autograd']:.1f} | "
             f"{t['structured'] * 1e3:.3g} ms / {peaks['structured']:.1f} | {kron} | "
-            f"{t['check'] * 1e3:.3g} ms | {t['structured'] / t['autograd']:.2f} | "
+            f"{t['reference'] * 1e3:.3g} ms | {t['check'] * 1e3:.3g} ms | "
+            f"{t['structured'] / t['autograd']:.2f} | "
+            f"{(t['autograd'] + t['structured'] + t['reference']) / t['autograd']:.2f} | "
             f"{t['check'] / t['autograd']:.2f} |")
 
 
@@ -95,9 +101,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=21)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, batch 1\n")
-    print("| m = n | autograd (time / peak MiB) | structured | kron | whole check | "
-          "structured ÷ autograd | check ÷ autograd |")
-    print("|---|---|---|---|---|---|---|")
+    print("| m = n | autograd (time / peak MiB) | structured | kron | reference | whole check | "
+          "structured ÷ autograd | (a + s + r) ÷ autograd | check ÷ autograd |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for size in (int(s) for s in args.sizes.split(",")):
         print(method_row(size, args.reps if size <= 1024 else max(5, args.reps // 3)),
               flush=True)

@@ -25,12 +25,12 @@ import torch
 from gradlab import gradients, layer
 from gradlab.inputs import Inputs
 
-BLOCK_ENTRIES = 1 << 16  # entries of W per block: 2 MiB of float64, cache-sized
+BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
 
 
-def blocks(m: int, n: int):
-    """Slices of W's rows, each about BLOCK_ENTRIES entries."""
-    step = max(1, BLOCK_ENTRIES // max(n, 1))
+def blocks(m: int, n: int, entries: int = BLOCK_ENTRIES):
+    """Slices of W's rows, each about ``entries`` entries."""
+    step = max(1, entries // max(n, 1))
     for start in range(0, m, step):
         yield slice(start, min(start + step, m))
 
@@ -223,11 +223,14 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
         # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
         a_parts = [layer.pre_activation(wide(W[sl]), X) for sl in parts]
         a = np.concatenate(a_parts, axis=1) if longdouble else torch.cat(a_parts, dim=1)
-        fw = gradients.Forward(a, layer.scale(a, eps, placement), None)
-        fw = gradients.Forward(a, fw.u, layer.output(a, fw.u, g, b))
+        u = layer.scale(a, eps, placement)
+        fw = gradients.Forward(a, u, layer.output(a, u, g, b))
         rows = gradients.rows(fw, g, eps, placement)
         d = layer.d_output(fw.v)
-        dx = sum(layer.d_input(rows[:, sl], wide(W[sl])) for sl in parts)
+        # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
+        dx = 0
+        for sl in parts:
+            dx = dx + layer.d_input(rows[:, sl], wide(W[sl]))
         grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
         scale = term_scale(fw, rows, X, g, eps, placement)
     return Reference(precision, shape, rows, X, grads, scale)
