@@ -11,8 +11,8 @@ widget per field (widget key = ``prefix + field``)::
     problems = ui.restore_widgets(DEFAULT, "explorer.")   # seed widgets from the URL
     m = st.number_input("m", key="explorer.m")           # no value=: the state holds it
     ...
-    view = ui.widget_config(DEFAULT, "explorer.")        # the frozen config
-    ui.sync_url(view, DEFAULT)                           # only non-default fields
+    view = ui.current_view(DEFAULT, "explorer.")         # the frozen config, written to
+                                                         # the URL (non-default fields only)
 
 A widget whose key is missing from the session state (first run, or after a
 page switch) takes its value from the URL, else from the default. A URL
@@ -27,11 +27,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
-from gradlab.case import Case, Limits
+from gradlab.case import Case, Limits, MiB
 from gradlab.check import Check, run_check
 from gradlab.errors import GradlabError
+from gradlab.export import read_csv_bytes
+from gradlab.sweep import Sweep, cached_sweep
 from gradlab.urlstate import from_query, to_query
 
 # ------------------------------------------------------------------ errors
@@ -160,64 +163,7 @@ def cached(func: Callable, **cache_args) -> Callable:
     return st.cache_data(show_spinner=False, max_entries=64, **cache_args)(func)
 
 
-# =====================================================================
-# Sweep, Precision and Compare helpers (dashboard-2; appended section)
-# =====================================================================
-
-import math as _math  # noqa: E402
-import re as _re  # noqa: E402
-
-import pandas as _pd  # noqa: E402
-
-from gradlab.case import MiB as _MiB  # noqa: E402
-from gradlab.export import read_csv_bytes as _read_csv_bytes  # noqa: E402
-from gradlab.sweep import Sweep as _Sweep  # noqa: E402
-from gradlab.sweep import cached_sweep as _cached_sweep  # noqa: E402
-
-_RANGE = _re.compile(r"^\s*([0-9.eE+]+)\s*\.\.\s*([0-9.eE+]+)\s*$")
-
-
-def _number(text: str, kind: type, name: str):
-    try:
-        value = float(text)
-    except ValueError:
-        raise GradlabError(f"{name}: {text!r} is not a number") from None
-    if kind is int:
-        if not _math.isfinite(value) or value != int(value):
-            raise GradlabError(f"{name}: {text!r} is not an integer")
-        return int(value)
-    return value
-
-
-def parse_list(text: str, kind: type, name: str) -> tuple:
-    """A comma (or space) separated list as a tuple of ``kind``; ``""`` is ().
-
-    For integers ``a..b`` means a, 2a, 4a, … up to b (sizes double), and
-    ``1e6`` is read as 1000000. A bad item raises GradlabError naming ``name``.
-    """
-    text = str(text).strip()
-    if not text:
-        return ()
-    if kind is int and (match := _RANGE.match(text)):
-        low, high = (_number(g, int, name) for g in match.groups())
-        if low < 1 or high < low:
-            raise GradlabError(f"{name}: a range a..b needs 1 ≤ a ≤ b (got {text!r})")
-        values = []
-        while low <= high and len(values) < 64:
-            values.append(low)
-            low *= 2
-        return tuple(values)
-    return tuple(_number(part, kind, name) for part in _re.split(r"[,;\s]+", text) if part)
-
-
-def list_text(values: tuple) -> str:
-    """A tuple as a text widget shows it: ``a..b`` for a doubling run of three or more
-    integers, else a comma list (floats at round-trip precision). ``parse_list`` reads
-    it back."""
-    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    if ints and len(values) > 2 and all(b == 2 * a for a, b in zip(values, values[1:])):
-        return f"{values[0]}..{values[-1]}"
-    return ", ".join(value_label(v) for v in values)
+# ----------------------------------------------------- sweeps and uploads
 
 
 def keep_options(key: str, options, problems: list[str], name: str) -> None:
@@ -237,30 +183,8 @@ def keep_options(key: str, options, problems: list[str], name: str) -> None:
         st.session_state[key] = options[0]
 
 
-def value_label(value) -> str:
-    """One value of a facet column as a filter option (floats round-trip)."""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def labels(frame: _pd.DataFrame, column: str) -> list[str]:
-    """The distinct values of ``column`` as labels, in sorted value order."""
-    if column not in frame:
-        return []
-    return [value_label(v) for v in sorted(frame[column].dropna().unique().tolist())]
-
-
-def keep_rows(frame: _pd.DataFrame, picks: dict[str, str]) -> _pd.DataFrame:
-    """The rows whose ``column`` has the label ``picks[column]`` ("" keeps all)."""
-    for column, label in picks.items():
-        if label and column in frame:
-            frame = frame[frame[column].map(value_label) == label]
-    return frame
-
-
-def run_sweep_with_progress(sweep: _Sweep, limits: Limits, what: str = "Sweep"
-                            ) -> _pd.DataFrame:
+def run_sweep_with_progress(sweep: Sweep, limits: Limits, what: str = "Sweep"
+                            ) -> pd.DataFrame:
     """The sweep's rows, from this process's cache (at once) or run with a progress bar.
 
     The bar's updates are where a rerun or a closed tab interrupts the run.
@@ -273,24 +197,24 @@ def run_sweep_with_progress(sweep: _Sweep, limits: Limits, what: str = "Sweep"
                                         f"{elapsed:,.1f} s · about {left:,.0f} s left")
 
     try:
-        return _cached_sweep(sweep, limits, progress=progress)
+        return cached_sweep(sweep, limits, progress=progress)
     finally:
         bar.empty()
 
 
-def read_uploads(files, limits: Limits) -> tuple[dict[str, _pd.DataFrame], list[str]]:
+def read_uploads(files, limits: Limits) -> tuple[dict[str, pd.DataFrame], list[str]]:
     """(frames by file name, problems): every readable upload, and one message per
     file that is not (naming it). Repeated names get " (2)", " (3)", …"""
-    frames: dict[str, _pd.DataFrame] = {}
+    frames: dict[str, pd.DataFrame] = {}
     problems: list[str] = []
     for file in files or []:
         name = file.name
         if getattr(file, "size", 0) > limits.upload_bytes:
-            problems.append(f"{name}: it is {file.size / _MiB:,.1f} MiB, over the upload "
-                            f"limit of {limits.upload_bytes / _MiB:,.1f} MiB")
+            problems.append(f"{name}: it is {file.size / MiB:,.1f} MiB, over the upload "
+                            f"limit of {limits.upload_bytes / MiB:,.1f} MiB")
             continue
         try:
-            frame = _read_csv_bytes(file.getvalue(), name, limits)
+            frame = read_csv_bytes(file.getvalue(), name, limits)
         except GradlabError as exc:
             problems.append(str(exc))
             continue

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import pandas as pd
 import streamlit as st
@@ -12,25 +11,10 @@ import ui
 from gradlab import charts
 from gradlab.case import MiB
 from gradlab.dtypes import DTYPE_NAMES
+from gradlab.forms import COMPARE_PICKS, CompareView, keep_rows, labels
 from gradlab.gradients import ANALYTIC, METHODS
 
 P = "compare."
-PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement", "pick_variant": "variant"}
-
-
-@dataclass(frozen=True)
-class CompareView:
-    """The Compare page's drawing widgets (the uploads themselves are not in the URL)."""
-
-    method: str = "structured"
-    x: str = "n"
-    agg: str = "max"
-    error_method: str = "structured"
-    pick_eps: str = ""
-    pick_placement: str = ""
-    pick_variant: str = ""
-
-
 DEFAULT = CompareView()
 PROVENANCE = ("torch_version", "gradlab_version", "device", "threads", "python_version",
               "timestamp")
@@ -47,7 +31,7 @@ def summary(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
                 }
         for column in PROVENANCE:
             if column in frame:
-                line[column] = ", ".join(ui.labels(frame, column))
+                line[column] = ", ".join(labels(frame, column))
         lines.append(line)
     return pd.DataFrame(lines)
 
@@ -79,25 +63,25 @@ ui.keep_options(P + "method", list(ANALYTIC), url_problems, "method")
 ui.keep_options(P + "error_method", list(METHODS), url_problems, "error_method")
 ui.keep_options(P + "x", list(charts.DIMENSIONS), url_problems, "x")
 ui.keep_options(P + "agg", list(charts.AGGREGATES), url_problems, "agg")
-for field, column in PICKS.items():
-    ui.keep_options(P + field, ["", *ui.labels(every, column)], url_problems, field)
+for field, column in COMPARE_PICKS.items():
+    ui.keep_options(P + field, ["", *labels(every, column)], url_problems, field)
 ui.show_url_problems(url_problems)
 
 st.dataframe(summary(frames), hide_index=True)
 
-cols = st.columns(3 + len(PICKS))
+cols = st.columns(3 + len(COMPARE_PICKS))
 cols[0].selectbox("x axis", tuple(charts.DIMENSIONS), key=P + "x")
 cols[1].selectbox("over seeds (and the rest)", charts.AGGREGATES, key=P + "agg")
 cols[2].selectbox("max |Δ| of", ANALYTIC, key=P + "method")
-for box, (field, column) in zip(cols[3:], PICKS.items()):
+for box, (field, column) in zip(cols[3:], COMPARE_PICKS.items()):
     title = charts.FACETS[column]
-    box.selectbox(f"filter {title}", ["", *ui.labels(every, column)],
+    box.selectbox(f"filter {title}", ["", *labels(every, column)],
                   format_func=lambda v, t=title: "all" if v == ""
                   else f"{t} = {v}", key=P + field)
 view = ui.current_view(DEFAULT, P)
 
-picks = {column: getattr(view, field) for field, column in PICKS.items()}
-shown = {name: ui.keep_rows(frame, picks) for name, frame in frames.items()}
+picks = {column: getattr(view, field) for field, column in COMPARE_PICKS.items()}
+shown = {name: keep_rows(frame, picks) for name, frame in frames.items()}
 
 st.subheader("max |Δ| against dimension")
 value = f"{view.method}_max_abs_diff"

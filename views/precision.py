@@ -2,41 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 import ui
 from gradlab import charts
 from gradlab.case import MiB
 from gradlab.dtypes import DTYPE_NAMES
+from gradlab.forms import PrecisionView
 from gradlab.gradients import METHODS
-from gradlab.sweep import Sweep
 
 P = "precision."
 EPS_CHOICES = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
 PLACEMENTS = ("inside", "outside")
 UNITS = {"relative": "relative (÷ max|ref|)", "u": "in units of u"}
-
-
-@dataclass(frozen=True)
-class PrecisionView:
-    """The Precision page's widgets: the sizes and seeds of its sweep, and the drawing."""
-
-    dims: str = "2..512"
-    seeds: str = "0, 1, 2"
-    eps: float = 0.0
-    placement: str = "inside"
-    dtypes: tuple[str, ...] = DTYPE_NAMES
-    methods: tuple[str, ...] = METHODS
-    agg: str = "max"
-    units: str = "relative"
-
-    def sweep(self) -> Sweep:
-        """All dtypes × the sizes × the seeds, one ε: a GradlabError names a bad field."""
-        return Sweep(dims=ui.parse_list(self.dims, int, "dims"), dtypes=self.dtypes,
-                     eps=(self.eps,), placements=(self.placement,),
-                     seeds=ui.parse_list(self.seeds, int, "seeds"), methods=self.methods)
 
 
 DEFAULT = PrecisionView()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import streamlit as st
 
 import ui
@@ -11,69 +9,13 @@ from gradlab import charts
 from gradlab.dtypes import DTYPE_NAMES
 from gradlab.errors import GradlabError
 from gradlab.export import to_csv_bytes
+from gradlab.forms import NO_FACET, SWEEP_PICKS, SweepForm, SweepView, keep_rows, labels
 from gradlab.gradients import ANALYTIC, METHODS
 from gradlab.sweep import VARIANT_NAMES, Sweep
 from gradlab.urlstate import to_query
 
 P = "sweep."
 PLACEMENTS = ("inside", "outside")
-
-
-@dataclass(frozen=True)
-class SweepForm:
-    """The grid's widgets: numbers as text lists, choices as tuples."""
-
-    dims: str
-    m: str
-    n: str
-    batch: str
-    dtypes: tuple[str, ...]
-    eps: str
-    placements: tuple[str, ...]
-    scales: str
-    seeds: str
-    variants: tuple[str, ...]
-    methods: tuple[str, ...]
-
-    @classmethod
-    def of(cls, sweep: Sweep) -> SweepForm:
-        return cls(dims=ui.list_text(sweep.dims), m=ui.list_text(sweep.m), n=ui.list_text(sweep.n),
-                   batch=ui.list_text(sweep.batch), dtypes=sweep.dtypes,
-                   eps=ui.list_text(sweep.eps), placements=sweep.placements,
-                   scales=ui.list_text(sweep.scales), seeds=ui.list_text(sweep.seeds),
-                   variants=sweep.variants, methods=sweep.methods)
-
-    def sweep(self) -> Sweep:
-        """The frozen Sweep, or a GradlabError naming the field."""
-        return Sweep(dims=ui.parse_list(self.dims, int, "dims"),
-                     m=ui.parse_list(self.m, int, "m"), n=ui.parse_list(self.n, int, "n"),
-                     batch=ui.parse_list(self.batch, int, "batch"), dtypes=self.dtypes,
-                     eps=ui.parse_list(self.eps, float, "eps"), placements=self.placements,
-                     scales=ui.parse_list(self.scales, float, "scales"),
-                     seeds=ui.parse_list(self.seeds, int, "seeds"), variants=self.variants,
-                     methods=self.methods)
-
-
-#: View field → the result column it filters ("" keeps every value, aggregated).
-PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement", "pick_variant": "variant",
-         "pick_scale": "scale", "pick_batch": "batch"}
-NO_FACET = "none"
-
-
-@dataclass(frozen=True)
-class SweepView:
-    """How the results are drawn: the chart's widgets."""
-
-    method: str = "structured"
-    x: str = "n"
-    agg: str = "max"
-    rows: str = "eps_placement"
-    columns: str = "eps"
-    pick_eps: str = ""
-    pick_placement: str = ""
-    pick_variant: str = ""
-    pick_scale: str = ""
-    pick_batch: str = ""
 
 
 FORM = SweepForm.of(Sweep.default())
@@ -157,8 +99,8 @@ ui.keep_options(P + "x", tuple(charts.DIMENSIONS), chart_problems, "x")
 ui.keep_options(P + "agg", charts.AGGREGATES, chart_problems, "agg")
 ui.keep_options(P + "rows", [NO_FACET, *facetable], chart_problems, "rows")
 ui.keep_options(P + "columns", [NO_FACET, *facetable], chart_problems, "columns")
-for field, column in PICKS.items():
-    ui.keep_options(P + field, ["", *ui.labels(frame, column)], chart_problems, field)
+for field, column in SWEEP_PICKS.items():
+    ui.keep_options(P + field, ["", *labels(frame, column)], chart_problems, field)
 ui.show_url_problems(chart_problems)
 
 st.subheader("max |Δ| against dimension")
@@ -182,21 +124,21 @@ row = row if row is not None and frame[row].nunique() > 1 else None
 column = column if column is not None and frame[column].nunique() > 1 else None
 
 picks = {}
-pick_cols = [(f, c) for f, c in PICKS.items()
-             if c not in (row, column) and len(ui.labels(frame, c)) > 1]
+pick_cols = [(f, c) for f, c in SWEEP_PICKS.items()
+             if c not in (row, column) and len(labels(frame, c)) > 1]
 if pick_cols:
     boxes = st.columns(len(pick_cols))
     for box, (field, column_name) in zip(boxes, pick_cols):
         title = charts.FACETS[column_name]
-        box.selectbox(f"filter {title}", ["", *ui.labels(frame, column_name)],
+        box.selectbox(f"filter {title}", ["", *labels(frame, column_name)],
                       format_func=lambda v, t=title: "all" if v == ""
                       else f"{t} = {v}", key=P + field,
                       help="all: every value, aggregated as chosen above.")
         picks[column_name] = st.session_state[P + field]
-for field, column_name in PICKS.items():  # a filter not shown does not stay in the URL
+for field, column_name in SWEEP_PICKS.items():  # a filter not shown does not stay in the URL
     if column_name not in picks:
         st.session_state[P + field] = ""
-shown = ui.keep_rows(frame, picks)
+shown = keep_rows(frame, picks)
 view = ui.widget_config(VIEW, P)
 ui.sync_url(form, FORM, extra={**to_query(view, VIEW), "run": "1"})
 

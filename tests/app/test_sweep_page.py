@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gradlab.sweep
-import ui
 from gradlab.errors import GradlabError
 from gradlab.export import read_csv_bytes, to_csv_bytes
+from gradlab.forms import list_text, parse_list
 from gradlab.sweep import Sweep, cached_sweep
 
 K = "sweep."
@@ -190,7 +190,7 @@ def test_bad_url_choices_are_reported_and_dropped():
     ("0, 1e-6, 1e-05", float, (0.0, 1e-6, 1e-5)),
 ], ids=["doubling", "doubling-uneven", "separators", "exponent-int", "empty", "floats"])
 def test_parse_list(text, kind, expected):
-    assert ui.parse_list(text, kind, "dims") == expected
+    assert parse_list(text, kind, "dims") == expected
 
 
 @pytest.mark.parametrize("text, kind, words", [
@@ -201,23 +201,23 @@ def test_parse_list(text, kind, expected):
 ], ids=["word", "fraction", "backwards-range", "inf"])
 def test_parse_list_names_the_field(text, kind, words):
     with pytest.raises(GradlabError) as info:
-        ui.parse_list(text, kind, "dims")
+        parse_list(text, kind, "dims")
     assert all(w in str(info.value) for w in words)
 
 
 @given(st.lists(st.integers(1, 10**6), max_size=8).map(tuple))
 def test_list_text_reads_back_ints(values):
-    assert ui.parse_list(ui.list_text(values), int, "x") == values
+    assert parse_list(list_text(values), int, "x") == values
 
 
 @given(st.integers(1, 1000), st.integers(3, 12))
 def test_list_text_writes_doublings_as_a_range(start, count):
     values = tuple(start * 2**k for k in range(count))
-    assert ui.list_text(values) == f"{start}..{values[-1]}"
-    assert ui.parse_list(ui.list_text(values), int, "x") == values
+    assert list_text(values) == f"{start}..{values[-1]}"
+    assert parse_list(list_text(values), int, "x") == values
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e6, allow_nan=False), max_size=6)
        .map(tuple))
 def test_list_text_reads_back_floats(values):
-    assert ui.parse_list(ui.list_text(values), float, "x") == values
+    assert parse_list(list_text(values), float, "x") == values
