@@ -5,7 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python -m pip install -q -r requirements-dev.txt -e .
-python -m pip check >/dev/null || { echo "pip: broken requirements" >&2; exit 1; }
 
 # The browser tests drive Debian's Chromium (never 'playwright install': no network).
 if [ ! -x /usr/bin/chromium ]; then
