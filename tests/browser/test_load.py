@@ -3,7 +3,7 @@
 The server must stay healthy (/_stcore/health answers throughout), each session must
 get its own results (its own seed, in its own CSV), and the server's memory must stay
 under a stated bound. The figures reached are printed (run with -s to see them) and
-recorded in docs/sections/dashboard.md.
+recorded in the README ("Load check").
 """
 
 from __future__ import annotations
