@@ -31,7 +31,7 @@ from gradlab.dtypes import DTYPE_COLORS, DTYPE_NAMES, dtype_info
 from gradlab.errors import GradlabError
 from gradlab.finite_diff import MAX_ENTRIES, StepStudy
 from gradlab.gradients import METHODS
-from gradlab.sweep import Sweep, run_sweep
+from gradlab.sweep import Sweep, check_members, run_sweep
 
 EPS_VALUES: tuple[float, ...] = (0.0, 1e-12, 1e-8, 1e-6, 1e-5, 1e-3)
 SCALES: tuple[float, ...] = (1.0, 1e-2, 1e-4)
@@ -59,15 +59,6 @@ def eps_rounds_to_zero(eps: float, dtype: str) -> bool:
     return eps > 0 and float(torch.tensor(eps, dtype=dtype_info(dtype).torch_dtype)) == 0
 
 
-def _names(name: str, values, allowed) -> None:
-    if not values:
-        raise GradlabError(f"{name} must hold at least one value (got none)")
-    for v in values:
-        if v not in allowed:
-            raise GradlabError(f"{name} must be among {', '.join(map(str, allowed))} "
-                               f"(got {v!r})")
-
-
 @dataclass(frozen=True)
 class EpsStudy:
     """The grid: ε values × placements × activation scales × dtypes, on one
@@ -84,9 +75,9 @@ class EpsStudy:
     seed: int = 0
 
     def __post_init__(self):
-        _names("dtypes", self.dtypes, DTYPE_NAMES)
-        _names("placements", self.placements, PLACEMENTS)
-        _names("methods", self.methods, METHODS)
+        check_members("dtypes", self.dtypes, DTYPE_NAMES)
+        check_members("placements", self.placements, PLACEMENTS)
+        check_members("methods", self.methods, METHODS)
         for name in ("eps", "scales"):
             if not getattr(self, name):
                 raise GradlabError(f"{name} must hold at least one value (got none)")

@@ -85,8 +85,8 @@ class Sweep:
                 except GradlabError as exc:  # "m must be ≥ 1 …" → "dims: each must be ≥ 1 …"
                     raise GradlabError(f"{name}: each{str(exc).removeprefix(case_field)}") \
                         from None
-        _members("variants", self.variants, VARIANT_NAMES)
-        _members("methods", self.methods, METHODS)
+        check_members("variants", self.variants, VARIANT_NAMES)
+        check_members("methods", self.methods, METHODS)
         for name in (*_AXES, "variants", "methods"):
             values = getattr(self, name)
             repeated = sorted(str(v) for v, count in Counter(values).items() if count > 1)
@@ -158,7 +158,9 @@ def _number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _members(name: str, values: tuple, allowed: tuple) -> None:
+def check_members(name: str, values: tuple, allowed: tuple) -> None:
+    """``values`` is not empty and each is one of ``allowed``, or a GradlabError
+    naming ``name``."""
     if not values:
         raise GradlabError(f"{name} must have at least one value (got ())")
     for value in values:
