@@ -133,12 +133,6 @@ def current_view(default, prefix: str = ""):
     return view
 
 
-def set_widgets(config, prefix: str = "") -> None:
-    """Put ``config``'s values into the widgets (call before they render, e.g. in a callback)."""
-    for f in dataclasses.fields(config):
-        st.session_state[_key(prefix, f.name)] = _widget_value(getattr(config, f.name))
-
-
 # ------------------------------------------------------------------ charts
 
 

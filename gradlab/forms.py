@@ -124,8 +124,8 @@ class SweepForm:
 
 
 #: View field → the result column it filters ("" keeps every value, aggregated).
-SWEEP_PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement", "pick_variant": "variant",
-         "pick_scale": "scale", "pick_batch": "batch"}
+SWEEP_PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement",
+               "pick_variant": "variant", "pick_scale": "scale", "pick_batch": "batch"}
 NO_FACET = "none"
 
 
@@ -169,7 +169,8 @@ class PrecisionView:
 
 # ---------------------------------------------------------------- Compare
 
-COMPARE_PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement", "pick_variant": "variant"}
+COMPARE_PICKS = {field: SWEEP_PICKS[field] for field in ("pick_eps", "pick_placement",
+                                                          "pick_variant")}
 
 
 @dataclass(frozen=True)

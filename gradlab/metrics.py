@@ -36,14 +36,6 @@ def error(reference: Reference, param: str, grad: torch.Tensor, dtype: str) -> E
     return make_error(reference.error(param, grad), reference.max_abs(param), grad, dtype)
 
 
-def max_abs_diff(grad: torch.Tensor, other: torch.Tensor) -> float:
-    """The seed's number: max |grad − other|, taken in float64."""
-    if grad.dim() < 2:
-        return float((grad.double() - other.double()).abs().max()) if grad.numel() else 0.0
-    return worst(*(float((grad[sl].double() - other[sl].double()).abs().max())
-                   for sl in blocks(*grad.shape)))
-
-
 @dataclass(frozen=True)
 class WeightMetrics:
     """What one pass over dL/dW gives for every method (keyed by method)."""
@@ -59,7 +51,8 @@ def weight_metrics(reference: Reference, W: torch.Tensor, grads: dict,
     autograd and (if ``residual``) its scale residual, in one pass over W's row
     blocks, so that every m×n array is read once while its block is in cache.
 
-    The same numbers as ``error``, ``max_abs_diff`` and ``scale_residual``.
+    The same numbers as ``error`` and ``scale_residual``, one method at a time,
+    and max |grad − grad_autograd| taken in float64.
     """
     names = list(grads)
     err = dict.fromkeys(names, 0.0)

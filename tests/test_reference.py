@@ -15,7 +15,8 @@ from gradlab.check import run_check
 from gradlab.dtypes import DTYPE_NAMES
 from gradlab.gradients import PARAMS, structured_grads
 from gradlab.inputs import case_inputs, draw
-from gradlab.reference import reference_grads
+from gradlab.metrics import scale_residual, weight_metrics
+from gradlab.reference import blocks, reference_grads
 
 U64 = 2.0**-53
 
@@ -180,3 +181,24 @@ def test_kappa_is_large_when_the_gradient_cancels():
     assert check.kappa > 50
     ordinary = run_check(Case(2, 3, dtype="float64", seed=0), methods=("structured",))
     assert ordinary.kappa < 5
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("batch", [1, 3], ids=lambda b: f"batch{b}")
+def test_the_fused_weight_pass_gives_the_one_method_numbers(dtype, batch):
+    """weight_metrics (one blocked pass for every method) against the plain,
+    one-method definitions, on a W that spans several blocks."""
+    check = run_check(Case(300, 500, batch, dtype, seed=3))
+    assert len(list(blocks(300, 500))) > 1
+    grads = {name: run.grads["W"] for name, run in check.runs.items()}
+    fused = weight_metrics(check.reference, check.inputs.W, grads, residual=True)
+    exact = check.reference.to_float64("W")  # rounded once; errors here are ≫ that rounding
+    auto = grads["autograd"].double()
+    for name, G in grads.items():
+        assert fused.abs_err[name] == check.reference.error("W", G)
+        assert fused.abs_err[name] == pytest.approx(
+            float(np.abs(G.double().numpy() - exact).max()), rel=1e-3)
+        assert fused.residual[name] == pytest.approx(scale_residual(G, check.inputs.W),
+                                                     rel=1e-9, abs=1e-15)
+        if name != "autograd":
+            assert fused.max_abs_diff[name] == float((G.double() - auto).abs().max())
