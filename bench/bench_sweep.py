@@ -9,7 +9,9 @@ both sides of it alike):
 
 - ``total``: the whole sweep (target ≤ 30 s);
 - ``bare``: the bare computations at each point: the reference, autograd and
-  structured (the methods' own timers, the ``*_seconds`` columns);
+  structured (the methods' own timers, the ``*_seconds`` columns). The reference
+  keeps dL/dW as its factors and forms it a block at a time while the metric pass
+  compares (``Reference.weight_parts``): that forming is timed as reference too;
 - ``run_check rest``: the rest of ``run_check``: the errors against the
   reference, max |Δ|, the scale residual, notes and verdicts;
 - ``draw``, ``round``: the float64 draws (once per size and seed) and their
@@ -36,6 +38,7 @@ import gradlab.check
 import gradlab.sweep
 from gradlab.case import Limits
 from gradlab.inputs import Inputs
+from gradlab.reference import Reference
 from gradlab.sweep import Sweep, cached_sweep, clear_cache
 
 PARTS = ("draw", "round", "reference", "autograd", "structured", "check rest")
@@ -71,11 +74,12 @@ class Timers:
     @contextmanager
     def installed(self):
         saved = (gradlab.sweep.draw, gradlab.sweep.run_check, gradlab.check.reference_grads,
-                 Inputs.to)
+                 Inputs.to, Reference.weight_parts)
         gradlab.sweep.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
         gradlab.sweep.run_check = self.timed("check", saved[1], lambda case, *a:
                                              (case.m, case.dtype))
         gradlab.check.reference_grads = self.timed("reference", saved[2])
+        Reference.weight_parts = self.timed("reference", saved[4])
         to = saved[3]
 
         def rounding(inputs, dtype):
@@ -90,7 +94,7 @@ class Timers:
             yield self
         finally:
             (gradlab.sweep.draw, gradlab.sweep.run_check, gradlab.check.reference_grads,
-             Inputs.to) = saved
+             Inputs.to, Reference.weight_parts) = saved
 
 
 def one_run(sweep: Sweep) -> dict:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from gradlab.dtypes import dtype_info
-from gradlab.reference import Reference, _abs_max, blocks, worst
+from gradlab.reference import Reference, Scratch, _abs_max, blocks, worst
 
 
 @dataclass(frozen=True)
@@ -58,19 +58,23 @@ def weight_metrics(reference: Reference, W: torch.Tensor, grads: dict,
     err = dict.fromkeys(names, 0.0)
     diff = {name: 0.0 for name in names if name != "autograd"}
     dot, gg, ww = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0.0), 0.0
+    scratch = Scratch(W.shape[1])
     for sl in blocks(*W.shape):
-        parts = reference.weight_parts(sl)
-        dev = {name: reference.deviation(parts, G[sl]) for name, G in grads.items()}
+        k = sl.stop - sl.start
+        parts = reference.weight_parts(sl, scratch)
+        dev = {name: reference.deviation(parts, G[sl], scratch.get(name, k))
+               for name, G in grads.items()}
         for name in names:
             err[name] = worst(err[name], _abs_max(dev[name]))
         for name in diff:
             # (G − ref) − (G_autograd − ref): exact where both are near the reference
-            diff[name] = worst(diff[name], _abs_max(dev[name] - dev["autograd"]))
+            delta = torch.sub(dev[name], dev["autograd"], out=scratch.get("delta", k))
+            diff[name] = worst(diff[name], _abs_max(delta))
         if residual:
-            Wb = W[sl].cpu().double().flatten()
+            Wb = scratch.get("W", k).copy_(W[sl]).view(-1)
             ww += float(torch.dot(Wb, Wb))
             for name, G in grads.items():
-                flat = G[sl].cpu().double().flatten()
+                flat = scratch.get("G", k).copy_(G[sl]).view(-1)
                 dot[name] += float(torch.dot(flat, Wb))
                 gg[name] += float(torch.dot(flat, flat))
     res = {name: _cosine(dot[name], gg[name], ww) if residual else None for name in names}

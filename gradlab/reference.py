@@ -28,9 +28,14 @@ from gradlab.inputs import Inputs
 BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
 
 
-def blocks(m: int, n: int, entries: int = BLOCK_ENTRIES):
-    """Slices of W's rows, each about ``entries`` entries."""
-    step = max(1, entries // max(n, 1))
+def block_rows(n: int) -> int:
+    """Rows of W per block: about ``BLOCK_ENTRIES`` entries."""
+    return max(1, BLOCK_ENTRIES // max(n, 1))
+
+
+def blocks(m: int, n: int):
+    """Slices of W's rows, ``block_rows(n)`` rows each."""
+    step = block_rows(n)
     for start in range(0, m, step):
         yield slice(start, min(start + step, m))
 
@@ -45,6 +50,22 @@ def _abs_max(x) -> float:
         low, high = (float(v) for v in torch.aminmax(x))
         return worst(-low, high)
     return float(np.abs(x).max()) if x.size else 0.0
+
+
+class Scratch:
+    """float64 buffers of one block of W's rows, by name, reused from block to
+    block: a fresh block-sized tensor each time can cost a page-faulting
+    allocation (glibc serves it by mmap) that takes longer than the op itself."""
+
+    def __init__(self, n: int):
+        self.shape = (block_rows(n), n)
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, rows: int) -> torch.Tensor:
+        """The first ``rows`` rows of buffer ``name`` (contents undefined)."""
+        if name not in self._buffers:
+            self._buffers[name] = torch.empty(self.shape, dtype=torch.float64)
+        return self._buffers[name][:rows]
 
 
 def worst(*values: float) -> float:
@@ -77,9 +98,11 @@ class Reference:
             return t.cpu().to(torch.float64)
         return t.cpu().numpy().astype(np.longdouble)
 
-    def weight_parts(self, sl: slice) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def weight_parts(self, sl: slice, scratch: Scratch | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Rows ``sl`` of dL/dW as float64 tensors: hi alone for a float64
-        reference, hi + lo (to about 2⁻¹⁰⁶ relative) for a longdouble one."""
+        reference, hi + lo (to about 2⁻¹⁰⁶ relative) for a longdouble one.
+        With ``scratch``, a float64 reference's block is formed in its buffer."""
         whole = self.grads.get("W")
         if whole is not None:
             if isinstance(whole, torch.Tensor):
@@ -87,7 +110,13 @@ class Reference:
             hi = whole[sl].astype(np.float64)
             return torch.from_numpy(hi), torch.from_numpy((whole[sl] - hi).astype(np.float64))
         if self.precision == "float64":
-            return layer.d_weight(self.rows[:, sl], self.X), None
+            rows = self.rows[:, sl]
+            if scratch is None:
+                return layer.d_weight(rows, self.X), None
+            out = scratch.get("ref", rows.shape[1])
+            if rows.shape[0] == 1:  # one token: row xᵀ
+                return torch.outer(rows[0], self.X[0], out=out), None
+            return torch.mm(rows.T, self.X, out=out), None
         rows_hi, rows_lo, X = self._pairs()
         return dd_weight(rows_hi[:, sl], rows_lo[:, sl], X)
 
@@ -101,12 +130,13 @@ class Reference:
         return self._cache["pairs"]
 
     @staticmethod
-    def deviation(parts, grad_block: torch.Tensor) -> torch.Tensor:
+    def deviation(parts, grad_block: torch.Tensor, out: torch.Tensor | None = None
+                  ) -> torch.Tensor:
         """grad − (hi + lo) over one block, in float64, as (grad − hi) − lo:
         grad − hi is exact where grad is near the reference (Sterbenz), and
         torch widens grad inside the subtraction (no separate copy)."""
         hi, lo = parts
-        diff = grad_block.cpu() - hi
+        diff = torch.sub(grad_block.cpu(), hi, out=out)
         if lo is not None:
             diff -= lo
         return diff
@@ -203,6 +233,28 @@ def dd_weight(rows_hi, rows_lo, X) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, lo
 
 
+def wide_blocks(W: torch.Tensor, longdouble: bool):
+    """(rows, W[rows] in the reference precision) for each block of W's rows.
+
+    Every block is widened into the same buffer, overwritten by the next: a
+    fresh block-sized array each time costs a page-faulting allocation, 3× the
+    copy itself (the reference at m = n = 4096 took 56 ms that way, 20 ms so).
+    """
+    parts = list(blocks(*W.shape))
+    size = (parts[0].stop - parts[0].start, W.shape[1]) if parts else (0, W.shape[1])
+    if longdouble:
+        buf, src = np.empty(size, np.longdouble), W.numpy()
+    else:
+        buf = torch.empty(size, dtype=torch.float64)
+    for sl in parts:
+        out = buf[:sl.stop - sl.start]
+        if longdouble:
+            np.copyto(out, src[sl])
+        else:
+            out.copy_(W[sl])
+        yield sl, out
+
+
 def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
     """The correct gradients (or, with ``variant``, what that mistake computes
     exactly) from the inputs as rounded to the case dtype. Always on the CPU."""
@@ -217,11 +269,10 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
     shape = tuple(W.shape)
     with torch.no_grad():
         if variant is not None:  # a bug-zoo variant: rare, formed whole
-            grads = gradients.structured_grads(wide(W), X, g, b, eps, placement, variant)
+            grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
             return Reference(precision, shape, None, X, grads, float("nan"))
-        parts = list(blocks(*shape))
         # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
-        a_parts = [layer.pre_activation(wide(W[sl]), X) for sl in parts]
+        a_parts = [layer.pre_activation(Wb, X) for _, Wb in wide_blocks(W, longdouble)]
         a = np.concatenate(a_parts, axis=1) if longdouble else torch.cat(a_parts, dim=1)
         u = layer.scale(a, eps, placement)
         fw = gradients.Forward(a, u, layer.output(a, u, g, b))
@@ -229,8 +280,8 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
         d = layer.d_output(fw.v)
         # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
         dx = 0
-        for sl in parts:
-            dx = dx + layer.d_input(rows[:, sl], wide(W[sl]))
+        for sl, Wb in wide_blocks(W, longdouble):
+            dx = dx + layer.d_input(rows[:, sl], Wb)
         grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
         scale = term_scale(fw, rows, X, g, eps, placement)
     return Reference(precision, shape, rows, X, grads, scale)

@@ -21,8 +21,10 @@ from gradlab.gradients import (
     PARAMS,
     VARIANTS,
     autograd_grads,
+    formula_grads,
     forward,
     kron_weight,
+    rows_times,
     run_method,
     structured_grads,
 )
@@ -113,6 +115,39 @@ def test_one_output_has_zero_weight_gradient(placement):
     terms = float((2 * fw.v * inputs.g / fw.u).abs().max() * inputs.X.abs().max())
     for method in METHODS:
         assert float(grads[method]["W"].abs().max()) <= 1e-14 * terms, method
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("batch", [1, 3], ids=lambda b: f"batch{b}")
+def test_rows_times_W_split_over_two_cores_is_the_product(dtype, batch, monkeypatch):
+    """Past 2²⁰ entries ∂L/∂x = Rows W runs as two half products; it is Rows W
+    to the rounding of one more addition, one thread or two."""
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    gen = torch.Generator().manual_seed(5)
+    dt = DTYPES[dtype].torch_dtype
+    rows = torch.randn(batch, 1024, generator=gen, dtype=F64)
+    W = torch.randn(1024, 1024, generator=gen, dtype=F64)
+    exact = rows @ W
+    split = rows_times(rows.to(dt), W.to(dt))
+    assert split.dtype == dt and split.shape == (batch, 1024)
+    terms = float((rows.abs() @ W.abs()).max())
+    assert float((split.to(F64) - (rows.to(dt).to(F64) @ W.to(dt).to(F64))).abs().max()) \
+        <= 4 * math.sqrt(1024) * DTYPES[dtype].u * terms
+    assert rel(split.to(F64), exact) < 1e-3
+
+
+@pytest.mark.parametrize("placement", ["inside", "outside"])
+@pytest.mark.parametrize("variant", [None, *VARIANTS])
+def test_structured_kernel_is_the_formulas_as_derived(placement, variant):
+    """The lean kernel (â, k = u²/D) against layer.py's D form, in float64,
+    one token and three, ε where it matters."""
+    for batch in (1, 3):
+        inputs = draw(7, 5, batch, seed=batch, scale=0.01, eps=1e-4)
+        args = (*vars(inputs).values(), placement, variant)
+        lean, derived = structured_grads(*args), formula_grads(*args)
+        for param in PARAMS:
+            assert lean[param].shape == derived[param].shape, param
+            assert rel(lean[param], derived[param]) <= 1e-12, (param, batch)
 
 
 def test_batched_gradient_is_the_sum_over_tokens():
