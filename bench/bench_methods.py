@@ -2,8 +2,9 @@
 
     python bench/bench_methods.py [--sizes 128,512,1024,2048,4096] [--reps 21]
 
-Times are medians over interleaved repetitions (the machine is shared and
-noisy, so ratios are taken within one run, candidate beside candidate).
+Times are medians over rounds that interleave the candidates, each run as a
+short warm block (see ``median_times``): the machine is shared and noisy, so
+ratios are taken within one run, candidate beside candidate.
 "a + s + r" is autograd + structured + the reference, each timed on its own;
 "check" is a whole ``run_check`` with autograd and structured on inputs
 already drawn: both methods, the reference, every metric (errors of all four
@@ -51,16 +52,22 @@ def peak_mib(fn) -> float:
     return (_status_kib("VmHWM") - before) / 1024
 
 
-def median_times(fns: dict, reps: int) -> dict:
-    """Interleave the candidates so that drifting load hits all of them alike."""
+def median_times(fns: dict, reps: int, block: int = 4) -> dict:
+    """Median seconds per call of each candidate, all in the same conditions.
+
+    Each round runs every candidate as a block of back-to-back calls, the first
+    a warm-up (untimed), so no candidate is always timed right after another
+    (a method timed just after autograd pays ~30 µs for autograd's idle wait);
+    the rounds interleave the candidates, so drifting load hits all of them.
+    """
     samples = {name: [] for name in fns}
-    for fn in fns.values():
-        fn()  # warm up
     for _ in range(reps):
         for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+            fn()  # warm-up
+            for _ in range(block):
+                start = time.perf_counter()
+                fn()
+                samples[name].append(time.perf_counter() - start)
     return {name: statistics.median(s) for name, s in samples.items()}
 
 

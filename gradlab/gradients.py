@@ -116,23 +116,28 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
         ∂L/∂W = Σ row xᵀ,   ∂L/∂x = row W,   ∂L/∂g = Σ d ⊙ â,   ∂L/∂b = Σ d.
 
     The same mathematics as ``formula_grads`` in about half the torch operations:
-    1/u once, â once, and a single token as vectors (dot and outer products).
+    1/u once, â once, and a single token as vectors (matrix-vector, dot and
+    outer products).
     """
     m = W.shape[0]
-    x = X[0] if X.shape[0] == 1 else X           # one token: a vector
-    a = x @ W.T                                  # a = W x, per token
-    ms = _dot_last(a, a) / m                     # mean(a²)
+    x = X[0] if X.shape[0] == 1 else X                 # one token: a vector
+    a = torch.mv(W, x) if x.dim() == 1 else x @ W.T    # a = W x, per token
+    ss = _dot_last(a, a)                               # Σa² = m·mean(a²)
     if placement == layer.INSIDE:
-        inv_u = torch.rsqrt(ms + eps)            # u = sqrt(mean(a²) + ε)
+        inv_u = torch.rsqrt(torch.add(eps, ss, alpha=1 / m))  # u = sqrt(mean(a²) + ε)
     else:
-        inv_u = (ms.sqrt() + eps).reciprocal()   # u = sqrt(mean(a²)) + ε
-    a_hat = a * inv_u                            # â = a/u
-    v = torch.addcmul(b, g, a_hat)               # v = g ⊙ â + b
-    d = 2 * v                                    # ∂L/∂v
-    dg = d * g                                   # ∂L/∂â = d ⊙ g
-    k = projection_k(ms, inv_u, m, placement, variant)
-    kc = _dot_last(a_hat, dg) * k                # k (â·dg)
-    row = torch.addcmul(dg, a_hat, kc, value=-1).mul_(inv_u)  # (dg − k â (â·dg))/u
+        inv_u = ((ss / m).sqrt() + eps).reciprocal()           # u = sqrt(mean(a²)) + ε
+    a_hat = a * inv_u                                  # â = a/u
+    v = torch.addcmul(b, g, a_hat)                     # v = g ⊙ â + b
+    d = v + v                                          # ∂L/∂v = 2v
+    dg = d * g                                         # ∂L/∂â = d ⊙ g
+    k = projection_k(ss, inv_u, m, placement, variant)
+    c = _dot_last(a_hat, dg)                           # â·dg
+    if isinstance(k, float):                           # row = (dg − k â (â·dg))/u
+        row = torch.addcmul(dg, a_hat, c, value=-k)
+    else:
+        row = torch.addcmul(dg, a_hat, c * k, value=-1)
+    row = row.mul_(inv_u)
     rows = row.reshape(-1, m)
     if variant == "transposed":
         # The flattened n×m outer product x ⊗ row read back as m×n.
@@ -143,21 +148,22 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
             "b": _over_tokens(d)}
 
 
-def projection_k(ms, inv_u, m, placement, variant=None):
-    """k = u²/D, the weight of â (â·dg) in the projection term.
+def projection_k(ss, inv_u, m, placement, variant=None):
+    """k = u²/D, the weight of â (â·dg) in the projection term (ss = Σa²).
 
     inside: D = m u², so k = 1/m. outside: D = m r u, so k = u/(m r).
-    eps-missing gets D = Σa² = m·mean(a²); wrong-mean drops the m of D;
-    no-projection drops the term (k = 0). With ε = 0 every correct k is 1/m.
+    eps-missing gets D = Σa²; wrong-mean drops the m of D; no-projection drops
+    the term (k = 0). With ε = 0 every correct k is 1/m. A float where k does
+    not depend on the token.
     """
     if variant == "no-projection":
         return 0.0
     if variant == "eps-missing":
-        k = (ms * inv_u.square()).reciprocal() / m          # u²/(m·mean(a²))
+        k = (ss * inv_u.square()).reciprocal()                  # u²/Σa²
     elif placement == layer.INSIDE:
         k = 1 / m
     else:
-        k = (ms.sqrt() * inv_u).reciprocal() / m            # u/(m r)
+        k = ((ss / m).sqrt() * inv_u).reciprocal() / m          # u/(m r)
     return k * m if variant == "wrong-mean" else k
 
 
