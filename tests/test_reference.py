@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import gradlab.reference
 from gradlab import layer
 from gradlab.case import Case
 from gradlab.check import run_check
@@ -204,3 +205,24 @@ def test_the_fused_weight_pass_gives_the_one_method_numbers(dtype, batch):
             # (G − ref) − (G_autograd − ref): in float64 each side rounds once more
             assert fused.max_abs_diff[name] == pytest.approx(
                 float((G.double() - auto).abs().max()), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_blocked_reference_is_the_whole_computation(dtype, monkeypatch):
+    """The reference widens W, forms dL/dW and compares a block of rows at a time;
+    with blocks of a few rows (the last one ragged) it gives what one block gives."""
+    case = Case(13, 7, 2, dtype, 1e-3, seed=6)
+    inputs = case_inputs(case)
+    whole = reference_grads(inputs, "inside")
+    G = run_check(case, methods=("structured",)).runs["structured"].grads["W"]
+    monkeypatch.setattr(gradlab.reference, "BLOCK_ENTRIES", 21)  # 3 rows of 7
+    monkeypatch.setattr(gradlab.reference, "WIDEN_ENTRIES", 28)  # 4 rows
+    assert len(list(blocks(13, 7))) == 5
+    blocked = reference_grads(inputs, "inside")
+    for param in PARAMS:
+        got = np.asarray(reference_param(blocked, param), dtype=np.float64)
+        want = np.asarray(reference_param(whole, param), dtype=np.float64)
+        assert np.abs(got - want).max() <= 1e-14 * np.abs(want).max(), param
+    assert blocked.error("W", G) == pytest.approx(whole.error("W", G), rel=1e-9)
+    fused = weight_metrics(blocked, inputs.W, {"autograd": G}, residual=True)
+    assert fused.abs_err["autograd"] == pytest.approx(whole.error("W", G), rel=1e-9)
