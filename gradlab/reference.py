@@ -238,27 +238,35 @@ def dd_weight(rows_hi, rows_lo, X) -> tuple[torch.Tensor, torch.Tensor]:
     return hi, lo
 
 
-def wide_blocks(W: torch.Tensor, longdouble: bool):
-    """(rows, W[rows] in the reference precision) for each block of W's rows.
+class WideBlocks:
+    """Iterating gives (rows, W[rows] in the reference precision) for each
+    block of W's rows, every pass through the same buffer.
 
-    Every block is widened into the same buffer, overwritten by the next. A
-    fresh block-sized array each time may be served by mmap and fault its pages
-    in (whether it is depends on glibc's history in the process): in some
-    processes that tripled the widening; one buffer keeps the time steady.
+    Each block is widened into that buffer, overwritten by the next, so take
+    what you need from a block before the next. A fresh block-sized array per
+    block may be served by mmap and fault its pages in (whether it is depends
+    on glibc's history in the process; a page fault costs 1–3 µs on this
+    machine kind): in some processes that tripled the widening.
     """
-    parts = list(blocks(*W.shape, WIDEN_ENTRIES))
-    size = (parts[0].stop - parts[0].start, W.shape[1]) if parts else (0, W.shape[1])
-    if longdouble:
-        buf, src = np.empty(size, np.longdouble), W.numpy()
-    else:
-        buf = torch.empty(size, dtype=torch.float64)
-    for sl in parts:
-        out = buf[:sl.stop - sl.start]
+
+    def __init__(self, W: torch.Tensor, longdouble: bool):
+        self.W, self.longdouble = W, longdouble
+        self.parts = list(blocks(*W.shape, WIDEN_ENTRIES))
+        rows = self.parts[0].stop if self.parts else 0
         if longdouble:
-            np.copyto(out, src[sl])
+            self.buf = np.empty((rows, W.shape[1]), np.longdouble)
         else:
-            out.copy_(W[sl])
-        yield sl, out
+            self.buf = torch.empty(rows, W.shape[1], dtype=torch.float64)
+
+    def __iter__(self):
+        src = self.W.numpy() if self.longdouble else self.W
+        for sl in self.parts:
+            out = self.buf[:sl.stop - sl.start]
+            if self.longdouble:
+                np.copyto(out, src[sl])
+            else:
+                out.copy_(src[sl])
+            yield sl, out
 
 
 def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
@@ -277,8 +285,9 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
         if variant is not None:  # a bug-zoo variant: rare, formed whole
             grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
             return Reference(precision, shape, None, X, grads, float("nan"))
+        W_wide = WideBlocks(W, longdouble)
         # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
-        a_parts = [layer.pre_activation(Wb, X) for _, Wb in wide_blocks(W, longdouble)]
+        a_parts = [layer.pre_activation(Wb, X) for _, Wb in W_wide]
         a = np.concatenate(a_parts, axis=1) if longdouble else torch.cat(a_parts, dim=1)
         u = layer.scale(a, eps, placement)
         fw = gradients.Forward(a, u, layer.output(a, u, g, b))
@@ -286,7 +295,7 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
         d = layer.d_output(fw.v)
         # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
         dx = 0
-        for sl, Wb in wide_blocks(W, longdouble):
+        for sl, Wb in W_wide:
             dx = dx + layer.d_input(rows[:, sl], Wb)
         grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
         scale = term_scale(fw, rows, X, g, eps, placement)
