@@ -245,8 +245,8 @@ class WideBlocks:
     Each block is widened into that buffer, overwritten by the next, so take
     what you need from a block before the next. A fresh block-sized array per
     block may be served by mmap and fault its pages in (whether it is depends
-    on glibc's history in the process; a page fault costs 1–3 µs on this
-    machine kind): in some processes that tripled the widening.
+    on glibc's history in the process; a page fault costs about 1 µs on
+    this machine kind): in some processes that tripled the widening.
     """
 
     def __init__(self, W: torch.Tensor, longdouble: bool):
