@@ -183,9 +183,9 @@ def rows_times(rows, W):
     On the CPU a float32 or float64 matrix-vector product runs on one core
     (BLAS gemv). Split into two half products along m, one batched matmul runs
     them on two cores, and their sum costs one n-vector: 1.1–1.6× faster from
-    m·n = 2²⁰ up (measured at m = n = 1024 and 4096, float32 and float64; slower
-    below). Half types keep the plain product: their CPU
-    kernels accumulate in float32 and round once, and a split would round twice.
+    m·n = 2²⁰ up (measured at m = n = 1024 and 4096, float32 and float64;
+    slower below). Half types keep the plain product: their CPU kernels
+    accumulate in float32 and round once, and a split would round twice.
     """
     T, m = rows.shape
     if (W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64)
