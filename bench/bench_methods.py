@@ -52,7 +52,7 @@ def peak_mib(fn) -> float:
     return (_status_kib("VmHWM") - before) / 1024
 
 
-def median_times(fns: dict, reps: int, block: int = 4) -> dict:
+def median_times(fns: dict, reps: int, block: int = 8) -> dict:
     """Median seconds per call of each candidate, all in the same conditions.
 
     Each round runs every candidate as a block of back-to-back calls, the first
