@@ -82,10 +82,13 @@ def _title(title: str, shape: tuple[int, int], br: int, bc: int) -> str | list[s
     return [title, f"{shape[0]}×{shape[1]}, pooled: {br}×{bc} blocks, largest |entry|"]
 
 
-def _axes(rows: int, cols: int):
+def _base(frame: pd.DataFrame, value_title: str) -> tuple[alt.Chart, list]:
+    """The cells' chart with row i down and column j across, and their tooltip."""
     x = alt.X("col:O", title="column j", axis=alt.Axis(labelAngle=0, labelOverlap=True))
     y = alt.Y("row:O", title="row i", axis=alt.Axis(labelOverlap=True))
-    return x, y
+    tooltip = [alt.Tooltip("row:O", title="i"), alt.Tooltip("col:O", title="j"),
+               alt.Tooltip("label:N", title=value_title)]
+    return alt.Chart(frame).encode(x=x, y=y), tooltip
 
 
 def _text_layer(base: alt.Chart, shape: tuple[int, int]) -> list[alt.Chart]:
@@ -124,10 +127,7 @@ def signed_heatmap(matrix, title: str, value_title: str = "value",
     finite = np.isfinite(frame["value"])
     frame["kind"] = np.where(finite, "finite", "non-finite")
     frame["ink"] = np.where(~finite | (np.abs(frame["value"]) > 0.6 * bound), "light", "dark")
-    x, y = _axes(*array.shape)
-    base = alt.Chart(frame).encode(x=x, y=y)
-    tooltip = [alt.Tooltip("row:O", title="i"), alt.Tooltip("col:O", title="j"),
-               alt.Tooltip("label:N", title=value_title)]
+    base, tooltip = _base(frame, value_title)
     rect = base.transform_filter(alt.datum.kind == "finite").mark_rect(
         stroke="white", strokeWidth=0.5).encode(
         color=alt.Color("value:Q", title=value_title,
@@ -171,10 +171,7 @@ def magnitude_heatmap(matrix, title: str, value_title: str = "|Δ|",
         position = (np.log10(frame["value"]) - math.log10(low)) / math.log10(high / low)
     light = ((frame["kind"] == "> 0") & (position < 0.55)) | (frame["kind"] == "non-finite")
     frame["ink"] = np.where(light, "light", "dark")
-    x, y = _axes(*array.shape)
-    base = alt.Chart(frame).encode(x=x, y=y)
-    tooltip = [alt.Tooltip("row:O", title="i"), alt.Tooltip("col:O", title="j"),
-               alt.Tooltip("label:N", title=value_title)]
+    base, tooltip = _base(frame, value_title)
     rect = base.transform_filter(alt.datum.kind == "> 0").mark_rect(
         stroke="white", strokeWidth=0.5).encode(
         color=alt.Color("value:Q", title=value_title,

@@ -83,13 +83,18 @@ view = ui.current_view(DEFAULT, P)
 picks = {column: getattr(view, field) for field, column in COMPARE_PICKS.items()}
 shown = {name: keep_rows(frame, picks) for name, frame in frames.items()}
 
+
+def undrawn(value: str) -> str:
+    """What each file cannot draw of ``value``, in a sentence per file."""
+    return " ".join(charts.undrawable(f, value).describe(n) for n, f in shown.items()).strip()
+
+
 st.subheader("max |Δ| against dimension")
 value = f"{view.method}_max_abs_diff"
 ui.chart(charts.overlay_chart(shown, view.method, "max_abs_diff", view.x, view.agg),
          f"max |{view.method} − autograd| per dtype and file, log-log. Lines of one colour "
          "that coincide mean the files agree; a dtype that moves between files points at a "
-         "different torch kernel, thread count or device. "
-         + " ".join(charts.undrawable(f, value).describe(n) for n, f in shown.items()).strip())
+         "different torch kernel, thread count or device. " + undrawn(value))
 
 st.subheader("Error against the reference")
 st.selectbox("method", METHODS, key=P + "error_method")
@@ -97,5 +102,4 @@ value = f"{view.error_method}_rel_err"
 ui.chart(charts.overlay_chart(shown, view.error_method, "rel_err", view.x, view.agg),
          f"{view.error_method}'s relative error against the higher-precision reference, per "
          "dtype and file. Unlike max |Δ| this is each method's own rounding, so it "
-         "compares machines directly. "
-         + " ".join(charts.undrawable(f, value).describe(n) for n, f in shown.items()).strip())
+         "compares machines directly. " + undrawn(value))
