@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 ROOT = Path(__file__).resolve().parent
-PAGES_DIR = ROOT / "views"  # not pages/: see the README ("Why views/")
+PAGES_DIR = ROOT / "dashboard" / "views"  # not pages/: see docs/dashboard.md ("Why views/")
 
 #: (script, title, icon, URL path); the first is the home page.
 PAGES = [

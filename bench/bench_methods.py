@@ -24,12 +24,13 @@ from functools import partial
 
 import torch
 
-from gradlab.case import Case, Limits, MiB
-from gradlab.check import run_check
-from gradlab.errors import GradlabError
-from gradlab.gradients import run_method
-from gradlab.inputs import case_inputs
-from gradlab.reference import reference_grads
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import Limits, MiB
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.gradients import run_method
+from gradlab.problems.seed.inputs import case_inputs
+from gradlab.problems.seed.reference import reference_grads
 
 LIBC = ctypes.CDLL("libc.so.6")
 

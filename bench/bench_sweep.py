@@ -34,12 +34,13 @@ from contextlib import contextmanager
 
 import torch
 
-import gradlab.check
-import gradlab.sweep
-from gradlab.case import Limits
-from gradlab.inputs import Inputs
-from gradlab.reference import Reference
-from gradlab.sweep import Sweep, cached_sweep, clear_cache
+import gradlab.problems.seed.check as seed_check
+import gradlab.sweep.runner as runner
+from gradlab.core.limits import Limits
+from gradlab.problems.seed.inputs import Inputs
+from gradlab.problems.seed.reference import Reference
+from gradlab.sweep.grid import Sweep
+from gradlab.sweep.runner import cached_sweep, clear_cache
 
 PARTS = ("draw", "round", "reference", "autograd", "structured", "check rest")
 
@@ -73,12 +74,12 @@ class Timers:
 
     @contextmanager
     def installed(self):
-        saved = (gradlab.sweep.draw, gradlab.sweep.run_check, gradlab.check.reference_grads,
+        saved = (runner.draw, runner.run_check, seed_check.reference_grads,
                  Inputs.to, Reference.weight_parts)
-        gradlab.sweep.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
-        gradlab.sweep.run_check = self.timed("check", saved[1], lambda case, *a:
+        runner.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
+        runner.run_check = self.timed("check", saved[1], lambda case, *a:
                                              (case.m, case.dtype))
-        gradlab.check.reference_grads = self.timed("reference", saved[2])
+        seed_check.reference_grads = self.timed("reference", saved[2])
         Reference.weight_parts = self.timed("reference", saved[4])
         to = saved[3]
 
@@ -93,7 +94,7 @@ class Timers:
         try:
             yield self
         finally:
-            (gradlab.sweep.draw, gradlab.sweep.run_check, gradlab.check.reference_grads,
+            (runner.draw, runner.run_check, seed_check.reference_grads,
              Inputs.to, Reference.weight_parts) = saved
 
 
@@ -132,7 +133,7 @@ def main() -> None:
     print(f"sweep: {sweep.points} points; torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
     # Warm up: the first op of each dtype pays one-off costs.
-    gradlab.sweep.run_sweep(dataclasses.replace(sweep, dims=(2, 64)))
+    runner.run_sweep(dataclasses.replace(sweep, dims=(2, 64)))
 
     runs = [one_run(sweep) for _ in range(args.repeat)]
 

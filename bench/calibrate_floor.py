@@ -17,10 +17,10 @@ from collections import defaultdict
 
 import numpy as np
 
-from gradlab.case import Case
-from gradlab.check import run_check
-from gradlab.dtypes import DTYPE_NAMES
-from gradlab.metrics import floor_scale
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.metrics import floor_scale
 
 
 def main() -> None:

@@ -4,3 +4,7 @@ The pure package: it never imports Streamlit. See README.md.
 """
 
 __version__ = "0.1.0"
+
+from gradlab.core.errors import GradlabError  # noqa: E402
+
+__all__ = ["GradlabError", "__version__"]

@@ -11,9 +11,9 @@ import functools
 
 import pytest
 
-from gradlab.case import Case
-from gradlab.check import Check, run_check
-from gradlab.dtypes import DTYPE_NAMES
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import Check, run_check
 
 PLACEMENTS = ("inside", "outside")
 SIZES = (2, 3, 16, 128, 512)

@@ -1,0 +1,225 @@
+"""The Sweep, Precision and Compare pages' configs, and the list syntax of their
+text widgets: pure (no Streamlit), so pages stay thin and the parsing is
+testable on its own. A config round-trips through the URL (gradlab/urlstate.py).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.errors import GradlabError
+from gradlab.problems.seed.gradients import METHODS
+from gradlab.studies.epsilon import EpsStudy
+from gradlab.studies.finite_diff import MAX_ENTRIES, StepStudy
+from gradlab.sweep.grid import Sweep
+
+# ------------------------------------------------------------ list widgets
+
+_RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*\.\.\s*([0-9.eE+]+)\s*$")
+
+
+def _number(text: str, kind: type, name: str):
+    try:
+        value = float(text)
+    except ValueError:
+        raise GradlabError(f"{name}: {text!r} is not a number") from None
+    if kind is int:
+        if not math.isfinite(value) or value != int(value):
+            raise GradlabError(f"{name}: {text!r} is not an integer")
+        return int(value)
+    return value
+
+
+def parse_list(text: str, kind: type, name: str) -> tuple:
+    """A comma (or space) separated list as a tuple of ``kind``; ``""`` is ().
+
+    For integers ``a..b`` means a, 2a, 4a, … up to b (sizes double), and
+    ``1e6`` is read as 1000000. A bad item raises GradlabError naming ``name``.
+    """
+    text = str(text).strip()
+    if not text:
+        return ()
+    if kind is int and (match := _RANGE.match(text)):
+        low, high = (_number(g, int, name) for g in match.groups())
+        if low < 1 or high < low:
+            raise GradlabError(f"{name}: a range a..b needs 1 ≤ a ≤ b (got {text!r})")
+        values = []
+        while low <= high and len(values) < 64:
+            values.append(low)
+            low *= 2
+        return tuple(values)
+    return tuple(_number(part, kind, name) for part in re.split(r"[,;\s]+", text) if part)
+
+
+def list_text(values: tuple) -> str:
+    """A tuple as a text widget shows it: ``a..b`` for a doubling run of three or more
+    integers, else a comma list (floats at round-trip precision). ``parse_list`` reads
+    it back."""
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    if ints and len(values) > 2 and all(b == 2 * a for a, b in zip(values, values[1:])):
+        return f"{values[0]}..{values[-1]}"
+    return ", ".join(value_label(v) for v in values)
+
+
+def value_label(value) -> str:
+    """One value of a facet column as a filter option (floats round-trip)."""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def labels(frame: pd.DataFrame, column: str) -> list[str]:
+    """The distinct values of ``column`` as labels, in sorted value order."""
+    if column not in frame:
+        return []
+    return [value_label(v) for v in sorted(frame[column].dropna().unique().tolist())]
+
+
+def keep_rows(frame: pd.DataFrame, picks: dict[str, str]) -> pd.DataFrame:
+    """The rows whose ``column`` has the label ``picks[column]`` ("" keeps all)."""
+    for column, label in picks.items():
+        if label and column in frame:
+            frame = frame[frame[column].map(value_label) == label]
+    return frame
+
+
+# ------------------------------------------------------------------ Sweep
+
+@dataclass(frozen=True)
+class SweepForm:
+    """The grid's widgets: numbers as text lists, choices as tuples."""
+
+    dims: str
+    m: str
+    n: str
+    batch: str
+    dtypes: tuple[str, ...]
+    eps: str
+    placements: tuple[str, ...]
+    scales: str
+    seeds: str
+    variants: tuple[str, ...]
+    methods: tuple[str, ...]
+
+    @classmethod
+    def of(cls, sweep: Sweep) -> SweepForm:
+        return cls(dims=list_text(sweep.dims), m=list_text(sweep.m), n=list_text(sweep.n),
+                   batch=list_text(sweep.batch), dtypes=sweep.dtypes,
+                   eps=list_text(sweep.eps), placements=sweep.placements,
+                   scales=list_text(sweep.scales), seeds=list_text(sweep.seeds),
+                   variants=sweep.variants, methods=sweep.methods)
+
+    def sweep(self) -> Sweep:
+        """The frozen Sweep, or a GradlabError naming the field."""
+        return Sweep(dims=parse_list(self.dims, int, "dims"),
+                     m=parse_list(self.m, int, "m"), n=parse_list(self.n, int, "n"),
+                     batch=parse_list(self.batch, int, "batch"), dtypes=self.dtypes,
+                     eps=parse_list(self.eps, float, "eps"), placements=self.placements,
+                     scales=parse_list(self.scales, float, "scales"),
+                     seeds=parse_list(self.seeds, int, "seeds"), variants=self.variants,
+                     methods=self.methods)
+
+
+#: View field → the result column it filters ("" keeps every value, aggregated).
+SWEEP_PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement",
+               "pick_variant": "variant", "pick_scale": "scale", "pick_batch": "batch"}
+NO_FACET = "none"
+
+
+@dataclass(frozen=True)
+class SweepView:
+    """How the results are drawn: the chart's widgets."""
+
+    method: str = "structured"
+    x: str = "n"
+    agg: str = "max"
+    rows: str = "eps_placement"
+    columns: str = "eps"
+    pick_eps: str = ""
+    pick_placement: str = ""
+    pick_variant: str = ""
+    pick_scale: str = ""
+    pick_batch: str = ""
+
+
+# -------------------------------------------------------------- Precision
+
+@dataclass(frozen=True)
+class PrecisionView:
+    """The Precision page's widgets: the sizes and seeds of its sweep, and the drawing."""
+
+    dims: str = "2..512"
+    seeds: str = "0, 1, 2"
+    eps: float = 0.0
+    placement: str = "inside"
+    dtypes: tuple[str, ...] = DTYPE_NAMES
+    methods: tuple[str, ...] = METHODS
+    agg: str = "max"
+    units: str = "relative"
+
+    def sweep(self) -> Sweep:
+        """All dtypes × the sizes × the seeds, one ε: a GradlabError names a bad field."""
+        return Sweep(dims=parse_list(self.dims, int, "dims"), dtypes=self.dtypes,
+                     eps=(self.eps,), placements=(self.placement,),
+                     seeds=parse_list(self.seeds, int, "seeds"), methods=self.methods)
+
+
+# ---------------------------------------------------------------- Compare
+
+COMPARE_PICKS = {field: SWEEP_PICKS[field] for field in ("pick_eps", "pick_placement",
+                                                          "pick_variant")}
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """The Compare page's drawing widgets (the uploads themselves are not in the URL)."""
+
+    method: str = "structured"
+    x: str = "n"
+    agg: str = "max"
+    error_method: str = "structured"
+    pick_eps: str = ""
+    pick_placement: str = ""
+    pick_variant: str = ""
+
+
+# ---------------------------------------------------------------- Epsilon
+
+#: The largest m = n the page offers for the ε study (144 checks per run).
+MAX_DIM = 256
+
+
+@dataclass(frozen=True)
+class EpsilonView:
+    """Every widget of the Epsilon page: the ε study (m = n, seed, dtypes,
+    methods) and the finite-difference step study (fd_m = fd_n, fd_eps)."""
+
+    m: int = 16
+    seed: int = 0
+    dtypes: tuple[str, ...] = DTYPE_NAMES
+    methods: tuple[str, ...] = METHODS
+    fd_m: int = 8
+    fd_eps: float = 0.0
+
+    def __post_init__(self):
+        if isinstance(self.m, int) and not isinstance(self.m, bool) and self.m > MAX_DIM:
+            raise GradlabError(f"m must be ≤ {MAX_DIM} for the ε study (got {self.m})")
+        fd_max = math.isqrt(MAX_ENTRIES)
+        if isinstance(self.fd_m, int) and not isinstance(self.fd_m, bool) and self.fd_m > fd_max:
+            raise GradlabError(f"fd_m must be ≤ {fd_max} for the finite-difference study "
+                               f"(got {self.fd_m})")
+        self.study()
+        self.step_study()
+
+    def study(self) -> EpsStudy:
+        return EpsStudy(m=self.m, n=self.m, dtypes=self.dtypes, methods=self.methods,
+                        seed=self.seed)
+
+    def step_study(self) -> StepStudy:
+        return StepStudy(m=self.fd_m, n=self.fd_m, dtypes=self.dtypes, eps=self.fd_eps,
+                         seed=self.seed)

@@ -1,0 +1,339 @@
+"""Altair charts of sweep rows: pure functions, a DataFrame in, a chart out.
+
+Every error axis is logarithmic, every mark carries a tooltip, and every dtype
+keeps one colour (``style.DTYPE_COLORS``) on every chart. Points a log axis
+cannot draw (0, NaN, ±inf) are left out of the marks and counted by
+``undrawable`` so a page can say how many, instead of hiding them silently.
+
+The frames are the rows of ``check.Check.to_row`` (one per point), as a sweep
+returns them and as an exported CSV reads back. Rows that differ only in
+parameters a chart does not encode (usually the seed) are aggregated with
+``agg`` (max by default: the worst case).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from gradlab.charts.style import DTYPE_COLORS, dtype_color
+from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
+from gradlab.core.errors import GradlabError
+from gradlab.problems.seed.gradients import ANALYTIC, METHODS
+
+#: x-axis choices: the column, and its axis title.
+DIMENSIONS: dict[str, str] = {
+    "n": "n (inputs: the length of each a = W x dot product)",
+    "m": "m (outputs: the length of the mean in u)",
+    "mn": "m·n (entries of W)",
+}
+#: Short axis titles, for small multiples where a long title would repeat.
+SHORT_DIMENSIONS: dict[str, str] = {"n": "n (inputs)", "m": "m (outputs)", "mn": "m·n"}
+AGGREGATES = ("max", "median", "min")
+#: Columns that may split lines into facets (a page offers them as facets or filters).
+FACETS: dict[str, str] = {
+    "eps": "ε",
+    "eps_placement": "ε placement",
+    "variant": "variant",
+    "scale": "scale",
+    "batch": "batch",
+}
+GUIDES = ("√n·u", "n·u")
+GUIDE_DASH = {"√n·u": [6, 3], "n·u": [2, 2]}
+FILE_DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [1, 3]]
+FILE_SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down"]
+#: Tooltip number format: three significant digits, exponent form.
+TIP = ".3e"
+
+
+@dataclass(frozen=True)
+class Undrawable:
+    """Points a log axis cannot show, by reason."""
+
+    zero: int = 0
+    nonfinite: int = 0
+    missing: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.zero + self.nonfinite + self.missing
+
+    def describe(self, what: str) -> str:
+        """A plain sentence for a caption, or "" when every point is drawn."""
+        parts = []
+        if self.zero:
+            parts.append(f"{self.zero} exactly 0")
+        if self.nonfinite:
+            parts.append(f"{self.nonfinite} infinite")
+        if self.missing:
+            parts.append(f"{self.missing} missing (NaN: not run, or overflow)")
+        if not parts:
+            return ""
+        return f"Not drawn on the log axis, {what}: " + ", ".join(parts) + "."
+
+
+def undrawable(df: pd.DataFrame, column: str) -> Undrawable:
+    """Count the values of ``column`` a log axis cannot draw."""
+    if column not in df or df.empty:
+        return Undrawable()
+    values = pd.to_numeric(df[column], errors="coerce").to_numpy(dtype=float)
+    return Undrawable(
+        zero=int((values == 0).sum()),
+        nonfinite=int(np.isinf(values).sum()),
+        missing=int(np.isnan(values).sum()),
+    )
+
+
+def _log(field: str, title: str, axis_format: str = "~e") -> dict:
+    return dict(shorthand=f"{field}:Q", title=title, scale=alt.Scale(type="log"),
+                axis=alt.Axis(format=axis_format, grid=True))
+
+
+def _log_x(x: str, short: bool = False) -> alt.X:
+    title = (SHORT_DIMENSIONS if short else DIMENSIONS).get(x, x)
+    return alt.X(**_log(x, title, axis_format="~s"))
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise GradlabError(f"{name} must be one of {', '.join(map(str, choices))} "
+                           f"(got {value!r})")
+
+
+def _with_x(df: pd.DataFrame, x: str) -> pd.DataFrame:
+    _check_choice("x", x, tuple(DIMENSIONS))
+    if x == "mn":
+        df = df.assign(mn=df["m"] * df["n"])
+    return df
+
+
+def _drawable(df: pd.DataFrame, column: str) -> pd.DataFrame:
+    values = pd.to_numeric(df[column], errors="coerce")
+    return df.assign(**{column: values})[np.isfinite(values) & (values > 0)]
+
+
+def aggregate(df: pd.DataFrame, value: str, by: Sequence[str], agg: str = "max") -> pd.DataFrame:
+    """One row per ``by`` group: ``value`` aggregated over the drawable points,
+    and ``points``, how many were aggregated."""
+    _check_choice("agg", agg, AGGREGATES)
+    by = list(dict.fromkeys(by))
+    missing = [c for c in [*by, value] if c not in df]
+    if missing:
+        raise GradlabError(f"the rows lack the column(s) {', '.join(missing)}")
+    data = _drawable(df, value)
+    if data.empty:
+        return pd.DataFrame({**{c: [] for c in by}, value: [], "points": []})
+    grouped = data.groupby(by, sort=True, dropna=False)[value]
+    out = grouped.agg(agg).to_frame(value)
+    out["points"] = grouped.size()
+    return out.reset_index()
+
+
+def _facet_fields(row: str | None, column: str | None) -> list[str]:
+    for name, field in (("row", row), ("column", column)):
+        if field is not None:
+            _check_choice(name, field, tuple(FACETS))
+    if row is not None and row == column:
+        raise GradlabError(f"row and column facets must differ (both {row!r})")
+    return [f for f in (row, column) if f is not None]
+
+
+def _facet_encoding(row: str | None, column: str | None, order: dict[str, list]) -> dict:
+    enc = {}
+    if row is not None:
+        enc["row"] = alt.Row(f"{row}:N", title=FACETS[row], sort=order[row])
+    if column is not None:
+        enc["column"] = alt.Column(f"{column}:N", title=FACETS[column], sort=order[column])
+    return enc
+
+
+def _facet_labels(data: pd.DataFrame, facets: Sequence[str]) -> dict[str, list]:
+    """Facet values as header labels (1e-06, not 0.000001), in value order; the data's
+    facet columns are replaced by their labels."""
+    order = {}
+    for field in facets:
+        values = sorted(data[field].unique().tolist())
+        if field in ("eps", "scale"):
+            labels = {v: f"{v:g}" for v in values}
+            data[field] = data[field].map(labels)
+            order[field] = [labels[v] for v in values]
+        else:
+            order[field] = [str(v) for v in values]
+    return order
+
+
+def _tooltip(x: str, value: str, title: str, extra: Sequence[str] = ()) -> list:
+    return [alt.Tooltip("dtype:N"), alt.Tooltip(f"{x}:Q", title=x),
+            *[alt.Tooltip(f"{f}:N", title=FACETS.get(f, f)) for f in extra],
+            alt.Tooltip(f"{value}:Q", title=title, format=TIP),
+            alt.Tooltip("points:Q", title="points aggregated")]
+
+
+def max_diff_chart(df: pd.DataFrame, method: str = "structured", x: str = "n",
+                   agg: str = "max", row: str | None = None, column: str | None = None,
+                   width: int | None = None, height: int = 320) -> alt.Chart:
+    """The seed's number across sizes: max |analytic − autograd| against the
+    dimension, log-log, one line per dtype; ``row``/``column`` facet by a
+    parameter (see FACETS)."""
+    _check_choice("method", method, ANALYTIC)
+    value = f"{method}_max_abs_diff"
+    facets = _facet_fields(row, column)
+    data = aggregate(_with_x(df, x), value, [x, "dtype", *facets], agg)
+    order = _facet_labels(data, facets)
+    title = f"{agg} |{method} − autograd|"
+    props = {"height": height}
+    if width is not None:
+        props["width"] = width
+    faceted = column is not None
+    return (alt.Chart(data).mark_line(point=True, strokeWidth=2)
+            .encode(x=_log_x(x, short=faceted), y=alt.Y(**_log(value, title)),
+                    color=dtype_color(legend="bottom" if faceted else "right"),
+                    tooltip=_tooltip(x, value, title, facets),
+                    **_facet_encoding(row, column, order))
+            .properties(**props))
+
+
+def _error_long(df: pd.DataFrame, methods: Sequence[str], x: str, agg: str,
+                units: str) -> pd.DataFrame:
+    """Errors of every method as long rows (method, dtype, x, value, kind="error")."""
+    parts = []
+    suffix = "err_u" if units == "u" else "rel_err"
+    for method in methods:
+        _check_choice("method", method, METHODS)
+        col = f"{method}_{suffix}"
+        if col not in df:
+            continue
+        part = aggregate(df, col, [x, "dtype"], agg).rename(columns={col: "value"})
+        parts.append(part.assign(method=method, kind="error"))
+    if not parts:
+        return pd.DataFrame(columns=[x, "dtype", "value", "points", "method", "kind"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def _guides(ns: Sequence[int], dtypes: Sequence[str], units: str) -> pd.DataFrame:
+    """√n·u and n·u (Higham's probabilistic and worst-case bounds for a length-n sum);
+    in units of u they are √n and n, the same for every dtype."""
+    rows = []
+    for n in sorted(set(int(v) for v in ns)):
+        for dtype in (dtypes if units == "relative" else ["all"]):
+            u = dtype_info(dtype).u if units == "relative" else 1.0
+            rows.append({"n": n, "dtype": dtype, "kind": "√n·u", "value": math.sqrt(n) * u})
+            rows.append({"n": n, "dtype": dtype, "kind": "n·u", "value": n * u})
+    return pd.DataFrame(rows, columns=["n", "dtype", "kind", "value"])
+
+
+def _dtype_order(df: pd.DataFrame) -> list[str]:
+    present = set(df["dtype"]) if "dtype" in df else set()
+    return [d for d in DTYPE_NAMES if d in present]
+
+
+def error_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "max",
+                units: str = "relative", width: int = 260, height: int = 340) -> alt.FacetChart:
+    """Each method's error against the reference (float64; longdouble for float64
+    rows) across n, one panel per method, one line per dtype, with the √n·u
+    (dashed) and n·u (dotted) guides. ``units``: "relative" (÷ max|ref|) or "u"."""
+    _check_choice("units", units, ("relative", "u"))
+    errors = _error_long(df, methods, "n", agg, units)
+    dtypes = _dtype_order(df)
+    guides = _guides(errors["n"] if not errors.empty else [], dtypes, units)
+    present = [m for m in methods if m in set(errors["method"])] or list(methods)
+    guides = pd.concat([guides.assign(method=m) for m in present], ignore_index=True)
+    data = pd.concat([errors, guides], ignore_index=True)
+    title = "relative error (÷ max|ref|)" if units == "relative" else "error in units of u"
+    y = alt.Y(**_log("value", title))
+    lines = (alt.Chart().mark_line(point=True, strokeWidth=2)
+             .transform_filter(alt.datum.kind == "error")
+             .encode(x=_log_x("n", short=True), y=y, color=dtype_color(legend="bottom"),
+                     tooltip=[alt.Tooltip("method:N"), *_tooltip("n", "value", title)]))
+    dash = alt.StrokeDash("kind:N", title="guide",
+                          scale=alt.Scale(domain=list(GUIDES),
+                                          range=[GUIDE_DASH[g] for g in GUIDES]),
+                          legend=alt.Legend(orient="bottom"))
+    guide_color = (dtype_color(legend="bottom") if units == "relative"
+                   else alt.value("#555555"))
+    guide_lines = (alt.Chart().mark_line(strokeWidth=1.2, opacity=0.55)
+                   .transform_filter(alt.datum.kind != "error")
+                   .encode(x=_log_x("n", short=True), y=y, color=guide_color, strokeDash=dash,
+                           detail="dtype:N",
+                           tooltip=[alt.Tooltip("kind:N", title="guide"), alt.Tooltip("n:Q"),
+                                    alt.Tooltip("dtype:N"),
+                                    alt.Tooltip("value:Q", title="bound", format=TIP)]))
+    return (alt.layer(guide_lines, lines, data=data)
+            .properties(width=width, height=height)
+            .facet(column=alt.Column("method:N", title=None, sort=list(methods)))
+            .resolve_scale(y="shared"))
+
+
+def float64_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "max",
+                  width: int | None = None, height: int = 320) -> alt.LayerChart:
+    """float64's own error against the extended-precision (longdouble) reference,
+    one line per method in float64's colour, with float64's √n·u and n·u."""
+    rows = df[df["dtype"] == "float64"] if "dtype" in df else df.iloc[0:0]
+    errors = _error_long(rows, methods, "n", agg, "relative")
+    guides = _guides(errors["n"] if not errors.empty else [], ["float64"], "relative")
+    data = pd.concat([errors, guides], ignore_index=True)
+    y = alt.Y(**_log("value", "float64 relative error vs longdouble"))
+    color = DTYPE_COLORS["float64"]
+    domain = alt.Scale(domain=list(methods))
+    shape = alt.Shape("method:N", title="method", scale=domain)
+    lines = (alt.Chart().mark_line(point=True, strokeWidth=2, color=color)
+             .transform_filter(alt.datum.kind == "error")
+             .encode(x=_log_x("n"), y=y, shape=shape, detail="method:N",
+                     strokeDash=alt.StrokeDash("method:N", scale=domain, legend=None),
+                     tooltip=[alt.Tooltip("method:N"), *_tooltip("n", "value", "rel. error"),
+                              alt.Tooltip("err_u:Q", title="in units of u", format=".3g")])
+             .transform_calculate(err_u=alt.datum.value / dtype_info("float64").u))
+    guide_lines = (alt.Chart().mark_line(strokeWidth=1.2, opacity=0.6, color="#555555")
+                   .transform_filter(alt.datum.kind != "error")
+                   .encode(x=_log_x("n"), y=y,
+                           opacity=alt.Opacity("kind:N", title="float64 guide",
+                                               scale=alt.Scale(domain=list(GUIDES),
+                                                               range=[0.8, 0.4])),
+                           tooltip=[alt.Tooltip("kind:N", title="guide"), alt.Tooltip("n:Q"),
+                                    alt.Tooltip("value:Q", title="bound", format=TIP)]))
+    props = {"height": height}
+    if width is not None:
+        props["width"] = width
+    return alt.layer(guide_lines, lines, data=data).properties(**props).resolve_scale(
+        strokeDash="independent")
+
+
+#: Metrics a Compare overlay can show: column suffix → axis title.
+OVERLAY_METRICS: dict[str, str] = {
+    "max_abs_diff": "|{method} − autograd|",
+    "rel_err": "relative error of {method}",
+    "err_u": "error of {method} in units of u",
+}
+
+
+def overlay_chart(frames: Mapping[str, pd.DataFrame], method: str = "structured",
+                  metric: str = "max_abs_diff", x: str = "n", agg: str = "max",
+                  width: int | None = None, height: int = 380) -> alt.Chart:
+    """Several result files on one chart: colour by dtype, dash and shape by file."""
+    _check_choice("metric", metric, tuple(OVERLAY_METRICS))
+    _check_choice("method", method, ANALYTIC if metric == "max_abs_diff" else METHODS)
+    value = f"{method}_{metric}"
+    names = list(frames)
+    parts = [aggregate(_with_x(frame, x), value, [x, "dtype"], agg).assign(file=name)
+             for name, frame in frames.items()]
+    data = (pd.concat(parts, ignore_index=True) if parts
+            else pd.DataFrame(columns=[x, "dtype", value, "points", "file"]))
+    title = f"{agg} " + OVERLAY_METRICS[metric].format(method=method)
+    dashes = [FILE_DASHES[i % len(FILE_DASHES)] for i in range(len(names))]
+    shapes = [FILE_SHAPES[i % len(FILE_SHAPES)] for i in range(len(names))]
+    props = {"height": height}
+    if width is not None:
+        props["width"] = width
+    return (alt.Chart(data).mark_line(point=True, strokeWidth=2)
+            .encode(x=_log_x(x), y=alt.Y(**_log(value, title)), color=dtype_color(),
+                    strokeDash=alt.StrokeDash("file:N", title="file", sort=names,
+                                              scale=alt.Scale(domain=names, range=dashes)),
+                    shape=alt.Shape("file:N", title="file", sort=names,
+                                    scale=alt.Scale(domain=names, range=shapes)),
+                    tooltip=[alt.Tooltip("file:N"), *_tooltip(x, value, title)])
+            .properties(**props))

@@ -1,0 +1,205 @@
+"""``python -m gradlab sweep``: a grid of checks, headless, to a CSV.
+
+Every flag takes a comma list; a flag left out keeps the dashboard's default
+sweep (``Sweep.default()``). ``--dims`` pairs m = n; ``--m``/``--n`` form a
+Cartesian product instead. The progress bar (tqdm) goes to stderr, the CSV to
+``--out`` or stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+import time
+
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import Limits, MiB
+from gradlab.problems.seed.case import PLACEMENTS
+from gradlab.problems.seed.gradients import METHODS
+from gradlab.sweep.grid import VARIANT_NAMES, Sweep
+
+#: --flag → (Sweep field, item type, the word 'all' stands for these).
+FLAGS = {
+    "m": ("m", int, None),
+    "n": ("n", int, None),
+    "dims": ("dims", int, None),
+    "batch": ("batch", int, None),
+    "dtype": ("dtypes", str, DTYPE_NAMES),
+    "eps": ("eps", float, None),
+    "eps_placement": ("placements", str, PLACEMENTS),
+    "scale": ("scales", float, None),
+    "seed": ("seeds", int, None),
+    "variant": ("variants", str, VARIANT_NAMES),
+    "method": ("methods", str, METHODS),
+}
+
+
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def comma_list(dest: str, item: type, everything: tuple | None):
+    """An argparse type: 'a,b,c' → a tuple of ``item``; 'all' → ``everything``."""
+    word = {int: "integers", float: "numbers", str: "names"}[item]
+
+    def parse(text: str) -> tuple:
+        if everything and text.strip() == "all":
+            return everything
+        parts = [p.strip() for p in text.split(",")]
+        if not text.strip() or any(p == "" for p in parts):
+            raise argparse.ArgumentTypeError(f"expected a comma list of {word}, such as "
+                                             f"{_example(item)} (got {text!r})")
+        try:
+            return tuple(item(p) for p in parts)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a comma list of {word} "
+                                             f"(got {text!r})") from None
+
+    parse.__name__ = word
+    return parse
+
+
+def _example(item: type) -> str:
+    return {int: "2,64,1024", float: "0,1e-5", str: "float32,float64"}[item]
+
+
+def add_sweep(sub) -> None:
+    default = Sweep.default()
+    p = sub.add_parser(
+        "sweep", help="a grid of checks over sizes × dtypes × ε …, written as CSV",
+        description="Run every combination of the given values and write one CSV row "
+                    "per point. Each flag takes a comma list; a flag left out keeps the "
+                    "dashboard's default sweep (m = n = 2, 4, …, 4096 × 4 dtypes × "
+                    "ε 0, 1e-6, 1e-5 × seeds 0, 1, 2: 432 points).")
+    helps = {
+        "m": "outputs, Cartesian with --n (instead of --dims)",
+        "n": "inputs, Cartesian with --m",
+        "dims": "paired sizes m = n (default 2,4,…,4096)",
+        "batch": "tokens (default 1)",
+        "dtype": f"'all', or a list of {', '.join(DTYPE_NAMES)} (default all)",
+        "eps": "the norm's ε (default 0,1e-6,1e-5)",
+        "eps_placement": "inside, outside or all (default inside)",
+        "scale": "multiplies W (default 1)",
+        "seed": "seeds (default 0,1,2)",
+        "variant": f"'all', or a list of {', '.join(VARIANT_NAMES)} (default none)",
+        "method": f"'all', or a list of {', '.join(METHODS)} (default "
+                  f"{','.join(default.methods)}; autograd always runs)",
+    }
+    for dest, (_, item, everything) in FLAGS.items():
+        p.add_argument(_flag(dest), dest=dest, type=comma_list(dest, item, everything),
+                       default=None, metavar="LIST", help=helps[dest])
+    p.add_argument("--out", metavar="FILE.csv", help="write the CSV here (default stdout)")
+    p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU exists")
+    p.add_argument("--kron-budget-mib", type=float, default=None, metavar="MIB",
+                   help="largest J that kron may form (default 256, or "
+                        "GRADLAB_KRON_BUDGET_MIB); kron is skipped past it")
+    p.add_argument("--max-points", type=int, default=None, metavar="N",
+                   help="refuse a sweep with more points (default 5000, or GRADLAB_MAX_POINTS)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the number of points and the largest case, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run_sweep_command)
+
+
+def sweep_from_args(args) -> Sweep:
+    """The default sweep, with each given flag replacing its field."""
+    given = {dest: getattr(args, dest) for dest in FLAGS if getattr(args, dest) is not None}
+    if given.keys() & {"m", "n"}:
+        if "dims" in given:
+            raise GradlabError("--dims pairs m = n; give either --dims or --m and --n")
+        if not given.keys() >= {"m", "n"}:
+            raise GradlabError("--m and --n go together (a Cartesian product); "
+                               "for m = n use --dims")
+        given["dims"] = ()
+    try:
+        return dataclasses.replace(Sweep.default(),
+                                   **{FLAGS[d][0]: v for d, v in given.items()})
+    except GradlabError as exc:
+        raise GradlabError(_flag_message(str(exc))) from None
+
+
+def _flag_message(message: str) -> str:
+    """'dtypes: …' → '--dtype: …': name the flag the user typed."""
+    if message.startswith("device "):
+        return "--" + message
+    for dest, (field, _, _) in FLAGS.items():
+        if message.startswith(field + ":") or message.startswith(field + " "):
+            return _flag(dest) + message[len(field):]
+    return message
+
+
+def limits_from_args(args) -> Limits:
+    limits = Limits.from_env()
+    changes = {}
+    if args.kron_budget_mib is not None:
+        budget = args.kron_budget_mib
+        if budget != budget or budget <= 0 or budget == float("inf"):
+            raise GradlabError(f"--kron-budget-mib must be > 0 (got {budget:g})")
+        changes["kron_bytes"] = max(1, int(budget * MiB))
+    if args.max_points is not None:
+        if args.max_points < 1:
+            raise GradlabError(f"--max-points must be ≥ 1 (got {args.max_points})")
+        changes["max_points"] = args.max_points
+    return dataclasses.replace(limits, **changes)
+
+
+def _check_out(path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise GradlabError(f"--out {path} is a directory; give a file name such as sweep.csv")
+    if not os.path.isdir(parent):
+        raise GradlabError(f"--out {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise GradlabError(f"--out {path}: the folder {parent} is not writable")
+
+
+def run_sweep_command(args) -> int:
+    from tqdm import tqdm
+
+    from gradlab.sweep.export import to_csv_bytes
+    from gradlab.sweep.runner import check_device, run_sweep
+
+    sweep = sweep_from_args(args)
+    limits = limits_from_args(args)
+    sweep.check(limits)
+    try:
+        check_device(args.device)
+    except GradlabError as exc:
+        raise GradlabError(_flag_message(str(exc))) from None
+    if args.out:
+        _check_out(args.out)
+    big = sweep.largest_case()
+    if args.dry_run:
+        print(f"{sweep.points} points; the largest (m={big.m}, n={big.n}, batch={big.batch}, "
+              f"{big.dtype}) needs about {big.case_bytes() / MiB:,.1f} MiB")
+        return 0
+    bar = tqdm(total=sweep.points, desc="sweep", unit="pt", file=sys.stderr,
+               disable=args.no_progress, dynamic_ncols=True)
+    start = time.perf_counter()
+    try:
+        with bar:
+            frame = run_sweep(sweep, limits, device=args.device,
+                              progress=lambda done, total, elapsed: bar.update(done - bar.n))
+    except KeyboardInterrupt:
+        print("gradlab: interrupted; nothing written", file=sys.stderr)
+        return 130
+    data = to_csv_bytes(frame)
+    if args.out:
+        try:
+            with open(args.out, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise GradlabError(f"--out {args.out}: {exc.strerror}") from None
+        where = args.out
+    else:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        where = "stdout"
+    failed = int((frame["error"] != "").sum())
+    print(f"gradlab: {len(frame)} points in {time.perf_counter() - start:.1f} s → {where}"
+          + (f" ({failed} could not run: see the error column)" if failed else ""),
+          file=sys.stderr)
+    return 0

@@ -1,0 +1,2 @@
+"""What every problem shares: dtypes and the tolerance table, limits, precise
+arithmetic, provenance and the one verdict engine."""

@@ -1,0 +1,145 @@
+"""Precise arithmetic, for any problem: blocked passes over a large gradient,
+max |x| with NaN kept, and double-double (hi + lo) products.
+
+A reference in a wider precision than float64 (numpy ``longdouble``) is
+compared a cache-sized block at a time, each block handed over as float64
+pairs hi + lo (exact products by Dekker's splitting), so comparing an m×n
+gradient runs in vectorised float64 rather than numpy's scalar x87 loops.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
+# The reference's own two passes (a = X Wᵀ, Rows W) widen W a block at a time and
+# make one product per block: 4× bigger blocks (2 MiB of float64, in L3) halve the
+# float64 reference at m = n = 4096 (28 → 13 ms); the comparisons, which make a
+# dozen passes over each block, stay at BLOCK_ENTRIES.
+WIDEN_ENTRIES = 1 << 18
+
+
+def block_rows(n: int, entries: int | None = None) -> int:
+    """Rows of W per block: about ``entries`` (default ``BLOCK_ENTRIES``) entries."""
+    return max(1, (BLOCK_ENTRIES if entries is None else entries) // max(n, 1))
+
+
+def blocks(m: int, n: int, entries: int | None = None):
+    """Slices of W's rows, ``block_rows(n, entries)`` rows each."""
+    step = block_rows(n, entries)
+    for start in range(0, m, step):
+        yield slice(start, min(start + step, m))
+
+
+def abs_max(x) -> float:
+    """max |x| (NaN if x has a NaN; 0 if empty), for torch or numpy."""
+    if isinstance(x, torch.Tensor):
+        if not x.numel():
+            return 0.0
+        # One pass: aminmax is 2× faster than abs().max() (and vector_norm(x, inf)
+        # 6× slower) on the CPU; a NaN makes both ends NaN.
+        low, high = (float(v) for v in torch.aminmax(x))
+        return worst(-low, high)
+    return float(np.abs(x).max()) if x.size else 0.0
+
+
+class Scratch:
+    """float64 buffers of one block of W's rows, by name, reused from block to
+    block: a fresh 512 KiB tensor each time may be served by mmap and fault in
+    its 128 pages (about 1 µs each here), several times the op on it."""
+
+    def __init__(self, n: int):
+        self.shape = (block_rows(n), n)
+        self._buffers: dict[str, torch.Tensor] = {}
+
+    def get(self, name: str, rows: int) -> torch.Tensor:
+        """The first ``rows`` rows of buffer ``name`` (contents undefined)."""
+        if name not in self._buffers:
+            self._buffers[name] = torch.empty(self.shape, dtype=torch.float64)
+        return self._buffers[name][:rows]
+
+
+def worst(*values: float) -> float:
+    """The largest value, NaN if any is NaN (Python's max drops a NaN that is
+    not first)."""
+    if any(math.isnan(v) for v in values):
+        return math.nan
+    return max(values, default=0.0)
+
+
+SPLITTER = 2.0**27 + 1  # Dekker: splits a float64 into two 26-bit halves
+
+
+def split(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a = hi + lo exactly, each half with at most 26 significant bits."""
+    c = SPLITTER * a
+    hi = c - (c - a)
+    return hi, a - hi
+
+
+def two_product_outer(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """a ⊗ b = p + e exactly (Dekker): p = fl(a ⊗ b), e its rounding error.
+
+    Each product of halves is exact, and so is each step of
+    e = ((a_hi b_hi − p) + a_hi b_lo + a_lo b_hi) + a_lo b_lo.
+    """
+    p = torch.outer(a, b)
+    a_hi, a_lo = split(a)
+    b_hi, b_lo = split(b)
+    e = torch.addr(-p, a_hi, b_hi)
+    e = torch.addr(e, a_hi, b_lo)
+    e = torch.addr(e, a_lo, b_hi)
+    return p, torch.addr(e, a_lo, b_lo)
+
+
+def dd_weight(rows_hi, rows_lo, X) -> tuple[torch.Tensor, torch.Tensor]:
+    """Σ_t (row_hi + row_lo)_t ⊗ x_t as a double-double hi + lo.
+
+    Token sums go through Knuth's TwoSum, so hi + lo keeps about 106 bits.
+    """
+    hi = lo = None
+    for t in range(X.shape[0]):
+        p, e = two_product_outer(rows_hi[t], X[t])
+        e = torch.addr(e, rows_lo[t], X[t])
+        if hi is None:
+            hi, lo = p, e
+            continue
+        s = hi + p  # TwoSum: s + err = hi + p exactly
+        bb = s - hi
+        err = (hi - (s - bb)) + (p - bb)
+        hi, lo = s, lo + err + e
+    return hi, lo
+
+
+class WideBlocks:
+    """Iterating gives (rows, W[rows] in the reference precision) for each
+    block of W's rows, every pass through the same buffer.
+
+    Each block is widened into that buffer, overwritten by the next, so take
+    what you need from a block before the next. A fresh block-sized array per
+    block may be served by mmap and fault its pages in (whether it is depends
+    on glibc's history in the process; a page fault costs about 1 µs on
+    this machine kind): in some processes that tripled the widening.
+    """
+
+    def __init__(self, W: torch.Tensor, longdouble: bool):
+        self.W, self.longdouble = W, longdouble
+        self.parts = list(blocks(*W.shape, WIDEN_ENTRIES))
+        rows = self.parts[0].stop if self.parts else 0
+        if longdouble:
+            self.buf = np.empty((rows, W.shape[1]), np.longdouble)
+        else:
+            self.buf = torch.empty(rows, W.shape[1], dtype=torch.float64)
+
+    def __iter__(self):
+        src = self.W.numpy() if self.longdouble else self.W
+        for sl in self.parts:
+            out = self.buf[:sl.stop - sl.start]
+            if self.longdouble:
+                np.copyto(out, src[sl])
+            else:
+                out.copy_(src[sl])
+            yield sl, out

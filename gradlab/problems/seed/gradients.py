@@ -1,0 +1,259 @@
+"""The gradient methods, and the bug zoo of common derivation mistakes.
+
+- ``autograd``: torch autograd on the layer's forward.
+- ``structured``: the analytic gradient in O(mn), R and J never formed, as a
+  lean torch kernel (``structured_grads``); ``formula_grads`` computes the same
+  from layer.py's formulas as derived, on torch or numpy (the reference's path).
+- ``kron``: the seed's per-neuron Kronecker view, R (m×m) and J = kron(I_m, xᵀ).
+
+Each computes entirely in its inputs' dtype and records the dtype it ran in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from gradlab.core.errors import GradlabError
+from gradlab.problems.seed import layer
+from gradlab.problems.seed.inputs import Inputs
+
+PARAMS = ("W", "x", "g", "b")
+METHODS = ("autograd", "structured", "kron")
+ANALYTIC = ("structured", "kron")
+
+#: Derivation mistakes, by stable name. They are never the default.
+VARIANTS: dict[str, str] = {
+    "no-projection": "drops the a aᵀ term: R = I/u",
+    "eps-missing": "leaves ε out of the a aᵀ term: D = m·mean(a²) instead of m u² (or m r u)",
+    "wrong-mean": "drops the 1/m of the mean: D = u² (or r u) instead of m u² (or m r u)",
+    "transposed": "lays the Kronecker product the wrong way round: J = kron(xᵀ, I_m)",
+}
+
+
+def check_variant(variant: str | None) -> None:
+    if variant is not None and variant not in VARIANTS:
+        raise GradlabError(
+            f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})"
+        )
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    """One method's gradients (a subset of PARAMS), the dtype they were
+    computed in, and the seconds it took."""
+
+    name: str
+    dtype: str
+    grads: dict
+    seconds: float
+    u: object = None  # the forward's u per token, in the case dtype, where the method has it
+
+
+def dtype_name(t) -> str:
+    return str(t.dtype).removeprefix("torch.")
+
+
+@dataclass(frozen=True)
+class Forward:
+    """The forward quantities of every token, kept for the backward."""
+
+    a: object
+    u: object
+    v: object
+
+
+def forward(W, X, g, b, eps, placement) -> Forward:
+    a = layer.pre_activation(W, X)
+    u = layer.scale(a, eps, placement)
+    return Forward(a, u, layer.output(a, u, g, b))
+
+
+def denominator(a, u, eps, placement, variant):
+    """D of the a aᵀ term, as derived correctly or as a variant gets it wrong."""
+    if variant == "eps-missing":
+        return (a**2).sum(axis=-1, keepdims=True)
+    D = layer.projection_denominator(a, u, eps, placement)
+    if variant == "wrong-mean":
+        return D / a.shape[-1]
+    return D
+
+
+def rows(fw: Forward, g, eps, placement, variant=None):
+    """∂L/∂a for every token, (batch, m)."""
+    d = layer.d_output(fw.v)
+    if variant == "no-projection":
+        return (1 / fw.u) * (d * g)
+    D = denominator(fw.a, fw.u, eps, placement, variant)
+    return layer.d_pre_activation(fw.a, fw.u, D, d, g)
+
+
+def formula_grads(W, X, g, b, eps, placement, variant=None) -> dict:
+    """∂L/∂W = Rowsᵀ X, ∂L/∂x = Rows W, ∂L/∂g, ∂L/∂b from layer.py's formulas, as
+    derived (with D), on torch or numpy: the reference's path, in its precision."""
+    fw = forward(W, X, g, b, eps, placement)
+    R = rows(fw, g, eps, placement, variant)
+    if variant == "transposed":
+        # The flattened n×m outer product x ⊗ row read back as m×n.
+        dW = layer.matmul(X.T, R).reshape(W.shape)
+    else:
+        dW = layer.d_weight(R, X)
+    d = layer.d_output(fw.v)
+    return {"W": dW, "x": layer.d_input(R, W), "g": layer.d_gain(d, fw.a, fw.u),
+            "b": layer.d_bias(d)}
+
+
+def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
+    """The ``structured`` method: the analytic gradients in O(mn) as a lean torch
+    kernel, R and J never formed.
+
+    Write â = a/u. The projection term of row = (dg − a (a·dg)/D)/u is
+    a (a·dg)/D = k â (â·dg) with k = u²/D (``projection_k``), so per token
+
+        v = g ⊙ â + b,   d = ∂L/∂v = 2v,   dg = d ⊙ g,   row = (dg − k â (â·dg))/u
+        ∂L/∂W = Σ row xᵀ,   ∂L/∂x = row W,   ∂L/∂g = Σ d ⊙ â,   ∂L/∂b = Σ d.
+
+    The same mathematics as ``formula_grads`` in about half the torch operations:
+    1/u once, â once, and a single token as vectors (matrix-vector, dot and
+    outer products).
+    """
+    m = W.shape[0]
+    x = X[0] if X.shape[0] == 1 else X                 # one token: a vector
+    a = torch.mv(W, x) if x.dim() == 1 else x @ W.T    # a = W x, per token
+    ss = _dot_last(a, a)                               # Σa² = m·mean(a²)
+    if placement == layer.INSIDE:
+        inv_u = torch.rsqrt(torch.add(eps, ss, alpha=1 / m))  # u = sqrt(mean(a²) + ε)
+    else:
+        inv_u = ((ss / m).sqrt() + eps).reciprocal()           # u = sqrt(mean(a²)) + ε
+    a_hat = a * inv_u                                  # â = a/u
+    v = torch.addcmul(b, g, a_hat)                     # v = g ⊙ â + b
+    d = v + v                                          # ∂L/∂v = 2v
+    dg = d * g                                         # ∂L/∂â = d ⊙ g
+    k = projection_k(ss, inv_u, m, placement, variant)
+    c = _dot_last(a_hat, dg)                           # â·dg
+    if isinstance(k, float):                           # row = (dg − k â (â·dg))/u
+        row = torch.addcmul(dg, a_hat, c, value=-k)
+    else:
+        row = torch.addcmul(dg, a_hat, c * k, value=-1)
+    row = row.mul_(inv_u)
+    rows = row.reshape(-1, m)
+    if variant == "transposed":
+        # The flattened n×m outer product x ⊗ row read back as m×n.
+        dW = layer.matmul(X.T, rows).reshape(W.shape)
+    else:
+        dW = torch.outer(row, x) if x.dim() == 1 else rows.T @ X
+    return {"W": dW, "x": rows_times(rows, W), "g": _over_tokens(d * a_hat),
+            "b": _over_tokens(d)}
+
+
+def projection_k(ss, inv_u, m, placement, variant=None):
+    """k = u²/D, the weight of â (â·dg) in the projection term (ss = Σa²).
+
+    inside: D = m u², so k = 1/m. outside: D = m r u, so k = u/(m r).
+    eps-missing gets D = Σa²; wrong-mean drops the m of D; no-projection drops
+    the term (k = 0). With ε = 0 every correct k is 1/m. A float where k does
+    not depend on the token.
+    """
+    if variant == "no-projection":
+        return 0.0
+    if variant == "eps-missing":
+        k = (ss * inv_u.square()).reciprocal()                  # u²/Σa²
+    elif placement == layer.INSIDE:
+        k = 1 / m
+    else:
+        k = ((ss / m).sqrt() * inv_u).reciprocal() / m          # u/(m r)
+    return k * m if variant == "wrong-mean" else k
+
+
+def _dot_last(p, q):
+    """p·q over the last axis, kept as an axis of length 1 (a 0-d tensor for vectors)."""
+    return torch.dot(p, q) if p.dim() == 1 else (p * q).sum(-1, keepdim=True)
+
+
+def _over_tokens(t):
+    """Σ over tokens (a single token's vector is its own sum)."""
+    return t if t.dim() == 1 else t.sum(0)
+
+
+def rows_times(rows, W):
+    """∂L/∂x = Rows W, (batch, n).
+
+    On the CPU a float32 or float64 matrix-vector product runs on one core
+    (BLAS gemv). Split into two half products along m, one batched matmul runs
+    them on two cores, and their sum costs one n-vector: 1.1–1.6× faster from
+    m·n = 2²⁰ up (measured at m = n = 1024 and 4096, float32 and float64;
+    slower below). Half types keep the plain product: their CPU kernels
+    accumulate in float32 and round once, and a split would round twice.
+    """
+    T, m = rows.shape
+    if (W.device.type != "cpu" or W.dtype not in (torch.float32, torch.float64)
+            or m % 2 or W.numel() < 1 << 20 or torch.get_num_threads() < 2):
+        return rows @ W
+    h = m // 2
+    halves = rows.reshape(T, 2, h).transpose(0, 1)           # (2, T, m/2)
+    return torch.bmm(halves, W.reshape(2, h, -1)).sum(0)
+
+
+def kron_R(a, u, D, variant=None):
+    """R = (1/u)(I − a aᵀ/D) for one token, (m, m)."""
+    I = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
+    if variant == "no-projection":
+        return (1 / u) * I
+    return (1 / u) * (I - torch.outer(a, a) / D)
+
+
+def kron_J(x, m, variant=None):
+    """J = kron(I_m, xᵀ), (m, m·n): row i holds xᵀ in block i (the Kronecker delta)."""
+    I = torch.eye(m, dtype=x.dtype, device=x.device)
+    if variant == "transposed":
+        return torch.kron(x.unsqueeze(0), I)
+    return torch.kron(I, x.unsqueeze(0))
+
+
+def kron_weight(W, X, g, b, eps, placement, variant=None) -> torch.Tensor:
+    """The seed's ∂L/∂W: Σ_tokens (row J).view(m, n), row = (d⊙g) R."""
+    m, n = W.shape
+    fw = forward(W, X, g, b, eps, placement)
+    d = layer.d_output(fw.v)
+    D = denominator(fw.a, fw.u, eps, placement, variant)
+    grad = torch.zeros(m, n, dtype=W.dtype, device=W.device)
+    for t in range(X.shape[0]):
+        R = kron_R(fw.a[t], fw.u[t], D[t], variant)
+        row = (d[t] * g) @ R
+        grad += (row.unsqueeze(0) @ kron_J(X[t], m, variant)).view(m, n)
+    return grad
+
+
+def autograd_grads(W, X, g, b, eps, placement) -> dict:
+    """torch.autograd on the same forward, with W, x, g, b as leaves."""
+    return _autograd(W, X, g, b, eps, placement)[0]
+
+
+def _autograd(W, X, g, b, eps, placement):
+    leaves = [t.detach().requires_grad_(True) for t in (W, X, g, b)]
+    fw = forward(*leaves, eps, placement)
+    layer.loss(fw.v).backward()
+    return dict(zip(PARAMS, (t.grad for t in leaves))), fw.u.detach()
+
+
+def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = None) -> MethodRun:
+    """Run one method in the inputs' dtype; the variant applies to analytic methods."""
+    args = (inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps, placement)
+    start = time.perf_counter()
+    u = None
+    with torch.no_grad() if name != "autograd" else torch.enable_grad():
+        if name == "autograd":
+            grads, u = _autograd(*args)
+        elif name == "structured":
+            grads = structured_grads(*args, variant)
+        elif name == "kron":
+            grads = {"W": kron_weight(*args, variant)}
+        else:
+            raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
+    seconds = time.perf_counter() - start
+    ran = {dtype_name(t) for t in grads.values()}
+    if ran != {dtype_name(inputs.W)}:
+        raise AssertionError(f"{name} ran in {ran}, not {dtype_name(inputs.W)}")
+    return MethodRun(name, ran.pop(), grads, seconds, u)

@@ -1,0 +1,83 @@
+"""Inputs: drawn once per (sizes, seed) in float64, then rounded per dtype."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from gradlab.core.dtypes import dtype_info
+from gradlab.problems.seed.case import Case
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """W (m×n), X (batch×n, one token a row), g (m), b (m) and ε, all in one dtype.
+
+    ``eps`` is a 0-d tensor in that dtype: ε is an input too, and in float16
+    1e-8 rounds to 0. The reference reads it back from here.
+    """
+
+    W: torch.Tensor
+    X: torch.Tensor
+    g: torch.Tensor
+    b: torch.Tensor
+    eps: torch.Tensor
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.W.dtype
+
+    def to(self, dtype: torch.dtype) -> Inputs:
+        """The same values rounded to (or, from a narrower dtype, held exactly in) ``dtype``."""
+        return Inputs(*(t.to(dtype) for t in (self.W, self.X, self.g, self.b, self.eps)))
+
+    def on(self, device: str | torch.device) -> Inputs:
+        """The same tensors on ``device`` (values unchanged)."""
+        return Inputs(*(t.to(device) for t in (self.W, self.X, self.g, self.b, self.eps)))
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"W": self.W, "x": self.X, "g": self.g, "b": self.b}
+
+
+def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
+         eps: float = 0.0) -> Inputs:
+    """float64 draws from a seeded generator, in the order W, X, g, b.
+
+    W ~ scale·N(0, 1)/√n keeps a = W x of order 1 whatever n is; x, g, b ~ N(0, 1).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    W = torch.randn(m, n, generator=gen, dtype=f64) * (scale / math.sqrt(n))
+    X = torch.randn(batch, n, generator=gen, dtype=f64)
+    g = torch.randn(m, generator=gen, dtype=f64)
+    b = torch.randn(m, generator=gen, dtype=f64)
+    return Inputs(W, X, g, b, torch.tensor(eps, dtype=f64))
+
+
+def draw_notebook(eps: float = 0.0) -> Inputs:
+    """The seed's draws: torch.manual_seed(0), then float32 randn of W, x, g, b.
+
+    A private generator seeded 0 gives the same stream as the global one after
+    ``torch.manual_seed(0)``, without touching global state.
+    """
+    gen = torch.Generator().manual_seed(0)
+    W = torch.randn(2, 3, generator=gen)
+    x = torch.randn(3, generator=gen)
+    g = torch.randn(2, generator=gen)
+    b = torch.randn(2, generator=gen)
+    # float32 → float64 is exact, so every dtype rounds the notebook's own values.
+    return Inputs(W, x.unsqueeze(0), g, b, torch.tensor(eps)).to(torch.float64)
+
+
+def case_inputs(case: Case, device: str = "cpu") -> Inputs:
+    """The case's inputs, rounded to its dtype, on ``device``.
+
+    They are drawn and rounded on the CPU, so every device sees the same values.
+    """
+    if case.preset == "notebook":
+        base = draw_notebook(case.eps)
+    else:
+        base = draw(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+    return base.to(dtype_info(case.dtype).torch_dtype).on(device)

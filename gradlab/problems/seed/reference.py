@@ -1,0 +1,198 @@
+"""The reference gradient: the structured formulas in higher precision, on
+the same rounded inputs, so that only arithmetic error is measured.
+
+For a float32, bfloat16 or float16 case the reference is float64 (torch).
+For a float64 case it is numpy ``longdouble`` (x87 80-bit, unit roundoff
+2⁻⁶⁴), since a float64 reference would read float64's own error as 0.
+
+dL/dW = Rowsᵀ X is m×n, the one large gradient. The reference keeps its two
+factors and goes through W in blocks of rows: W is widened a block at a time,
+and dL/dW is formed a block at a time while it is compared, so no m×n array is
+ever held in the wider precision. A longdouble reference hands its dL/dW
+blocks over as float64 pairs hi + lo (a double-double, exact products by
+Dekker's splitting), so that comparing an m×n gradient runs in vectorised
+float64 rather than numpy's scalar x87 loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from gradlab.core.precise import (
+    Scratch,
+    WideBlocks,
+    abs_max,
+    blocks,
+    dd_weight,
+    worst,
+)
+from gradlab.problems.seed import gradients, layer
+from gradlab.problems.seed.inputs import Inputs
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Gradients in the reference precision.
+
+    ``rows`` (batch×m) and ``X`` (batch×n) are the factors of dL/dW = Rowsᵀ X;
+    ``grads`` holds x, g and b, and W as well when it was formed whole.
+    """
+
+    precision: str
+    shape: tuple[int, int]
+    rows: object
+    X: object
+    grads: dict
+    term_scale: float
+    _cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def widen(self, t: torch.Tensor):
+        """A tensor of the case dtype, exactly, in the reference precision."""
+        if self.precision == "float64":
+            return t.cpu().to(torch.float64)
+        return t.cpu().numpy().astype(np.longdouble)
+
+    def weight_parts(self, sl: slice, scratch: Scratch | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rows ``sl`` of dL/dW as float64 tensors: hi alone for a float64
+        reference, hi + lo (to about 2⁻¹⁰⁶ relative) for a longdouble one.
+        With ``scratch``, a float64 reference's block is formed in its buffer."""
+        whole = self.grads.get("W")
+        if whole is not None:
+            if isinstance(whole, torch.Tensor):
+                return whole[sl], None
+            hi = whole[sl].astype(np.float64)
+            return torch.from_numpy(hi), torch.from_numpy((whole[sl] - hi).astype(np.float64))
+        if self.precision == "float64":
+            rows = self.rows[:, sl]
+            if scratch is None:
+                return layer.d_weight(rows, self.X), None
+            out = scratch.get("ref", rows.shape[1])
+            if rows.shape[0] == 1:  # one token: row xᵀ
+                return torch.outer(rows[0], self.X[0], out=out), None
+            return torch.mm(rows.T, self.X, out=out), None
+        rows_hi, rows_lo, X = self._pairs()
+        return dd_weight(rows_hi[:, sl], rows_lo[:, sl], X)
+
+    def _pairs(self):
+        """rows as float64 hi + lo, and X (exact in float64: a float64 input)."""
+        if "pairs" not in self._cache:
+            hi = self.rows.astype(np.float64)
+            lo = (self.rows - hi).astype(np.float64)
+            X = torch.from_numpy(self.X.astype(np.float64))
+            self._cache["pairs"] = (torch.from_numpy(hi), torch.from_numpy(lo), X)
+        return self._cache["pairs"]
+
+    @staticmethod
+    def deviation(parts, grad_block: torch.Tensor, out: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+        """grad − (hi + lo) over one block, in float64, as (grad − hi) − lo:
+        grad − hi is exact where grad is near the reference (Sterbenz), and
+        torch widens grad inside the subtraction (no separate copy)."""
+        hi, lo = parts
+        diff = torch.sub(grad_block.cpu(), hi, out=out)
+        if lo is not None:
+            diff -= lo
+        return diff
+
+    def block_error(self, parts, grad_block: torch.Tensor) -> float:
+        """max |grad − ref| over one block."""
+        return abs_max(self.deviation(parts, grad_block))
+
+    def error(self, param: str, grad: torch.Tensor) -> float:
+        """max |grad − ref|, the difference taken in the reference precision
+        (NaN when grad has a NaN)."""
+        if param != "W":
+            return abs_max(self.widen(grad) - self.grads[param])
+        return worst(*(self.block_error(self.weight_parts(sl), grad[sl])
+                       for sl in blocks(*self.shape)))
+
+    def distance(self, other: Reference) -> float:
+        """max |dL/dW − other's dL/dW|, both exact to the reference precision."""
+        values = []
+        for sl in blocks(*self.shape):
+            (hi, lo), (o_hi, o_lo) = self.weight_parts(sl), other.weight_parts(sl)
+            diff = hi - o_hi
+            for part, sign in ((lo, 1), (o_lo, -1)):
+                if part is not None:
+                    diff += sign * part
+            values.append(abs_max(diff))
+        return worst(*values)
+
+    def max_abs(self, param: str) -> float:
+        if param not in self._cache:
+            if param != "W":
+                value = abs_max(self.grads[param])
+            elif "W" not in self.grads and self.rows.shape[0] == 1:
+                # One token: dL/dW = row xᵀ, and rounding is monotonic, so
+                # max |row_i x_j| is max|row| · max|x|, rounded once.
+                value = float(abs(self.rows).max() * abs(self.X).max())
+            else:
+                value = worst(*(abs_max(self.weight_parts(sl)[0])
+                                for sl in blocks(*self.shape)))
+            self._cache[param] = value
+        return self._cache[param]
+
+    def to_float64(self, param: str) -> np.ndarray:
+        """The whole gradient as a float64 array (for reports, not hot paths)."""
+        value = self.grads.get(param)
+        if value is None:  # W, from its factors
+            value = layer.d_weight(self.rows, self.X)
+        if isinstance(value, torch.Tensor):
+            return value.numpy()
+        return value.astype(np.float64)
+
+
+def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
+    """The correct gradients (or, with ``variant``, what that mistake computes
+    exactly) from the inputs as rounded to the case dtype. Always on the CPU."""
+    inputs = inputs.on("cpu")
+    longdouble = inputs.dtype == torch.float64
+    precision = "longdouble" if longdouble else "float64"
+
+    def wide(t):
+        return t.numpy().astype(np.longdouble) if longdouble else t.to(torch.float64)
+
+    W, X, g, b, eps = inputs.W, wide(inputs.X), wide(inputs.g), wide(inputs.b), wide(inputs.eps)
+    shape = tuple(W.shape)
+    with torch.no_grad():
+        if variant is not None:  # a bug-zoo variant: rare, formed whole
+            grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
+            return Reference(precision, shape, None, X, grads, float("nan"))
+        W_wide = WideBlocks(W, longdouble)
+        # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
+        a_parts = [layer.pre_activation(Wb, X) for _, Wb in W_wide]
+        a = np.concatenate(a_parts, axis=1) if longdouble else torch.cat(a_parts, dim=1)
+        u = layer.scale(a, eps, placement)
+        fw = gradients.Forward(a, u, layer.output(a, u, g, b))
+        rows = gradients.rows(fw, g, eps, placement)
+        d = layer.d_output(fw.v)
+        # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
+        dx = 0
+        for sl, Wb in W_wide:
+            dx = dx + layer.d_input(rows[:, sl], Wb)
+        grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
+        scale = term_scale(fw, rows, X, g, eps, placement)
+    return Reference(precision, shape, rows, X, grads, scale)
+
+
+def term_scale(fw, rows, X, g, eps, placement) -> float:
+    """The size of the terms that cancel into dL/dW, before they cancel.
+
+    dL/dW_ij = Σ_t row_ti x_tj with row = (dg − a (a·dg)/D)/u. Bounding each
+    term by its magnitude gives p = (|dg| + |a| |a·dg|/D)/u and
+    T = Σ_t max_i p_ti · max_j |x_tj| ≥ max_ij Σ_t p_ti |x_tj|.
+    κ = T / max|dL/dW| ≥ 1 is the condition of the cancellation: when dg is
+    nearly parallel to a, the gradient is small beside its terms, and rounding
+    of the terms is large beside the gradient.
+    """
+    a, u = fw.a, fw.u
+    dg = layer.d_output(fw.v) * g
+    D = gradients.denominator(a, u, eps, placement, None)
+    p = (abs(dg) + abs(a) * abs((a * dg).sum(axis=-1, keepdims=True)) / D) / u
+    if isinstance(p, torch.Tensor):
+        return float((p.amax(dim=-1) * X.abs().amax(dim=-1)).sum())
+    return float((p.max(axis=-1) * np.abs(X).max(axis=-1)).sum())

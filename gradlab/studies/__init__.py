@@ -1,0 +1,1 @@
+"""Studies built on the seed layer: what ε does, and finite differences against step h."""

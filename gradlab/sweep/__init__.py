@@ -1,0 +1,1 @@
+"""The sweep engine: a grid of seed-layer cases, its runner and cache, the CSV schema."""

@@ -1,0 +1,134 @@
+"""The columns of a sweep: one row per point, in this order.
+
+``COLUMNS`` maps each column name to ``(kind, unit, meaning)``, where kind is
+``int``, ``float`` or ``str``. The README's column table is this dict; the
+tests check that a sweep's frame has exactly these columns, in this order.
+A row is ``Check.to_row()`` (the case, the context, then each method), then
+``error`` (why a point could not run at all), then the provenance columns.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gradlab.problems.seed.gradients import METHODS
+
+Column = tuple[str, str, str]
+
+#: kind → the pandas dtype of a column of that kind.
+PANDAS_DTYPES = {"int": "int64", "float": "float64", "str": "str"}
+
+_CASE: dict[str, Column] = {
+    "m": ("int", "count", "outputs: the rows of W and the length of a = W x"),
+    "n": ("int", "count", "inputs: the columns of W, the reduction length of a = W x"),
+    "batch": ("int", "tokens", "tokens (rows of X); L sums over them"),
+    "dtype": ("str", "—", "the dtype every method computes in: float64, float32, bfloat16, "
+                          "float16"),
+    "eps": ("float", "a² (inside), a (outside)",
+            "the norm's ε as requested; its value rounded to the dtype is what runs (see notes)"),
+    "eps_placement": ("str", "—", "inside: u = sqrt(mean(a²) + ε); outside: u = sqrt(mean(a²)) "
+                                  "+ ε"),
+    "scale": ("float", "×", "multiplies W (W ~ scale·N(0, 1)/√n)"),
+    "seed": ("int", "—", "seed of the float64 draws of W, X, g, b"),
+    "preset": ("str", "—", "empty, or notebook (the seed's own draws)"),
+    "variant": ("str", "—", "none (the correct derivation) or the bug-zoo mistake the analytic "
+                            "methods make: no-projection, eps-missing, wrong-mean, transposed"),
+}
+
+_CONTEXT: dict[str, Column] = {
+    "ref_max_abs": ("float", "dL/dW", "max |dL/dW| of the reference: the scale that relative "
+                                         "errors divide by"),
+    "kappa": ("float", "ratio ≥ 1", "κ, the cancellation condition: the size of the terms that "
+                                    "cancel into dL/dW over max |dL/dW| (inf when dL/dW = 0)"),
+    "bound_sqrt_n": ("float", "relative", "√n·u, the probabilistic bound of a length-n dot "
+                                          "product"),
+    "bound_n": ("float", "relative", "n·u, the worst-case bound of a length-n dot product"),
+    "bug_effect": ("float", "relative", "how far the variant's exact gradient is from the correct "
+                                        "one, ÷ max |ref| (NaN for variant none)"),
+    "reference_precision": ("str", "—", "float64, or longdouble (x87 80-bit) for float64 cases"),
+}
+
+
+def _method_columns(name: str) -> dict[str, Column]:
+    cols: dict[str, Column] = {
+        f"{name}_ran_dtype": ("str", "—", f"the dtype {name}'s gradients came out in (empty if "
+                                          "it did not run)"),
+    }
+    if name != "autograd":
+        cols[f"{name}_max_abs_diff"] = (
+            "float", "dL/dW", f"the seed's Δ: max |dL/dW by {name} − dL/dW by autograd|, "
+                                 "taken in float64")
+    cols.update({
+        f"{name}_abs_err": ("float", "dL/dW", f"max |dL/dW by {name} − reference|"),
+        f"{name}_rel_err": ("float", "relative", f"{name}_abs_err ÷ ref_max_abs"),
+        f"{name}_err_u": ("float", "u", f"{name}_rel_err in units of u of the dtype"),
+        f"{name}_nonfinite": ("int", "count", "NaN or ±inf entries of dL/dW (-1: did not run)"),
+        f"{name}_seconds": ("float", "s", f"wall time of {name} alone (NaN: did not run)"),
+        f"{name}_residual": ("float", "relative", "⟨dL/dW, W⟩/(‖dL/dW‖ ‖W‖), 0 up to rounding "
+                                                  "when ε = 0 (NaN when ε > 0)"),
+    })
+    if name != "autograd":
+        cols.update({
+            f"{name}_status": ("str", "—", "pass, fail (a bug), too-coarse (a known bug below "
+                                           "what the dtype resolves), degenerate, or skipped"),
+            f"{name}_threshold": ("float", "relative", "the verdict's threshold on rel_err: "
+                                                       "2·err_autograd + the dtype's floor "
+                                                       "(metrics.verdict; NaN: degenerate, "
+                                                       "non-finite or skipped)"),
+            f"{name}_verdict": ("str", "—", "the verdict with its evidence, or why it was "
+                                            "skipped (kron over its memory budget)"),
+        })
+    return cols
+
+
+_TAIL: dict[str, Column] = {
+    "notes": ("str", "—", "what the dtype did to this case: ε rounded to 0, u underflowed, "
+                          "non-finite gradients (joined by '; ')"),
+    "error": ("str", "—", "empty, or why this point could not run at all (its numbers are "
+                          "NaN then); the sweep goes on"),
+}
+
+_PROVENANCE: dict[str, Column] = {
+    "gradlab_version": ("str", "—", "gradlab's version"),
+    "torch_version": ("str", "—", "torch's version"),
+    "python_version": ("str", "—", "Python's version"),
+    "device": ("str", "—", "where the methods ran: cpu or cuda (the reference is on the CPU)"),
+    "threads": ("int", "count", "torch's CPU threads"),
+    "timestamp": ("str", "ISO 8601, UTC", "when the sweep started"),
+}
+
+#: Every column: name → (kind, unit, meaning), in the order of a sweep's frame.
+COLUMNS: dict[str, Column] = {
+    **_CASE,
+    **_CONTEXT,
+    **{k: v for name in METHODS for k, v in _method_columns(name).items()},
+    **_TAIL,
+    **_PROVENANCE,
+}
+
+#: The columns of a point that did not run, other than its case, variant and error.
+MISSING = {"int": -1, "float": float("nan"), "str": ""}
+
+
+def kind(name: str) -> str:
+    return COLUMNS[name][0]
+
+
+def typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each schema column cast to its kind's pandas dtype."""
+    return frame.astype({c: PANDAS_DTYPES[COLUMNS[c][0]] for c in frame.columns
+                         if c in COLUMNS})
+
+
+def to_frame(rows: list[dict]) -> pd.DataFrame:
+    """Rows (dicts with every column) → a typed frame in COLUMNS order."""
+    return typed(pd.DataFrame(rows, columns=list(COLUMNS)))
+
+
+def markdown_table() -> str:
+    """The README's column table."""
+    lines = ["| column | kind | unit | meaning |", "|---|---|---|---|"]
+    for name, (k, unit, meaning) in COLUMNS.items():
+        cells = [f"`{name}`", k, unit, meaning]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)

@@ -1,0 +1,63 @@
+"""AppTest helpers for the page tests (a unique module name: tests/conftest.py is
+also "conftest", so page tests import from here)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pandas as pd
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parents[3]
+if str(ROOT) not in sys.path:  # the pages import the dashboard package
+    sys.path.insert(0, str(ROOT))
+
+TIMEOUT = 60
+
+
+def page(name: str) -> AppTest:
+    """An AppTest of dashboard/views/<name>.py (not yet run)."""
+    return AppTest.from_file(str(ROOT / "dashboard" / "views" / f"{name}.py"),
+                             default_timeout=TIMEOUT)
+
+
+def specs(at: AppTest) -> list[dict]:
+    """The Vega-Lite specs of every chart on the page, as Streamlit sends them."""
+    return [json.loads(chart.proto.spec) for chart in at.get("vega_lite_chart")]
+
+
+def chart_data(at: AppTest, index: int) -> list[pd.DataFrame]:
+    """The data sets Streamlit sent with chart ``index`` (it moves them out of the spec)."""
+    proto = at.get("vega_lite_chart")[index].proto
+    frames = [convert_arrow_bytes_to_pandas_df(ds.data.data) for ds in proto.datasets]
+    if proto.HasField("data"):
+        frames.append(convert_arrow_bytes_to_pandas_df(proto.data.data))
+    return frames
+
+
+def scales(spec, found=None) -> list[dict]:
+    """Every ``scale`` object anywhere in a spec (layers, facets, encodings)."""
+    found = [] if found is None else found
+    if isinstance(spec, dict):
+        for key, value in spec.items():
+            if key == "scale" and isinstance(value, dict):
+                found.append(value)
+            else:
+                scales(value, found)
+    elif isinstance(spec, list):
+        for value in spec:
+            scales(value, found)
+    return found
+
+
+def has_log_scale(spec: dict) -> bool:
+    return any(s.get("type") == "log" for s in scales(spec))
+
+
+def assert_clean(at: AppTest) -> None:
+    """No exception element, and no error element."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]

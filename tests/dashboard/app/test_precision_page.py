@@ -1,0 +1,136 @@
+"""AppTest of the Precision page (views/precision.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from apptest_helpers import assert_clean, chart_data, has_log_scale, page, specs
+
+from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
+from gradlab.sweep.grid import Sweep
+from gradlab.sweep.runner import cached_sweep
+
+K = "precision."
+#: Small sizes keep each run near a second; the page's default goes to 512.
+SMALL = {"dims": "2..32"}
+SMALL_SWEEP = Sweep(dims=(2, 4, 8, 16, 32), dtypes=DTYPE_NAMES, seeds=(0, 1, 2))
+
+
+def opened(params: dict | None = None):
+    at = page("precision")
+    at.query_params.update(params or {})
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def small():
+    return opened(SMALL)
+
+
+def test_default_renders_with_a_clean_url():
+    at = page("precision").run(timeout=180)
+    assert_clean(at)
+    assert dict(at.query_params) == {}
+    assert at.text_input(key=K + "dims").value == "2..512"
+    assert len(at.get("vega_lite_chart")) == 2
+
+
+def test_charts_carry_log_scales(small):
+    assert_clean(small)
+    error_spec, float64_spec = specs(small)
+    for spec in (error_spec, float64_spec):
+        assert has_log_scale(spec)
+        axes = [layer["encoding"][c]["scale"]["type"] for layer in
+                spec.get("spec", spec)["layer"] for c in ("x", "y")]
+        assert set(axes) == {"log"}
+
+
+def test_every_method_has_a_panel_and_every_dtype_a_line(small):
+    spec = specs(small)[0]
+    assert spec["facet"]["column"]["field"] == "method"
+    data = chart_data(small, 0)[0]
+    errors = data[data["kind"] == "error"]
+    assert set(errors["method"]) == {"autograd", "structured", "kron"}
+    assert set(errors["dtype"]) == set(DTYPE_NAMES)
+
+
+def test_guides_are_sqrt_n_u_and_n_u_per_dtype(small):
+    data = chart_data(small, 0)[0]
+    guides = data[data["kind"] != "error"]
+    assert set(guides["kind"]) == {"√n·u", "n·u"}
+    for _, g in guides.iterrows():
+        factor = math.sqrt(g["n"]) if g["kind"] == "√n·u" else g["n"]
+        assert g["value"] == pytest.approx(factor * dtype_info(g["dtype"]).u, rel=1e-12)
+
+
+def test_float64_is_measured_against_longdouble(small):
+    data = chart_data(small, 1)[0]
+    errors = data[data["kind"] == "error"]
+    assert set(errors["dtype"]) == {"float64"}
+    assert (errors["value"] > 0).all(), "float64's own rounding is seen, not read as 0"
+    rows = cached_sweep(SMALL_SWEEP)
+    rows = rows[rows["dtype"] == "float64"]
+    assert (rows["reference_precision"] == "longdouble").all()
+    for method in ("autograd", "structured", "kron"):
+        expected = rows.groupby("n")[f"{method}_rel_err"].max()
+        got = errors[errors["method"] == method].set_index("n")["value"]
+        assert got.to_dict() == expected.to_dict(), method
+
+
+def test_half_precision_note_is_there(small):
+    notes = " ".join(i.value for i in small.info)
+    assert "torch accumulates half-precision reductions" in notes
+    assert "float32" in notes and "storage" in notes
+
+
+def test_units_widget_changes_the_chart():
+    at = opened(SMALL)
+    at.radio(key=K + "units").set_value("u").run()
+    assert_clean(at)
+    data = chart_data(at, 0)[0]
+    guides = data[data["kind"] == "√n·u"]
+    assert set(guides["dtype"]) == {"all"}, "in units of u the guides are shared"
+    assert guides["value"].tolist() == pytest.approx([math.sqrt(n) for n in guides["n"]])
+    assert at.query_params["units"] == "u"
+
+
+def test_dtype_widget_changes_the_lines():
+    at = opened(SMALL)
+    at.multiselect(key=K + "dtypes").set_value(["float32", "bfloat16"]).run()
+    assert_clean(at)
+    data = chart_data(at, 0)[0]
+    assert set(data[data["kind"] == "error"]["dtype"]) == {"float32", "bfloat16"}
+    assert len(at.get("vega_lite_chart")) == 1, "no float64, no float64 chart"
+    assert at.query_params["dtypes"] == "float32,bfloat16"
+
+
+def test_query_params_restore_the_view():
+    at = opened({"dims": "4,16", "seeds": "7", "methods": "autograd,structured",
+                 "agg": "median", "eps": "1e-05", "placement": "outside"})
+    assert_clean(at)
+    assert at.text_input(key=K + "seeds").value == "7"
+    assert at.selectbox(key=K + "eps").value == 1e-05
+    assert at.radio(key=K + "placement").value == "outside"
+    data = chart_data(at, 0)[0]
+    assert set(data["n"]) == {4, 16}
+    assert set(data[data["kind"] == "error"]["method"]) == {"autograd", "structured"}
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"dims": "two"}, ["dims", "two"]),
+    ({"dims": "1000000"}, ["m=1000000", "memory budget"]),
+    ({"seeds": "0.5"}, ["seeds", "0.5"]),
+], ids=["not-a-number", "m=n=1e6", "fractional-seed"])
+def test_bad_input_is_an_error_not_an_exception(params, words):
+    at = opened(params)
+    assert not at.exception, [e.value for e in at.exception]
+    assert all(w in at.error[0].value for w in words), at.error[0].value
+    assert not at.get("vega_lite_chart")
+
+
+def test_no_method_is_an_error():
+    at = opened(SMALL)
+    at.multiselect(key=K + "methods").set_value([]).run()
+    assert not at.exception
+    assert "methods" in at.error[0].value

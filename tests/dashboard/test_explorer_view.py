@@ -1,0 +1,113 @@
+"""gradlab.explorer: the Explorer's view config, derivation and metrics table."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from dashboard.explorer import (
+    EXPLORER_KRON_BYTES,
+    ExplorerView,
+    all_notes,
+    all_skipped,
+    derivation,
+    explorer_limits,
+    metrics_table,
+    shown_method,
+)
+from dashboard.urlstate import from_query, to_query
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import Limits, MiB
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import run_check
+
+
+def test_default_is_the_notebook_in_float32():
+    view = ExplorerView()
+    assert view.case() == Case.notebook(dtype="float32")
+    assert view.variant_name is None
+
+
+def test_preset_off_uses_the_widgets():
+    view = ExplorerView(preset=False, m=5, n=7, batch=2, dtype="float16", eps=1e-5,
+                        placement="outside", scale=1e-2, seed=3, variant="wrong-mean")
+    assert view.case("float64") == Case(m=5, n=7, batch=2, dtype="float64", eps=1e-5,
+                                        eps_placement="outside", scale=1e-2, seed=3)
+    assert view.variant_name == "wrong-mean"
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"variant": "off-by-one"}, "variant must be one of none"),
+    ({"method": "autograd"}, "method must be one of structured, kron"),
+    ({"m": 0}, "m must be ≥ 1"),
+    ({"dtype": "float8"}, "dtype must be one of"),
+    ({"eps": -1.0}, "eps must be ≥ 0"),
+    ({"placement": "middle"}, "eps_placement"),
+], ids=["variant", "method", "m", "dtype", "eps", "placement"])
+def test_view_validates_and_names_the_parameter(kwargs, match):
+    with pytest.raises(GradlabError, match=match):
+        ExplorerView(**kwargs)
+
+
+def test_view_round_trips_through_the_url():
+    view = ExplorerView(preset=False, m=12, eps=3e-7, variant="transposed", scale=1e-4)
+    query = to_query(view, ExplorerView())
+    assert query == {"preset": "0", "m": "12", "eps": "3e-07", "variant": "transposed",
+                     "scale": "0.0001"}
+    restored, errors = from_query(ExplorerView, query, ExplorerView())
+    assert restored == view and errors == []
+
+
+@pytest.mark.parametrize("placement, D", [("inside", r"D = m\,u^2"),
+                                          ("outside", r"D = m\,r\,u")])
+def test_derivation_follows_the_placement(placement, D):
+    steps = derivation(placement)
+    assert len(steps) == 5
+    text = " ".join(latex for _, latex in steps)
+    assert D in text and r"I_m \otimes x^\top" in text
+
+
+def test_derivation_rejects_unknown_placement():
+    with pytest.raises(GradlabError, match="placement"):
+        derivation("middle")
+
+
+def test_metrics_table_has_every_dtype_method_and_evidence():
+    checks = {d: run_check(ExplorerView().case(d)) for d in DTYPE_NAMES}
+    table = metrics_table(checks)
+    assert len(table) == 4 * 3
+    auto = table[table["method"] == "autograd"]
+    assert (auto["verdict"] == "baseline").all() and auto["max |Δ| vs autograd"].isna().all()
+    analytic = table[table["method"] != "autograd"]
+    assert analytic["evidence"].str.contains("threshold").all()
+    assert (analytic["err / u"] == analytic["rel err"] / [
+        checks[d].case.u for d in analytic["dtype"]]).all()
+
+
+def test_skipped_kron_is_a_row_and_a_note():
+    case = Case(m=16, n=16)
+    check = run_check(case, limits=Limits(kron_bytes=1024))
+    table = metrics_table({"float32": check})
+    kron = table[table["method"] == "kron"].iloc[0]
+    assert kron["verdict"] == "skipped" and "kron budget" in kron["evidence"]
+    assert math.isnan(kron["rel err"])
+    assert shown_method(check, "kron") == "structured"
+    assert any("kron budget" in why for why in all_skipped({"float32": check}))
+    assert not all_notes({"float32": check})
+
+
+def test_notes_name_the_dtype():
+    case = Case(m=16, n=16, dtype="float16", eps=1e-8, scale=1e-4)
+    notes = all_notes({"float16": run_check(case)})
+    assert any(n.startswith("float16: ε = 1e-08 rounds to 0") for n in notes), notes
+
+
+def test_explorer_caps_the_kron_budget_only():
+    base = Limits(kron_bytes=1024 * MiB, case_bytes=5 * MiB, max_points=7)
+    capped = explorer_limits(base)
+    assert capped.kron_bytes == EXPLORER_KRON_BYTES
+    assert (capped.case_bytes, capped.max_points) == (5 * MiB, 7)
+    small = Limits(kron_bytes=MiB)
+    assert explorer_limits(small) == small
