@@ -68,4 +68,4 @@ def run_check_command(args) -> int:
         print(json.dumps(to_json_dict(check)))
     else:
         print(to_table(check))
-    return 0
+    return 0 if check.passed else 1

@@ -143,3 +143,38 @@ class WideBlocks:
             else:
                 out.copy_(src[sl])
             yield sl, out
+
+
+#: Entries per row of a fixed-order sum: under torch's parallel grain (32768),
+#: so each row is summed by one thread in one order.
+SUM_ROW = 8192
+
+
+def fixed_sum(t: torch.Tensor) -> float:
+    """Σ t in an order that does not depend on torch's thread count.
+
+    A plain ``t.sum()`` or ``torch.dot`` of more than 32768 entries splits
+    the work by thread, so its last bits change with the thread count (and a
+    sweep spread over workers with one thread each would not reproduce a
+    serial run). Here every row of 8192 entries is summed by one thread,
+    then the row sums in order.
+    """
+    t = t.reshape(-1)
+    rows = t.numel() // SUM_ROW
+    head = t[:rows * SUM_ROW].view(rows, SUM_ROW).sum(1).sum() if rows else 0.0
+    return float(head + t[rows * SUM_ROW:].sum())
+
+
+def fixed_dot(a: torch.Tensor, b: torch.Tensor) -> float:
+    """a·b (flattened), thread-count independent (see ``fixed_sum``)."""
+    return fixed_sum(a.reshape(-1) * b.reshape(-1))
+
+
+def norm2(x) -> float:
+    """‖x‖₂ (Frobenius for a matrix) in float64, for torch or numpy; thread-count
+    independent (numpy's pairwise sum runs on one thread)."""
+    if isinstance(x, torch.Tensor):
+        x = x.to(torch.float64)
+        return math.sqrt(fixed_dot(x, x))
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.sqrt(np.sum(x * x)))

@@ -1,33 +1,115 @@
-"""The verdict: bug or rounding, with the evidence. One engine for every problem."""
+r"""The verdict: bug or rounding, with the evidence. One engine for every problem.
+
+The rule adapts FlashAttention's tests: a kernel's error against a
+higher-precision truth must be within 2× the error of the same mathematics
+done in plain ops in the same low dtype (the *baseline*), which stands for
+what rounding can do here. It is applied in two norms::
+
+    max-norm   max|G − T| / max|T|       localised bugs: one entry, one row
+    normwise   ‖G − T‖_F / ‖T‖_F         pattern bugs: a wrong scale, a missing
+                                          term; rounding averages out, a bug does not
+
+and in each norm N a candidate passes when
+
+    err_N ≤ 2·err_N(baseline) + c_N·κ_N·u
+
+The floor c_N·κ_N·u covers a baseline that happens to round luckily. c_N
+comes from the tolerance table (``dtypes.DTYPES``); κ_N ≥ 1 is the problem's
+condition of the cancellation (1 where a problem does not know it; the seed
+layer computes it from the size of the terms that cancel). A candidate fails
+when either norm says so.
+
+Every verdict states its *sensitivity*: G = T + B + R, a bug B and rounding
+R. Another bug B' on top would give an error of at least ‖B'‖ − err, so any
+B' with ‖B'‖ > threshold + err would have failed. A pass is then evidence of
+a known strength.
+"""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import torch
 
 from gradlab.core.dtypes import dtype_info
 
+#: The two norms of the rule, and how a message names them.
+NORMS = ("max", "fro")
+NORM_NAMES = {"max": "max-norm", "fro": "normwise"}
+#: The statuses a verdict can have.
+STATUSES = ("pass", "fail", "too-coarse", "degenerate")
+
 
 @dataclass(frozen=True)
 class Error:
-    """One method's error in one parameter against the reference.
+    """A gradient's error against the truth, in both norms.
 
-    ``rel_err`` = abs_err / max|ref|; ``err_u`` = rel_err / u of the dtype.
+    ``abs_err`` = max|G − T|; ``rel_err`` = abs_err / max|T| (max-norm);
+    ``fro_err`` = ‖G − T‖_F / ‖T‖_F (normwise); ``err_u`` and ``fro_u`` are
+    those in units of u of the dtype; ``nonfinite`` counts NaN or ±inf
+    entries of G.
     """
 
     abs_err: float
     rel_err: float
     err_u: float
+    fro_err: float
+    fro_u: float
     nonfinite: int
 
+    def rel(self, norm: str) -> float:
+        """The relative error in ``norm`` ("max" or "fro")."""
+        return self.rel_err if norm == "max" else self.fro_err
 
-def make_error(abs_err: float, ref_max: float, grad: torch.Tensor, dtype: str) -> Error:
-    rel_err = abs_err / ref_max if ref_max > 0 else (0.0 if abs_err == 0 else math.inf)
-    # A NaN or ±inf in grad makes abs_err non-finite; only then count them.
-    nonfinite = 0 if math.isfinite(abs_err) else int((~torch.isfinite(grad)).sum())
-    return Error(abs_err, rel_err, rel_err / dtype_info(dtype).u, nonfinite)
+
+def _ratio(num: float, den: float) -> float:
+    """num/den, with 0/0 = 0 and x/0 = inf (a nonzero error of a zero truth)."""
+    if den > 0:
+        return num / den
+    return 0.0 if num == 0 else (math.nan if math.isnan(num) else math.inf)
+
+
+def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
+               fro_abs: float = math.nan, ref_fro: float = math.nan) -> Error:
+    """An Error from its absolute parts: max|G − T|, max|T|, ‖G − T‖_F, ‖T‖_F."""
+    u = dtype_info(dtype).u
+    rel, fro = _ratio(abs_err, ref_max), _ratio(fro_abs, ref_fro)
+    return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite)
+
+
+#: Entries compared at a time: the float64 difference of a block stays cache-sized.
+_CHUNK = 1 << 18
+
+
+def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str) -> Error:
+    """``grad``'s error against ``truth`` in both norms, taken in float64 (or in
+    the truth's dtype where that is wider) a block of entries at a time."""
+    if grad.shape != truth.shape:
+        raise ValueError(f"shape {tuple(grad.shape)} against the truth's {tuple(truth.shape)}")
+    g, t = grad.detach().reshape(-1), truth.detach().reshape(-1)
+    wide = t.dtype if t.dtype == torch.float64 else torch.float64
+    abs_max = ref_max = 0.0
+    dev_ss = ref_ss = 0.0
+    nonfinite = 0
+    for start in range(0, g.numel(), _CHUNK):
+        gb = g[start:start + _CHUNK].to(wide)
+        tb = t[start:start + _CHUNK].to(wide)
+        bad = ~torch.isfinite(gb)
+        nonfinite += int(bad.sum())
+        d = gb - tb
+        abs_max = _worst(abs_max, float(d.abs().max()) if d.numel() else 0.0)
+        ref_max = _worst(ref_max, float(tb.abs().max()) if tb.numel() else 0.0)
+        dev_ss += float(torch.dot(d, d))
+        ref_ss += float(torch.dot(tb, tb))
+    return make_error(abs_max, ref_max, dtype, nonfinite, math.sqrt(dev_ss), math.sqrt(ref_ss))
+
+
+def _worst(a: float, b: float) -> float:
+    if math.isnan(a) or math.isnan(b):
+        return math.nan
+    return max(a, b)
 
 
 def bounds(n: int, dtype: str) -> tuple[float, float]:
@@ -38,83 +120,190 @@ def bounds(n: int, dtype: str) -> tuple[float, float]:
 
 
 @dataclass(frozen=True)
+class NormCheck:
+    """The rule in one norm: err ≤ threshold = 2·baseline + floor (all relative)."""
+
+    norm: str
+    err: float
+    baseline: float
+    floor: float
+
+    @property
+    def threshold(self) -> float:
+        return 2 * self.baseline + self.floor
+
+    @property
+    def sensitivity(self) -> float:
+        """The smallest further bug (relative, in this norm) that would have failed:
+        threshold + err (triangle inequality)."""
+        return self.threshold + self.err
+
+    @property
+    def failed(self) -> bool:
+        return not self.err <= self.threshold  # a NaN error fails
+
+
+@dataclass(frozen=True)
 class Verdict:
     """Bug or rounding, with the evidence.
 
     status: ``pass`` (within rounding), ``fail`` (a bug), ``too-coarse`` (a
-    known bug whose exact effect is below what the dtype resolves), or
-    ``degenerate`` (the dtype cannot represent this case at all).
-    Errors are relative (÷ max|ref|).
+    known bug whose exact effect is below what this check resolves), or
+    ``degenerate`` (no rounding yardstick: the truth is 0 or not finite, or
+    the baseline itself overflows or leaves its envelope). ``checks`` holds
+    the rule in each norm (empty when degenerate); errors are relative.
     """
 
     status: str
-    err: float
-    err_autograd: float
-    threshold: float
+    dtype: str
     u: float
-    bug_effect: float | None
+    checks: Mapping[str, NormCheck]
+    bug_effect: Mapping[str, float] | None
     message: str
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def passed(self) -> bool:
-        return self.status in ("pass", "too-coarse")
+        return self.status == "pass"
+
+    def _max(self, attr: str) -> float:
+        check = self.checks.get("max")
+        return getattr(check, attr) if check else math.nan
+
+    @property
+    def err(self) -> float:
+        """The candidate's max-norm relative error."""
+        return self._max("err")
+
+    @property
+    def err_autograd(self) -> float:
+        """The baseline's max-norm relative error."""
+        return self._max("baseline")
+
+    @property
+    def threshold(self) -> float:
+        """The max-norm threshold."""
+        return self._max("threshold")
+
+    def threshold_in(self, norm: str) -> float:
+        check = self.checks.get(norm)
+        return check.threshold if check else math.nan
+
+    def sensitivity(self, norm: str) -> float:
+        """The smallest further bug in ``norm`` (relative) that would have failed; NaN
+        when there was no yardstick."""
+        check = self.checks.get(norm)
+        return check.sensitivity if check else math.nan
 
 
-def _in_u(x: float, u: float) -> str:
+def in_u(x: float, u: float) -> str:
+    """A relative number in units of u, three significant digits."""
     return f"{x / u:.3g} u"
 
 
-def verdict(dtype: str, err: Error, err_autograd: Error, ref_finite: bool = True,
-            bug_effect: float | None = None, scale: float = 1.0) -> Verdict:
-    """FlashAttention's rule, adapted: a method passes in dtype d when
+def _evidence(check: NormCheck, u: float, baseline: str) -> str:
+    rel = "≤" if not check.failed else ">"
+    return (f"{NORM_NAMES[check.norm]} {in_u(check.err, u)} {rel} {in_u(check.threshold, u)} "
+            f"= 2 × {baseline} {in_u(check.baseline, u)} + floor {in_u(check.floor, u)}")
 
-        err_method ≤ 2·err_autograd + c·s·u_d        (relative errors)
 
-    autograd's own error against the same reference stands for what rounding
-    can do in d; the floor c (``dtypes.DTYPES[d].floor``) covers a lucky
-    autograd, and ``scale`` is s = ``floor_scale(m, κ, d)``. ``bug_effect``
-    is a known variant's exact relative deviation from the correct gradient;
-    below the threshold the dtype is too coarse to see it.
+def sensitivity_sentence(checks: Mapping[str, NormCheck], u: float) -> str:
+    """"a bug of ≥ 7.1 u normwise (4.2e-07) or ≥ 16 u in one entry (9.5e-07) would
+    have failed here"."""
+    fro, mx = checks["fro"].sensitivity, checks["max"].sensitivity
+    return (f"a bug of ≥ {in_u(fro, u)} normwise ({fro:.2g} relative) or ≥ {in_u(mx, u)} "
+            f"in one entry ({mx:.2g} of max|truth|) would have failed here")
 
-    When autograd itself leaves the rounding envelope (non-finite, or an error
-    beyond ``envelope``·s), d cannot represent this case (overflow, underflow):
-    there is no rounding yardstick, and the verdict is ``degenerate``.
+
+def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, float] | None = None,
+            truth_finite: bool = True, truth_zero: bool = False,
+            bug_effect: Mapping[str, float] | None = None, envelope: bool = False,
+            baseline_name: str = "autograd", notes: tuple[str, ...] = ()) -> Verdict:
+    """The verdict on a candidate's ``err`` beside the ``baseline``'s, in ``dtype``.
+
+    ``kappa`` maps each norm to κ_N ≥ 1, the condition of the cancellation
+    (default 1); the floor is ``DTYPES[dtype].floor(N)·κ_N·u``. ``bug_effect``
+    is a known mistake's exact effect in each norm (relative). ``envelope``:
+    the problem's κ is complete enough that a baseline error beyond
+    ``DTYPES[dtype].envelope``·κ·u means the dtype cannot represent the case
+    (underflow, overflow), and the verdict is then ``degenerate``.
     """
     info = dtype_info(dtype)
     u = info.u
+    kappa = {norm: 1.0 for norm in NORMS} | dict(kappa or {})
 
-    def make(status, threshold, message):
-        return Verdict(status, err.rel_err, err_autograd.rel_err, threshold, u,
-                       bug_effect, message)
+    def make(status: str, checks: Mapping[str, NormCheck], message: str) -> Verdict:
+        return Verdict(status, dtype, u, dict(checks), None if bug_effect is None
+                       else dict(bug_effect), message, tuple(notes))
 
-    if not ref_finite:
-        return make("degenerate", math.nan,
-                    "degenerate: the exact gradient is not finite (u = 0?)")
-    if err_autograd.nonfinite:
-        return make("degenerate", math.nan,
-                    f"degenerate: {dtype} overflows or underflows here; autograd gives "
-                    f"{err_autograd.nonfinite} non-finite entries (this method: "
-                    f"{err.nonfinite}, err {_in_u(err.rel_err, u)})")
-    if err_autograd.rel_err > info.envelope * scale * u:
-        return make("degenerate", math.nan,
-                    f"degenerate: {dtype} cannot represent this case; autograd's own error "
-                    f"is {_in_u(err_autograd.rel_err, u)}, past the rounding envelope "
-                    f"{_in_u(info.envelope * scale * u, u)} (this method: "
-                    f"{_in_u(err.rel_err, u)}, {err.nonfinite} non-finite)")
+    if not truth_finite:
+        return make("degenerate", {}, "degenerate: the exact gradient is not finite here")
+    if truth_zero:
+        return make("degenerate", {}, "degenerate: the exact gradient is 0, so no relative "
+                                      "error is defined (compare absolute errors)")
+    if baseline.nonfinite:
+        return make("degenerate", {},
+                    f"degenerate: {dtype} overflows or underflows here; {baseline_name} gives "
+                    f"{baseline.nonfinite} non-finite entries (this candidate: "
+                    f"{err.nonfinite}, err {in_u(err.rel_err, u)})")
+    if envelope:
+        over = [norm for norm in NORMS
+                if not baseline.rel(norm) <= info.envelope * kappa[norm] * u]
+        if over:
+            norm = over[0]
+            return make("degenerate", {},
+                        f"degenerate: {dtype} loses this case to underflow or overflow; "
+                        f"{baseline_name}'s own {NORM_NAMES[norm]} error is "
+                        f"{in_u(baseline.rel(norm), u)}, past the rounding envelope "
+                        f"{in_u(info.envelope * kappa[norm] * u, u)} that κ = "
+                        f"{kappa[norm]:.3g} allows (this candidate: "
+                        f"{in_u(err.rel(norm), u)})")
+    checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm),
+                              info.floor(norm) * kappa[norm] * u) for norm in NORMS}
+    evidence = "; ".join(_evidence(checks[norm], u, baseline_name) for norm in ("fro", "max"))
     if err.nonfinite:
-        return make("fail", math.nan,
-                    f"bug: {err.nonfinite} non-finite entries where autograd and the "
-                    "reference are finite")
-    floor = info.floor * scale * u
-    auto = err_autograd.rel_err
-    threshold = 2 * auto + floor
-    evidence = (f"err {_in_u(err.rel_err, u)} vs threshold {_in_u(threshold, u)} "
-                f"= 2 × autograd {_in_u(auto, u)} + floor {_in_u(floor, u)}")
-    if err.rel_err > threshold:
-        return make("fail", threshold, f"bug: {evidence}")
-    if bug_effect is not None and bug_effect <= threshold:
-        return make("too-coarse", threshold,
+        return make("fail", checks, f"bug: {err.nonfinite} non-finite entries where "
+                                    f"{baseline_name} and the truth are finite")
+    failed = [norm for norm in NORMS if checks[norm].failed]
+    if failed:
+        return make("fail", checks, f"bug: {evidence}")
+    if bug_effect is not None:
+        seen = {norm: bug_effect[norm] > checks[norm].sensitivity for norm in NORMS}
+        if any(seen.values()):
+            norm = "fro" if seen["fro"] else "max"
+            return make("fail", checks,
+                        f"bug: this mistake changes the exact gradient by "
+                        f"{in_u(bug_effect[norm], u)} {NORM_NAMES[norm]}, above what this "
+                        f"check resolves ({in_u(checks[norm].sensitivity, u)}), yet the "
+                        f"computed gradient is within rounding of the truth: in {dtype} the "
+                        f"mistake vanished numerically here ({evidence})")
+        return make("too-coarse", checks,
                     f"too coarse: this mistake changes the gradient by only "
-                    f"{bug_effect:.2g} relative ({_in_u(bug_effect, u)}), below {dtype}'s "
-                    f"threshold {_in_u(threshold, u)}, so {dtype} cannot tell it from rounding")
-    return make("pass", threshold, f"rounding: {evidence}")
+                    f"{in_u(bug_effect['fro'], u)} normwise and {in_u(bug_effect['max'], u)} "
+                    f"max-norm ({bug_effect['fro']:.2g} relative), within what rounding can "
+                    f"hide in {dtype} here ({sensitivity_sentence(checks, u)}), so {dtype} "
+                    f"cannot resolve it")
+    return make("pass", checks,
+                f"rounding: {evidence}; {sensitivity_sentence(checks, u)}")
+
+
+def degenerate(dtype: str, why: str, bug_effect: Mapping[str, float] | None = None
+               ) -> Verdict:
+    """A ``degenerate`` verdict for a reason the rule cannot see, such as a
+    candidate of gradlab's own whose intermediates overflow the dtype."""
+    return Verdict("degenerate", dtype, dtype_info(dtype).u, {},
+                   None if bug_effect is None else dict(bug_effect), f"degenerate: {why}")
+
+
+def verdict_dict(v: Verdict) -> dict:
+    """A verdict as plain data (for JSON): the status, the message, the max-norm
+    numbers at the top level, and each norm's rule with its sensitivity."""
+    return {
+        "status": v.status, "passed": v.passed, "message": v.message, "dtype": v.dtype,
+        "u": v.u, "err": v.err, "err_autograd": v.err_autograd, "threshold": v.threshold,
+        "bug_effect": None if v.bug_effect is None else dict(v.bug_effect),
+        "norms": {norm: {"err": c.err, "baseline": c.baseline, "floor": c.floor,
+                         "threshold": c.threshold, "sensitivity": c.sensitivity}
+                  for norm, c in v.checks.items()},
+        "notes": list(v.notes),
+    }

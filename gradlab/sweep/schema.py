@@ -38,13 +38,18 @@ _CASE: dict[str, Column] = {
 _CONTEXT: dict[str, Column] = {
     "ref_max_abs": ("float", "dL/dW", "max |dL/dW| of the reference: the scale that relative "
                                          "errors divide by"),
-    "kappa": ("float", "ratio ≥ 1", "κ, the cancellation condition: the size of the terms that "
-                                    "cancel into dL/dW over max |dL/dW| (inf when dL/dW = 0)"),
+    "ref_fro": ("float", "dL/dW", "‖dL/dW‖_F of the reference: the scale that normwise errors "
+                                  "divide by"),
+    "kappa": ("float", "ratio ≥ 1", "κ, the cancellation condition in the max-norm: the size of "
+                                    "the terms that cancel into dL/dW (first-order error "
+                                    "propagation) over max |dL/dW| (inf when dL/dW = 0)"),
+    "kappa_fro": ("float", "ratio ≥ 1", "κ in the Frobenius norm: ‖terms‖_F / ‖dL/dW‖_F"),
     "bound_sqrt_n": ("float", "relative", "√n·u, the probabilistic bound of a length-n dot "
                                           "product"),
     "bound_n": ("float", "relative", "n·u, the worst-case bound of a length-n dot product"),
     "bug_effect": ("float", "relative", "how far the variant's exact gradient is from the correct "
-                                        "one, ÷ max |ref| (NaN for variant none)"),
+                                        "one, max-norm ÷ max |ref| (NaN for variant none)"),
+    "bug_effect_fro": ("float", "relative", "the same normwise: ‖variant − correct‖_F ÷ ‖ref‖_F"),
     "reference_precision": ("str", "—", "float64, or longdouble (x87 80-bit) for float64 cases"),
 }
 
@@ -62,6 +67,9 @@ def _method_columns(name: str) -> dict[str, Column]:
         f"{name}_abs_err": ("float", "dL/dW", f"max |dL/dW by {name} − reference|"),
         f"{name}_rel_err": ("float", "relative", f"{name}_abs_err ÷ ref_max_abs"),
         f"{name}_err_u": ("float", "u", f"{name}_rel_err in units of u of the dtype"),
+        f"{name}_fro_err": ("float", "relative", f"‖dL/dW by {name} − reference‖_F ÷ ref_fro "
+                                                 "(normwise)"),
+        f"{name}_fro_u": ("float", "u", f"{name}_fro_err in units of u of the dtype"),
         f"{name}_nonfinite": ("int", "count", "NaN or ±inf entries of dL/dW (-1: did not run)"),
         f"{name}_seconds": ("float", "s", f"wall time of {name} alone (NaN: did not run)"),
         f"{name}_residual": ("float", "relative", "⟨dL/dW, W⟩/(‖dL/dW‖ ‖W‖), 0 up to rounding "
@@ -70,11 +78,19 @@ def _method_columns(name: str) -> dict[str, Column]:
     if name != "autograd":
         cols.update({
             f"{name}_status": ("str", "—", "pass, fail (a bug), too-coarse (a known bug below "
-                                           "what the dtype resolves), degenerate, or skipped"),
-            f"{name}_threshold": ("float", "relative", "the verdict's threshold on rel_err: "
-                                                       "2·err_autograd + the dtype's floor "
-                                                       "(metrics.verdict; NaN: degenerate, "
-                                                       "non-finite or skipped)"),
+                                           "what the check resolves), degenerate (no rounding "
+                                           "yardstick), or skipped"),
+            f"{name}_threshold": ("float", "relative", "the verdict's max-norm threshold on "
+                                                       "rel_err: 2·autograd's + c_max·κ·u "
+                                                       "(core/verdict.py; NaN: degenerate or "
+                                                       "skipped)"),
+            f"{name}_threshold_fro": ("float", "relative", "the normwise threshold on fro_err: "
+                                                           "2·autograd's + c_fro·κ_fro·u"),
+            f"{name}_sensitivity": ("float", "relative", "the smallest further bug the verdict "
+                                                         "would have caught, normwise: "
+                                                         "threshold_fro + fro_err"),
+            f"{name}_sensitivity_max": ("float", "relative", "the same in one entry (max-norm): "
+                                                             "threshold + rel_err"),
             f"{name}_verdict": ("str", "—", "the verdict with its evidence, or why it was "
                                             "skipped (kron over its memory budget)"),
         })
@@ -82,6 +98,7 @@ def _method_columns(name: str) -> dict[str, Column]:
 
 
 _TAIL: dict[str, Column] = {
+    "u_underflow": ("int", "tokens", "tokens whose u underflows to 0 in the dtype"),
     "notes": ("str", "—", "what the dtype did to this case: ε rounded to 0, u underflowed, "
                           "non-finite gradients (joined by '; ')"),
     "error": ("str", "—", "empty, or why this point could not run at all (its numbers are "

@@ -7,16 +7,21 @@ from dataclasses import dataclass, field
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
-from gradlab.core.verdict import Error, Verdict, bounds, make_error, verdict
+from gradlab.core.verdict import NORMS, Error, Verdict, bounds, degenerate, verdict
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.gradients import ANALYTIC, METHODS, MethodRun, check_variant, run_method
 from gradlab.problems.seed.inputs import Inputs, case_inputs
-from gradlab.problems.seed.metrics import error, floor_scale, weight_metrics
+from gradlab.problems.seed.metrics import error, weight_metrics
 from gradlab.problems.seed.reference import Reference, reference_grads
 
 
 @dataclass(frozen=True)
 class Check:
+    """Every method's gradients on one case, their errors against the reference in
+    both norms, and each analytic method's verdict. ``bug_effect`` is a bug-zoo
+    variant's exact effect on dL/dW per norm (relative), None for the correct
+    derivation. ``u_underflow`` counts tokens whose u is 0 in the dtype."""
+
     case: Case
     variant: str | None
     inputs: Inputs
@@ -27,8 +32,9 @@ class Check:
     max_abs_diff: dict[str, float]
     residual: dict[str, float | None]
     verdicts: dict[str, Verdict]
-    bug_effect: float | None
+    bug_effect: dict[str, float] | None
     notes: list[str] = field(default_factory=list)
+    u_underflow: int = 0
 
     @property
     def ref_max_abs(self) -> float:
@@ -36,13 +42,24 @@ class Check:
 
     @property
     def kappa(self) -> float:
-        """The cancellation condition κ = term scale / max|ref| (see reference.term_scale)."""
-        ref_max = self.ref_max_abs
-        return self.reference.term_scale / ref_max if ref_max > 0 else math.inf
+        """κ in the max-norm: the terms that cancel into dL/dW over max|dL/dW|
+        (see reference.term_scale)."""
+        return self.reference.kappa("max")
+
+    @property
+    def kappa_fro(self) -> float:
+        """κ in the Frobenius norm."""
+        return self.reference.kappa("fro")
 
     @property
     def bounds(self) -> tuple[float, float]:
         return bounds(self.case.n, self.case.dtype)
+
+    @property
+    def passed(self) -> bool:
+        """Every analytic method that ran passed (``pass``: not fail, too-coarse or
+        degenerate)."""
+        return all(v.passed for v in self.verdicts.values())
 
     def to_row(self) -> dict:
         """One flat row: the case, then per-method columns, then the context.
@@ -53,9 +70,12 @@ class Check:
         row = self.case.to_row()
         row["variant"] = self.variant or "none"
         sqrt_n_u, n_u = self.bounds
-        row.update(ref_max_abs=self.ref_max_abs, kappa=self.kappa, bound_sqrt_n=sqrt_n_u,
-                   bound_n=n_u, bug_effect=math.nan if self.bug_effect is None
-                   else self.bug_effect, reference_precision=self.reference.precision)
+        effect = self.bug_effect or {}
+        row.update(ref_max_abs=self.ref_max_abs, ref_fro=self.reference.fro("W"),
+                   kappa=self.kappa, kappa_fro=self.kappa_fro, bound_sqrt_n=sqrt_n_u,
+                   bound_n=n_u, bug_effect=effect.get("max", math.nan),
+                   bug_effect_fro=effect.get("fro", math.nan),
+                   reference_precision=self.reference.precision)
         for name in METHODS:
             run = self.runs.get(name)
             e = self.errors[name]["W"] if run else None
@@ -66,6 +86,8 @@ class Check:
             row[f"{name}_abs_err"] = e.abs_err if e else math.nan
             row[f"{name}_rel_err"] = e.rel_err if e else math.nan
             row[f"{name}_err_u"] = e.err_u if e else math.nan
+            row[f"{name}_fro_err"] = e.fro_err if e else math.nan
+            row[f"{name}_fro_u"] = e.fro_u if e else math.nan
             row[f"{name}_nonfinite"] = e.nonfinite if e else -1
             row[f"{name}_seconds"] = run.seconds if run else math.nan
             res = self.residual.get(name)
@@ -73,7 +95,11 @@ class Check:
             if name != "autograd":
                 row[f"{name}_status"] = v.status if v else "skipped"
                 row[f"{name}_threshold"] = v.threshold if v else math.nan
+                row[f"{name}_threshold_fro"] = v.threshold_in("fro") if v else math.nan
+                row[f"{name}_sensitivity"] = v.sensitivity("fro") if v else math.nan
+                row[f"{name}_sensitivity_max"] = v.sensitivity("max") if v else math.nan
                 row[f"{name}_verdict"] = v.message if v else self.skipped.get(name, "")
+        row["u_underflow"] = self.u_underflow
         row["notes"] = "; ".join(self.notes)
         return row
 
@@ -88,17 +114,22 @@ def kron_refusal(case: Case, limits: Limits) -> str | None:
             f"{limits.kron_bytes / MiB:,.1f} MiB")
 
 
-def _notes(case: Case, inputs: Inputs, reference: Reference,
-           runs: dict[str, MethodRun], errors) -> list[str]:
+def _notes(case: Case, inputs: Inputs, reference: Reference, runs: dict[str, MethodRun],
+           errors, underflow: int) -> list[str]:
     notes = []
     if case.eps > 0 and float(inputs.eps) == 0:
         notes.append(f"ε = {case.eps:g} rounds to 0 in {case.dtype}")
-    zero = int((runs["autograd"].u == 0).sum())
-    if zero:
-        notes.append(f"u underflows to 0 in {case.dtype} for {zero} of {case.batch} tokens")
+    if underflow:
+        notes.append(f"u underflows to 0 in {case.dtype} for {underflow} of {case.batch} tokens")
     if not math.isfinite(reference.max_abs("W")):
         notes.append("the exact gradient is not finite: u = 0 (a = 0 with ε = 0)")
-    for name in runs:
+    elif not reference.resolved:
+        why = (" (m = 1 with ε = 0: â = ±1 whatever W is, so L does not depend on W)"
+               if case.m == 1 and float(inputs.eps) == 0 else "")
+        notes.append(f"the exact dL/dW is 0 to the reference's precision{why}")
+    for name, run in runs.items():
+        if run.overflow:
+            notes.append(run.overflow)
         bad = errors[name]["W"].nonfinite
         if bad:
             notes.append(f"{name} gives {bad} non-finite entries of dL/dW in {case.dtype}")
@@ -140,20 +171,29 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
                                 variant if name in ANALYTIC else None)
     weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
                                                    runs.items()}, residual=case.eps == 0)
-    ref_max = reference.max_abs("W")
-    errors = {name: {p: make_error(weights.abs_err[name], ref_max, grad, case.dtype) if p == "W"
+    errors = {name: {p: weights.error(name, reference, grad, case.dtype) if p == "W"
                      else error(reference, p, grad, case.dtype)
                      for p, grad in run.grads.items()}
               for name, run in runs.items()}
     bug_effect = None
     if variant is not None:
         wrong = reference_grads(inputs, case.eps_placement, variant)
-        bug_effect = reference.distance(wrong) / ref_max if ref_max > 0 else math.nan
-    kappa = reference.term_scale / ref_max if ref_max > 0 else math.inf
-    scale = floor_scale(case.m, kappa, case.dtype)
-    verdicts = {name: verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
-                              math.isfinite(ref_max), bug_effect, scale)
+        peak, fro = reference.distance(wrong)
+        bug_effect = {"max": _ratio(peak, reference.max_abs("W")),
+                      "fro": _ratio(fro, reference.fro("W"))}
+    finite = math.isfinite(reference.max_abs("W"))
+    kappa = {norm: reference.kappa(norm) for norm in NORMS} if finite else None
+    verdicts = {name: degenerate(case.dtype, runs[name].overflow, bug_effect)
+                if runs[name].overflow else
+                verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"], kappa=kappa,
+                        truth_finite=finite, truth_zero=finite and not reference.resolved,
+                        bug_effect=bug_effect, envelope=True)
                 for name in runs if name != "autograd"}
-    notes = _notes(case, inputs, reference, runs, errors)
+    underflow = int((runs["autograd"].u == 0).sum())
+    notes = _notes(case, inputs, reference, runs, errors, underflow)
     return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
-                 weights.residual, verdicts, bug_effect, notes)
+                 weights.residual, verdicts, bug_effect, notes, underflow)
+
+
+def _ratio(num: float, den: float) -> float:
+    return num / den if den > 0 else math.nan

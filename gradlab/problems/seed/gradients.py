@@ -50,6 +50,7 @@ class MethodRun:
     grads: dict
     seconds: float
     u: object = None  # the forward's u per token, in the case dtype, where the method has it
+    overflow: str | None = None  # where the method's own intermediates overflow the dtype
 
 
 def dtype_name(t) -> str:
@@ -117,21 +118,23 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
 
     The same mathematics as ``formula_grads`` in about half the torch operations:
     1/u once, â once, and a single token as vectors (matrix-vector, dot and
-    outer products).
+    outer products). mean(a²) is taken as a mean (torch accumulates it in
+    float32 for the half types and divides before rounding), never as Σa²,
+    which overflows float16 where mean(a²) does not.
     """
     m = W.shape[0]
     x = X[0] if X.shape[0] == 1 else X                 # one token: a vector
     a = torch.mv(W, x) if x.dim() == 1 else x @ W.T    # a = W x, per token
-    ss = _dot_last(a, a)                               # Σa² = m·mean(a²)
+    ms = (a * a).mean(-1, keepdim=x.dim() > 1)         # mean(a²)
     if placement == layer.INSIDE:
-        inv_u = torch.rsqrt(torch.add(eps, ss, alpha=1 / m))  # u = sqrt(mean(a²) + ε)
+        inv_u = torch.rsqrt(ms + eps)                  # u = sqrt(mean(a²) + ε)
     else:
-        inv_u = ((ss / m).sqrt() + eps).reciprocal()           # u = sqrt(mean(a²)) + ε
+        inv_u = (ms.sqrt() + eps).reciprocal()         # u = sqrt(mean(a²)) + ε
     a_hat = a * inv_u                                  # â = a/u
     v = torch.addcmul(b, g, a_hat)                     # v = g ⊙ â + b
     d = v + v                                          # ∂L/∂v = 2v
     dg = d * g                                         # ∂L/∂â = d ⊙ g
-    k = projection_k(ss, inv_u, m, placement, variant)
+    k = projection_k(ms, eps, m, placement, variant)
     c = _dot_last(a_hat, dg)                           # â·dg
     if isinstance(k, float):                           # row = (dg − k â (â·dg))/u
         row = torch.addcmul(dg, a_hat, c, value=-k)
@@ -148,22 +151,28 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
             "b": _over_tokens(d)}
 
 
-def projection_k(ss, inv_u, m, placement, variant=None):
-    """k = u²/D, the weight of â (â·dg) in the projection term (ss = Σa²).
+def projection_k(ms, eps, m, placement, variant=None):
+    """k = u²/D, the weight of â (â·dg) in the projection term (ms = mean(a²)).
 
-    inside: D = m u², so k = 1/m. outside: D = m r u, so k = u/(m r).
-    eps-missing gets D = Σa²; wrong-mean drops the m of D; no-projection drops
-    the term (k = 0). With ε = 0 every correct k is 1/m. A float where k does
-    not depend on the token.
+    inside: D = m u², so k = 1/m. outside: D = m r u with r = √ms and u = r + ε, so
+    k = (u/r)/m. eps-missing gets D = Σa² = m·ms, so k = (u²/ms)/m; wrong-mean drops
+    the m of D; no-projection drops the term (k = 0). With ε = 0 every correct k
+    is 1/m. Every ratio is of like magnitudes (u/r, u²/ms), so k stays finite in
+    float16 where 1/u² would overflow. A float where k does not depend on the token.
     """
     if variant == "no-projection":
         return 0.0
     if variant == "eps-missing":
-        k = (ss * inv_u.square()).reciprocal()                  # u²/Σa²
+        if placement == layer.INSIDE:
+            k = (ms + eps) / ms / m                                # u²/(m·ms)
+        else:
+            r = ms.sqrt()
+            k = ((r + eps) / r).square() / m
     elif placement == layer.INSIDE:
         k = 1 / m
     else:
-        k = ((ss / m).sqrt() * inv_u).reciprocal() / m          # u/(m r)
+        r = ms.sqrt()
+        k = (r + eps) / r / m                                      # u/(m r)
     return k * m if variant == "wrong-mean" else k
 
 
@@ -197,7 +206,7 @@ def rows_times(rows, W):
 
 
 def kron_R(a, u, D, variant=None):
-    """R = (1/u)(I − a aᵀ/D) for one token, (m, m)."""
+    """R = (1/u)(I − a aᵀ/D) for one token, (m, m): the seed's formula, as written."""
     I = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
     if variant == "no-projection":
         return (1 / u) * I
@@ -212,18 +221,27 @@ def kron_J(x, m, variant=None):
     return torch.kron(I, x.unsqueeze(0))
 
 
-def kron_weight(W, X, g, b, eps, placement, variant=None) -> torch.Tensor:
-    """The seed's ∂L/∂W: Σ_tokens (row J).view(m, n), row = (d⊙g) R."""
+def kron_weight(W, X, g, b, eps, placement, variant=None) -> tuple[torch.Tensor, str | None]:
+    """The seed's ∂L/∂W: Σ_tokens (row J).view(m, n), row = (d⊙g) R; and, where the
+    seed's own a aᵀ/D overflows the dtype (D = m u² in float16 at large activations)
+    while u does not, a note saying so (the result is then not the formula's)."""
     m, n = W.shape
     fw = forward(W, X, g, b, eps, placement)
     d = layer.d_output(fw.v)
     D = denominator(fw.a, fw.u, eps, placement, variant)
     grad = torch.zeros(m, n, dtype=W.dtype, device=W.device)
+    overflow = None
     for t in range(X.shape[0]):
         R = kron_R(fw.a[t], fw.u[t], D[t], variant)
+        peak = fw.a[t].abs().max() ** 2                    # the largest a_i a_j, in the dtype
+        if overflow is None and bool(torch.isfinite(fw.u[t]).all()) and not (
+                bool(torch.isfinite(D[t]).all()) and bool(torch.isfinite(peak))):
+            overflow = (f"kron: the seed's R = (1/u)(I − a aᵀ/D) overflows "
+                        f"{dtype_name(W)} here (D = {float(D[t].double().max()):.3g}, "
+                        f"max a_i a_j = {float(fw.a[t].double().abs().max()) ** 2:.3g})")
         row = (d[t] * g) @ R
         grad += (row.unsqueeze(0) @ kron_J(X[t], m, variant)).view(m, n)
-    return grad
+    return grad, overflow
 
 
 def autograd_grads(W, X, g, b, eps, placement) -> dict:
@@ -249,11 +267,13 @@ def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = 
         elif name == "structured":
             grads = structured_grads(*args, variant)
         elif name == "kron":
-            grads = {"W": kron_weight(*args, variant)}
+            dW, overflow = kron_weight(*args, variant)
+            grads = {"W": dW}
         else:
             raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
     seconds = time.perf_counter() - start
     ran = {dtype_name(t) for t in grads.values()}
+    note = overflow if name == "kron" else None
     if ran != {dtype_name(inputs.W)}:
         raise AssertionError(f"{name} ran in {ran}, not {dtype_name(inputs.W)}")
-    return MethodRun(name, ran.pop(), grads, seconds, u)
+    return MethodRun(name, ran.pop(), grads, seconds, u, note)

@@ -16,20 +16,26 @@ float64 rather than numpy's scalar x87 loops.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from gradlab.core.dtypes import dtype_info
 from gradlab.core.precise import (
+    WIDEN_ENTRIES,
     Scratch,
     WideBlocks,
     abs_max,
     blocks,
     dd_weight,
+    fixed_dot,
+    norm2,
     worst,
 )
 from gradlab.problems.seed import gradients, layer
+from gradlab.problems.seed.gradients import dtype_name
 from gradlab.problems.seed.inputs import Inputs
 
 
@@ -39,6 +45,8 @@ class Reference:
 
     ``rows`` (batch×m) and ``X`` (batch×n) are the factors of dL/dW = Rowsᵀ X;
     ``grads`` holds x, g and b, and W as well when it was formed whole.
+    ``terms`` holds the size of the terms that cancel into dL/dW, per norm
+    (``term_scale``; NaN for a bug-zoo variant's reference).
     """
 
     precision: str
@@ -46,7 +54,7 @@ class Reference:
     rows: object
     X: object
     grads: dict
-    term_scale: float
+    terms: dict
     _cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def widen(self, t: torch.Tensor):
@@ -98,29 +106,67 @@ class Reference:
             diff -= lo
         return diff
 
-    def block_error(self, parts, grad_block: torch.Tensor) -> float:
-        """max |grad − ref| over one block."""
-        return abs_max(self.deviation(parts, grad_block))
-
-    def error(self, param: str, grad: torch.Tensor) -> float:
-        """max |grad − ref|, the difference taken in the reference precision
-        (NaN when grad has a NaN)."""
+    def error(self, param: str, grad: torch.Tensor) -> tuple[float, float]:
+        """(max |grad − ref|, ‖grad − ref‖_F), the difference taken in the reference
+        precision (NaN when grad has a NaN)."""
         if param != "W":
-            return abs_max(self.widen(grad) - self.grads[param])
-        return worst(*(self.block_error(self.weight_parts(sl), grad[sl])
-                       for sl in blocks(*self.shape)))
+            dev = self.widen(grad) - self.grads[param]
+            return abs_max(dev), norm2(dev)
+        peak, ss = 0.0, 0.0
+        for sl in blocks(*self.shape):
+            dev = self.deviation(self.weight_parts(sl), grad[sl])
+            peak, ss = worst(peak, abs_max(dev)), ss + fixed_dot(dev, dev)
+        return peak, math.sqrt(ss)
 
-    def distance(self, other: Reference) -> float:
-        """max |dL/dW − other's dL/dW|, both exact to the reference precision."""
-        values = []
+    def distance(self, other: Reference) -> tuple[float, float]:
+        """(max, Frobenius) of dL/dW − other's dL/dW, both exact to the reference
+        precision."""
+        peak, ss = 0.0, 0.0
         for sl in blocks(*self.shape):
             (hi, lo), (o_hi, o_lo) = self.weight_parts(sl), other.weight_parts(sl)
             diff = hi - o_hi
             for part, sign in ((lo, 1), (o_lo, -1)):
                 if part is not None:
                     diff += sign * part
-            values.append(abs_max(diff))
-        return worst(*values)
+            peak, ss = worst(peak, abs_max(diff)), ss + fixed_dot(diff, diff)
+        return peak, math.sqrt(ss)
+
+    @property
+    def u(self) -> float:
+        """The reference precision's unit roundoff."""
+        if self.precision == "float64":
+            return 2.0**-53
+        return float(np.finfo(np.longdouble).eps) / 2
+
+    def fro(self, param: str) -> float:
+        """‖ref‖_F of ``param``."""
+        key = "fro:" + param
+        if key not in self._cache:
+            if param != "W":
+                value = norm2(self.grads[param])
+            else:
+                value = math.sqrt(sum(fixed_dot(hi, hi) for hi, _ in
+                                      (self.weight_parts(sl) for sl in blocks(*self.shape))))
+            self._cache[key] = value
+        return self._cache[key]
+
+    def remember_fro(self, value: float) -> None:
+        """‖dL/dW‖_F as a pass over dL/dW found it (``metrics.weight_metrics``)."""
+        self._cache.setdefault("fro:W", value)
+
+    def kappa(self, norm: str) -> float:
+        """κ_N = T_N / ‖dL/dW‖_N ≥ 1: the terms that cancel into dL/dW over the result
+        (``term_scale``), in the max-norm or Frobenius norm; inf for a zero gradient."""
+        ref = self.max_abs("W") if norm == "max" else self.fro("W")
+        terms = self.terms[norm]
+        return terms / ref if ref > 0 else math.inf
+
+    @property
+    def resolved(self) -> bool:
+        """Whether dL/dW stands clear of the reference's own rounding (u_ref·T): a
+        gradient that is 0 in exact arithmetic (m = 1 with ε = 0: the layer does not
+        depend on W) comes out as 0 or as rounding residue of the reference."""
+        return self.max_abs("W") > 64 * self.u * self.terms["max"]
 
     def max_abs(self, param: str) -> float:
         if param not in self._cache:
@@ -161,7 +207,8 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
     with torch.no_grad():
         if variant is not None:  # a bug-zoo variant: rare, formed whole
             grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
-            return Reference(precision, shape, None, X, grads, float("nan"))
+            nan = float("nan")
+            return Reference(precision, shape, None, X, grads, {"max": nan, "fro": nan})
         W_wide = WideBlocks(W, longdouble)
         # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
         a_parts = [layer.pre_activation(Wb, X) for _, Wb in W_wide]
@@ -175,24 +222,60 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
         for sl, Wb in W_wide:
             dx = dx + layer.d_input(rows[:, sl], Wb)
         grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
-        scale = term_scale(fw, rows, X, g, eps, placement)
-    return Reference(precision, shape, rows, X, grads, scale)
+        accumulates = dtype_info(dtype_name(inputs.W)).accumulate == dtype_name(inputs.W)
+        acc = sum_scale(inputs.W, inputs.X) if accumulates else None
+        terms = term_scale(fw, rows, X, g, b, eps, placement, acc)
+    return Reference(precision, shape, rows, X, grads, terms)
 
 
-def term_scale(fw, rows, X, g, eps, placement) -> float:
-    """The size of the terms that cancel into dL/dW, before they cancel.
+def sum_scale(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """‖W_i ⊙ x‖₂ for every token and row of W, (batch, m), in float64: the scale of
+    the rounding error of the length-n sum a_i = Σ_j W_ij x_j (probabilistic)."""
+    X2 = X.to(torch.float64).square()
+    parts = [X2 @ W[sl].to(torch.float64).square().T for sl in blocks(*W.shape, WIDEN_ENTRIES)]
+    return torch.cat(parts, dim=1).sqrt()
 
-    dL/dW_ij = Σ_t row_ti x_tj with row = (dg − a (a·dg)/D)/u. Bounding each
-    term by its magnitude gives p = (|dg| + |a| |a·dg|/D)/u and
-    T = Σ_t max_i p_ti · max_j |x_tj| ≥ max_ij Σ_t p_ti |x_tj|.
-    κ = T / max|dL/dW| ≥ 1 is the condition of the cancellation: when dg is
-    nearly parallel to a, the gradient is small beside its terms, and rounding
-    of the terms is large beside the gradient.
+
+def _f64(x) -> torch.Tensor:
+    return x.to(torch.float64) if isinstance(x, torch.Tensor) else torch.from_numpy(
+        np.asarray(x, dtype=np.float64))
+
+
+def term_scale(fw, rows, X, g, b, eps, placement, acc=None) -> dict[str, float]:
+    """The size of the terms that cancel into dL/dW, before they cancel, per norm.
+
+    First-order error propagation in magnitudes, in units of u (a running error
+    analysis after Higham, with the length-n sum taken probabilistically), per
+    token, through the backward as the kernels compute it::
+
+        σ_a  = |a| + (u_acc/u)·‖W_i ⊙ x‖₂          a = W x: storage, the length-n sum
+        e_u  = (|a|·σ_a)/D                          u from mean(a²) (D = m u² or m r u)
+        e_â  = (σ_a + |a| e_u)/u                    â = a/u
+        e_dg = 2(|g||â| + |b| + |g| e_â)|g|         dg = 2 v ⊙ g,  v = g ⊙ â + b
+        e_c  = |â|·e_dg + e_â·|dg|                  c = â·dg
+        e_row = (e_dg + k(e_â|c| + |â| e_c))/u + |row| e_u      row = (dg − k â c)/u
+
+    with k = u²/D, and ∂L/∂W = Σ_t row_t x_tᵀ gives T_ij = Σ_t e_row,ti |x_tj|.
+    T_max = Σ_t max_i e_row,ti · max_j |x_tj| ≥ max_ij T_ij and T_fro = ‖T‖_F.
+    Every e bounds its quantity's magnitude (e_row ≥ |row|), so κ_N = T_N /
+    ‖∂L/∂W‖_N ≥ 1: the condition of the cancellation. It is large when v = g ⊙ â
+    + b cancels, when a = W x cancels (float32 and float64, whose sums accumulate
+    in their own precision: ``acc`` = ‖W_i ⊙ x‖₂, else None), or when dg is
+    nearly parallel to â (the projection).
     """
-    a, u = fw.a, fw.u
-    dg = layer.d_output(fw.v) * g
+    a, u, v, row = _f64(fw.a), _f64(fw.u), _f64(fw.v), _f64(rows)
+    g, b, x, eps = _f64(g), _f64(b), _f64(X).abs(), _f64(eps)
     D = gradients.denominator(a, u, eps, placement, None)
-    p = (abs(dg) + abs(a) * abs((a * dg).sum(axis=-1, keepdims=True)) / D) / u
-    if isinstance(p, torch.Tensor):
-        return float((p.amax(dim=-1) * X.abs().amax(dim=-1)).sum())
-    return float((p.max(axis=-1) * np.abs(X).max(axis=-1)).sum())
+    k = u**2 / D
+    a_hat = a / u
+    dg = 2 * v * g
+    c = (a_hat * dg).sum(-1, keepdim=True)
+    sigma_a = a.abs() if acc is None else a.abs() + acc
+    e_u = (a.abs() * sigma_a).sum(-1, keepdim=True) / D
+    e_a = (sigma_a + a.abs() * e_u) / u
+    e_dg = 2 * (g.abs() * a_hat.abs() + b.abs() + g.abs() * e_a) * g.abs()
+    e_c = (a_hat.abs() * e_dg).sum(-1, keepdim=True) + (e_a * dg.abs()).sum(-1, keepdim=True)
+    e_row = (e_dg + k * (e_a * c.abs() + a_hat.abs() * e_c)) / u + row.abs() * e_u
+    t_max = float((e_row.amax(-1) * x.amax(-1)).sum())
+    t_fro = float(((e_row @ e_row.T) * (x @ x.T)).sum().clamp(min=0).sqrt())
+    return {"max": t_max, "fro": t_fro}

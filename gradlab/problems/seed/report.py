@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from gradlab.core.provenance import provenance
+from gradlab.core.verdict import verdict_dict
 from gradlab.problems.seed.check import Check
 from gradlab.problems.seed.gradients import PARAMS
 
@@ -52,12 +53,13 @@ def to_json_dict(check: Check) -> dict:
             "errors": errors,
             "ref_max_abs": check.ref_max_abs,
             "kappa": check.kappa,
+            "kappa_fro": check.kappa_fro,
+            "ref_fro": check.reference.fro("W"),
             "bound_sqrt_n": sqrt_n_u,
             "bound_n": n_u,
             "scale_residual": check.residual,
             "bug_effect": check.bug_effect,
-            "verdict": {name: {**vars(v), "passed": v.passed}
-                        for name, v in check.verdicts.items()},
+            "verdict": {name: verdict_dict(v) for name, v in check.verdicts.items()},
         },
         "skipped": check.skipped,
         "notes": check.notes,
@@ -87,13 +89,14 @@ def to_table(check: Check) -> str:
     lines = [title, f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
              f"reference in {check.reference.precision}", ""]
     header = ["method", "ran in", "max|Δ| vs autograd", "abs err", "rel err", "err/u",
-              "non-finite", "seconds", "verdict"]
+              "normwise/u", "non-finite", "seconds", "verdict"]
     body = []
     for name, run in check.runs.items():
         e = check.errors[name]["W"]
         v = check.verdicts.get(name)
         body.append([name, run.dtype, _g(check.max_abs_diff.get(name)), _g(e.abs_err),
-                     _g(e.rel_err), _g(e.err_u), str(e.nonfinite), f"{run.seconds:.2g}",
+                     _g(e.rel_err), _g(e.err_u), _g(e.fro_u), str(e.nonfinite),
+                     f"{run.seconds:.2g}",
                      v.status if v else "baseline"])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     for row in [header, *body]:
@@ -101,7 +104,8 @@ def to_table(check: Check) -> str:
     lines.append("")
     sqrt_n_u, n_u = check.bounds
     lines.append(f"errors are of dL/dW against the reference; max|ref| = {check.ref_max_abs:.6g}, "
-                 f"κ = {check.kappa:.3g}, √n·u = {sqrt_n_u:.3g}, n·u = {n_u:.3g}")
+                 f"κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}), "
+                 f"√n·u = {sqrt_n_u:.3g}, n·u = {n_u:.3g}")
     if c.eps == 0:
         res = ", ".join(f"{k} {v:.2g}" for k, v in check.residual.items())
         lines.append(f"scale invariance ⟨dL/dW, W⟩/(‖dL/dW‖‖W‖), 0 up to rounding: {res}")
