@@ -150,7 +150,7 @@ def _num(x) -> float:
 
 def metrics_table(checks: dict[str, Check]) -> pd.DataFrame:
     """One row per (dtype, method): max |Δ| against autograd, the errors of dL/dW
-    against the reference (absolute, relative, in units of u), non-finite
+    against the reference (absolute, relative, in units of u, normwise), non-finite
     entries, and the verdict with its evidence."""
     rows = []
     for dtype in [d for d in DTYPE_NAMES if d in checks] + [d for d in checks
@@ -162,7 +162,7 @@ def metrics_table(checks: dict[str, Check]) -> pd.DataFrame:
             if run is None:
                 rows.append({"dtype": dtype, "method": method, "max |Δ| vs autograd": math.nan,
                              "abs err": math.nan, "rel err": math.nan, "err / u": math.nan,
-                             "non-finite": 0, "verdict": "skipped",
+                             "normwise / u": math.nan, "non-finite": 0, "verdict": "skipped",
                              "evidence": check.skipped.get(method, "")})
                 continue
             e = check.errors[method]["W"]
@@ -170,7 +170,7 @@ def metrics_table(checks: dict[str, Check]) -> pd.DataFrame:
                 "dtype": dtype, "method": method,
                 "max |Δ| vs autograd": _num(check.max_abs_diff.get(method)),
                 "abs err": e.abs_err, "rel err": e.rel_err, "err / u": e.err_u,
-                "non-finite": e.nonfinite,
+                "normwise / u": e.fro_u, "non-finite": e.nonfinite,
                 "verdict": verdict.status if verdict else "baseline",
                 "evidence": verdict.message if verdict else
                 f"autograd against the {check.reference.precision} reference",

@@ -102,7 +102,8 @@ st.subheader(title)
 if view.variant_name:
     st.info(f"Bug zoo: **{view.variant}** — {VARIANTS[view.variant]}. The analytic methods "
             f"compute this mistake; autograd and the reference stay correct. Exact effect "
-            f"of the mistake: {check.bug_effect:.3g} relative.")
+            f"of the mistake: {check.bug_effect['fro']:.3g} relative normwise, "
+            f"{check.bug_effect['max']:.3g} in the max-norm.")
 cols = st.columns(4)
 cols[0].metric(f"max |{method} − autograd|", f"{check.max_abs_diff[method]:.3g}",
                help="The seed notebook's number, for this dtype.")
@@ -136,10 +137,11 @@ st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 
 })
 st.caption(f"The same case in each dtype (inputs rounded from the same float64 draws). "
            f"Errors are of dL/dW against a {checks['float32'].reference.precision} reference "
-           f"(longdouble for float64) from the same rounded inputs. A method passes when "
-           f"its error ≤ 2 × autograd's + c·s·u, s = κ(1 + √m·u_acc/u), with c = "
-           f"{DTYPES[case.dtype].floor:g} and the "
-           f"cancellation condition κ = {check.kappa:.3g} here.")
+           f"(longdouble for float64) from the same rounded inputs. A method passes when, "
+           f"in the max-norm and normwise alike, its error ≤ 2 × autograd's + c·κ·u, with "
+           f"c = {DTYPES[case.dtype].floor('max'):g} (max-norm) and "
+           f"{DTYPES[case.dtype].floor('fro'):g} (normwise) and the cancellation condition "
+           f"κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}) here.")
 
 # ------------------------------------------------------------ the gradients
 st.subheader(f"dL/dW in {case.dtype}: {method} beside autograd")

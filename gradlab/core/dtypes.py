@@ -7,19 +7,23 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
 - ``accumulate`` is the dtype that sums accumulate in. torch's CPU kernels
   (and GPU matmuls) accumulate bfloat16 and float16 in float32, so their
   error is storage rounding, which does not grow with the length of a sum.
-- ``floor_max`` and ``floor_fro`` are the c_N of the verdict rule
-  (``verdict.verdict``) in the max-norm and normwise::
+- The verdict rule (``verdict.verdict``) in the max-norm and normwise::
 
-      err_N ≤ 2·err_N(baseline) + c_N·κ_N·u
+      err_N ≤ 2·err_N(baseline) + (c_N + b_N·κ_N)·u
 
-  They absorb the spread between two correct evaluation orders, so a
-  correct candidate never fails when the baseline happens to round luckily.
-  ``bench/calibrate_floor.py`` fits them on seeds 0–9 and reports the false
-  alarms on held-out seeds (see docs/verdict.md).
-- ``envelope`` bounds a correct baseline's error outright, ``err_N ≤
-  envelope·κ_N·u``, where a problem's κ is complete (the seed layer); past it
-  the dtype has lost the case to underflow or overflow and the verdict is
-  ``degenerate``.
+  ``floor_max``, ``floor_fro`` are c_N: how far two correct evaluation orders
+  may differ beyond twice the baseline, in u (the whole floor of a function
+  whose condition is not known). ``bound_max``, ``bound_fro`` are b_N: the
+  fraction of a problem's first-order error bound κ_N (in units of the
+  gradient) that its rounding can reach. Both absorb a baseline that happens
+  to round luckily. ``bench/calibrate_floor.py`` (the seed layer) and
+  ``bench/calibrate_verify.py`` (the built-in problems and torch's kernels)
+  fit them on seeds 0–9 and count false alarms on held-out seeds; see
+  docs/verdict.md.
+- ``envelope`` bounds a correct baseline's error outright, in floors:
+  ``err_N ≤ envelope·floor_N``, where a problem's κ is complete (the seed
+  layer); past it the dtype has lost the case to underflow or overflow and
+  the verdict is ``degenerate``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class DtypeInfo:
     u: float
     floor_max: float
     floor_fro: float
+    bound_max: float
+    bound_fro: float
     envelope: float
     accumulate: str
 
@@ -54,12 +60,25 @@ class DtypeInfo:
         """c_N of the verdict rule in ``norm`` ("max" or "fro")."""
         return self.floor_max if norm == "max" else self.floor_fro
 
+    def bound(self, norm: str) -> float:
+        """b_N of the verdict rule in ``norm``."""
+        return self.bound_max if norm == "max" else self.bound_fro
+
+    def floor_in(self, norm: str, kappa: float | None = None) -> float:
+        """The floor in units of u: c_N, plus b_N·κ_N where the problem knows κ_N."""
+        return self.floor(norm) + (0.0 if kappa is None else self.bound(norm) * kappa)
+
 
 DTYPES: dict[str, DtypeInfo] = {
-    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 4.0, 3.0, 10.0, "float64"),
-    "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 4.0, 3.0, 8.0, "float32"),
-    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 4.0, 3.0, 8.0, "float32"),
-    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 4.0, 3.0, 8.0, "float32"),
+    #                                            u     c_max c_fro b_max b_fro envelope
+    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 2.5, 2.0, 0.5, 0.5, 10.0,
+                         "float64"),
+    "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 3.0, 1.5, 0.5, 0.5, 10.0,
+                         "float32"),
+    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 3.5, 3.0, 0.5, 0.55, 10.0,
+                          "float32"),
+    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 3.5, 3.5, 0.55, 0.55, 10.0,
+                         "float32"),
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 

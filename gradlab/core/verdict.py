@@ -11,13 +11,15 @@ what rounding can do here. It is applied in two norms::
 
 and in each norm N a candidate passes when
 
-    err_N ≤ 2·err_N(baseline) + c_N·κ_N·u
+    err_N ≤ 2·err_N(baseline) + floor_N,     floor_N = (c_N + b_N·κ_N)·u
 
-The floor c_N·κ_N·u covers a baseline that happens to round luckily. c_N
-comes from the tolerance table (``dtypes.DTYPES``); κ_N ≥ 1 is the problem's
-condition of the cancellation (1 where a problem does not know it; the seed
-layer computes it from the size of the terms that cancel). A candidate fails
-when either norm says so.
+The floor covers a baseline that happens to round luckily. c_N (a few u)
+is what two correct evaluation orders differ by; b_N·κ_N is a fraction of
+the problem's first-order error bound, where a problem knows it: κ_N =
+T_N/‖T‖_N, the size of the terms that cancel into the gradient over the
+gradient (the seed layer computes it; a generic function has none, and its
+floor is c_N·u). c_N and b_N come from the tolerance table
+(``dtypes.DTYPES``). A candidate fails when either norm says so.
 
 Every verdict states its *sensitivity*: G = T + B + R, a bug B and rounding
 R. Another bug B' on top would give an error of at least ‖B'‖ − err, so any
@@ -221,16 +223,18 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
             baseline_name: str = "autograd", notes: tuple[str, ...] = ()) -> Verdict:
     """The verdict on a candidate's ``err`` beside the ``baseline``'s, in ``dtype``.
 
-    ``kappa`` maps each norm to κ_N ≥ 1, the condition of the cancellation
-    (default 1); the floor is ``DTYPES[dtype].floor(N)·κ_N·u``. ``bug_effect``
-    is a known mistake's exact effect in each norm (relative). ``envelope``:
-    the problem's κ is complete enough that a baseline error beyond
-    ``DTYPES[dtype].envelope``·κ·u means the dtype cannot represent the case
+    ``kappa`` maps each norm to κ_N ≥ 1, the problem's first-order error bound
+    over the gradient (None: not known); the floor is
+    ``DTYPES[dtype].floor_in(N, κ_N)`` = (c_N + b_N·κ_N)·u. ``bug_effect`` is a
+    known mistake's exact effect in each norm (relative). ``envelope``: the
+    problem's κ is complete enough that a baseline error beyond
+    ``DTYPES[dtype].envelope`` floors means the dtype cannot represent the case
     (underflow, overflow), and the verdict is then ``degenerate``.
     """
     info = dtype_info(dtype)
     u = info.u
-    kappa = {norm: 1.0 for norm in NORMS} | dict(kappa or {})
+    floors = {norm: info.floor_in(norm, None if kappa is None else kappa[norm]) * u
+              for norm in NORMS}
 
     def make(status: str, checks: Mapping[str, NormCheck], message: str) -> Verdict:
         return Verdict(status, dtype, u, dict(checks), None if bug_effect is None
@@ -248,18 +252,18 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
                     f"{err.nonfinite}, err {in_u(err.rel_err, u)})")
     if envelope:
         over = [norm for norm in NORMS
-                if not baseline.rel(norm) <= info.envelope * kappa[norm] * u]
+                if not baseline.rel(norm) <= info.envelope * floors[norm]]
         if over:
             norm = over[0]
+            where = "" if kappa is None else f" that κ = {kappa[norm]:.3g} allows"
             return make("degenerate", {},
                         f"degenerate: {dtype} loses this case to underflow or overflow; "
                         f"{baseline_name}'s own {NORM_NAMES[norm]} error is "
                         f"{in_u(baseline.rel(norm), u)}, past the rounding envelope "
-                        f"{in_u(info.envelope * kappa[norm] * u, u)} that κ = "
-                        f"{kappa[norm]:.3g} allows (this candidate: "
+                        f"{in_u(info.envelope * floors[norm], u)}{where} (this candidate: "
                         f"{in_u(err.rel(norm), u)})")
-    checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm),
-                              info.floor(norm) * kappa[norm] * u) for norm in NORMS}
+    checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm), floors[norm])
+              for norm in NORMS}
     evidence = "; ".join(_evidence(checks[norm], u, baseline_name) for norm in ("fro", "max"))
     if err.nonfinite:
         return make("fail", checks, f"bug: {err.nonfinite} non-finite entries where "

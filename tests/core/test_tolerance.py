@@ -14,9 +14,9 @@ from gradlab.core.dtypes import DTYPE_NAMES, DTYPES, dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.verdict import bounds
 from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.metrics import floor_scale
 
-SEEDS = (0, 1, 2)
+#: Held out: bench/calibrate_floor.py fits the table on seeds 0–9.
+SEEDS = (1000, 1001, 1002)
 
 
 @pytest.mark.parametrize("name", DTYPE_NAMES)
@@ -26,7 +26,8 @@ def test_table_row(name):
     assert str(info.torch_dtype) == f"torch.{name}"
     assert info.u == torch.finfo(info.torch_dtype).eps / 2
     assert info.bits == torch.finfo(info.torch_dtype).bits
-    assert info.floor > 0 and info.envelope > 0
+    assert info.floor("max") == info.floor_max > 0 and info.floor("fro") == info.floor_fro > 0
+    assert info.envelope > max(info.floor_max, info.floor_fro)
     assert dtype_info(name) is info
 
 
@@ -51,17 +52,17 @@ def test_context_bounds(name, n):
 
 @pytest.mark.parametrize("dtype, size, eps, placement", grid())
 def test_correct_methods_stay_in_the_dtype_envelope(dtype, size, eps, placement, checked):
-    """err_u(dL/dW) ≤ envelope · s, s = κ(1 + √m·u_acc/u), for every method (kron up to
-    m = 128 here), with the envelope read from the shared table."""
+    """err_N(dL/dW) ≤ envelope·κ_N·u in both norms, for every method (kron up to m = 128
+    here), with the envelope read from the shared table, on held-out seeds."""
     envelope = DTYPES[dtype].envelope
     for seed in SEEDS:
         check = checked(Case(size, size, dtype=dtype, eps=eps, eps_placement=placement,
                              seed=seed))
-        limit = envelope * floor_scale(size, check.kappa, dtype)
         for method, per_param in check.errors.items():
             e = per_param["W"]
             assert e.nonfinite == 0, (seed, method)
-            assert e.err_u <= limit, (seed, method, e.err_u, limit)
+            assert e.err_u <= envelope * check.kappa, (seed, method, e.err_u, check.kappa)
+            assert e.fro_u <= envelope * check.kappa_fro, (seed, method, e.fro_u)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
@@ -73,6 +74,12 @@ def test_error_fields_are_consistent(dtype, checked):
             ref_max = check.reference.max_abs(param)
             assert e.rel_err == pytest.approx(e.abs_err / ref_max, rel=1e-12), (method, param)
             assert e.err_u == pytest.approx(e.rel_err / u, rel=1e-12), (method, param)
+            ref_fro = check.reference.fro(param)
+            assert e.fro_u == pytest.approx(e.fro_err / u, rel=1e-12), (method, param)
+            entries = check.runs[method].grads[param].numel()
+            # ‖D‖_F ≤ √N·max|D|, and max|D| ≤ ‖D‖_F
+            assert e.abs_err <= e.fro_err * ref_fro * (1 + 1e-12) <= \
+                math.sqrt(entries) * e.abs_err * (1 + 1e-12), (method, param)
             assert e.abs_err >= 0 and e.nonfinite == 0
     row = check.to_row()
     for method in check.runs:
@@ -84,7 +91,7 @@ def test_error_fields_are_consistent(dtype, checked):
 def test_the_envelope_can_fail(dtype, variant, checked):
     """A derivation mistake leaves the envelope (at a size where the dtype sees it)."""
     check = checked(Case(16, 16, dtype=dtype, seed=1), variant=variant)
-    limit = DTYPES[dtype].envelope * floor_scale(16, check.kappa, dtype)
+    limit = DTYPES[dtype].envelope * check.kappa
     assert check.errors["structured"]["W"].err_u > limit
 
 

@@ -90,7 +90,7 @@ def test_table_names_the_dtype_each_method_ran_in(dtype, capsys):
 def test_table_with_a_variant_says_bug(capsys):
     code, out, _ = run_cli(["check", "--preset", "notebook", "--eps", "1e-5",
                             "--variant", "eps-missing"], capsys)
-    assert code == 0
+    assert code == 1  # a verdict failed: usable in CI
     assert "variant eps-missing" in out
     assert "verdict structured: bug" in out
 
@@ -170,10 +170,25 @@ def test_json_floats_round_trip(capsys):
 def test_json_of_a_degenerate_case_is_strict(capsys):
     code, out, err = run_cli(["check", "--json", "--m", "4", "--n", "4", "--dtype", "float16",
                               "--scale", "1e-8"], capsys)
-    assert code == 0 and err == ""
+    assert code == 1 and err == ""  # degenerate is not a pass
     doc = strict_loads(out)
     assert doc["metrics"]["verdict"]["structured"]["status"] == "degenerate"
     assert doc["notes"]
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--preset", "notebook"], 0),
+    (["--preset", "notebook", "--eps", "1e-5", "--variant", "eps-missing"], 1),
+    (["--m", "512", "--n", "512", "--dtype", "bfloat16", "--eps", "1e-5", "--seed", "1",
+      "--variant", "eps-missing", "--method", "autograd,structured"], 1),
+    (["--m", "1", "--n", "48", "--dtype", "float64", "--seed", "1"], 1),
+    (["--m", "0"], 2),
+], ids=["pass", "fail", "too-coarse", "degenerate", "bad-input"])
+def test_exit_status_follows_the_test_tool_convention(argv, expected, capsys):
+    """0 when every verdict passes, 1 when any does not (fail, too-coarse,
+    degenerate), 2 for bad input."""
+    code, _, _ = run_cli(["check", *argv], capsys)
+    assert code == expected
 
 
 def test_json_with_a_variant(capsys):
@@ -182,7 +197,8 @@ def test_json_with_a_variant(capsys):
     doc = strict_loads(out)
     assert doc["variant"] == "eps-missing"
     assert doc["metrics"]["verdict"]["structured"]["status"] == "fail"
-    assert 0 < doc["metrics"]["bug_effect"] < 1e-4
+    assert 0 < doc["metrics"]["bug_effect"]["max"] < 1e-4
+    assert 0 < doc["metrics"]["bug_effect"]["fro"] < 1e-4
 
 
 # ----------------------------------------------------------------- bad input

@@ -1,5 +1,7 @@
-"""The verdict: bug or rounding. Correct methods pass, the bug zoo fails, a dtype
-too coarse to see a bug says so, and degenerate numerics are results."""
+"""The seed layer's verdicts: correct methods pass (on seeds the floors were never
+fitted on), the bug zoo fails, a check too coarse to see a bug says so, and
+degenerate numerics are results. The rule itself is tested in
+tests/core/test_verdict_engine.py."""
 
 from __future__ import annotations
 
@@ -11,15 +13,15 @@ import torch
 from conftest import SIZES, grid, methods_for
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
-from gradlab.core.verdict import Error, verdict
+from gradlab.core.verdict import NORMS
 from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.check import KRON_WALK, run_check
 from gradlab.problems.seed.inputs import Inputs, draw
-from gradlab.problems.seed.metrics import floor_scale
 from gradlab.problems.seed.reference import reference_grads
 from gradlab.problems.seed.report import to_json_dict, to_table
 
-SEEDS = (0, 1, 2)
+#: Held out: bench/calibrate_floor.py fits the floors on seeds 0–9.
+SEEDS = (1000, 1001, 1002)
 ANALYTIC = ("structured", "kron")
 
 
@@ -36,72 +38,29 @@ def assert_carries_both_numbers(v):
 
 # ----------------------------------------------------------------- the rule
 
-def err(rel: float, nonfinite: int = 0, u: float = 2.0**-24) -> Error:
-    return Error(rel, rel, rel / u, nonfinite)
-
-
-@pytest.mark.parametrize("dtype", DTYPE_NAMES)
-def test_threshold_is_twice_autograd_plus_the_floor(dtype):
-    u, floor = DTYPES[dtype].u, DTYPES[dtype].floor
-    auto = 3 * u
-    for scale in (1.0, 7.5):
-        threshold = 2 * auto + floor * scale * u
-        at = verdict(dtype, err(threshold), err(auto), scale=scale)
-        above = verdict(dtype, err(threshold * (1 + 1e-9)), err(auto), scale=scale)
-        assert at.status == "pass" and at.threshold == pytest.approx(threshold, rel=1e-15)
-        assert above.status == "fail" and above.threshold == at.threshold
-        assert "bug" in above.message and "rounding" in at.message
-        for v in (at, above):
-            assert_carries_both_numbers(v)
-            assert v.err_autograd == auto and v.u == u
-
-
-def test_too_coarse_when_the_known_bug_is_below_the_threshold():
-    u = DTYPES["bfloat16"].u
-    v = verdict("bfloat16", err(2 * u), err(2 * u), bug_effect=1e-5)
-    assert v.status == "too-coarse" and v.passed
-    assert "too coarse" in v.message and "bfloat16" in v.message
-    assert v.bug_effect == 1e-5
-    seen = verdict("bfloat16", err(2 * u), err(2 * u), bug_effect=1.0)
-    assert seen.status == "pass"  # within rounding although a bug: its effect is large
-    caught = verdict("bfloat16", err(1.0), err(2 * u), bug_effect=1.0)
-    assert caught.status == "fail" and not caught.passed
-
-
-def test_non_finite_cases():
-    u = DTYPES["float16"].u
-    v = verdict("float16", err(1.0), err(1.0), ref_finite=False)
-    assert v.status == "degenerate" and "degenerate" in v.message
-    both = verdict("float16", err(math.nan, 4, u), err(math.nan, 4, u))
-    assert both.status == "degenerate" and "4" in both.message
-    alone = verdict("float16", err(math.nan, 3, u), err(u, 0, u))
-    assert alone.status == "fail" and "3 non-finite" in alone.message
-    # autograd itself out of its envelope: no rounding yardstick, so degenerate
-    lost = verdict("float16", err(math.nan, 3, u), err(1e3 * u, 0, u))
-    assert lost.status == "degenerate" and "envelope" in lost.message
-    inside = verdict("float16", err(math.nan, 3, u), err(DTYPES["float16"].envelope * u, 0, u))
-    assert inside.status == "fail"
-
-
-def test_floor_scale_is_kappa_times_storage_plus_accumulation():
-    # float32 accumulates in float32: s = κ (1 + √m)
-    assert floor_scale(16, 1.0, "float32") == 5.0
-    assert floor_scale(4, 3.0, "float64") == 9.0
-    assert floor_scale(9, math.inf, "float32") == 4.0
-    # bfloat16 accumulates in float32: √m·2⁻²⁴/2⁻⁸ is tiny beside the storage 1
-    assert floor_scale(2**16, 1.0, "bfloat16") == 1.0 + 2**8 * 2.0**-16
-    assert floor_scale(4, 2.0, "float16") == 2.0 * (1 + 2 * 2.0**-13)
-
-
-def test_checks_use_the_table_floor_scaled_by_s(checked):
+def test_checks_use_the_table_floors_with_kappa(checked):
+    """threshold_N = 2·autograd_N + (c_N + b_N·κ_N)·u, kron's κ carrying its length-m
+    matrix-vector product (1 + 3·√m·u_acc/u)."""
     for dtype in DTYPE_NAMES:
-        check = checked(Case(16, 16, dtype=dtype, seed=1))
-        auto = check.errors["autograd"]["W"].rel_err
-        u = DTYPES[dtype].u
-        expected = 2 * auto + DTYPES[dtype].floor * floor_scale(16, check.kappa, dtype) * u
-        for method in ANALYTIC:
-            assert check.verdicts[method].threshold == pytest.approx(expected, rel=1e-12)
+        check = checked(Case(16, 16, dtype=dtype, seed=1001))
+        info = DTYPES[dtype]
+        for norm in NORMS:
+            base = check.errors["autograd"]["W"].rel(norm)
+            kappa = check.reference.kappa(norm)
+            for method in ANALYTIC:
+                k = kappa * (1 + KRON_WALK * 4 * info.u_acc / info.u) if method == "kron" \
+                    else kappa
+                expected = 2 * base + (info.floor(norm) + info.bound(norm) * k) * info.u
+                assert check.verdicts[method].threshold_in(norm) == pytest.approx(expected,
+                                                                                  rel=1e-12)
         assert "autograd" not in check.verdicts
+
+
+def test_kappa_is_at_least_one_in_both_norms(checked):
+    for dtype in DTYPE_NAMES:
+        for size, batch in ((2, 1), (16, 3), (128, 4)):
+            check = checked(Case(size, size, batch, dtype, seed=1002))
+            assert check.kappa >= 1 and check.kappa_fro >= 1
 
 
 # -------------------------------------------------- correct methods pass
@@ -151,7 +110,7 @@ def zoo_params():
 @pytest.mark.parametrize("variant, dtype, size, seed", list(zoo_params()))
 def test_gross_mistakes_fail_in_every_dtype(variant, dtype, size, seed, checked):
     check = checked(Case(size, size, dtype=dtype, seed=seed), variant=variant)
-    assert check.bug_effect > 0.05  # a gross mistake, also at m = n (transposed)
+    assert check.bug_effect["max"] > 0.05  # a gross mistake, also at m = n (transposed)
     for method, v in check.verdicts.items():
         assert v.status == "fail", (method, v.message)
         assert v.message.startswith("bug") and not v.passed
@@ -201,7 +160,7 @@ def test_eps_missing_fails_in_float64_at_every_size(size):
         for method, v in check.verdicts.items():
             assert v.status == "fail", (placement, method, v.message)
             assert_carries_both_numbers(v)
-            assert v.bug_effect > 100 * v.threshold
+            assert v.bug_effect["max"] > 10 * v.threshold
 
 
 @pytest.mark.parametrize("placement", ["inside", "outside"])
@@ -209,7 +168,7 @@ def test_eps_missing_fails_in_float32_at_the_notebook_size(placement):
     notebook = eps_missing(Case.notebook(eps=1e-5, eps_placement=placement))
     u = DTYPES["float32"].u
     # the issue: "about 2e-6 relative, some 40 u"
-    assert 10 * u < notebook.bug_effect < 100 * u
+    assert 10 * u < notebook.bug_effect["max"] < 100 * u
     for method, v in notebook.verdicts.items():
         assert v.status == "fail", (method, v.message)
         assert_carries_both_numbers(v)
@@ -220,27 +179,47 @@ def test_eps_missing_fails_in_float32_at_the_notebook_size(placement):
             assert v.status == "fail", (seed, method, v.message)
 
 
+@pytest.mark.parametrize("size", [48, 128, 256, 1024], ids=lambda s: f"m{s}")
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=lambda s: f"seed{s}")
+def test_eps_missing_fails_in_float32_batch_4(size, seed):
+    """The power the old √m floor lacked: the bug stands 36–78 u above rounding."""
+    check = run_check(Case(size, size, 4, "float32", 1e-5, seed=seed),
+                      methods=("autograd", "structured"), variant="eps-missing")
+    v = check.verdicts["structured"]
+    assert v.status == "fail", v.message
+
+
 @pytest.mark.parametrize("dtype, size", [
     ("float32", 512), ("float32", 2048),
     *[(d, s) for d in ("bfloat16", "float16") for s in (2, 8, 64, 512)],
 ], ids=lambda x: f"m{x}" if isinstance(x, int) else x)
-def test_eps_missing_is_too_coarse_to_see(dtype, size):
-    check = eps_missing(Case(size, size, dtype=dtype, eps=1e-5, seed=1))
-    for method, v in check.verdicts.items():
-        assert v.status == "too-coarse", (method, v.message)
-        assert v.message.startswith("too coarse") and dtype in v.message
-        assert v.passed
-        assert v.bug_effect == check.bug_effect <= v.threshold
-        assert v.err <= v.threshold
-        assert math.isfinite(v.threshold)
-    assert check.to_row()["structured_status"] == "too-coarse"
+def test_eps_missing_is_too_coarse_only_below_the_sensitivity(dtype, size):
+    """Where the verdict says too-coarse, the mistake's exact effect is below what the
+    check could have seen, in both norms; where the effect is above it, it fails."""
+    statuses = set()
+    for seed in (1, 2):
+        check = eps_missing(Case(size, size, dtype=dtype, eps=1e-5, seed=seed))
+        for method, v in check.verdicts.items():
+            statuses.add(v.status)
+            effect_seen = any(check.bug_effect[norm] > v.sensitivity(norm) for norm in NORMS)
+            if v.status == "too-coarse":
+                assert not effect_seen and not v.passed, (method, v.message)
+                assert v.message.startswith("too coarse") and dtype in v.message
+                assert "would have failed here" in v.message
+            else:
+                assert v.status == "fail", (method, v.message)
+            assert check.to_row()[f"{method}_status"] == v.status
+    if dtype != "float32":
+        assert "too-coarse" in statuses  # bfloat16 and float16 cannot see a 1e-5 shift
 
 
 def test_eps_missing_is_harmless_without_eps():
     """With ε = 0 the mistake changes nothing: no bug to see, the method passes."""
     check = run_check(Case(8, 8, dtype="float64"), variant="eps-missing")
-    assert check.bug_effect <= 1e-15
+    assert check.bug_effect["max"] <= 1e-15
     assert all(v.status in ("pass", "too-coarse") for v in check.verdicts.values())
+    assert all(v.status == "too-coarse" for v in check.verdicts.values()) or \
+        check.bug_effect["max"] == 0
 
 
 # ------------------------------------------------------- degenerate numerics
@@ -269,9 +248,8 @@ def test_a_zero_gives_a_non_finite_reference():
     zero = Inputs(inputs.W, torch.zeros_like(inputs.X), inputs.g, inputs.b, inputs.eps)
     ref = reference_grads(zero, "inside")
     assert not math.isfinite(ref.max_abs("W"))
-    v = verdict("float64", err(math.nan, 12), err(math.nan, 12),
-                ref_finite=math.isfinite(ref.max_abs("W")))
-    assert v.status == "degenerate"
+    check = run_check(Case(4, 3, dtype="float64"), inputs=zero, reference=ref)
+    assert all(v.status == "degenerate" for v in check.verdicts.values())
     with_eps = reference_grads(Inputs(*zero.tensors().values(), torch.tensor(1e-5,
                                       dtype=torch.float64)), "inside")
     assert with_eps.max_abs("W") == 0.0  # ε > 0: a = 0 is an ordinary point
@@ -332,3 +310,66 @@ def test_float16_overflow_is_a_result_not_an_exception():
         assert check.notes, kwargs
         _json_ok(check)
         to_table(check)
+
+
+# ------------------------------- the false alarms and wrong labels of issue 9
+
+def statuses(check) -> dict[str, str]:
+    return {method: v.status for method, v in check.verdicts.items()}
+
+
+@pytest.mark.parametrize("m, n, dtype", [(1, 48, "float64"), (1, 1, "float32")],
+                         ids=["m1n48-float64", "m1n1-float32"])
+def test_an_exactly_zero_gradient_is_degenerate(m, n, dtype):
+    """m = 1, ε = 0: â = ±1 whatever W is, so dL/dW = 0 exactly; any residue would
+    read as infinitely many u. Not a fail: degenerate, with a note."""
+    check = run_check(Case(m, n, dtype=dtype, seed=1))
+    assert set(statuses(check).values()) == {"degenerate"}, statuses(check)
+    assert any("L does not depend on W" in note for note in check.notes), check.notes
+    _json_ok(check)
+
+
+def test_float16_overflow_inside_gradlabs_kernels_is_avoided_or_degenerate():
+    """W × 100 in float16: Σa² and D = m·u² overflow, mean(a²) does not. structured
+    uses mean(a²) and passes; kron keeps the seed's formula and says it overflows."""
+    check = run_check(Case(8, 8, dtype="float16", scale=100, seed=0))
+    assert check.verdicts["structured"].status == "pass", check.verdicts["structured"].message
+    kron = check.verdicts["kron"]
+    assert kron.status == "degenerate" and "overflows float16" in kron.message
+    assert any(note.startswith("kron: the seed's R") for note in check.notes)
+
+
+@pytest.mark.parametrize("m, n, eps, placement, seed", [
+    (2, 3, 1e-5, "inside", 126), (2, 1, 0.01, "outside", 336)], ids=["seed126", "seed336"])
+def test_cancellation_in_v_counts_in_kappa(m, n, eps, placement, seed):
+    """v = g ⊙ â + b cancels: κ sees it, and the correct methods pass."""
+    check = run_check(Case(m, n, dtype="float16", eps=eps, eps_placement=placement, seed=seed))
+    assert set(statuses(check).values()) == {"pass"}, \
+        {k: v.message for k, v in check.verdicts.items()}
+    assert check.kappa > 5  # the terms that cancel are several times the result
+
+
+def test_cancellation_in_a_counts_in_kappa():
+    """a = W x is ill-conditioned (49): every method sits near 33 u and they agree.
+    A pass, never "float64 cannot represent this case"."""
+    check = run_check(Case(2, 8, dtype="float64", seed=63))
+    errs = [check.errors[name]["W"].err_u for name in check.runs]
+    assert min(errs) > 10 and max(errs) - min(errs) < 5
+    assert set(statuses(check).values()) == {"pass"}, \
+        {k: v.message for k, v in check.verdicts.items()}
+
+
+def test_a_bug_whose_k_would_vanish_still_fails():
+    """float16, W × 0.01, ε = 1e-5: 1/u² overflows float16, which made k = 0 and the
+    mistake vanish. k is now u²/Σa² of like magnitudes, the bug shows, and fails."""
+    check = run_check(Case(2, 1, dtype="float16", scale=0.01, eps=1e-5, seed=1),
+                      variant="eps-missing")
+    assert check.bug_effect["max"] > 100 * DTYPES["float16"].u
+    assert set(statuses(check).values()) == {"fail"}, statuses(check)
+
+
+def test_too_coarse_is_not_passed():
+    check = eps_missing(Case(512, 512, dtype="bfloat16", eps=1e-5, seed=1))
+    assert "too-coarse" in statuses(check).values()
+    assert not check.passed
+    assert all(not v.passed for v in check.verdicts.values() if v.status == "too-coarse")

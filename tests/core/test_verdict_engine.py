@@ -1,0 +1,202 @@
+"""The one verdict engine (gradlab/core/verdict.py): the rule in two norms, the
+sensitivity it states, too-coarse only below that sensitivity, and degenerate
+cases as results."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.core.verdict import (
+    NORMS,
+    Error,
+    compare,
+    degenerate,
+    in_u,
+    make_error,
+    verdict,
+    verdict_dict,
+)
+
+
+def err(rel: float, fro: float | None = None, nonfinite: int = 0, dtype: str = "float32"
+        ) -> Error:
+    """An Error with relative max-norm ``rel`` and normwise ``fro`` (default: the same)."""
+    fro = rel if fro is None else fro
+    return make_error(rel, 1.0, dtype, nonfinite, fro, 1.0)
+
+
+def at_threshold(dtype: str, base: float, kappa: dict, norm: str) -> float:
+    return 2 * base + DTYPES[dtype].floor_in(norm, kappa[norm]) * DTYPES[dtype].u
+
+
+# ------------------------------------------------------------------ the rule
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("norm", NORMS)
+def test_each_norm_fails_on_its_own(dtype, norm):
+    """err_N ≤ 2·baseline_N + c_N·κ_N·u passes, a hair above fails, and the other
+    norm far inside its threshold does not save it."""
+    u = DTYPES[dtype].u
+    kappa = {"max": 1.0, "fro": 1.0} | {norm: 3.5}
+    base = 2 * u
+    limit = at_threshold(dtype, base, kappa, norm)
+    other = "fro" if norm == "max" else "max"
+
+    def errors(value):
+        return err(**({"rel": value, "fro": u} if norm == "max" else {"rel": u, "fro": value}),
+                   dtype=dtype)
+
+    at = verdict(dtype, errors(limit), err(base, dtype=dtype), kappa=kappa)
+    above = verdict(dtype, errors(limit * (1 + 1e-9)), err(base, dtype=dtype), kappa=kappa)
+    assert at.status == "pass" and at.passed
+    assert above.status == "fail" and not above.passed
+    assert at.threshold_in(norm) == pytest.approx(limit, rel=1e-15)
+    assert at.checks[other].err == u and not above.checks[other].failed
+    assert above.message.startswith("bug") and at.message.startswith("rounding")
+    for v in (at, above):
+        assert in_u(v.threshold_in(norm), u) in v.message
+        assert in_u(v.checks[norm].err, u) in v.message
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_sensitivity_is_threshold_plus_error_and_is_stated(dtype):
+    u = DTYPES[dtype].u
+    v = verdict(dtype, err(1.5 * u, 1.1 * u, dtype=dtype), err(2 * u, 1.2 * u, dtype=dtype))
+    for norm in NORMS:
+        assert v.sensitivity(norm) == pytest.approx(v.threshold_in(norm) + v.checks[norm].err)
+    assert f"a bug of ≥ {in_u(v.sensitivity('fro'), u)} normwise" in v.message
+    assert f"≥ {in_u(v.sensitivity('max'), u)} in one entry" in v.message
+
+
+def test_a_further_bug_above_the_sensitivity_always_fails():
+    """The triangle inequality behind the sensitivity: G = T + R, a bug B on top with
+    ‖B‖ just above the sensitivity fails, whatever direction R and B take."""
+    gen = torch.Generator().manual_seed(7)
+    truth = torch.randn(64, 32, generator=gen, dtype=torch.float64)
+    dtype, u = "float32", DTYPES["float32"].u
+    rounding = truth.to(torch.float32)
+    base = compare(rounding, truth, dtype)
+    passing = verdict(dtype, base, base)
+    assert passing.passed
+    for trial in range(20):
+        direction = torch.randn(64, 32, generator=gen, dtype=torch.float64)
+        direction /= torch.linalg.norm(direction)
+        bug = direction * torch.linalg.norm(truth) * passing.sensitivity("fro") * 1.001
+        buggy = compare((rounding.double() + bug).to(torch.float64), truth, dtype)
+        assert buggy.fro_err > passing.threshold_in("fro"), trial
+        assert not verdict(dtype, buggy, base).passed
+    assert u > 0
+
+
+# ------------------------------------------------------------ known bugs
+
+def test_too_coarse_only_below_the_sensitivity():
+    dtype, u = "bfloat16", DTYPES["bfloat16"].u
+    small = {"max": 0.5 * u, "fro": 0.4 * u}
+    v = verdict(dtype, err(2 * u, dtype=dtype), err(2 * u, dtype=dtype), bug_effect=small)
+    assert v.status == "too-coarse" and not v.passed
+    assert "cannot resolve" in v.message and "bfloat16" in v.message
+    assert v.bug_effect == small
+    for norm in NORMS:
+        assert small[norm] <= v.sensitivity(norm)
+
+
+def test_a_known_bug_that_vanished_numerically_is_not_a_pass():
+    """The exact mistake is far above what the check resolves, yet the computed
+    gradient is within rounding (e.g. k = u²/Σa² underflowing to 0): fail, saying so."""
+    dtype, u = "float16", DTYPES["float16"].u
+    v = verdict(dtype, err(u, dtype=dtype), err(u, dtype=dtype),
+                bug_effect={"max": 500 * u, "fro": 500 * u})
+    assert v.status == "fail" and "vanished numerically" in v.message
+
+
+def test_a_visible_known_bug_fails():
+    dtype, u = "float32", DTYPES["float32"].u
+    v = verdict(dtype, err(80 * u, dtype=dtype), err(4 * u, dtype=dtype),
+                bug_effect={"max": 80 * u, "fro": 80 * u})
+    assert v.status == "fail" and v.message.startswith("bug")
+
+
+# ------------------------------------------------------------- degenerate
+
+def test_no_yardstick_is_degenerate():
+    u = DTYPES["float16"].u
+    assert verdict("float16", err(u), err(u), truth_finite=False).status == "degenerate"
+    zero = verdict("float16", err(math.inf), err(0.0), truth_zero=True)
+    assert zero.status == "degenerate" and "exact gradient is 0" in zero.message
+    both = verdict("float16", err(math.nan, nonfinite=4), err(math.nan, nonfinite=4))
+    assert both.status == "degenerate" and "4 non-finite" in both.message
+
+
+def test_a_non_finite_candidate_beside_a_finite_baseline_fails():
+    u = DTYPES["float16"].u
+    v = verdict("float16", err(math.nan, nonfinite=3, dtype="float16"),
+                err(u, dtype="float16"))
+    assert v.status == "fail" and "3 non-finite" in v.message
+
+
+def test_the_envelope_applies_only_where_asked():
+    dtype, u = "float16", DTYPES["float16"].u
+    wide = err(1e3 * u, dtype=dtype)
+    lost = verdict(dtype, err(1e3 * u, dtype=dtype), wide, envelope=True)
+    assert lost.status == "degenerate" and "envelope" in lost.message
+    assert verdict(dtype, err(1e3 * u, dtype=dtype), wide).status == "pass"
+
+
+def test_degenerate_helper_and_plain_data():
+    v = degenerate("float16", "kron overflows")
+    assert v.status == "degenerate" and v.message == "degenerate: kron overflows"
+    assert math.isnan(v.threshold) and math.isnan(v.sensitivity("fro"))
+    data = verdict_dict(verdict("float32", err(1e-7), err(1e-7)))
+    assert set(data["norms"]) == set(NORMS) and data["passed"] is True
+    assert data["norms"]["fro"]["sensitivity"] > data["norms"]["fro"]["threshold"]
+
+
+# ----------------------------------------------------------------- compare
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("shape", [(7,), (33, 5), (600, 700)], ids=lambda s: "x".join(map(str, s)))
+def test_compare_matches_numpy_in_both_norms(dtype, shape):
+    gen = torch.Generator().manual_seed(3)
+    truth = torch.randn(*shape, generator=gen, dtype=torch.float64)
+    grad = truth.to(DTYPES[dtype].torch_dtype)
+    e = compare(grad, truth, dtype)
+    g, t = grad.double().numpy(), truth.numpy()
+    assert e.abs_err == np.abs(g - t).max()
+    assert e.rel_err == pytest.approx(np.abs(g - t).max() / np.abs(t).max(), rel=1e-14)
+    assert e.fro_err == pytest.approx(np.linalg.norm(g - t) / np.linalg.norm(t), rel=1e-12)
+    assert e.err_u == pytest.approx(e.rel_err / DTYPES[dtype].u, rel=1e-14)
+    assert e.nonfinite == 0
+
+
+def test_compare_counts_non_finite_entries_and_checks_shapes():
+    truth = torch.ones(4, 4, dtype=torch.float64)
+    grad = truth.clone().float()
+    grad[0, 0], grad[1, 2] = math.nan, math.inf
+    e = compare(grad, truth, "float32")
+    assert e.nonfinite == 2 and math.isnan(e.rel_err)
+    with pytest.raises(ValueError, match=r"shape \(4,\) against the truth's \(4, 4\)"):
+        compare(torch.ones(4), truth, "float32")
+
+
+@settings(max_examples=60, deadline=None)
+@given(base=st.floats(0, 50), scale=st.floats(1, 100), kmax=st.floats(1, 30),
+       kfro=st.floats(1, 30), dtype=st.sampled_from(DTYPE_NAMES))
+def test_more_error_never_turns_a_fail_into_a_pass(base, scale, kmax, kfro, dtype):
+    u = DTYPES[dtype].u
+    kappa = {"max": kmax, "fro": kfro}
+    lower = verdict(dtype, err(base * u, dtype=dtype), err(base * u / 2, dtype=dtype),
+                    kappa=kappa)
+    higher = verdict(dtype, err(base * scale * u, dtype=dtype),
+                     err(base * u / 2, dtype=dtype), kappa=kappa)
+    assert not (lower.status == "fail" and higher.status == "pass")
+    # a larger κ or a worse baseline only widens the threshold
+    for norm in NORMS:
+        assert higher.threshold_in(norm) == lower.threshold_in(norm)
