@@ -45,7 +45,8 @@ _CONTEXT: dict[str, Column] = {
     "bound_n": ("float", "relative", "n·u, the worst-case bound of a length-n dot product"),
     "bug_effect": ("float", "relative", "how far the variant's exact gradient is from the correct "
                                         "one, ÷ max |ref| (NaN for variant none)"),
-    "reference_precision": ("str", "—", "float64, or longdouble (x87 80-bit) for float64 cases"),
+    "reference_precision": ("str", "—", "float64; for float64 cases longdouble where it is "
+                            "wider than float64 (x87 80-bit on x86 Linux), else double-double"),
 }
 
 

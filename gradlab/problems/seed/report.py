@@ -10,6 +10,7 @@ import torch
 from gradlab.core.provenance import provenance
 from gradlab.problems.seed.check import Check
 from gradlab.problems.seed.gradients import PARAMS
+from gradlab.problems.seed.reference import describe_precision
 
 
 def _finite_or_str(x: float):
@@ -85,7 +86,7 @@ def to_table(check: Check) -> str:
         title += f" · variant {check.variant}"
     p = provenance()
     lines = [title, f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
-             f"reference in {check.reference.precision}", ""]
+             f"reference in {describe_precision(check.reference.precision)}", ""]
     header = ["method", "ran in", "max|Δ| vs autograd", "abs err", "rel err", "err/u",
               "non-finite", "seconds", "verdict"]
     body = []
