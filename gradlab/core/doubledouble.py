@@ -71,6 +71,19 @@ def _quiet(fn):
     return quiet
 
 
+def _binary(method):
+    """An operator whose other operand is made a DD first (NotImplemented for a type
+    DD does not mix with), with numpy's floating-point warnings off."""
+    @functools.wraps(method)
+    def operator(self, other):
+        other = as_dd(other)
+        if other is NotImplemented:
+            return NotImplemented
+        with np.errstate(all="ignore"):
+            return method(self, other)
+    return operator
+
+
 def _renormalize(s, e):
     """(s, e) → (hi, lo) with hi = fl(s + e); a non-finite s stays as it is."""
     finite = np.isfinite(s)
@@ -152,30 +165,24 @@ class DD:
         return DD(np.where(negative, -self.hi, self.hi),
                   None if self.lo is None else np.where(negative, -self.lo, self.lo))
 
-    @_quiet
-    def __add__(self, other) -> DD:
-        b = as_dd(other)
-        if b is NotImplemented:
-            return NotImplemented
+    @_binary
+    def __add__(self, b: DD) -> DD:
         s, e = two_sum(self.hi, b.hi)
         lo = _add_lo(self.lo, b.lo)
         return DD(*_renormalize(s, e if lo is None else e + lo))
 
     __radd__ = __add__
 
-    def __sub__(self, other) -> DD:
-        b = as_dd(other)
-        return NotImplemented if b is NotImplemented else self + (-b)
+    @_binary
+    def __sub__(self, b: DD) -> DD:
+        return self + (-b)
 
-    def __rsub__(self, other) -> DD:
-        b = as_dd(other)
-        return NotImplemented if b is NotImplemented else b + (-self)
+    @_binary
+    def __rsub__(self, a: DD) -> DD:
+        return a + (-self)
 
-    @_quiet
-    def __mul__(self, other) -> DD:
-        b = as_dd(other)
-        if b is NotImplemented:
-            return NotImplemented
+    @_binary
+    def __mul__(self, b: DD) -> DD:
         p, e = two_product(self.hi, b.hi)
         if self.lo is not None:
             e = e + self.lo * b.hi
@@ -185,15 +192,13 @@ class DD:
 
     __rmul__ = __mul__
 
-    def __truediv__(self, other) -> DD:
-        b = as_dd(other)
-        if b is NotImplemented:
-            return NotImplemented
+    @_binary
+    def __truediv__(self, b: DD) -> DD:
         return _divide(self, b)
 
-    def __rtruediv__(self, other) -> DD:
-        a = as_dd(other)
-        return NotImplemented if a is NotImplemented else _divide(a, self)
+    @_binary
+    def __rtruediv__(self, a: DD) -> DD:
+        return _divide(a, self)
 
     def __pow__(self, power) -> DD:
         if power != 2:
@@ -211,13 +216,13 @@ class DD:
         r = np.where(q > 0, r / (2 * q), 0.0)
         return DD(*_renormalize(q, r))
 
-    def __matmul__(self, other) -> DD:
-        b = as_dd(other)
-        return NotImplemented if b is NotImplemented else matmul(self, b)
+    @_binary
+    def __matmul__(self, b: DD) -> DD:
+        return matmul(self, b)
 
-    def __rmatmul__(self, other) -> DD:
-        a = as_dd(other)
-        return NotImplemented if a is NotImplemented else matmul(a, self)
+    @_binary
+    def __rmatmul__(self, a: DD) -> DD:
+        return matmul(a, self)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         """numpy's ufuncs on a DD: the ones the formulas use, mapped to its operators."""
