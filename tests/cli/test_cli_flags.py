@@ -7,9 +7,10 @@ import argparse
 import re
 
 import pytest
+from conftest import run_cli
 
 from gradlab.cli.check import case_from_args
-from gradlab.cli.main import build_parser, main
+from gradlab.cli.main import build_parser
 from gradlab.cli.sweep import sweep_from_args
 from gradlab.core.limits import Limits, MiB
 from gradlab.problems.seed.case import Case
@@ -17,17 +18,8 @@ from gradlab.problems.seed.case import Case
 COMMANDS = ["check", "sweep"]
 
 
-def run(argv, capsys) -> tuple[int, str, str]:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def error_line(argv, capsys) -> str:
-    code, out, err = run(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     assert code == 2 and out == "", (code, out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradlab: error: "), err
@@ -58,7 +50,7 @@ def test_help_shows_every_default(command):
                "432 points"]),
 ])
 def test_help_text_states_the_defaults(command, phrases, capsys):
-    code, out, _ = run([command, "--help"], capsys)
+    code, out, _ = run_cli([command, "--help"], capsys)
     assert code == 0
     text = " ".join(out.split())  # argparse wraps lines
     for phrase in phrases:
@@ -155,7 +147,7 @@ def test_method_lists_read_the_same_in_check_and_sweep(argv, phrase, capsys):
 
 
 def test_sweep_takes_the_dashboards_ranges(capsys):
-    code, out, _ = run(["sweep", "--dims", "2..64", "--dtype", "float32", "--eps", "0",
+    code, out, _ = run_cli(["sweep", "--dims", "2..64", "--dtype", "float32", "--eps", "0",
                         "--seed", "0", "--dry-run"], capsys)
     assert code == 0
     assert out.startswith("6 points; the largest (m=64, n=64")

@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli
 
-from gradlab.cli.main import main
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.gradients import PARAMS
 from gradlab.problems.seed.inputs import case_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    """main(argv) → (exit status, stdout, stderr); argparse exits are caught."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
