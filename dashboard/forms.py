@@ -6,72 +6,21 @@ testable on its own. A config round-trips through the URL (gradlab/urlstate.py).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import pandas as pd
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
+from gradlab.core.lists import list_text, parse_list, value_label
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.studies.epsilon import EpsStudy
 from gradlab.studies.finite_diff import MAX_ENTRIES, StepStudy
 from gradlab.sweep.grid import Sweep
 
 # ------------------------------------------------------------ list widgets
-
-_RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*\.\.\s*([0-9.eE+]+)\s*$")
-
-
-def _number(text: str, kind: type, name: str):
-    try:
-        value = float(text)
-    except ValueError:
-        raise GradlabError(f"{name}: {text!r} is not a number") from None
-    if kind is int:
-        if not math.isfinite(value) or value != int(value):
-            raise GradlabError(f"{name}: {text!r} is not an integer")
-        return int(value)
-    return value
-
-
-def parse_list(text: str, kind: type, name: str) -> tuple:
-    """A comma (or space) separated list as a tuple of ``kind``; ``""`` is ().
-
-    For integers ``a..b`` means a, 2a, 4a, … up to b (sizes double), and
-    ``1e6`` is read as 1000000. A bad item raises GradlabError naming ``name``.
-    """
-    text = str(text).strip()
-    if not text:
-        return ()
-    if kind is int and (match := _RANGE.match(text)):
-        low, high = (_number(g, int, name) for g in match.groups())
-        if low < 1 or high < low:
-            raise GradlabError(f"{name}: a range a..b needs 1 ≤ a ≤ b (got {text!r})")
-        values = []
-        while low <= high and len(values) < 64:
-            values.append(low)
-            low *= 2
-        return tuple(values)
-    return tuple(_number(part, kind, name) for part in re.split(r"[,;\s]+", text) if part)
-
-
-def list_text(values: tuple) -> str:
-    """A tuple as a text widget shows it: ``a..b`` for a doubling run of three or more
-    integers, else a comma list (floats at round-trip precision). ``parse_list`` reads
-    it back."""
-    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    if ints and len(values) > 2 and all(b == 2 * a for a, b in zip(values, values[1:])):
-        return f"{values[0]}..{values[-1]}"
-    return ", ".join(value_label(v) for v in values)
-
-
-def value_label(value) -> str:
-    """One value of a facet column as a filter option (floats round-trip)."""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
+# parse_list, list_text and value_label live in gradlab/core/lists.py (the CLI reads
+# the same syntax).
 
 def labels(frame: pd.DataFrame, column: str) -> list[str]:
     """The distinct values of ``column`` as labels, in sorted value order."""

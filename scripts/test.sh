@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Install everything the tests need, then run them all (browser tests included).
 # Works on a fresh machine of the project's kind: Python 3.11, pip, Debian.
+# The Python: GRADLAB_PYTHON, else `python` on PATH (scripts/python.sh). The tests
+# import gradlab from this checkout (pyproject's pythonpath), so it is not installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/python.sh
 
-python -m pip install -q -r requirements-dev.txt -e .
+"$PYTHON" -m pip install -q -r requirements-dev.txt
 
 # The browser tests drive Debian's Chromium (never 'playwright install': no network).
 if [ ! -x /usr/bin/chromium ]; then
@@ -16,5 +19,5 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
-python -m ruff check .
-python -m pytest "$@"
+"$PYTHON" -m ruff check .
+"$PYTHON" -m pytest "$@"

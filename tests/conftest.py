@@ -55,3 +55,15 @@ def grid(dtypes=DTYPE_NAMES, sizes=SIZES, eps=(0.0, 1e-5), placements=PLACEMENTS
     """dtype × size × ε × placement as pytest params with readable ids."""
     return [pytest.param(d, s, e, p, id=f"{d}-m{s}-{eps_id(e)}-{p}")
             for d in dtypes for s in sizes for e in eps for p in placements]
+
+
+def run_cli(argv, capsys) -> tuple[int, str, str]:
+    """gradlab's main(argv) → (exit status, stdout, stderr); argparse's exits are caught."""
+    from gradlab.cli.main import main
+
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err

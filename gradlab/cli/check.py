@@ -2,68 +2,82 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
+from gradlab.cli.flags import add_budget_flags, limits_from_args, one, values
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
-from gradlab.core.limits import Limits, MiB
-from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.case import PLACEMENTS, PRESETS, Case
 from gradlab.problems.seed.gradients import METHODS, VARIANTS
 
+#: m and n when neither --m, --n nor --preset says otherwise (the notebook's sizes).
+DEFAULT_M, DEFAULT_N = 2, 3
+#: The Case fields a flag sets directly, with the kind of value it reads.
+CASE_FLAGS = {"batch": int, "eps": float, "scale": float, "seed": int}
 
-def _methods(text: str) -> tuple[str, ...]:
-    if text == "all":
-        return METHODS
-    names = tuple(s.strip() for s in text.split(",") if s.strip())
-    for name in names:
-        if name not in METHODS:
-            raise GradlabError(f"--method must be 'all' or a comma list of "
-                               f"{', '.join(METHODS)} (got {name!r})")
-    return names
+
+def _case_default(name: str):
+    return next(f.default for f in dataclasses.fields(Case) if f.name == name)
 
 
 def add_check(sub) -> None:
     p = sub.add_parser("check", help="one case: every method against the reference",
                        description="Compare the analytic gradients with autograd and "
                                    "with a higher-precision reference.")
-    p.add_argument("--preset", choices=["notebook"], help="the seed notebook's own draws")
-    p.add_argument("--m", type=int, default=None, help="outputs (default 2)")
-    p.add_argument("--n", type=int, default=None, help="inputs (default 3)")
-    p.add_argument("--batch", type=int, default=1, help="tokens (default 1)")
-    p.add_argument("--dtype", default="float32", help=f"one of {', '.join(DTYPE_NAMES)}")
-    p.add_argument("--eps", type=float, default=0.0, help="the norm's ε (default 0)")
-    p.add_argument("--eps-placement", default="inside", help="inside or outside")
-    p.add_argument("--scale", type=float, default=1.0, help="multiplies W (default 1)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", choices=PRESETS,
+                   help="the seed notebook's own draws, m=2 and n=3 (default: none, "
+                        "seeded draws)")
+    p.add_argument("--m", default=None, help=f"outputs (default {DEFAULT_M})")
+    p.add_argument("--n", default=None, help=f"inputs (default {DEFAULT_N})")
+    p.add_argument("--batch", default=None,
+                   help=f"tokens (default {_case_default('batch')})")
+    p.add_argument("--dtype", default=_case_default("dtype"),
+                   help=f"one of {', '.join(DTYPE_NAMES)} (default %(default)s)")
+    p.add_argument("--eps", default=None,
+                   help=f"the norm's ε (default {_case_default('eps'):g})")
+    p.add_argument("--eps-placement", default=_case_default("eps_placement"),
+                   help=f"{' or '.join(PLACEMENTS)} (default %(default)s)")
+    p.add_argument("--scale", default=None,
+                   help=f"multiplies W (default {_case_default('scale'):g})")
+    p.add_argument("--seed", default=None,
+                   help=f"seed of the draws (default {_case_default('seed')})")
     p.add_argument("--method", default="all",
-                   help=f"'all' or a comma list of {', '.join(METHODS)}")
+                   help=f"'all', or a list of {', '.join(METHODS)} (default %(default)s)")
     p.add_argument("--variant", default="none",
-                   help=f"a derivation mistake: none, {', '.join(VARIANTS)}")
-    p.add_argument("--kron-budget-mib", type=float, default=Limits().kron_bytes / MiB,
-                   help="largest J that kron may form (default 256)")
-    p.add_argument("--json", action="store_true", help="one JSON document instead of a table")
+                   help=f"a derivation mistake: none, {', '.join(VARIANTS)} "
+                        "(default %(default)s)")
+    add_budget_flags(p, max_points=False)
+    p.add_argument("--json", action="store_true",
+                   help="one JSON document instead of a table")
     p.set_defaults(func=run_check_command)
+
+
+def case_from_args(args) -> Case:
+    """The Case the flags describe (a GradlabError names a bad flag)."""
+    given = {name: one(getattr(args, name), kind, "--" + name)
+             for name, kind in CASE_FLAGS.items() if getattr(args, name) is not None}
+    m, n = (None if text is None else one(text, int, name)
+            for text, name in ((args.m, "--m"), (args.n, "--n")))
+    if args.preset:
+        if m not in (None, DEFAULT_M) or n not in (None, DEFAULT_N):
+            raise GradlabError(f"--preset {args.preset} fixes m={DEFAULT_M} and "
+                               f"n={DEFAULT_N}; drop --m/--n")
+        given["preset"] = args.preset
+    return Case(DEFAULT_M if m is None else m, DEFAULT_N if n is None else n,
+                dtype=args.dtype, eps_placement=args.eps_placement, **given)
 
 
 def run_check_command(args) -> int:
     from gradlab.problems.seed.check import run_check
     from gradlab.problems.seed.report import to_json_dict, to_table
 
-    if args.kron_budget_mib != args.kron_budget_mib or args.kron_budget_mib <= 0:
-        raise GradlabError(f"--kron-budget-mib must be > 0 (got {args.kron_budget_mib:g})")
-    limits = Limits(kron_bytes=max(1, int(args.kron_budget_mib * MiB)))
-    if args.preset:
-        if args.m not in (None, 2) or args.n not in (None, 3):
-            raise GradlabError("--preset notebook fixes m=2 and n=3; drop --m/--n")
-        case = Case(2, 3, args.batch, args.dtype, args.eps, args.eps_placement, args.scale,
-                    args.seed, preset=args.preset)
-    else:
-        case = Case(2 if args.m is None else args.m, 3 if args.n is None else args.n,
-                    args.batch, args.dtype, args.eps, args.eps_placement, args.scale, args.seed)
-    methods = _methods(args.method)
-    explicit_kron = args.method != "all" and "kron" in methods
+    limits = limits_from_args(args)
+    case = case_from_args(args)
+    explicit = args.method != "all"
+    methods = values(args.method, str, "--method", METHODS)
     check = run_check(case, methods, None if args.variant == "none" else args.variant, limits,
-                      kron_over_budget="raise" if explicit_kron else "skip")
+                      kron_over_budget="raise" if explicit and "kron" in methods else "skip")
     if args.json:
         print(json.dumps(to_json_dict(check)))
     else:

@@ -7,9 +7,18 @@ import dataclasses
 import re
 import sys
 
-from gradlab.cli.check import add_check
 from gradlab.core.errors import GradlabError
-from gradlab.problems.seed.case import Case
+
+#: Each third-party module gradlab imports → its requirement, as pyproject.toml
+#: declares it (tests/cli/test_packaging.py holds the two together).
+REQUIREMENTS = {
+    "torch": "torch>=2.13,<3",
+    "numpy": "numpy>=2.4,<3",
+    "pandas": "pandas>=3.1,<4",
+    "altair": "altair>=6.3,<7",
+    "tqdm": "tqdm>=4.70,<5",
+}
+CPU_TORCH = "--index-url https://download.pytorch.org/whl/cpu"
 
 
 class Parser(argparse.ArgumentParser):
@@ -21,38 +30,67 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
 
     def error(self, message):
-        raise SystemExit(_fail(message))
+        raise SystemExit(_fail(message.removeprefix("argument ")))
+
+
+def _fields() -> set[str]:
+    """The words that start a validator's message and are a flag's dest: Case's fields
+    and the variant (none where torch, and so Case, cannot be imported)."""
+    try:
+        from gradlab.problems.seed.case import Case
+    except ModuleNotFoundError:
+        return set()
+    return {f.name for f in dataclasses.fields(Case)} | {"variant"}
 
 
 def _fail(message: str) -> int:
     """One line on stderr; a message that starts with a Case field names its flag."""
     first, _, rest = message.partition(" ")
-    if first in {f.name for f in dataclasses.fields(Case)} | {"variant"}:
+    if first in _fields():
         message = f"--{first.replace('_', '-')} {rest}"
     print(f"gradlab: error: {message}", file=sys.stderr)
     return 2
 
 
+def missing_package(exc: ModuleNotFoundError, who: str = "gradlab") -> str | None:
+    """What to say when a third-party package is not installed, or None when the
+    missing module is gradlab's own (a bug, not an installation problem)."""
+    top = (exc.name or "").partition(".")[0]
+    if not top or top == "gradlab":
+        return None
+    pip = f"{sys.executable} -m pip install"
+    if top not in REQUIREMENTS:
+        return (f"{who} needs the module '{top}', which is not installed; install "
+                f"gradlab's requirements: {pip} -r requirements.txt")
+    extra = f" (for the CPU-only build add {CPU_TORCH})" if top == "torch" else ""
+    return f"{who} needs {top}, which is not installed: {pip} '{REQUIREMENTS[top]}'{extra}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from gradlab.cli.check import add_check
+    from gradlab.cli.sweep import add_sweep
+
     parser = Parser(prog="python -m gradlab",
                     description="Is that gradient mismatch a bug or rounding?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_check(sub)
-    try:  # the sweep command lives beside the sweep engine
-        from gradlab.cli.sweep import add_sweep
-    except ImportError:
-        pass
-    else:
-        add_sweep(sub)
+    add_sweep(sub)
     return parser
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    who = "gradlab"
     try:
+        args = build_parser().parse_args(argv)
+        who = f"the {args.command} command"
         return args.func(args)
     except GradlabError as exc:
         return _fail(str(exc))
+    except ModuleNotFoundError as exc:
+        message = missing_package(exc, who)
+        if message is None:
+            raise
+        return _fail(message)
     except BrokenPipeError:  # `… | head`: the reader left; nothing to report
         sys.stderr.close()
         return 0

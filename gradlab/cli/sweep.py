@@ -1,22 +1,23 @@
 """``python -m gradlab sweep``: a grid of checks, headless, to a CSV.
 
-Every flag takes a comma list; a flag left out keeps the dashboard's default
-sweep (``Sweep.default()``). ``--dims`` pairs m = n; ``--m``/``--n`` form a
+Every grid flag takes a list in the dashboard's syntax (gradlab/core/lists.py:
+``2,4,8``, ``2..4096`` doubling, ``all`` for names); a flag left out keeps the
+dashboard's default sweep (``Sweep.default()``). ``--dims`` pairs m = n; ``--m``/``--n`` form a
 Cartesian product instead. The progress bar (tqdm) goes to stderr, the CSV to
 ``--out`` or stdout.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
 
+from gradlab.cli.flags import add_budget_flags, default_text, flag, limits_from_args, values
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
-from gradlab.core.limits import Limits, MiB
+from gradlab.core.limits import MiB
 from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.sweep.grid import VARIANT_NAMES, Sweep
@@ -37,67 +38,39 @@ FLAGS = {
 }
 
 
-def _flag(dest: str) -> str:
-    return "--" + dest.replace("_", "-")
-
-
-def comma_list(dest: str, item: type, everything: tuple | None):
-    """An argparse type: 'a,b,c' → a tuple of ``item``; 'all' → ``everything``."""
-    word = {int: "integers", float: "numbers", str: "names"}[item]
-
-    def parse(text: str) -> tuple:
-        if everything and text.strip() == "all":
-            return everything
-        parts = [p.strip() for p in text.split(",")]
-        if not text.strip() or any(p == "" for p in parts):
-            raise argparse.ArgumentTypeError(f"expected a comma list of {word}, such as "
-                                             f"{_example(item)} (got {text!r})")
-        try:
-            return tuple(item(p) for p in parts)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a comma list of {word} "
-                                             f"(got {text!r})") from None
-
-    parse.__name__ = word
-    return parse
-
-
-def _example(item: type) -> str:
-    return {int: "2,64,1024", float: "0,1e-5", str: "float32,float64"}[item]
-
-
 def add_sweep(sub) -> None:
     default = Sweep.default()
+    shown = {dest: "all" if getattr(default, field) == everything
+             else default_text(getattr(default, field))
+             for dest, (field, _, everything) in FLAGS.items()}
     p = sub.add_parser(
         "sweep", help="a grid of checks over sizes × dtypes × ε …, written as CSV",
         description="Run every combination of the given values and write one CSV row "
-                    "per point. Each flag takes a comma list; a flag left out keeps the "
-                    "dashboard's default sweep (m = n = 2, 4, …, 4096 × 4 dtypes × "
-                    "ε 0, 1e-6, 1e-5 × seeds 0, 1, 2: 432 points).")
+                    "per point. Each grid flag takes a list: 2,4,8 or 2..64 (doubling: 2, "
+                    "4, …, 64); 'all' for names. A flag left out keeps the dashboard's "
+                    f"default sweep (m = n = {shown['dims']} × {len(default.dtypes)} dtypes × "
+                    f"ε {shown['eps']} × seeds {shown['seed']}: {default.points} points).")
     helps = {
-        "m": "outputs, Cartesian with --n (instead of --dims)",
-        "n": "inputs, Cartesian with --m",
-        "dims": "paired sizes m = n (default 2,4,…,4096)",
-        "batch": "tokens (default 1)",
-        "dtype": f"'all', or a list of {', '.join(DTYPE_NAMES)} (default all)",
-        "eps": "the norm's ε (default 0,1e-6,1e-5)",
-        "eps_placement": "inside, outside or all (default inside)",
-        "scale": "multiplies W (default 1)",
-        "seed": "seeds (default 0,1,2)",
-        "variant": f"'all', or a list of {', '.join(VARIANT_NAMES)} (default none)",
-        "method": f"'all', or a list of {', '.join(METHODS)} (default "
-                  f"{','.join(default.methods)}; autograd always runs)",
+        "m": "outputs, Cartesian with --n (default: none, --dims applies)",
+        "n": "inputs, Cartesian with --m (default: none, --dims applies)",
+        "dims": "paired sizes m = n",
+        "batch": "tokens",
+        "dtype": f"'all', or a list of {', '.join(DTYPE_NAMES)}",
+        "eps": "the norm's ε",
+        "eps_placement": f"'all', or a list of {', '.join(PLACEMENTS)}",
+        "scale": "multiplies W",
+        "seed": "seeds of the draws",
+        "variant": f"'all', or a list of {', '.join(VARIANT_NAMES)}",
+        "method": f"'all', or a list of {', '.join(METHODS)}; autograd always runs",
     }
-    for dest, (_, item, everything) in FLAGS.items():
-        p.add_argument(_flag(dest), dest=dest, type=comma_list(dest, item, everything),
-                       default=None, metavar="LIST", help=helps[dest])
+    for dest in FLAGS:
+        text = helps[dest] if dest in ("m", "n") else f"{helps[dest]} (default {shown[dest]})"
+        p.add_argument(flag(dest), dest=dest, default=None, metavar="LIST",
+                       help=text.replace("%", "%%"))
     p.add_argument("--out", metavar="FILE.csv", help="write the CSV here (default stdout)")
-    p.add_argument("--device", default="cpu", help="cpu, or cuda where a GPU exists")
-    p.add_argument("--kron-budget-mib", type=float, default=None, metavar="MIB",
-                   help="largest J that kron may form (default 256, or "
-                        "GRADLAB_KRON_BUDGET_MIB); kron is skipped past it")
-    p.add_argument("--max-points", type=int, default=None, metavar="N",
-                   help="refuse a sweep with more points (default 5000, or GRADLAB_MAX_POINTS)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu, or cuda where a GPU exists (default %(default)s)")
+    add_budget_flags(p, max_points=True)
     p.add_argument("--dry-run", action="store_true",
                    help="print the number of points and the largest case, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -106,7 +79,8 @@ def add_sweep(sub) -> None:
 
 def sweep_from_args(args) -> Sweep:
     """The default sweep, with each given flag replacing its field."""
-    given = {dest: getattr(args, dest) for dest in FLAGS if getattr(args, dest) is not None}
+    given = {dest: values(getattr(args, dest), item, flag(dest), everything or ())
+             for dest, (_, item, everything) in FLAGS.items() if getattr(args, dest) is not None}
     if given.keys() & {"m", "n"}:
         if "dims" in given:
             raise GradlabError("--dims pairs m = n; give either --dims or --m and --n")
@@ -127,23 +101,8 @@ def _flag_message(message: str) -> str:
         return "--" + message
     for dest, (field, _, _) in FLAGS.items():
         if message.startswith(field + ":") or message.startswith(field + " "):
-            return _flag(dest) + message[len(field):]
+            return flag(dest) + message[len(field):]
     return message
-
-
-def limits_from_args(args) -> Limits:
-    limits = Limits.from_env()
-    changes = {}
-    if args.kron_budget_mib is not None:
-        budget = args.kron_budget_mib
-        if budget != budget or budget <= 0 or budget == float("inf"):
-            raise GradlabError(f"--kron-budget-mib must be > 0 (got {budget:g})")
-        changes["kron_bytes"] = max(1, int(budget * MiB))
-    if args.max_points is not None:
-        if args.max_points < 1:
-            raise GradlabError(f"--max-points must be ≥ 1 (got {args.max_points})")
-        changes["max_points"] = args.max_points
-    return dataclasses.replace(limits, **changes)
 
 
 def _check_out(path: str) -> None:

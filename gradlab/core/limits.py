@@ -44,14 +44,37 @@ class Limits:
             text = environ.get(var)
             if text is None or text == "":
                 continue
-            try:
-                number = float(text)
-            except ValueError:
-                raise GradlabError(f"{var} must be a number (got {text!r})") from None
-            if not math.isfinite(number) or number <= 0:
-                raise GradlabError(f"{var} must be > 0 (got {text!r})")
-            values[field_name] = max(1, int(number * unit))
+            values[field_name] = parse_budget(text, var, unit)
         return cls(**values)
+
+
+#: The largest budget: what a signed 64-bit integer holds (in bytes, or items).
+MAX_BUDGET = 2**63 - 1
+
+
+def parse_budget(text, name: str, unit: int = MiB) -> int:
+    """A budget given as text in ``unit`` (MiB, or 1 for a count), in bytes (or items).
+
+    The one parser of a budget, for the GRADLAB_* variables and the CLI's flags: a
+    finite number > 0 whose bytes fit in a 64-bit integer (a count must be whole); a
+    fraction of a byte rounds down, to at least 1. A GradlabError names ``name``.
+    """
+    try:
+        number = int(text)  # exact, where it is written as an integer
+    except (TypeError, ValueError):
+        try:
+            number = float(text)
+        except (TypeError, ValueError):
+            raise GradlabError(f"{name} must be a number (got {text!r})") from None
+    if not math.isfinite(number) or number <= 0:
+        raise GradlabError(f"{name} must be a finite number > 0 (got {text!r})")
+    if unit == 1 and number != int(number):
+        raise GradlabError(f"{name} must be a whole number (got {text!r})")
+    if number * unit > MAX_BUDGET:
+        what = " MiB, what a 64-bit integer holds in bytes" if unit > 1 else \
+            ", what a 64-bit integer holds"
+        raise GradlabError(f"{name} must be ≤ {MAX_BUDGET // unit:,}{what} (got {text!r})")
+    return max(1, int(number * unit))
 
 
 #: Limits field → (environment variable, unit of the variable's value).

@@ -50,7 +50,8 @@ _CONTEXT: dict[str, Column] = {
     "bug_effect": ("float", "relative", "how far the variant's exact gradient is from the correct "
                                         "one, max-norm ÷ max |ref| (NaN for variant none)"),
     "bug_effect_fro": ("float", "relative", "the same normwise: ‖variant − correct‖_F ÷ ‖ref‖_F"),
-    "reference_precision": ("str", "—", "float64, or longdouble (x87 80-bit) for float64 cases"),
+    "reference_precision": ("str", "—", "float64; for float64 cases longdouble where it is "
+                            "wider than float64 (x87 80-bit on x86 Linux), else double-double"),
 }
 
 

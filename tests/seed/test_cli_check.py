@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import run_cli
 
-from gradlab.cli.main import main
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.gradients import PARAMS
 from gradlab.problems.seed.inputs import case_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(argv, capsys) -> tuple[int, str, str]:
-    """main(argv) → (exit status, stdout, stderr); argparse exits are caught."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def run_module(*args: str) -> subprocess.CompletedProcess:
@@ -224,6 +214,10 @@ BAD_FLAGS = [
               "--kron-budget-mib", "0.5"], "budget of 0.5 MiB"),
     ("--kron-budget-mib", ["--kron-budget-mib", "0"], "> 0"),
     ("--kron-budget-mib", ["--kron-budget-mib", "nan"], "> 0"),
+    ("--kron-budget-mib", ["--kron-budget-mib", "inf"], "finite"),
+    ("--kron-budget-mib", ["--kron-budget-mib=-inf"], "finite"),
+    ("--kron-budget-mib", ["--kron-budget-mib", "1e300"], "≤ 8,796,093,022,207 MiB"),
+    ("--kron-budget-mib", ["--kron-budget-mib", "lots"], "a number"),
     ("--m", ["--m", "abc"], None),
     ("--m", ["--m", "2.5"], None),
     ("--n", ["--n", ""], None),
@@ -231,8 +225,11 @@ BAD_FLAGS = [
     ("--eps", ["--eps", "-1e-5"], "≥ 0"),  # a negative in e-notation is a number, not a flag
     ("--scale", ["--scale", "1e-3x"], None),
     ("--seed", ["--seed", "one"], None),
-    ("--batch", ["--batch", "1.0"], None),
-    ("--method", ["--method", "finite-diff"], "'all' or a comma list"),
+    ("--batch", ["--batch", "1.5"], "not an integer"),
+    ("--m", ["--m", "2..8"], "takes one value"),
+    ("--seed", ["--seed", "1,2"], "takes one value"),
+    ("--method", ["--method", "finite-diff"], "each must be one of autograd, structured, kron"),
+    ("--method", ["--method", "structured,,kron"], "an empty item"),
     ("--variant", ["--variant", "no-mean"], "one of no-projection"),
     ("--preset", ["--preset", "seed"], None),
     ("--preset", ["--preset", "notebook", "--m", "5"], "fixes m=2 and n=3"),

@@ -92,6 +92,20 @@ def test_every_dtype_rounds_the_notebooks_own_values(dtype, notebook):
     assert torch.equal(inputs.b, notebook["b"].to(target))
 
 
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("eps", [1e-5, 1e-6, 0.1], ids=lambda e: f"eps{e:g}")
+def test_notebook_eps_is_rounded_once_to_the_case_dtype(dtype, eps):
+    """ε is held in float64 and rounded to the case dtype, as for every other case:
+    in float64, ε = 1e-5 runs as 1e-5, not as float32's 9.99999974737875e-06."""
+    inputs = case_inputs(Case.notebook(dtype=dtype, eps=eps))
+    target = DTYPES[dtype].torch_dtype
+    assert inputs.eps.dtype == target
+    assert torch.equal(inputs.eps, torch.tensor(eps, dtype=torch.float64).to(target))
+    assert torch.equal(inputs.eps, case_inputs(Case(2, 3, dtype=dtype, eps=eps)).eps)
+    if dtype == "float64":
+        assert float(inputs.eps) == eps
+
+
 def test_preset_differs_from_a_generic_seed_zero_case():
     """The preset is the notebook's float32 stream, not gradlab's float64 draw."""
     assert not torch.equal(case_inputs(Case.notebook()).W, case_inputs(Case(2, 3)).W)

@@ -8,8 +8,12 @@ import mpmath
 import numpy as np
 import pytest
 import torch
+from conftest import eps_id
 
+import gradlab.core.doubledouble
 import gradlab.core.precise
+import gradlab.problems.seed.reference as reference_module
+from gradlab.core.doubledouble import DD
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.precise import blocks
 from gradlab.problems.seed import layer
@@ -18,7 +22,15 @@ from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.gradients import PARAMS, formula_grads
 from gradlab.problems.seed.inputs import case_inputs, draw
 from gradlab.problems.seed.metrics import scale_residual, weight_metrics
-from gradlab.problems.seed.reference import reference_grads
+from gradlab.problems.seed.reference import (
+    DOUBLE_DOUBLE,
+    FLOAT64_REFERENCE,
+    LONGDOUBLE,
+    describe_precision,
+    longdouble_is_wider,
+    reference_grads,
+)
+from gradlab.problems.seed.report import to_json_dict, to_table
 
 U64 = 2.0**-53
 
@@ -35,6 +47,14 @@ def as_mpf(value) -> mpmath.mpf:
     """A float64 or longdouble value, exactly."""
     p, q = np.longdouble(value).as_integer_ratio()
     return mpmath.mpf(p) / q
+
+
+def mp_values(value) -> list:
+    """Every entry of a reference array, exactly: a double-double as hi + lo."""
+    if isinstance(value, DD):
+        return [as_mpf(h) + as_mpf(lo) for h, lo in
+                zip(value.hi.ravel(), value.lo_or_zero().ravel())]
+    return [as_mpf(v) for v in np.asarray(value).ravel()]
 
 
 def mp_grads(inputs, placement: str) -> dict:
@@ -74,14 +94,40 @@ def flat(value):
     return [value]
 
 
+@pytest.mark.skipif(not longdouble_is_wider(), reason="longdouble is float64 on this platform")
 def test_longdouble_is_wider_than_float64_here():
-    """The float64 reference relies on x87 80-bit longdouble (unit roundoff 2⁻⁶⁴)."""
+    """Where longdouble is wider than float64 (x87 80-bit here, unit roundoff 2⁻⁶⁴),
+    the float64 reference keeps it."""
     assert np.finfo(np.longdouble).eps <= 2.0**-63
+    assert FLOAT64_REFERENCE == LONGDOUBLE
+
+
+def test_a_longdouble_that_is_float64_is_not_wider():
+    """Windows and macOS arm64: np.longdouble is float64, so the reference falls back
+    to double-double rather than calling float64 'longdouble'."""
+    assert not longdouble_is_wider(np.finfo(np.float64))
+    assert longdouble_is_wider(np.finfo(np.longdouble)) == (
+        np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant)
+
+
+@pytest.mark.parametrize("precision, words", [
+    ("float64", ["float64", "2⁻⁵³"]),
+    (DOUBLE_DOUBLE, ["double-double", "hi + lo", "2⁻¹⁰⁶"]),
+    (LONGDOUBLE, ["longdouble", "u = 2⁻"]),
+])
+def test_each_precision_is_described_with_its_unit_roundoff(precision, words):
+    text = describe_precision(precision)
+    assert all(w in text for w in words), text
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant != 63, reason="longdouble is not x87 here")
+def test_x87_longdouble_is_described_as_such():
+    assert describe_precision(LONGDOUBLE) == "longdouble (x87 80-bit, u = 2⁻⁶⁴)"
 
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 def test_reference_precision_per_dtype(dtype, checked):
-    expected = "longdouble" if dtype == "float64" else "float64"
+    expected = FLOAT64_REFERENCE if dtype == "float64" else "float64"
     assert reference_grads(case_inputs(Case(3, 4, dtype=dtype)), "inside").precision == expected
     check = checked(Case(16, 16, dtype=dtype))
     assert check.reference.precision == expected
@@ -96,21 +142,126 @@ MP_CASES = [
 ]
 
 
-@pytest.mark.parametrize("m, n, batch, eps, placement", MP_CASES)
-def test_longdouble_reference_agrees_with_mpmath(m, n, batch, eps, placement):
-    inputs = case_inputs(Case(m, n, batch, "float64", eps, placement, seed=m + n))
-    ref = reference_grads(inputs, placement)
+def assert_agrees_with_mpmath(ref, inputs, placement, tolerance):
+    """Every gradient of ``ref`` within ``tolerance`` × u of float64 of mpmath's."""
     exact = mp_grads(inputs, placement)
+    m = inputs.W.shape[0]
     with mpmath.workdps(60):
         for param in PARAMS:
             want = flat(exact[param])
-            got = [as_mpf(v) for v in np.asarray(reference_param(ref, param)).ravel()]
+            got = mp_values(reference_param(ref, param))
             assert len(got) == len(want)
             # relative to the gradient; for m = 1, to its terms: dL/dW and dL/dx
             # cancel exactly with ε = 0 and nearly (κ ~ 10³) with ε > 0
             scale = ref.terms["max"] if m == 1 else max(abs(w) for w in want)
             diff = max(abs(x - y) for x, y in zip(got, want))
-            assert diff / scale <= 1e-2 * U64, (param, float(diff / scale / U64))
+            assert diff / scale <= tolerance * U64, (param, float(diff / scale / U64))
+
+
+@pytest.mark.parametrize("m, n, batch, eps, placement", MP_CASES)
+def test_longdouble_reference_agrees_with_mpmath(m, n, batch, eps, placement):
+    inputs = case_inputs(Case(m, n, batch, "float64", eps, placement, seed=m + n))
+    ref = reference_grads(inputs, placement, float64_reference=LONGDOUBLE)
+    assert_agrees_with_mpmath(ref, inputs, placement, 1e-2)
+
+
+@pytest.mark.parametrize("m, n, batch, eps, placement", MP_CASES)
+def test_double_double_reference_agrees_with_mpmath(m, n, batch, eps, placement):
+    """About 2⁻¹⁰⁶ per operation: within 1e-12 u of float64 (longdouble: 1e-2 u)."""
+    inputs = case_inputs(Case(m, n, batch, "float64", eps, placement, seed=m + n))
+    ref = reference_grads(inputs, placement, float64_reference=DOUBLE_DOUBLE)
+    assert ref.precision == DOUBLE_DOUBLE
+    assert_agrees_with_mpmath(ref, inputs, placement, 1e-12)
+
+
+def small_blocks(monkeypatch) -> None:
+    """Blocks of a few rows of W (the last one ragged), and matmul chunks of a few rows."""
+    monkeypatch.setattr(gradlab.core.precise, "BLOCK_ENTRIES", 21)  # 3 rows of 7
+    monkeypatch.setattr(gradlab.core.precise, "WIDEN_ENTRIES", 28)  # 4 rows
+    monkeypatch.setattr(reference_module, "WIDEN_ENTRIES", 28)
+    monkeypatch.setattr(gradlab.core.doubledouble, "MATMUL_CHUNK", 20)
+
+
+@pytest.mark.parametrize("batch", [1, 3], ids=lambda b: f"batch{b}")
+@pytest.mark.parametrize("placement", ["inside", "outside"])
+def test_blocked_double_double_reference_agrees_with_mpmath(batch, placement, monkeypatch):
+    small_blocks(monkeypatch)
+    assert len(list(blocks(13, 7))) == 5
+    inputs = case_inputs(Case(13, 7, batch, "float64", 1e-5, placement, seed=5))
+    ref = reference_grads(inputs, placement, float64_reference=DOUBLE_DOUBLE)
+    assert_agrees_with_mpmath(ref, inputs, placement, 1e-12)
+
+
+def reference_values(ref, param: str) -> np.ndarray:
+    """A gradient of the reference as float64 hi + lo pairs, stacked (hi, lo)."""
+    if param == "W":
+        parts = [ref.weight_parts(sl) for sl in blocks(*ref.shape)]
+        return np.stack([np.concatenate([p[0].numpy() for p in parts]),
+                         np.concatenate([(p[1] if p[1] is not None else 0 * p[0]).numpy()
+                                         for p in parts])])
+    value = ref.grads[param]
+    if isinstance(value, DD):
+        return np.stack([value.hi, value.lo_or_zero()])
+    hi = value.astype(np.float64)
+    return np.stack([hi, (value - hi).astype(np.float64)])
+
+
+LONG_CASES = [
+    pytest.param(m, n, batch, placement, eps,
+                 id=f"m{m}n{n}b{batch}-{placement}-{eps_id(eps)}")
+    for m, n, eps_list in [(4, 3, (0.0, 1e-5)), (600, 500, (1e-5,))]
+    for batch in (1, 3)
+    for placement in ("inside", "outside")
+    for eps in eps_list
+]
+
+
+@pytest.mark.parametrize("m, n, batch, placement, eps", LONG_CASES)
+def test_double_double_reference_agrees_with_longdouble(m, n, batch, placement, eps):
+    """The fallback against longdouble, on sizes of one and of several blocks
+    (600 × 500 spans five comparison blocks and two widening blocks): within 1e-2 u
+    of float64 of the gradient (longdouble's own error), with the same term scale."""
+    inputs = case_inputs(Case(m, n, batch, "float64", eps, placement, seed=m + batch))
+    long = reference_grads(inputs, placement, float64_reference=LONGDOUBLE)
+    dd = reference_grads(inputs, placement, float64_reference=DOUBLE_DOUBLE)
+    for param in PARAMS:
+        got, want = reference_values(dd, param), reference_values(long, param)
+        scale = dd.max_abs(param)
+        diff = np.abs((got[0] - want[0]) + (got[1] - want[1])).max()
+        assert diff / scale <= 1e-2 * U64, (param, diff / scale / U64)
+        if param != "W":
+            assert dd.max_abs(param) == pytest.approx(long.max_abs(param), rel=1e-15)
+    assert dd.distance(long) / dd.max_abs("W") <= 1e-2 * U64
+    assert dd.term_scale == pytest.approx(long.term_scale, rel=1e-15)
+
+
+@pytest.mark.parametrize("variant", [None, "wrong-mean", "transposed"])
+def test_a_check_on_the_double_double_reference(variant, monkeypatch):
+    """The whole check, forced onto the fallback: the same errors, κ and bug effect
+    as on longdouble, and 'double-double' in the row, the JSON and the table."""
+    case = Case(24, 40, 3, "float64", 1e-5, seed=2)
+    on_long = run_check(case, variant=variant)
+    monkeypatch.setattr(reference_module, "FLOAT64_REFERENCE", DOUBLE_DOUBLE)
+    on_dd = run_check(case, variant=variant)
+    assert on_long.reference.precision == FLOAT64_REFERENCE
+    assert on_dd.reference.precision == DOUBLE_DOUBLE
+    assert on_dd.to_row()["reference_precision"] == DOUBLE_DOUBLE
+    assert to_json_dict(on_dd)["reference_precision"] == DOUBLE_DOUBLE
+    assert "reference in double-double (float64 hi + lo" in to_table(on_dd)
+    for name in on_long.runs:
+        # each method's error is ~1 u of float64; the two references differ by ≪ 1e-2 u
+        assert on_dd.errors[name]["W"].err_u == pytest.approx(
+            on_long.errors[name]["W"].err_u, abs=1e-2)
+        for param in ("x", "g", "b"):
+            if param in on_long.errors[name]:
+                assert on_dd.errors[name][param].err_u == pytest.approx(
+                    on_long.errors[name][param].err_u, abs=1e-2)
+    assert on_dd.kappa == pytest.approx(on_long.kappa, rel=1e-12)
+    if variant is not None:
+        assert on_dd.bug_effect == pytest.approx(on_long.bug_effect, rel=1e-12)
+        assert {v.status for v in on_dd.verdicts.values()} == {"fail"}
+    else:
+        assert {v.status for v in on_dd.verdicts.values()} == {"pass"}
 
 
 @pytest.mark.parametrize("placement", ["inside", "outside"])

@@ -59,6 +59,10 @@ def test_without_out_the_csv_goes_to_stdout_and_the_bar_to_stderr(capsysbinary):
     (["--m", "2,64", "--n", "3,64"], "m", (2, 64)),
     (["--m", "2,64", "--n", "3,64"], "dims", ()),
     (["--dims", "2,4,8"], "dims", (2, 4, 8)),
+    (["--dims", "2..64"], "dims", (2, 4, 8, 16, 32, 64)),
+    (["--dims", "2 4;8"], "dims", (2, 4, 8)),
+    (["--m", "2..8", "--n", "3"], "m", (2, 4, 8)),
+    (["--batch", "1e3"], "batch", (1000,)),
     (["--dtype", "float32, float64"], "dtypes", ("float32", "float64")),
     (["--dtype", "all"], "dtypes", ("float64", "float32", "bfloat16", "float16")),
     (["--eps", "0,1e-5"], "eps", (0.0, 1e-5)),
@@ -69,7 +73,8 @@ def test_without_out_the_csv_goes_to_stdout_and_the_bar_to_stderr(capsysbinary):
     (["--variant", "none,wrong-mean"], "variants", ("none", "wrong-mean")),
     (["--method", "all"], "methods", ("autograd", "structured", "kron")),
     ([], "dims", Sweep.default().dims),
-], ids=["m", "m-clears-dims", "dims", "dtype", "dtype-all", "eps", "placement-all", "scale",
+], ids=["m", "m-clears-dims", "dims", "dims-range", "dims-spaces", "m-range", "batch-1e3",
+        "dtype", "dtype-all", "eps", "placement-all", "scale",
         "seed", "batch", "variant", "method-all", "default"])
 def test_flags_take_comma_lists(argv, field, value):
     args = build_parser().parse_args(["sweep", *argv])
@@ -78,9 +83,12 @@ def test_flags_take_comma_lists(argv, field, value):
 
 BAD = {
     "unknown-flag": (["--bogus"], "unrecognized arguments: --bogus"),
-    "not-an-int": (["--dims", "2,x"], "--dims: expected a comma list of integers"),
-    "empty-item": (["--seed", "0,,1"], "--seed: expected a comma list of integers"),
-    "not-a-number": (["--eps", "small"], "--eps: expected a comma list of numbers"),
+    "not-an-int": (["--dims", "2,x"], "--dims: 'x' is not an integer"),
+    "fraction": (["--dims", "2.5"], "--dims: '2.5' is not an integer"),
+    "backwards-range": (["--dims", "64..2"], "--dims: a range a..b needs 1 ≤ a ≤ b"),
+    "empty-item": (["--seed", "0,,1"], "--seed: an empty item in '0,,1'"),
+    "empty": (["--eps", ""], "--eps needs at least one value"),
+    "not-a-number": (["--eps", "small"], "--eps: 'small' is not a number"),
     "unknown-dtype": (["--dtype", "float8"], "--dtype: each must be one of float64"),
     "negative-eps": (["--eps=-1e-5"], "--eps: each must be ≥ 0"),
     "zero-dim": (["--dims", "0,2"], "--dims: each must be ≥ 1"),
@@ -94,7 +102,11 @@ BAD = {
                         "72 points, over the limit of 10 points"),
     "too-big": (["--dims", "1000000"], "over the memory budget"),
     "bad-device": (["--device", "tpu"], "--device must be cpu or cuda"),
-    "bad-kron-budget": (["--kron-budget-mib", "-1"], "--kron-budget-mib must be > 0"),
+    "bad-kron-budget": (["--kron-budget-mib=-1"], "--kron-budget-mib must be a finite number > 0"),
+    "inf-kron-budget": (["--kron-budget-mib", "inf"], "--kron-budget-mib must be a finite"),
+    "huge-kron-budget": (["--kron-budget-mib", "1e300"], "--kron-budget-mib must be ≤ 8,796"),
+    "zero-max-points": (["--max-points", "0"], "--max-points must be a finite number > 0"),
+    "fraction-max-points": (["--max-points", "2.5"], "--max-points must be a whole number"),
     "out-folder-missing": (["--dims", "2", "--out", "/nonexistent/dir/x.csv"],
                            "the folder /nonexistent/dir does not exist"),
 }

@@ -79,7 +79,8 @@ class Case:
 
         Per entry of W (m·n), X (batch·n) and a (batch·m): the inputs and four
         methods' gradients in the case dtype, float64 copies, and the
-        reference in numpy longdouble (16 bytes) for float64 cases.
+        reference in 16 bytes (numpy longdouble, or a double-double's hi + lo) for
+        float64 cases.
         """
         entries = self.m * self.n + self.batch * self.n + self.batch * self.m
         per_entry = 6 * dtype_info(self.dtype).bits // 8 + 6 * 8 + 4 * 16

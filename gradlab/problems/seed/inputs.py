@@ -57,7 +57,8 @@ def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
 
 
 def draw_notebook(eps: float = 0.0) -> Inputs:
-    """The seed's draws: torch.manual_seed(0), then float32 randn of W, x, g, b.
+    """The seed's draws: torch.manual_seed(0), then float32 randn of W, x, g, b, held
+    in float64 (exactly) with ε, as ``draw`` holds its own.
 
     A private generator seeded 0 gives the same stream as the global one after
     ``torch.manual_seed(0)``, without touching global state.
@@ -67,8 +68,11 @@ def draw_notebook(eps: float = 0.0) -> Inputs:
     x = torch.randn(3, generator=gen)
     g = torch.randn(2, generator=gen)
     b = torch.randn(2, generator=gen)
-    # float32 → float64 is exact, so every dtype rounds the notebook's own values.
-    return Inputs(W, x.unsqueeze(0), g, b, torch.tensor(eps)).to(torch.float64)
+    # float32 → float64 is exact, so every dtype rounds the notebook's own values;
+    # ε is held in float64 like every other case's, and rounded to the case dtype once.
+    f64 = torch.float64
+    return Inputs(W.to(f64), x.unsqueeze(0).to(f64), g.to(f64), b.to(f64),
+                  torch.tensor(eps, dtype=f64))
 
 
 def case_inputs(case: Case, device: str = "cpu") -> Inputs:

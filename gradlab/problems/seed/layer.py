@@ -11,7 +11,8 @@ Per token x (a row of X)::
 
 Every function uses operators, ``sum``/``mean`` with ``axis`` and ``sqrt`` only, so the
 same code runs on torch tensors (in the case's dtype, for the ``structured``
-method and for autograd) and on numpy ``longdouble`` arrays (the reference).
+method and for autograd) and, for the reference, on numpy ``longdouble`` arrays or
+double-double arrays (gradlab/core/doubledouble.py).
 Token-wise quantities keep a trailing axis of length 1: u is (batch, 1).
 """
 
@@ -26,10 +27,10 @@ INSIDE, OUTSIDE = "inside", "outside"
 def matmul(A, B):
     """A B. numpy's longdouble matmul is a slow generic loop; einsum is ~20× faster.
     torch's matmul with an inner size of 1 (one token's outer product) is ~1.6×
-    slower than torch.outer."""
+    slower than torch.outer. A double-double array has its own ``@``."""
     if isinstance(A, np.ndarray):
         return np.einsum("ik,kj->ij", A, B)
-    if A.shape[-1] == 1 and A.dim() == 2 and B.dim() == 2:
+    if isinstance(A, torch.Tensor) and A.shape[-1] == 1 and A.dim() == 2 and B.dim() == 2:
         return torch.outer(A[:, 0], B[0])
     return A @ B
 

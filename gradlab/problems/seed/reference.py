@@ -2,8 +2,11 @@
 the same rounded inputs, so that only arithmetic error is measured.
 
 For a float32, bfloat16 or float16 case the reference is float64 (torch).
-For a float64 case it is numpy ``longdouble`` (x87 80-bit, unit roundoff
-2⁻⁶⁴), since a float64 reference would read float64's own error as 0.
+For a float64 case it is numpy ``longdouble`` where that is wider than float64
+(x87 80-bit on x86 Linux, unit roundoff 2⁻⁶⁴), since a float64 reference would
+read float64's own error as 0. Where ``longdouble`` is float64 itself (Windows,
+macOS arm64) it is double-double instead (gradlab/core/doubledouble.py: float64
+pairs hi + lo, about 2⁻¹⁰⁶), the same formulas on another array type.
 
 dL/dW = Rowsᵀ X is m×n, the one large gradient. The reference keeps its two
 factors and goes through W in blocks of rows: W is widened a block at a time,
@@ -11,7 +14,8 @@ and dL/dW is formed a block at a time while it is compared, so no m×n array is
 ever held in the wider precision. A longdouble reference hands its dL/dW
 blocks over as float64 pairs hi + lo (a double-double, exact products by
 Dekker's splitting), so that comparing an m×n gradient runs in vectorised
-float64 rather than numpy's scalar x87 loops.
+float64 rather than numpy's scalar x87 loops; a double-double reference hands
+its own over the same way.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from gradlab.core.doubledouble import DD
+from gradlab.core.doubledouble import concatenate as dd_concatenate
 from gradlab.core.dtypes import dtype_info
+from gradlab.core.errors import GradlabError
 from gradlab.core.precise import (
     WIDEN_ENTRIES,
     Scratch,
@@ -37,6 +44,33 @@ from gradlab.core.precise import (
 from gradlab.problems.seed import gradients, layer
 from gradlab.problems.seed.gradients import dtype_name
 from gradlab.problems.seed.inputs import Inputs
+
+LONGDOUBLE, DOUBLE_DOUBLE = "longdouble", "double-double"
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def longdouble_is_wider(finfo: np.finfo | None = None) -> bool:
+    """Whether numpy's longdouble has more significand bits than float64: 63 stored
+    on x86 Linux (x87 80-bit), 112 where it is IEEE quad; on Windows and macOS
+    arm64 it is float64 itself (52), and a longdouble reference would be no wider."""
+    finfo = np.finfo(np.longdouble) if finfo is None else finfo
+    return finfo.nmant > np.finfo(np.float64).nmant
+
+
+#: How a float64 case's reference is computed on this platform: longdouble where it
+#: is wider than float64, else double-double. reference_grads reads it at each call.
+FLOAT64_REFERENCE = LONGDOUBLE if longdouble_is_wider() else DOUBLE_DOUBLE
+
+
+def describe_precision(precision: str) -> str:
+    """A reference precision as the check table shows it, with its unit roundoff."""
+    if precision == LONGDOUBLE:
+        bits = np.finfo(np.longdouble).nmant + 1
+        kind = {64: "x87 80-bit", 113: "IEEE quad"}.get(bits, f"{bits}-bit significand")
+        return f"longdouble ({kind}, u = 2{f'-{bits}'.translate(_SUPERSCRIPT)})"
+    if precision == DOUBLE_DOUBLE:
+        return "double-double (float64 hi + lo, u ≈ 2⁻¹⁰⁶)"
+    return f"{precision} (u = 2⁻⁵³)" if precision == "float64" else precision
 
 
 @dataclass(frozen=True)
@@ -61,6 +95,8 @@ class Reference:
         """A tensor of the case dtype, exactly, in the reference precision."""
         if self.precision == "float64":
             return t.cpu().to(torch.float64)
+        if self.precision == DOUBLE_DOUBLE:
+            return DD(t.cpu().numpy())  # a float64 case: held exactly
         return t.cpu().numpy().astype(np.longdouble)
 
     def weight_parts(self, sl: slice, scratch: Scratch | None = None
@@ -72,6 +108,8 @@ class Reference:
         if whole is not None:
             if isinstance(whole, torch.Tensor):
                 return whole[sl], None
+            if isinstance(whole, DD):
+                return torch.from_numpy(whole.hi[sl]), torch.from_numpy(whole.lo_or_zero()[sl])
             hi = whole[sl].astype(np.float64)
             return torch.from_numpy(hi), torch.from_numpy((whole[sl] - hi).astype(np.float64))
         if self.precision == "float64":
@@ -88,9 +126,12 @@ class Reference:
     def _pairs(self):
         """rows as float64 hi + lo, and X (exact in float64: a float64 input)."""
         if "pairs" not in self._cache:
-            hi = self.rows.astype(np.float64)
-            lo = (self.rows - hi).astype(np.float64)
-            X = torch.from_numpy(self.X.astype(np.float64))
+            if isinstance(self.rows, DD):
+                hi, lo, X = self.rows.hi, self.rows.lo_or_zero(), torch.from_numpy(self.X.hi)
+            else:
+                hi = self.rows.astype(np.float64)
+                lo = (self.rows - hi).astype(np.float64)
+                X = torch.from_numpy(self.X.astype(np.float64))
             self._cache["pairs"] = (torch.from_numpy(hi), torch.from_numpy(lo), X)
         return self._cache["pairs"]
 
@@ -189,17 +230,40 @@ class Reference:
             value = layer.d_weight(self.rows, self.X)
         if isinstance(value, torch.Tensor):
             return value.numpy()
+        if isinstance(value, DD):
+            return value.hi  # hi is the value rounded to float64
         return value.astype(np.float64)
 
 
-def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) -> Reference:
+def _join(parts):
+    """Blocks of a's columns side by side, in their own array type."""
+    if isinstance(parts[0], torch.Tensor):
+        return torch.cat(parts, dim=1)
+    if isinstance(parts[0], DD):
+        return dd_concatenate(parts, axis=1)
+    return np.concatenate(parts, axis=1)
+
+
+def reference_grads(inputs: Inputs, placement: str, variant: str | None = None,
+                    float64_reference: str | None = None) -> Reference:
     """The correct gradients (or, with ``variant``, what that mistake computes
-    exactly) from the inputs as rounded to the case dtype. Always on the CPU."""
+    exactly) from the inputs as rounded to the case dtype. Always on the CPU.
+
+    ``float64_reference``: for a float64 case, "longdouble" or "double-double"
+    (default ``FLOAT64_REFERENCE``, this platform's choice).
+    """
     inputs = inputs.on("cpu")
-    longdouble = inputs.dtype == torch.float64
-    precision = "longdouble" if longdouble else "float64"
+    precision = "float64"
+    if inputs.dtype == torch.float64:
+        precision = FLOAT64_REFERENCE if float64_reference is None else float64_reference
+        if precision not in (LONGDOUBLE, DOUBLE_DOUBLE):
+            raise GradlabError(f"float64_reference must be {LONGDOUBLE} or {DOUBLE_DOUBLE} "
+                               f"(got {precision!r})")
+    longdouble = precision == LONGDOUBLE
 
     def wide(t):
+        if precision == DOUBLE_DOUBLE:
+            return DD(t.numpy())
         return t.numpy().astype(np.longdouble) if longdouble else t.to(torch.float64)
 
     W, X, g, b, eps = inputs.W, wide(inputs.X), wide(inputs.g), wide(inputs.b), wide(inputs.eps)
@@ -209,10 +273,12 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None) 
             grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
             nan = float("nan")
             return Reference(precision, shape, None, X, grads, {"max": nan, "fro": nan})
-        W_wide = WideBlocks(W, longdouble)
+        if precision == DOUBLE_DOUBLE:  # W is float64 already: its blocks are views
+            W_wide = [(sl, wide(W[sl])) for sl in blocks(*shape, WIDEN_ENTRIES)]
+        else:
+            W_wide = WideBlocks(W, longdouble)
         # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
-        a_parts = [layer.pre_activation(Wb, X) for _, Wb in W_wide]
-        a = np.concatenate(a_parts, axis=1) if longdouble else torch.cat(a_parts, dim=1)
+        a = _join([layer.pre_activation(Wb, X) for _, Wb in W_wide])
         u = layer.scale(a, eps, placement)
         fw = gradients.Forward(a, u, layer.output(a, u, g, b))
         rows = gradients.rows(fw, g, eps, placement)

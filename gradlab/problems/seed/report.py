@@ -11,6 +11,7 @@ from gradlab.core.provenance import provenance
 from gradlab.core.verdict import verdict_dict
 from gradlab.problems.seed.check import Check
 from gradlab.problems.seed.gradients import PARAMS
+from gradlab.problems.seed.reference import describe_precision
 
 
 def _finite_or_str(x: float):
@@ -87,7 +88,7 @@ def to_table(check: Check) -> str:
         title += f" · variant {check.variant}"
     p = provenance()
     lines = [title, f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
-             f"reference in {check.reference.precision}", ""]
+             f"reference in {describe_precision(check.reference.precision)}", ""]
     header = ["method", "ran in", "max|Δ| vs autograd", "abs err", "rel err", "err/u",
               "normwise/u", "non-finite", "seconds", "verdict"]
     body = []

@@ -1,0 +1,74 @@
+"""One parser per kind of flag, shared by ``check`` and ``sweep``.
+
+- Numbers and lists of numbers or names: the dashboard's list syntax
+  (gradlab/core/lists.py): ``2,4,8``, ``2..64`` (doubling), ``1e-5``, ``all``.
+- Budgets (``--kron-budget-mib``, ``--max-points``): ``parse_budget``, the parser
+  of the GRADLAB_* variables, over the limits those variables set.
+
+Flags are read as text by argparse and parsed here, so that a bad value is one
+GradlabError naming the flag: ``gradlab: error: --m must be ≥ 1 (got 0)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import ENV_NAMES, Limits, parse_budget
+from gradlab.core.lists import list_text, parse_list
+
+#: Budget flag (argparse dest) → the Limits field it sets.
+BUDGET_FLAGS = {"kron_budget_mib": "kron_bytes", "max_points": "max_points"}
+
+
+def flag(dest: str) -> str:
+    """An argparse dest as the user types it: ``eps_placement`` → ``--eps-placement``."""
+    return "--" + dest.replace("_", "-")
+
+
+def values(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) -> tuple:
+    """A list flag (at least one value): see ``parse_list``."""
+    parsed = parse_list(text, kind, name, allowed)
+    if not parsed:
+        raise GradlabError(f"{name} needs at least one value (got {text!r})")
+    return parsed
+
+
+def one(text: str, kind: type, name: str):
+    """A flag of one number, in the same syntax as a list of them."""
+    parsed = values(text, kind, name)
+    if len(parsed) != 1:
+        raise GradlabError(f"{name} takes one value (got {text!r}, which is "
+                           f"{len(parsed)} values)")
+    return parsed[0]
+
+
+def default_text(value) -> str:
+    """A default as help shows it, in the syntax the flag reads."""
+    return list_text(value) if isinstance(value, tuple) else str(value)
+
+
+def add_budget_flags(parser, max_points: bool) -> None:
+    """``--kron-budget-mib`` (and, for a sweep, ``--max-points``): over Limits.from_env()."""
+    defaults = Limits()
+    for dest, field in BUDGET_FLAGS.items():
+        if dest == "max_points" and not max_points:
+            continue
+        var, unit = ENV_NAMES[field]
+        default = getattr(defaults, field) / unit
+        what = ("largest J = kron(I_m, xᵀ) that kron may form, in MiB; kron is skipped "
+                "past it" if dest == "kron_budget_mib" else "refuse a sweep with more points")
+        parser.add_argument(flag(dest), dest=dest, default=None,
+                            metavar="MIB" if unit > 1 else "N",
+                            help=f"{what} (default {default:g}, or {var})")
+
+
+def limits_from_args(args) -> Limits:
+    """Limits.from_env(), with each budget flag given replacing its field."""
+    limits = Limits.from_env()
+    changes = {}
+    for dest, field in BUDGET_FLAGS.items():
+        text = getattr(args, dest, None)
+        if text is not None:
+            changes[field] = parse_budget(text, flag(dest), ENV_NAMES[field][1])
+    return dataclasses.replace(limits, **changes)
