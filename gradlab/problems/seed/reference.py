@@ -152,7 +152,7 @@ class Reference:
         precision (NaN when grad has a NaN)."""
         if param != "W":
             dev = self.widen(grad) - self.grads[param]
-            return abs_max(dev), norm2(dev)
+            return abs_max(dev), norm2(_f64(dev))
         peak, ss = 0.0, 0.0
         for sl in blocks(*self.shape):
             dev = self.deviation(self.weight_parts(sl), grad[sl])
@@ -175,16 +175,16 @@ class Reference:
     @property
     def u(self) -> float:
         """The reference precision's unit roundoff."""
-        if self.precision == "float64":
-            return 2.0**-53
-        return float(np.finfo(np.longdouble).eps) / 2
+        if self.precision == LONGDOUBLE:
+            return float(np.finfo(np.longdouble).eps) / 2
+        return 2.0**-106 if self.precision == DOUBLE_DOUBLE else 2.0**-53
 
     def fro(self, param: str) -> float:
         """‖ref‖_F of ``param``."""
         key = "fro:" + param
         if key not in self._cache:
             if param != "W":
-                value = norm2(self.grads[param])
+                value = norm2(_f64(self.grads[param]))
             else:
                 value = math.sqrt(sum(fixed_dot(hi, hi) for hi, _ in
                                       (self.weight_parts(sl) for sl in blocks(*self.shape))))
@@ -303,8 +303,10 @@ def sum_scale(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 
 def _f64(x) -> torch.Tensor:
-    return x.to(torch.float64) if isinstance(x, torch.Tensor) else torch.from_numpy(
-        np.asarray(x, dtype=np.float64))
+    """A reference quantity (torch, longdouble or double-double) as float64 torch."""
+    if isinstance(x, torch.Tensor):
+        return x.to(torch.float64)
+    return torch.from_numpy(np.array(x.hi if isinstance(x, DD) else x, dtype=np.float64))
 
 
 def term_scale(fw, rows, X, g, b, eps, placement, acc=None) -> dict[str, float]:
