@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_sweep(sub)
+    from gradlab.cli.verify import add_verify
+    add_verify(sub)
     return parser
 
 

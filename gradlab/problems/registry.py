@@ -1,0 +1,162 @@
+"""The built-in problems as data: each a reference, its candidates and its sizes.
+
+The CLI (``verify --problem``), the tests, the benchmarks and the dashboard read
+this one registry, ``PROBLEMS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from gradlab.core.errors import GradlabError
+from gradlab.core.validate import positive_int
+from gradlab.problems import planted
+from gradlab.verification.spec import side_generator
+
+#: The kinds of candidate: the hand-written backward, a planted mistake in it,
+#: and a kernel of torch's own.
+KINDS = ("correct", "mistake", "kernel")
+#: A problem's own draws (a weight scaled by 1/√n, class indices) come from this
+#: generator, seeded apart from verify's own stream.
+problem_generator = side_generator
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One function whose backward is under test.
+
+    ``fn`` is called like the problem's reference. ``mistake`` (planted mistakes
+    only) gives, for the dtype d the candidate runs in, the mistaken mathematics
+    to evaluate exactly in float64 (its distance from the truth is the
+    mistake's effect, see ``gradlab.verify``).
+    """
+
+    name: str
+    kind: str
+    description: str
+    fn: Callable
+    mistake: Callable[[str], Callable] | None = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise GradlabError(f"kind must be one of {', '.join(KINDS)} (got {self.kind!r})")
+        if (self.kind == "mistake") != (self.mistake is not None):
+            raise GradlabError(f"candidate {self.name!r}: a mistake, and only a mistake, "
+                               "gives its exact mathematics")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A reference forward in plain torch ops, its candidates and the size knob.
+
+    ``draw(size, seed)`` gives verify's ``inputs``: name → shape, or a tensor
+    the problem draws itself from ``problem_generator(seed)``. ``size`` is what
+    ``size_name`` says (a width, a sequence length…); ``sizes`` are the sizes
+    the tests, benchmarks and pages offer, ``default_size`` one of them.
+    """
+
+    name: str
+    title: str
+    formula: str
+    reference: Callable
+    candidates: tuple[Candidate, ...]
+    draw: Callable[[int, int], dict]
+    size_name: str
+    sizes: tuple[int, ...]
+    default_size: int
+
+    def __post_init__(self):
+        names = [c.name for c in self.candidates]
+        if len(set(names)) != len(names):
+            raise GradlabError(f"problem {self.name!r} repeats a candidate name: {names}")
+        if self.default_size not in self.sizes:
+            raise GradlabError(f"default_size {self.default_size} is not among {self.sizes}")
+
+    def candidate(self, name: str) -> Candidate:
+        for cand in self.candidates:
+            if cand.name == name:
+                return cand
+        raise GradlabError(f"candidate must be one of {', '.join(self.candidate_names)} for "
+                           f"problem {self.name!r} (got {name!r})")
+
+    @property
+    def candidate_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.candidates)
+
+    def of_kind(self, kind: str) -> tuple[Candidate, ...]:
+        return tuple(c for c in self.candidates if c.kind == kind)
+
+    def inputs(self, size: int | None = None, seed: int = 0) -> dict:
+        """verify's ``inputs`` at ``size`` (default ``default_size``)."""
+        size = self.default_size if size is None else size
+        positive_int("size", size)
+        return self.draw(size, seed)
+
+    def verify(self, candidate: str = "correct", size: int | None = None,
+               dtypes=None, seed: int = 0, limits=None):
+        """``gradlab.verify`` of candidate ``candidate`` against the reference at
+        ``size``; a planted mistake passes its exact mathematics along."""
+        from gradlab.verification.run import DEFAULT_DTYPES, verify
+
+        cand = self.candidate(candidate)
+        return verify(cand.fn, self.reference, self.inputs(size, seed),
+                      DEFAULT_DTYPES if dtypes is None else dtypes, seed,
+                      mistake=cand.mistake, limits=limits,
+                      names=(f"{self.name} {cand.name}", f"{self.name} reference"))
+
+
+def hand_written(fn: Callable, description: str) -> Candidate:
+    """The correct hand-written backward."""
+    return Candidate("correct", "correct", description, fn)
+
+
+def kernel(fn: Callable, description: str) -> Candidate:
+    """A kernel of torch's own, nobody here wrote its backward."""
+    return Candidate("torch", "kernel", description, fn)
+
+
+def derivation_mistake(name: str, description: str, fn: Callable) -> Candidate:
+    """A derivation mistake: its mathematics does not depend on the dtype."""
+    return Candidate(name, "mistake", description, fn, mistake=lambda dtype: fn)
+
+
+def planted_bugs(fn: Callable, entry_input: str, index: int = 0) -> tuple[Candidate, ...]:
+    """The pattern bug and the single-entry bug (``planted``) in front of ``fn``."""
+    from gradlab.core.dtypes import dtype_info
+
+    pattern = Candidate(
+        "pattern", "mistake",
+        f"every gradient scaled by (1 + {planted.K_PATTERN}·u): {planted.K_PATTERN} u normwise",
+        planted.pattern(fn),
+        mistake=lambda dtype: planted.pattern(fn, u=dtype_info(dtype).u))
+    entry = Candidate(
+        "single-entry", "mistake",
+        f"the largest entry of ∂{entry_input} moved by {planted.K_ENTRY}·u·max|∂{entry_input}|",
+        planted.single_entry(fn, index),
+        mistake=lambda dtype: planted.single_entry(fn, index, u=dtype_info(dtype).u))
+    return pattern, entry
+
+
+def registry(*problems: Problem) -> Mapping[str, Problem]:
+    return {p.name: p for p in problems}
+
+
+def _load() -> Mapping[str, Problem]:
+    from gradlab.problems import attention, cross_entropy, gelu, layernorm, seed_layer
+
+    return registry(seed_layer.PROBLEM, layernorm.PROBLEM, cross_entropy.PROBLEM,
+                    gelu.PROBLEM, attention.PROBLEM)
+
+
+#: Every built-in problem, by name.
+PROBLEMS: Mapping[str, Problem] = _load()
+
+
+def problem(name: str) -> Problem:
+    """The built-in problem ``name``; a clear error naming the choices."""
+    try:
+        return PROBLEMS[name]
+    except (KeyError, TypeError):
+        raise GradlabError(f"problem must be one of {', '.join(PROBLEMS)} (got {name!r})") \
+            from None

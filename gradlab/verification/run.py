@@ -1,0 +1,366 @@
+r"""``gradlab.verify``: any function's backward against a composite reference, per dtype.
+
+For each dtype d, with every floating input rounded to d and the upstream
+gradient w (drawn once in float64, a scalar output's w = 1) rounded to d::
+
+    candidate   autograd of ``candidate`` in d (its own backward runs)
+    baseline    autograd of ``reference`` in d: what rounding does to the same
+                mathematics in plain ops
+    truth       autograd of ``reference`` in float64 on the same rounded inputs
+                and w, so that only arithmetic error is measured
+
+and each differentiated input gets the one verdict rule (``core.verdict``) in
+both norms: err_N ≤ 2·baseline_N + c_N·u.
+
+float64 has no wider torch dtype: its truth is the reference in float64 (the
+baseline itself), so the baseline's own rounding is estimated as the composite's
+error in float32 in units of float32's u (the same algorithm on the same draws
+rounded to float32), times float64's u; the Taylor remainder test
+(``taylor``), which needs no tolerance, checks the float64 gradient against the
+candidate's own forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gradlab.core.dtypes import DTYPES, dtype_info
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import Limits
+from gradlab.core.provenance import provenance
+from gradlab.core.verdict import Error, Verdict, compare, verdict
+from gradlab.verification.report import Report, empty_row
+from gradlab.verification.spec import (
+    F64,
+    Input,
+    check_dtypes,
+    check_inputs,
+    check_memory,
+    check_seed,
+    draw_inputs,
+    estimate_bytes,
+    shape_text,
+)
+from gradlab.verification.taylor import taylor_test
+
+DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
+#: What the float64 rows' reference precision says.
+FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
+BASELINE = "composite"
+FLOAT64_BASELINE = "composite (from float32)"
+
+
+def verify(candidate: Callable, reference: Callable, inputs: Mapping,
+           dtypes: Sequence[str] = DEFAULT_DTYPES, seed: int = 0, *,
+           mistake: Callable[[str], Callable] | None = None, limits: Limits | None = None,
+           names: tuple[str, str] | None = None) -> Report:
+    """Verify ``candidate``'s backward against ``reference`` in each of ``dtypes``.
+
+    ``candidate`` and ``reference`` take the inputs positionally, in the order of
+    ``inputs`` (name → shape tuple or tensor, see ``spec``), and return a tensor
+    or a tuple of tensors. Returns a ``Report``: one row per (dtype,
+    differentiated input). A candidate that raises, returns the wrong outputs or
+    no gradient gets ``error`` rows; bad arguments, or a reference that raises,
+    raise GradlabError.
+
+    ``mistake`` (for planted mistakes): given a dtype name, the candidate's
+    mathematics to evaluate exactly in float64; its distance from the truth is
+    the mistake's effect, so a mistake below what the check resolves is
+    ``too-coarse`` rather than ``pass``. ``limits`` defaults to
+    ``Limits.from_env()``. ``names``: how the report names the candidate and
+    the reference (default: their qualified names).
+    """
+    if not callable(candidate):
+        raise GradlabError(f"candidate must be callable (got {type(candidate).__name__})")
+    if not callable(reference):
+        raise GradlabError(f"reference must be callable (got {type(reference).__name__})")
+    dtypes = check_dtypes(dtypes)
+    check_seed(seed)
+    check_inputs(inputs)
+    limits = Limits.from_env() if limits is None else limits
+    need = estimate_bytes(inputs)
+    check_memory(need, limits)
+    generator = torch.Generator().manual_seed(seed)
+    specs = draw_inputs(inputs, generator)
+    shapes = _reference_shapes(reference, specs)
+    outputs_need = {f"output {i}": math.prod(s) * 2 * 8 for i, s in enumerate(shapes)
+                    if s is not None}
+    check_memory(need | outputs_need, limits, "inputs and outputs")
+    upstream = [None if s is None else (torch.ones((), dtype=F64) if s == () else
+                                        torch.randn(s, generator=generator, dtype=F64))
+                for s in shapes]
+    directions = {spec.name: torch.randn(spec.shape, generator=generator, dtype=F64)
+                  for spec in specs if spec.differentiated} if "float64" in dtypes else {}
+    run = _Run(candidate, reference, specs, shapes, upstream, mistake)
+    rows = []
+    for dtype in dtypes:
+        rows += run.rows(dtype, directions)
+    cand_name, ref_name = names or (describe(candidate), describe(reference))
+    prov = provenance()
+    for row in rows:
+        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
+    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
+                  tuple((s.name, s.describe()) for s in specs), prov)
+
+
+def describe(fn: Callable) -> str:
+    """A function's readable name: ``module.qualname``, ``Class.apply`` for an
+    autograd.Function's apply."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}.{fn.__name__}"
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """``TypeName: first line of the message``, cut to ``limit`` characters."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def as_outputs(value) -> list:
+    """A function's result as a list of tensors; TypeError for anything else."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)) and value and all(
+            isinstance(v, torch.Tensor) for v in value):
+        return list(value)
+    raise TypeError(f"returns {type(value).__name__}, not a tensor or a tuple of tensors")
+
+
+def _reference_shapes(reference: Callable, specs: list[Input]) -> list[tuple | None]:
+    """Run the reference once in float64: each output's shape (None for a
+    non-floating output, which gets no upstream gradient)."""
+    try:
+        with torch.no_grad():
+            outs = as_outputs(reference(*(s.at(F64) for s in specs)))
+    except Exception as exc:
+        raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+    return [tuple(o.shape) if o.is_floating_point() else None for o in outs]
+
+
+@dataclass(frozen=True)
+class Grads:
+    """A function's outputs' dtypes and each differentiated input's gradient (None:
+    no gradient); ``failure`` says why there are none at all."""
+
+    output_dtypes: tuple[str, ...] = ()
+    grads: Mapping[str, torch.Tensor | None] | None = None
+    failure: str | None = None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
+                   upstream: list[torch.Tensor | None], shapes: list[tuple | None],
+                   dtype: torch.dtype) -> Grads:
+    """torch.autograd.grad of ``fn`` at ``args`` (differentiated where ``names`` has
+    a name) against ``upstream``. Raises on a call that fails; returns a
+    ``failure`` for outputs that do not match the reference's."""
+    leaves = [a.requires_grad_(True) if n else a for a, n in zip(args, names)]
+    with torch.enable_grad():
+        outs = as_outputs(fn(*leaves))
+    out_dtypes = tuple(dtype_name(o.dtype) for o in outs)
+    if len(outs) != len(shapes):
+        return Grads(out_dtypes, failure=f"returns {len(outs)} outputs, the reference "
+                                         f"{len(shapes)}")
+    for i, (out, shape) in enumerate(zip(outs, shapes)):
+        if shape is None:
+            continue
+        if tuple(out.shape) != shape:
+            return Grads(out_dtypes, failure=f"output {i} has shape {shape_text(out.shape)}, "
+                                             f"the reference's {shape_text(shape)}")
+        if out.dtype != dtype:
+            return Grads(out_dtypes, failure=f"output {i} came out in {dtype_name(out.dtype)}, "
+                                             f"not {dtype_name(dtype)}: gradlab compares in "
+                                             "the dtype it reports")
+    pairs = [(o, w) for o, w in zip(outs, upstream) if w is not None and o.requires_grad]
+    wanted = [leaf for leaf, n in zip(leaves, names) if n]
+    if not pairs:
+        return Grads(out_dtypes, failure="no output depends on the inputs through autograd "
+                                         "(no grad_fn)")
+    grads = torch.autograd.grad([o for o, _ in pairs], wanted, [w for _, w in pairs],
+                                allow_unused=True)
+    return Grads(out_dtypes, dict(zip([n for n in names if n], grads)))
+
+
+class _Run:
+    """The draws and functions of one verify call; ``rows(dtype)`` does one dtype."""
+
+    def __init__(self, candidate, reference, specs, shapes, upstream, mistake):
+        self.candidate, self.reference, self.mistake = candidate, reference, mistake
+        self.specs, self.shapes, self.upstream = specs, shapes, upstream
+        self.names = [s.name if s.differentiated else None for s in specs]
+        self._baselines: dict[str, dict[str, Error]] = {}
+
+    def _args(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        return [s.at(dtype) for s in self.specs]
+
+    def _ups(self, dtype: torch.dtype) -> list[torch.Tensor | None]:
+        return [None if w is None else w.to(dtype) for w in self.upstream]
+
+    def _reference(self, args, ups, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The reference's gradients (a GradlabError if it fails)."""
+        name = dtype_name(dtype)
+        try:
+            result = autograd_grads(self.reference, [a.clone() for a in args], self.names,
+                                    ups, self.shapes, dtype)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in {name}") from None
+        if result.failure:
+            raise GradlabError(f"reference in {name}: {result.failure}")
+        missing = [n for n, g in result.grads.items() if g is None]
+        if missing:
+            raise GradlabError(f"reference: no gradient for input {missing[0]!r} in {name} "
+                               "(the reference does not use it)")
+        return dict(result.grads)
+
+    def _truth(self, args, ups) -> dict[str, torch.Tensor]:
+        """The reference in float64 on the same rounded inputs and upstream."""
+        return self._reference([a.to(F64) if a.is_floating_point() else a for a in args],
+                               [None if w is None else w.to(F64) for w in ups], F64)
+
+    def baseline_errors(self, name: str) -> dict[str, Error]:
+        """The composite's error against the truth in dtype ``name``, per input."""
+        if name not in self._baselines:
+            dtype = dtype_info(name).torch_dtype
+            args, ups = self._args(dtype), self._ups(dtype)
+            truth = self._truth(args, ups)
+            base = self._reference(args, ups, dtype)
+            self._baselines[name] = {n: compare(base[n], truth[n], name) for n in truth}
+        return self._baselines[name]
+
+    def rows(self, name: str, directions: Mapping[str, torch.Tensor]) -> list[dict]:
+        dtype = dtype_info(name).torch_dtype
+        args, ups = self._args(dtype), self._ups(dtype)
+        specs = [s for s in self.specs if s.differentiated]
+        overflow = [s.name for s, a in zip(self.specs, args)
+                    if s.differentiated and not bool(torch.isfinite(a).all())]
+        if overflow:
+            why = (f"degenerate: input {overflow[0]!r} overflows {name} when rounded "
+                   f"(max|{overflow[0]}| = {_peak(self.specs, overflow[0]):.3g})")
+            return [self._row(name, s, "degenerate", why) for s in specs]
+        truth = self._truth(args, ups)
+        if name == "float64":
+            baseline = {n: _scaled(e, name) for n, e in self.baseline_errors("float32").items()}
+            precision, base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
+        else:
+            base = self._reference(args, ups, dtype)
+            baseline = {n: compare(base[n], truth[n], name) for n in truth}
+            self._baselines.setdefault(name, baseline)
+            precision, base_name = "float64", BASELINE
+        try:
+            cand = autograd_grads(self.candidate, [a.clone() for a in args], self.names, ups,
+                                  self.shapes, dtype)
+        except Exception as exc:
+            cand = Grads(failure=f"raised {first_line(exc)}")
+        effect = self._effects(name, args, ups, truth) if self.mistake else {}
+        rows = []
+        for spec in specs:
+            base_err = baseline[spec.name]
+            if cand.failure:
+                rows.append(self._row(name, spec, "error", f"error: the candidate "
+                                      f"{cand.failure} in {name}", precision, base_err,
+                                      cand.output_dtypes))
+                continue
+            grad = cand.grads[spec.name]
+            if grad is None:
+                rows.append(self._row(name, spec, "error", f"error: no gradient for input "
+                                      f"{spec.name!r} in {name} (the candidate's output does "
+                                      "not depend on it, or its backward returned None)",
+                                      precision, base_err, cand.output_dtypes))
+                continue
+            t = truth[spec.name]
+            err = compare(grad, t, name)
+            finite = bool(torch.isfinite(t).all())
+            bug = effect.get(spec.name)
+            untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
+            v = verdict(name, err, base_err, truth_finite=finite,
+                        truth_zero=finite and not bool(t.any()),
+                        bug_effect=None if untouched else bug, baseline_name=base_name)
+            taylor = None
+            if name == "float64" and v.status != "degenerate":
+                i = self.names.index(spec.name)
+                taylor = taylor_test(self.candidate, [a.detach() for a in args], i,
+                                     grad.detach(), self.upstream, directions[spec.name],
+                                     as_outputs)
+            rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
+                                          cand.output_dtypes, taylor, untouched))
+        return rows
+
+    def _effects(self, name, args, ups, truth) -> dict[str, dict[str, float]]:
+        """The planted mistake's exact effect on each gradient (relative, per norm)."""
+        wrong = autograd_grads(self.mistake(name), [a.to(F64) if a.is_floating_point() else a
+                                                    for a in args], self.names,
+                               [None if w is None else w.to(F64) for w in ups], self.shapes,
+                               F64)
+        out = {}
+        for n, t in truth.items():
+            e = compare(wrong.grads[n], t, "float64")
+            out[n] = {"max": e.rel_err, "fro": e.fro_err}
+        return out
+
+    def _row(self, name, spec, status, evidence, precision="", base_err=None,
+             output_dtypes=()) -> dict:
+        row = empty_row()
+        row.update(dtype=name, input=spec.name, shape=shape_text(spec.shape), status=status,
+                   evidence=evidence, u=dtype_info(name).u, reference_precision=precision,
+                   output_dtype=",".join(output_dtypes))
+        if base_err is not None:
+            _baseline_columns(row, base_err)
+        return row
+
+    def _verdict_row(self, name, spec, v: Verdict, err: Error, base_err: Error, grad,
+                     precision, output_dtypes, taylor, untouched=False) -> dict:
+        status, evidence = v.status, v.message
+        if untouched:
+            evidence = f"{evidence} (the planted mistake leaves ∂{spec.name} unchanged)"
+        if taylor is not None:
+            if taylor.failed and status != "fail":
+                status = "fail"
+                evidence = f"bug: {taylor.sentence()}; the rule alone: {evidence}"
+            else:
+                evidence = f"{evidence}; {taylor.sentence()}"
+        row = self._row(name, spec, status, evidence, precision, base_err, output_dtypes)
+        u = v.u
+        row.update(err_max=err.rel_err, err_max_u=err.err_u, err_fro=err.fro_err,
+                   err_fro_u=err.fro_u, grad_dtype=dtype_name(grad.dtype),
+                   nonfinite=err.nonfinite)
+        for norm in ("max", "fro"):
+            threshold = v.threshold_in(norm)
+            row[f"threshold_{norm}"] = threshold
+            row[f"threshold_{norm}_u"] = threshold / u
+            row[f"sensitivity_{norm}"] = v.sensitivity(norm)
+            if v.bug_effect is not None:
+                row[f"bug_effect_{norm}"] = v.bug_effect[norm]
+        if taylor is not None:
+            row.update(taylor_rate=taylor.rate, taylor_rates=taylor.rates_text())
+        return row
+
+
+def _baseline_columns(row: dict, e: Error) -> None:
+    row.update(baseline_max=e.rel_err, baseline_max_u=e.err_u, baseline_fro=e.fro_err,
+               baseline_fro_u=e.fro_u, baseline_nonfinite=e.nonfinite)
+
+
+def _scaled(e: Error, name: str) -> Error:
+    """A float32 error carried over to ``name`` at the same number of u; 0 where
+    float32's composite is not finite (it then estimates nothing)."""
+    if e.nonfinite or not (math.isfinite(e.err_u) and math.isfinite(e.fro_u)):
+        return Error(0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    u = DTYPES[name].u
+    return Error(math.nan, e.err_u * u, e.err_u, e.fro_u * u, e.fro_u, 0)
+
+
+def _peak(specs: list[Input], name: str) -> float:
+    spec = next(s for s in specs if s.name == name)
+    return float(spec.values.abs().max())
