@@ -28,7 +28,7 @@ from gradlab.cli.sweep import comma_list
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.verification.run import DEFAULT_DTYPES, first_line
-from gradlab.verification.spec import integers, parse_shape
+from gradlab.verification.spec import check_dtypes, check_seed, integers, parse_shape
 
 USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem NAME "
               "(--list shows the problems)")
@@ -78,6 +78,8 @@ def run_verify_command(args) -> int:
 def _report(args):
     from gradlab.verification.run import verify
 
+    check_dtypes(args.dtype)
+    check_seed(args.seed)
     if args.problem is not None:
         extra = [flag for flag, value in (("MODULE:CANDIDATE", args.target),
                                           ("--reference", args.reference),

@@ -94,7 +94,7 @@ PROBLEM = Problem(
                                 "∂k = ∂Sᵀ q/√D, ∂v = Pᵀ ∂O"),
         kernel(torch_attention, "torch's F.scaled_dot_product_attention"),
         derivation_mistake("no-subtraction", "softmax's Jacobian without − p pᵀ: ∂S = P ⊙ ∂P",
-                           attention_no_subtraction),
+                           attention_no_subtraction, attention),
         *planted_bugs(attention, "q"),
     ),
     draw=draw,

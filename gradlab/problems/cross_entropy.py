@@ -85,7 +85,8 @@ PROBLEM = Problem(
     candidates=(
         hand_written(cross_entropy, "∂z = (softmax(z) − onehot(t))·∂L/N"),
         kernel(torch_cross_entropy, "torch's F.cross_entropy"),
-        derivation_mistake("no-1/N", "∂z forgets the mean's 1/N", cross_entropy_no_mean),
+        derivation_mistake("no-1/N", "∂z forgets the mean's 1/N", cross_entropy_no_mean,
+                           cross_entropy),
         *planted_bugs(cross_entropy, "logits"),
     ),
     draw=draw,

@@ -84,7 +84,7 @@ PROBLEM = Problem(
         hand_written(gelu, "∂x = ∂y·(½(1 + t) + ½x(1 − t²)·c(1 + 3a x²))"),
         kernel(torch_gelu, "torch's F.gelu(approximate='tanh')"),
         derivation_mistake("tanh-arg", "tanh's argument differentiated as c(1 + a x²), "
-                                       "the power rule's 3 forgotten", gelu_tanh_arg),
+                                       "the power rule's 3 forgotten", gelu_tanh_arg, gelu),
         *planted_bugs(gelu, "x"),
     ),
     draw=draw,

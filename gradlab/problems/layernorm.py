@@ -91,7 +91,7 @@ PROBLEM = Problem(
         hand_written(layer_norm, "∂x = (ĝ − mean(ĝ) − x̂·mean(ĝ⊙x̂))/σ, ∂w = Σ ∂y⊙x̂, ∂b = Σ ∂y"),
         kernel(torch_layer_norm, "torch's F.layer_norm"),
         derivation_mistake("no-mean", "∂x forgets mean(ĝ), the mean's own derivative",
-                           layer_norm_no_mean),
+                           layer_norm_no_mean, layer_norm),
         *planted_bugs(layer_norm, "x"),
     ),
     draw=draw,

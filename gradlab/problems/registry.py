@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from gradlab.core.dtypes import dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.validate import positive_int
 from gradlab.problems import planted
+from gradlab.verification.run import DEFAULT_DTYPES, Mistake, verify
 from gradlab.verification.spec import side_generator
 
 #: The kinds of candidate: the hand-written backward, a planted mistake in it,
@@ -27,16 +29,15 @@ class Candidate:
     """One function whose backward is under test.
 
     ``fn`` is called like the problem's reference. ``mistake`` (planted mistakes
-    only) gives, for the dtype d the candidate runs in, the mistaken mathematics
-    to evaluate exactly in float64 (its distance from the truth is the
-    mistake's effect, see ``gradlab.verify``).
+    only) is its exact mathematics beside the correct one, from which verify
+    measures the mistake's effect (``gradlab.verification.Mistake``).
     """
 
     name: str
     kind: str
     description: str
     fn: Callable
-    mistake: Callable[[str], Callable] | None = None
+    mistake: Mistake | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -97,8 +98,6 @@ class Problem:
                dtypes=None, seed: int = 0, limits=None):
         """``gradlab.verify`` of candidate ``candidate`` against the reference at
         ``size``; a planted mistake passes its exact mathematics along."""
-        from gradlab.verification.run import DEFAULT_DTYPES, verify
-
         cand = self.candidate(candidate)
         return verify(cand.fn, self.reference, self.inputs(size, seed),
                       DEFAULT_DTYPES if dtypes is None else dtypes, seed,
@@ -116,25 +115,25 @@ def kernel(fn: Callable, description: str) -> Candidate:
     return Candidate("torch", "kernel", description, fn)
 
 
-def derivation_mistake(name: str, description: str, fn: Callable) -> Candidate:
-    """A derivation mistake: its mathematics does not depend on the dtype."""
-    return Candidate(name, "mistake", description, fn, mistake=lambda dtype: fn)
+def derivation_mistake(name: str, description: str, fn: Callable, right: Callable
+                       ) -> Candidate:
+    """A derivation mistake in ``fn``; ``right`` is the same backward as derived.
+    The mistake's mathematics does not depend on the dtype."""
+    return Candidate(name, "mistake", description, fn, Mistake(lambda dtype: fn, right))
 
 
 def planted_bugs(fn: Callable, entry_input: str, index: int = 0) -> tuple[Candidate, ...]:
     """The pattern bug and the single-entry bug (``planted``) in front of ``fn``."""
-    from gradlab.core.dtypes import dtype_info
-
     pattern = Candidate(
         "pattern", "mistake",
         f"every gradient scaled by (1 + {planted.K_PATTERN}·u): {planted.K_PATTERN} u normwise",
         planted.pattern(fn),
-        mistake=lambda dtype: planted.pattern(fn, u=dtype_info(dtype).u))
+        Mistake(lambda dtype: planted.pattern(fn, u=dtype_info(dtype).u), fn))
     entry = Candidate(
         "single-entry", "mistake",
         f"the largest entry of ∂{entry_input} moved by {planted.K_ENTRY}·u·max|∂{entry_input}|",
         planted.single_entry(fn, index),
-        mistake=lambda dtype: planted.single_entry(fn, index, u=dtype_info(dtype).u))
+        Mistake(lambda dtype: planted.single_entry(fn, index, u=dtype_info(dtype).u), fn))
     return pattern, entry
 
 

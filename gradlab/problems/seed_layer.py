@@ -75,7 +75,7 @@ def _variant(name: str) -> Candidate:
     def planted(W, x, g, b):
         return SeedLayer.apply(W, x, g, b, name)
     planted.__name__ = planted.__qualname__ = f"seed_layer_{name.replace('-', '_')}"
-    return derivation_mistake(name, gradients.VARIANTS[name], planted)
+    return derivation_mistake(name, gradients.VARIANTS[name], planted, seed_layer)
 
 
 def draw(width: int, seed: int) -> dict:

@@ -2,6 +2,6 @@
 per dtype, with the one verdict rule and (in float64) the Taylor remainder test."""
 
 from gradlab.verification.report import Report
-from gradlab.verification.run import DEFAULT_DTYPES, verify
+from gradlab.verification.run import DEFAULT_DTYPES, Mistake, verify
 
-__all__ = ["DEFAULT_DTYPES", "Report", "verify"]
+__all__ = ["DEFAULT_DTYPES", "Mistake", "Report", "verify"]

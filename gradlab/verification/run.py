@@ -13,11 +13,14 @@ and each differentiated input gets the one verdict rule (``core.verdict``) in
 both norms: err_N ≤ 2·baseline_N + c_N·u.
 
 float64 has no wider torch dtype: its truth is the reference in float64 (the
-baseline itself), so the baseline's own rounding is estimated as the composite's
-error in float32 in units of float32's u (the same algorithm on the same draws
-rounded to float32), times float64's u; the Taylor remainder test
-(``taylor``), which needs no tolerance, checks the float64 gradient against the
-candidate's own forward.
+baseline itself). The composite's own rounding b is estimated as its error in
+float32 in units of float32's u (the same algorithm on the same draws rounded to
+float32), times float64's u. That truth carries b itself, so a candidate within
+rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of it
+(triangle inequality): the rule gets the baseline 1.5·b
+(``FLOAT64_BASELINE_FACTOR``). The Taylor remainder test (``taylor``), which
+needs no tolerance, checks the float64 gradient against the candidate's own
+forward.
 """
 
 from __future__ import annotations
@@ -51,12 +54,30 @@ DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: What the float64 rows' reference precision says.
 FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
 BASELINE = "composite"
-FLOAT64_BASELINE = "composite (from float32)"
+FLOAT64_BASELINE = "baseline (1.5 × float32 composite's u)"
+#: float64's baseline: 1.5 × the float32 composite's error in u (see above).
+FLOAT64_BASELINE_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A planted mistake's exact mathematics, to measure its effect.
+
+    ``wrong(dtype)`` is the mistaken function as it behaves for a candidate
+    running in ``dtype`` (a mistake of K·u depends on the dtype's u); ``right`` is
+    the same machinery without the mistake. Both are differentiated in float64
+    on the same rounded inputs, so their difference is the mistake alone:
+    effect_N = ‖∇wrong − ∇right‖_N / ‖∇right‖_N (max-norm and normwise). A
+    gradient the mistake leaves exactly unchanged is judged as a correct one.
+    """
+
+    wrong: Callable[[str], Callable]
+    right: Callable
 
 
 def verify(candidate: Callable, reference: Callable, inputs: Mapping,
            dtypes: Sequence[str] = DEFAULT_DTYPES, seed: int = 0, *,
-           mistake: Callable[[str], Callable] | None = None, limits: Limits | None = None,
+           mistake: Mistake | None = None, limits: Limits | None = None,
            names: tuple[str, str] | None = None) -> Report:
     """Verify ``candidate``'s backward against ``reference`` in each of ``dtypes``.
 
@@ -67,9 +88,8 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     no gradient gets ``error`` rows; bad arguments, or a reference that raises,
     raise GradlabError.
 
-    ``mistake`` (for planted mistakes): given a dtype name, the candidate's
-    mathematics to evaluate exactly in float64; its distance from the truth is
-    the mistake's effect, so a mistake below what the check resolves is
+    ``mistake`` (planted mistakes, see ``Mistake``): the mistake's exact effect
+    goes to the verdict, so a mistake below what the check resolves is
     ``too-coarse`` rather than ``pass``. ``limits`` defaults to
     ``Limits.from_env()``. ``names``: how the report names the candidate and
     the reference (default: their qualified names).
@@ -263,7 +283,7 @@ class _Run:
                                   self.shapes, dtype)
         except Exception as exc:
             cand = Grads(failure=f"raised {first_line(exc)}")
-        effect = self._effects(name, args, ups, truth) if self.mistake else {}
+        effect = self._effects(name, args, ups) if self.mistake else {}
         rows = []
         for spec in specs:
             base_err = baseline[spec.name]
@@ -297,15 +317,16 @@ class _Run:
                                           cand.output_dtypes, taylor, untouched))
         return rows
 
-    def _effects(self, name, args, ups, truth) -> dict[str, dict[str, float]]:
+    def _effects(self, name, args, ups) -> dict[str, dict[str, float]]:
         """The planted mistake's exact effect on each gradient (relative, per norm)."""
-        wrong = autograd_grads(self.mistake(name), [a.to(F64) if a.is_floating_point() else a
-                                                    for a in args], self.names,
-                               [None if w is None else w.to(F64) for w in ups], self.shapes,
-                               F64)
+        wide = [a.to(F64) if a.is_floating_point() else a for a in args]
+        wide_ups = [None if w is None else w.to(F64) for w in ups]
+        wrong, right = (autograd_grads(fn, [a.clone() for a in wide], self.names, wide_ups,
+                                       self.shapes, F64).grads
+                        for fn in (self.mistake.wrong(name), self.mistake.right))
         out = {}
-        for n, t in truth.items():
-            e = compare(wrong.grads[n], t, "float64")
+        for n, t in right.items():
+            e = compare(wrong[n], t, "float64")
             out[n] = {"max": e.rel_err, "fro": e.fro_err}
         return out
 
@@ -353,12 +374,14 @@ def _baseline_columns(row: dict, e: Error) -> None:
 
 
 def _scaled(e: Error, name: str) -> Error:
-    """A float32 error carried over to ``name`` at the same number of u; 0 where
-    float32's composite is not finite (it then estimates nothing)."""
+    """A float32 error carried over to ``name`` at FLOAT64_BASELINE_FACTOR times the
+    same number of u; 0 where float32's composite is not finite (it then
+    estimates nothing)."""
     if e.nonfinite or not (math.isfinite(e.err_u) and math.isfinite(e.fro_u)):
         return Error(0.0, 0.0, 0.0, 0.0, 0.0, 0)
     u = DTYPES[name].u
-    return Error(math.nan, e.err_u * u, e.err_u, e.fro_u * u, e.fro_u, 0)
+    err_u, fro_u = FLOAT64_BASELINE_FACTOR * e.err_u, FLOAT64_BASELINE_FACTOR * e.fro_u
+    return Error(math.nan, err_u * u, err_u, fro_u * u, fro_u, 0)
 
 
 def _peak(specs: list[Input], name: str) -> float:

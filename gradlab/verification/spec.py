@@ -128,9 +128,13 @@ def check_memory(need: Mapping[str, int], limits: Limits, what: str = "inputs") 
     if total > limits.case_bytes:
         largest = max(need, key=need.get)
         raise GradlabError(
-            f"{what} need about {total / MiB:,.0f} MiB ({largest}: {need[largest] / MiB:,.0f} "
-            f"MiB), over the memory budget of {limits.case_bytes / MiB:,.0f} MiB "
-            "(GRADLAB_CASE_BUDGET_MIB)")
+            f"{what} need about {mib(total)} ({largest}: {mib(need[largest])}), over the "
+            f"memory budget of {mib(limits.case_bytes)} (GRADLAB_CASE_BUDGET_MIB)")
+
+
+def mib(size: int) -> str:
+    """Bytes in MiB: whole from 10 MiB, three significant digits below."""
+    return f"{size / MiB:,.0f} MiB" if size >= 10 * MiB else f"{size / MiB:.3g} MiB"
 
 
 def check_inputs(inputs) -> None:
