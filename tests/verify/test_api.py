@@ -9,13 +9,13 @@ import math
 import altair as alt
 import pytest
 import torch
+import verify_functions as fn
 
 import gradlab
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.verification.report import COLUMNS
 from gradlab.verification.run import FLOAT64_BASELINE_FACTOR, FLOAT64_PRECISION
-from tests.verify import functions as fn
 
 ALL = ("float32", "bfloat16", "float16", "float64")
 
