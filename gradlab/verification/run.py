@@ -106,19 +106,9 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     check_memory(need, limits)
     generator = torch.Generator().manual_seed(seed)
     specs = draw_inputs(inputs, generator)
-    shapes = _reference_shapes(reference, specs)
-    outputs_need = {f"output {i}": math.prod(s) * 2 * 8 for i, s in enumerate(shapes)
-                    if s is not None}
-    check_memory(need | outputs_need, limits, "inputs and outputs")
-    upstream = [None if s is None else (torch.ones((), dtype=F64) if s == () else
-                                        torch.randn(s, generator=generator, dtype=F64))
-                for s in shapes]
-    directions = {spec.name: torch.randn(spec.shape, generator=generator, dtype=F64)
-                  for spec in specs if spec.differentiated} if "float64" in dtypes else {}
-    run = _Run(candidate, reference, specs, shapes, upstream, mistake)
-    rows = []
-    for dtype in dtypes:
-        rows += run.rows(dtype, directions)
+    run = _Run(candidate, reference, specs, mistake, _Draws(generator, need, limits,
+                                                            "float64" in dtypes))
+    rows = [row for dtype in dtypes for row in run.rows(dtype)]
     cand_name, ref_name = names or (describe(candidate), describe(reference))
     prov = provenance()
     for row in rows:
@@ -155,15 +145,33 @@ def as_outputs(value) -> list:
     raise TypeError(f"returns {type(value).__name__}, not a tensor or a tuple of tensors")
 
 
-def _reference_shapes(reference: Callable, specs: list[Input]) -> list[tuple | None]:
-    """Run the reference once in float64: each output's shape (None for a
-    non-floating output, which gets no upstream gradient)."""
-    try:
-        with torch.no_grad():
-            outs = as_outputs(reference(*(s.at(F64) for s in specs)))
-    except Exception as exc:
-        raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
-    return [tuple(o.shape) if o.is_floating_point() else None for o in outs]
+class _Draws:
+    """What is drawn once the reference's outputs are known (from its first float64
+    run): the upstream gradient per output (None for a non-floating output; 1 for a
+    scalar) and, for float64, one Taylor direction per differentiated input. They
+    come from verify's generator after the inputs."""
+
+    def __init__(self, generator: torch.Generator, need: dict[str, int], limits: Limits,
+                 taylor: bool):
+        self.generator, self.need, self.limits, self.taylor = generator, need, limits, taylor
+        self.shapes: list[tuple | None] | None = None
+        self.upstream: list[torch.Tensor | None] = []
+        self.directions: dict[str, torch.Tensor] = {}
+
+    def know(self, outs: list[torch.Tensor], specs: list[Input]) -> None:
+        if self.shapes is not None:
+            return
+        shapes = [tuple(o.shape) if o.is_floating_point() else None for o in outs]
+        outputs = {f"output {i}": math.prod(s) * 2 * 8 for i, s in enumerate(shapes)
+                   if s is not None}
+        check_memory(self.need | outputs, self.limits, "inputs and outputs")
+        gen = self.generator
+        self.upstream = [None if s is None else torch.ones((), dtype=F64) if s == ()
+                         else torch.randn(s, generator=gen, dtype=F64) for s in shapes]
+        if self.taylor:
+            self.directions = {s.name: torch.randn(s.shape, generator=gen, dtype=F64)
+                               for s in specs if s.differentiated}
+        self.shapes = shapes
 
 
 @dataclass(frozen=True)
@@ -180,15 +188,21 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
-                   upstream: list[torch.Tensor | None], shapes: list[tuple | None],
-                   dtype: torch.dtype) -> Grads:
-    """torch.autograd.grad of ``fn`` at ``args`` (differentiated where ``names`` has
-    a name) against ``upstream``. Raises on a call that fails; returns a
-    ``failure`` for outputs that do not match the reference's."""
-    leaves = [a.requires_grad_(True) if n else a for a, n in zip(args, names)]
+def call(fn: Callable, args: list[torch.Tensor], names: list[str | None]):
+    """``fn`` on ``args`` with autograd recording: (the leaves, the outputs). The
+    differentiated inputs (a name in ``names``) become leaves that require grad
+    (shared between calls: autograd refuses an in-place change to such a leaf);
+    the others are passed as copies."""
+    leaves = [a.requires_grad_(True) if n else a.clone() for a, n in zip(args, names)]
     with torch.enable_grad():
-        outs = as_outputs(fn(*leaves))
+        return leaves, as_outputs(fn(*leaves))
+
+
+def gradients(leaves: list[torch.Tensor], outs: list[torch.Tensor], names: list[str | None],
+              upstream: list[torch.Tensor | None], shapes: list[tuple | None],
+              dtype: torch.dtype) -> Grads:
+    """torch.autograd.grad of ``outs`` against ``upstream``, once the outputs match
+    the reference's (count, shape, dtype); a ``failure`` where they do not."""
     out_dtypes = tuple(dtype_name(o.dtype) for o in outs)
     if len(outs) != len(shapes):
         return Grads(out_dtypes, failure=f"returns {len(outs)} outputs, the reference "
@@ -213,12 +227,20 @@ def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | Non
     return Grads(out_dtypes, dict(zip([n for n in names if n], grads)))
 
 
+def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
+                   upstream: list[torch.Tensor | None], shapes: list[tuple | None],
+                   dtype: torch.dtype) -> Grads:
+    """``call`` then ``gradients``: raises where ``fn`` or its backward raises."""
+    leaves, outs = call(fn, args, names)
+    return gradients(leaves, outs, names, upstream, shapes, dtype)
+
+
 class _Run:
     """The draws and functions of one verify call; ``rows(dtype)`` does one dtype."""
 
-    def __init__(self, candidate, reference, specs, shapes, upstream, mistake):
+    def __init__(self, candidate, reference, specs, mistake, draws: _Draws):
         self.candidate, self.reference, self.mistake = candidate, reference, mistake
-        self.specs, self.shapes, self.upstream = specs, shapes, upstream
+        self.specs, self.draws = specs, draws
         self.names = [s.name if s.differentiated else None for s in specs]
         self._baselines: dict[str, dict[str, Error]] = {}
 
@@ -226,16 +248,19 @@ class _Run:
         return [s.at(dtype) for s in self.specs]
 
     def _ups(self, dtype: torch.dtype) -> list[torch.Tensor | None]:
-        return [None if w is None else w.to(dtype) for w in self.upstream]
+        return [None if w is None else w.to(dtype) for w in self.draws.upstream]
 
     def _reference(self, args, ups, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """The reference's gradients (a GradlabError if it fails)."""
         name = dtype_name(dtype)
         try:
-            result = autograd_grads(self.reference, [a.clone() for a in args], self.names,
-                                    ups, self.shapes, dtype)
+            result = autograd_grads(self.reference, args, self.names, ups, self.draws.shapes,
+                                    dtype)
         except Exception as exc:
             raise GradlabError(f"reference raised {first_line(exc)} in {name}") from None
+        return self._checked(result, name)
+
+    def _checked(self, result: Grads, name: str) -> dict[str, torch.Tensor]:
         if result.failure:
             raise GradlabError(f"reference in {name}: {result.failure}")
         missing = [n for n, g in result.grads.items() if g is None]
@@ -244,24 +269,37 @@ class _Run:
                                "(the reference does not use it)")
         return dict(result.grads)
 
-    def _truth(self, args, ups) -> dict[str, torch.Tensor]:
-        """The reference in float64 on the same rounded inputs and upstream."""
-        return self._reference([a.to(F64) if a.is_floating_point() else a for a in args],
-                               [None if w is None else w.to(F64) for w in ups], F64)
+    def _truth(self, args, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list]:
+        """The reference in float64 on the same rounded inputs and upstream (drawn
+        after the first such run, which gives the outputs' shapes), and that
+        upstream rounded to ``dtype``."""
+        wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
+        try:
+            leaves, outs = call(self.reference, wide, self.names)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+        self.draws.know(outs, self.specs)
+        ups = self._ups(dtype)
+        wide_ups = [None if w is None else w.to(F64) for w in ups]
+        try:
+            result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+        return self._checked(result, "float64"), ups
 
     def baseline_errors(self, name: str) -> dict[str, Error]:
         """The composite's error against the truth in dtype ``name``, per input."""
         if name not in self._baselines:
             dtype = dtype_info(name).torch_dtype
-            args, ups = self._args(dtype), self._ups(dtype)
-            truth = self._truth(args, ups)
+            args = self._args(dtype)
+            truth, ups = self._truth(args, dtype)
             base = self._reference(args, ups, dtype)
             self._baselines[name] = {n: compare(base[n], truth[n], name) for n in truth}
         return self._baselines[name]
 
-    def rows(self, name: str, directions: Mapping[str, torch.Tensor]) -> list[dict]:
+    def rows(self, name: str) -> list[dict]:
         dtype = dtype_info(name).torch_dtype
-        args, ups = self._args(dtype), self._ups(dtype)
+        args = self._args(dtype)
         specs = [s for s in self.specs if s.differentiated]
         overflow = [s.name for s, a in zip(self.specs, args)
                     if s.differentiated and not bool(torch.isfinite(a).all())]
@@ -269,7 +307,7 @@ class _Run:
             why = (f"degenerate: input {overflow[0]!r} overflows {name} when rounded "
                    f"(max|{overflow[0]}| = {_peak(self.specs, overflow[0]):.3g})")
             return [self._row(name, s, "degenerate", why) for s in specs]
-        truth = self._truth(args, ups)
+        truth, ups = self._truth(args, dtype)
         if name == "float64":
             baseline = {n: _scaled(e, name) for n, e in self.baseline_errors("float32").items()}
             precision, base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
@@ -279,8 +317,8 @@ class _Run:
             self._baselines.setdefault(name, baseline)
             precision, base_name = "float64", BASELINE
         try:
-            cand = autograd_grads(self.candidate, [a.clone() for a in args], self.names, ups,
-                                  self.shapes, dtype)
+            cand = autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
+                                  dtype)
         except Exception as exc:
             cand = Grads(failure=f"raised {first_line(exc)}")
         effect = self._effects(name, args, ups) if self.mistake else {}
@@ -311,18 +349,18 @@ class _Run:
             if name == "float64" and v.status != "degenerate":
                 i = self.names.index(spec.name)
                 taylor = taylor_test(self.candidate, [a.detach() for a in args], i,
-                                     grad.detach(), self.upstream, directions[spec.name],
-                                     as_outputs)
+                                     grad.detach(), self.draws.upstream,
+                                     self.draws.directions[spec.name], as_outputs)
             rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
                                           cand.output_dtypes, taylor, untouched))
         return rows
 
     def _effects(self, name, args, ups) -> dict[str, dict[str, float]]:
         """The planted mistake's exact effect on each gradient (relative, per norm)."""
-        wide = [a.to(F64) if a.is_floating_point() else a for a in args]
+        wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
         wide_ups = [None if w is None else w.to(F64) for w in ups]
-        wrong, right = (autograd_grads(fn, [a.clone() for a in wide], self.names, wide_ups,
-                                       self.shapes, F64).grads
+        wrong, right = (autograd_grads(fn, wide, self.names, wide_ups, self.draws.shapes,
+                                       F64).grads
                         for fn in (self.mistake.wrong(name), self.mistake.right))
         out = {}
         for n, t in right.items():
