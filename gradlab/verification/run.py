@@ -34,6 +34,7 @@ import torch
 from gradlab.core.dtypes import DTYPES, dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
+from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
 from gradlab.core.verdict import Error, Verdict, compare, verdict
 from gradlab.verification.report import Report, empty_row
@@ -301,11 +302,10 @@ class _Run:
         dtype = dtype_info(name).torch_dtype
         args = self._args(dtype)
         specs = [s for s in self.specs if s.differentiated]
-        overflow = [s.name for s, a in zip(self.specs, args)
-                    if s.differentiated and not bool(torch.isfinite(a).all())]
+        overflow = [s for s in specs if s.overflows(dtype)]
         if overflow:
-            why = (f"degenerate: input {overflow[0]!r} overflows {name} when rounded "
-                   f"(max|{overflow[0]}| = {_peak(self.specs, overflow[0]):.3g})")
+            why = (f"degenerate: input {overflow[0].name!r} overflows {name} when rounded "
+                   f"(max|{overflow[0].name}| = {overflow[0].peak:.3g})")
             return [self._row(name, s, "degenerate", why) for s in specs]
         truth, ups = self._truth(args, dtype)
         if name == "float64":
@@ -339,11 +339,12 @@ class _Run:
                 continue
             t = truth[spec.name]
             err = compare(grad, t, name)
-            finite = bool(torch.isfinite(t).all())
+            peak = abs_max(t)                  # one pass: NaN or inf if t is not finite
+            finite = math.isfinite(peak)
             bug = effect.get(spec.name)
             untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
             v = verdict(name, err, base_err, truth_finite=finite,
-                        truth_zero=finite and not bool(t.any()),
+                        truth_zero=peak == 0,
                         bug_effect=None if untouched else bug, baseline_name=base_name)
             taylor = None
             if name == "float64" and v.status != "degenerate":
@@ -420,8 +421,3 @@ def _scaled(e: Error, name: str) -> Error:
     u = DTYPES[name].u
     err_u, fro_u = FLOAT64_BASELINE_FACTOR * e.err_u, FLOAT64_BASELINE_FACTOR * e.fro_u
     return Error(math.nan, err_u * u, err_u, fro_u * u, fro_u, 0)
-
-
-def _peak(specs: list[Input], name: str) -> float:
-    spec = next(s for s in specs if s.name == name)
-    return float(spec.values.abs().max())
