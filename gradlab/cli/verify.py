@@ -86,7 +86,7 @@ def _report(args):
                                           ("--input", args.input)) if value]
         if extra:
             raise GradlabError(f"--problem runs a built-in problem; drop {extra[0]}")
-        from gradlab.problems.registry import problem
+        from gradlab.problems.library import problem
 
         return problem(args.problem).verify(args.candidate or "correct", args.size,
                                             args.dtype, args.seed)
@@ -168,7 +168,7 @@ def _import(module_name: str):
 
 def problem_list() -> str:
     """The built-in problems, their candidates and sizes, as text."""
-    from gradlab.problems.registry import PROBLEMS
+    from gradlab.problems.library import PROBLEMS
 
     lines = []
     for p in PROBLEMS.values():

@@ -1,12 +1,9 @@
-"""The built-in problems as data: each a reference, its candidates and its sizes.
-
-The CLI (``verify --problem``), the tests, the benchmarks and the dashboard read
-this one registry, ``PROBLEMS``.
-"""
+"""What a built-in problem is: a reference, its candidates and its sizes, as frozen
+data. The problems themselves are listed in ``library.PROBLEMS``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from gradlab.core.dtypes import dtype_info
@@ -135,27 +132,3 @@ def planted_bugs(fn: Callable, entry_input: str, index: int = 0) -> tuple[Candid
         planted.single_entry(fn, index),
         Mistake(lambda dtype: planted.single_entry(fn, index, u=dtype_info(dtype).u), fn))
     return pattern, entry
-
-
-def registry(*problems: Problem) -> Mapping[str, Problem]:
-    return {p.name: p for p in problems}
-
-
-def _load() -> Mapping[str, Problem]:
-    from gradlab.problems import attention, cross_entropy, gelu, layernorm, seed_layer
-
-    return registry(seed_layer.PROBLEM, layernorm.PROBLEM, cross_entropy.PROBLEM,
-                    gelu.PROBLEM, attention.PROBLEM)
-
-
-#: Every built-in problem, by name.
-PROBLEMS: Mapping[str, Problem] = _load()
-
-
-def problem(name: str) -> Problem:
-    """The built-in problem ``name``; a clear error naming the choices."""
-    try:
-        return PROBLEMS[name]
-    except (KeyError, TypeError):
-        raise GradlabError(f"problem must be one of {', '.join(PROBLEMS)} (got {name!r})") \
-            from None

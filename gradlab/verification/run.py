@@ -49,7 +49,7 @@ from gradlab.verification.spec import (
     estimate_bytes,
     shape_text,
 )
-from gradlab.verification.taylor import taylor_test
+from gradlab.verification.taylor import loss_at, taylor_test
 
 DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: What the float64 rows' reference precision says.
@@ -322,7 +322,7 @@ class _Run:
         except Exception as exc:
             cand = Grads(failure=f"raised {first_line(exc)}")
         effect = self._effects(name, args, ups) if self.mistake else {}
-        rows = []
+        rows, at_x = [], None
         for spec in specs:
             base_err = baseline[spec.name]
             if cand.failure:
@@ -348,10 +348,12 @@ class _Run:
                         bug_effect=None if untouched else bug, baseline_name=base_name)
             taylor = None
             if name == "float64" and v.status != "degenerate":
-                i = self.names.index(spec.name)
-                taylor = taylor_test(self.candidate, [a.detach() for a in args], i,
+                plain = [a.detach() for a in args]
+                if at_x is None:
+                    at_x = loss_at(self.candidate, plain, self.draws.upstream, as_outputs)
+                taylor = taylor_test(self.candidate, plain, self.names.index(spec.name),
                                      grad.detach(), self.draws.upstream,
-                                     self.draws.directions[spec.name], as_outputs)
+                                     self.draws.directions[spec.name], as_outputs, at_x)
             rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
                                           cand.output_dtypes, taylor, untouched))
         return rows

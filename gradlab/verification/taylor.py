@@ -30,7 +30,7 @@ F64 = torch.float64
 U64 = 2.0**-53
 #: h₀ relative to the input's root-mean-square, and the number of halvings.
 H0 = 2.0**-4
-STEPS = 12
+STEPS = 10
 #: A usable step's remainder is this many times above the rounding floor.
 MARGIN = 1e3
 #: A rate below this over the smallest usable steps means a wrong gradient.
@@ -84,21 +84,30 @@ def pairing(upstream: Sequence[torch.Tensor | None]):
     return measure
 
 
+def loss_at(fn: Callable, args: list, upstream: Sequence[torch.Tensor | None],
+            outputs: Callable[[object], list]) -> tuple[float, float]:
+    """L = ⟨w, f(args)⟩ and its rounding scale Σ|w ⊙ f|, without autograd."""
+    with torch.no_grad():
+        return pairing(upstream)(outputs(fn(*args)))
+
+
 def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
                 upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
-                outputs: Callable[[object], list]) -> Taylor:
+                outputs: Callable[[object], list],
+                at_x: tuple[float, float] | None = None) -> Taylor:
     """The test of ``grad`` (float64), the gradient of L with respect to
     ``args[index]``, along ``direction`` (float64, of unit scale).
 
-    ``outputs`` turns what ``fn`` returns into its list of outputs.
+    ``outputs`` turns what ``fn`` returns into its list of outputs; ``at_x`` is
+    ``loss_at(fn, args, …)`` where the caller has it (it is the same for every input).
     """
     measure = pairing(upstream)
     x = args[index]
     rms = math.sqrt(fixed_dot(x, x) / max(x.numel(), 1))
     v = direction * (rms if rms > 0 else 1.0)
     slope = fixed_dot(grad.to(F64), v)                      # ⟨∇L, v⟩
+    L0, S0 = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
     with torch.no_grad():
-        L0, S0 = measure(outputs(fn(*args)))
         remainders, floors = [], []
         for k in range(STEPS):
             h = H0 / 2**k

@@ -10,7 +10,8 @@ import torch
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.problems import PROBLEMS
-from gradlab.problems.registry import KINDS, Candidate, Problem, problem
+from gradlab.problems.library import problem
+from gradlab.problems.registry import KINDS, Candidate, Problem
 from gradlab.verification.report import Report
 
 HALF = ("float32", "bfloat16", "float16")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import torch
+import verify_functions as fn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gradlab
-import verify_functions as fn
 from gradlab.problems import PROBLEMS
 from gradlab.verification.spec import parse_shape, shape_text
 
