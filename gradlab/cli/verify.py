@@ -27,7 +27,8 @@ from pathlib import Path
 from gradlab.cli.sweep import comma_list
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
-from gradlab.verification.run import DEFAULT_DTYPES, first_line
+from gradlab.verification.calls import first_line
+from gradlab.verification.run import DEFAULT_DTYPES
 from gradlab.verification.spec import check_dtypes, check_seed, integers, parse_shape
 
 USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem NAME "

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from gradlab.verification.run import as_outputs
+from gradlab.verification.calls import as_outputs
 from gradlab.verification.taylor import MIN_RATE, Taylor, taylor_test
 
 F64 = torch.float64
