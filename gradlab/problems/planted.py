@@ -29,9 +29,9 @@ def unit_roundoff(dtype: torch.dtype) -> float:
     return torch.finfo(dtype).eps / 2
 
 
-class ScaleGrad(torch.autograd.Function):
-    """Identity forward; backward ∂x ↦ (1 + k·u)·∂x, u the gradient's unit roundoff
-    (or the given ``u``)."""
+class _Identity(torch.autograd.Function):
+    """Identity forward that keeps k and u (None: the gradient's own unit roundoff)
+    for a backward that alters the gradient."""
 
     @staticmethod
     def forward(ctx, x, k, u):
@@ -39,28 +39,29 @@ class ScaleGrad(torch.autograd.Function):
         return x.view_as(x)
 
     @staticmethod
-    def backward(ctx, grad):
-        u = unit_roundoff(grad.dtype) if ctx.u is None else ctx.u
-        return grad * (1 + ctx.k * u), None, None
+    def roundoff(ctx, grad) -> float:
+        return unit_roundoff(grad.dtype) if ctx.u is None else ctx.u
 
 
-class MoveEntry(torch.autograd.Function):
-    """Identity forward; backward moves the largest-magnitude entry of ∂x away from 0
-    by k·u·max|∂x|, u the gradient's unit roundoff (or the given ``u``)."""
-
-    @staticmethod
-    def forward(ctx, x, k, u):
-        ctx.k, ctx.u = k, u
-        return x.view_as(x)
+class ScaleGrad(_Identity):
+    """Backward ∂x ↦ (1 + k·u)·∂x."""
 
     @staticmethod
     def backward(ctx, grad):
-        u = unit_roundoff(grad.dtype) if ctx.u is None else ctx.u
+        return grad * (1 + ctx.k * _Identity.roundoff(ctx, grad)), None, None
+
+
+class MoveEntry(_Identity):
+    """Backward: the largest-magnitude entry of ∂x moved away from 0 by k·u·max|∂x|."""
+
+    @staticmethod
+    def backward(ctx, grad):
         moved = grad.clone()
         flat = moved.view(-1)
         i = int(flat.abs().argmax())
         peak = flat[i]
-        flat[i] = peak + torch.where(peak < 0, -1.0, 1.0) * (ctx.k * u) * peak.abs()
+        step = ctx.k * _Identity.roundoff(ctx, grad)
+        flat[i] = peak + torch.where(peak < 0, -1.0, 1.0) * step * peak.abs()
         return moved, None, None
 
 
