@@ -99,9 +99,14 @@ class Report:
         lines.append("errors are relative to the truth (max-norm: max|G − T|/max|T|; normwise: "
                      "‖G − T‖_F/‖T‖_F), in units of u of the row's dtype; composite = the "
                      "reference in the same dtype")
-        precisions = dict.fromkeys(row["reference_precision"] for row in self.rows
-                                   if row["reference_precision"])
-        lines.append(f"truth: the reference in {'; '.join(precisions)}")
+        by_precision: dict[str, list[str]] = {}
+        for row in self.rows:
+            if row["reference_precision"]:
+                dtypes = by_precision.setdefault(row["reference_precision"], [])
+                if row["dtype"] not in dtypes:
+                    dtypes.append(row["dtype"])
+        lines += [f"truth for {', '.join(dtypes)}: the reference in {precision}, on the same "
+                  "rounded inputs" for precision, dtypes in by_precision.items()]
         lines += [f"{row['dtype']} {row['input']}: {row['evidence']}" for row in self.rows]
         return "\n".join(lines)
 
