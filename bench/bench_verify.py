@@ -1,7 +1,7 @@
 """The cost of ``gradlab.verify``: against one forward + backward of the candidate,
 and against ``torch.autograd.gradcheck``.
 
-    python bench/bench_verify.py [--reps 3] [--threads 1] [--problems all]
+    python bench/bench_verify.py [--reps 3] [--threads 1] [--problems all|none|NAMES]
                                  [--gradcheck-seconds 10]
 
 1. Per built-in problem at its largest size, per candidate (the hand-written
@@ -111,12 +111,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (default: torch's own)")
-    parser.add_argument("--problems", default="all", help="comma list of problem names")
+    parser.add_argument("--problems", default="all",
+                        help="comma list of problem names, 'all' or 'none' (gradcheck only)")
     parser.add_argument("--gradcheck-seconds", type=float, default=10.0)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = list(PROBLEMS) if args.problems == "all" else args.problems.split(",")
+    names = {"all": list(PROBLEMS), "none": []}.get(args.problems, args.problems.split(","))
     p = provenance()
     print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
     print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio |")
