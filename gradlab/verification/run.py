@@ -59,7 +59,7 @@ from gradlab.verification.spec import (
     estimate_bytes,
     shape_text,
 )
-from gradlab.verification.taylor import loss_at, taylor_test
+from gradlab.verification.taylor import Taylor, loss_at, taylor_test
 
 DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: What the float64 rows' reference precision says.
@@ -270,11 +270,14 @@ class _Run:
             taylor = None
             if name == "float64" and v.status != "degenerate":
                 plain = [a.detach() for a in args]
-                if at_x is None:
-                    at_x = loss_at(self.candidate, plain, self.draws.upstream, as_outputs)
-                taylor = taylor_test(self.candidate, plain, self.names.index(spec.name),
-                                     grad.detach(), self.draws.upstream,
-                                     self.draws.directions[spec.name], as_outputs, at_x)
+                try:
+                    if at_x is None:
+                        at_x = loss_at(self.candidate, plain, self.draws.upstream, as_outputs)
+                    taylor = taylor_test(self.candidate, plain, self.names.index(spec.name),
+                                         grad.detach(), self.draws.upstream,
+                                         self.draws.directions[spec.name], as_outputs, at_x)
+                except Exception as exc:  # the forward at a moved point: no decision
+                    taylor = Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
             rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
                                           cand.output_dtypes, taylor, untouched))
         return rows

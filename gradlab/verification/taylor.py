@@ -45,6 +45,7 @@ class Taylor:
     rates: tuple[float, ...]
     usable: int
     steps: int
+    note: str = ""  # why the test could not run
 
     @property
     def rate(self) -> float:
@@ -62,6 +63,8 @@ class Taylor:
         return ", ".join(f"{r:.2f}" for r in self.rates)
 
     def sentence(self) -> str:
+        if self.note:
+            return f"Taylor test not run: {self.note}"
         if not self.decided:
             return (f"Taylor test: no usable step ({self.usable} of {self.steps} remainders "
                     f"above {MARGIN:g}× the rounding floor; L may be linear in this input)")

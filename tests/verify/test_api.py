@@ -226,3 +226,18 @@ def test_import_gradlab_stays_light():
                          check=True).stdout
     assert out.split() == ["False", "False"]
     assert gradlab.verify is gradlab.verification.verify
+
+
+def test_a_forward_that_raises_away_from_x_leaves_taylor_undecided():
+    calls = {"n": 0}
+
+    def fragile(x):
+        calls["n"] += 1
+        if calls["n"] > 2 and x.dtype == torch.float64 and not x.requires_grad:
+            raise RuntimeError("not here")
+        return fn.square(x)
+
+    report = gradlab.verify(fragile, fn.square_reference, {"x": (4,)}, dtypes=("float64",))
+    row = report.frame.iloc[0]
+    assert row["status"] == "pass"
+    assert "Taylor test not run: the candidate raised RuntimeError: not here" in row["evidence"]
