@@ -12,8 +12,9 @@ and against ``torch.autograd.gradcheck``.
    ratio is verify ÷ forward + backward (target ≤ 5×).
 2. gradcheck (float64, default mode) against ``verify(…, dtypes=("float64",))``
    on the same function, LayerNorm's hand-written backward (x: 16 × width): the
-   width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``; each
-   width's times and ratio are printed (target ≥ 10⁴× where gradcheck takes ≥ 10 s).
+   width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``, or until its
+   dense Jacobians would take over half the available memory; each width's times and
+   ratio are printed (target ≥ 10⁴× where gradcheck takes ≥ 10 s).
 
 Prints Markdown tables. The machine is shared: ratios are taken within one run.
 """
@@ -91,6 +92,12 @@ def gradcheck_rows(budget: float) -> None:
         gen = torch.Generator().manual_seed(0)
         args = [torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
                 for shape in inputs.values()]
+        entries = sum(a.numel() for a in args)
+        need = jacobians_bytes(entries, args[0].numel())
+        if need > available_bytes() / 2:
+            print(f"(stopped before 16×{width}: gradcheck's dense Jacobians would take "
+                  f"{need / 2**30:.1f} GiB, over half the available memory)")
+            return
         t_gc = seconds(partial(torch.autograd.gradcheck, cand.fn, args))
         check = partial(verify, cand.fn, problem.reference, inputs, ("float64",))
         check()
@@ -98,12 +105,26 @@ def gradcheck_rows(budget: float) -> None:
         default = partial(verify, cand.fn, problem.reference, inputs)
         default()
         t_d = statistics.median(seconds(default) for _ in range(5))
-        entries = sum(a.numel() for a in args)
         print(f"| 16×{width} ({entries} entries) | {t_gc:.3g} | {t_v * 1e3:.3g} | "
               f"{t_gc / t_v:,.0f} | {t_d * 1e3:.3g} | {t_gc / t_d:,.0f} |", flush=True)
         if t_gc >= budget:
             return
         width *= 2
+
+
+def jacobians_bytes(inputs: int, outputs: int) -> int:
+    """gradcheck's two dense float64 Jacobians (numerical and analytical), inputs ×
+    outputs entries each: its memory grows with the square of the size (16×2048
+    was killed by the kernel at 23 GB resident on a 23 GB machine)."""
+    return 2 * inputs * outputs * 8
+
+
+def available_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("MemAvailable")
 
 
 def main() -> None:
