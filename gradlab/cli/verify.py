@@ -28,8 +28,13 @@ from gradlab.cli.sweep import comma_list
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.verification.calls import first_line
-from gradlab.verification.run import DEFAULT_DTYPES
-from gradlab.verification.spec import check_dtypes, check_seed, integers, parse_shape
+from gradlab.verification.spec import (
+    DEFAULT_DTYPES,
+    check_dtypes,
+    check_seed,
+    integers,
+    parse_shape,
+)
 
 USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem NAME "
               "(--list shows the problems)")

@@ -49,6 +49,7 @@ from gradlab.verification.calls import (
 )
 from gradlab.verification.report import Report, empty_row
 from gradlab.verification.spec import (
+    DEFAULT_DTYPES,
     F64,
     Input,
     check_dtypes,
@@ -61,7 +62,6 @@ from gradlab.verification.spec import (
 )
 from gradlab.verification.taylor import Taylor, loss_at, taylor_test
 
-DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: What the float64 rows' reference precision says.
 FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
 BASELINE = "composite"

@@ -23,6 +23,8 @@ from gradlab.core.limits import Limits, MiB
 from gradlab.core.precise import abs_max
 
 F64 = torch.float64
+#: verify's dtypes when none are given.
+DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: The seeds verify takes: a problem's own draws use seed + 2³² (problems.registry).
 SEED_LIMIT = 2**32
 #: A generous estimate of verify's peak bytes per floating entry: the float64 draw,
