@@ -33,6 +33,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 import pandas as pd
+import torch
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.limits import Limits
@@ -168,19 +169,25 @@ def report_test(rows: pd.DataFrame, cases: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--fit-seeds", default="0-9", help="a..b seeds the fit sees")
+    parser.add_argument("--fit-seeds", default="0-9", help="a-b: the seeds the fit sees "
+                        "('' to skip the fit)")
     parser.add_argument("--test-seeds", default="", help="held-out seeds, e.g. 100-179")
     parser.add_argument("--grids", default=",".join(GRIDS), help="which grids")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: small cases run fastest without a thread pool, "
+                             "and the verdicts do not depend on it)")
     parser.add_argument("--save", default="", help="write the per-method rows to NAME-fit.csv "
                         "and NAME-test.csv")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     grids = args.grids.split(",")
     start = time.perf_counter()
-    print(f"fit seeds {args.fit_seeds}", flush=True)
-    fit = long_form(run(grids, seeds(args.fit_seeds)))
-    report_fit(fit)
-    if args.save:
-        fit.to_csv(args.save.replace(".csv", "-fit.csv"), index=False)
+    if args.fit_seeds:
+        print(f"fit seeds {args.fit_seeds}", flush=True)
+        fit = long_form(run(grids, seeds(args.fit_seeds)))
+        report_fit(fit)
+        if args.save:
+            fit.to_csv(args.save.replace(".csv", "-fit.csv"), index=False)
     if args.test_seeds:
         print(f"\nheld-out seeds {args.test_seeds}", flush=True)
         frame = run(grids, seeds(args.test_seeds))

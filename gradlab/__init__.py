@@ -1,10 +1,19 @@
 """gradlab: is that gradient mismatch a bug or rounding?
 
 The pure package: it never imports Streamlit. See README.md.
+``gradlab.verify`` and ``gradlab.Report`` (docs/verify.md) load on first use.
 """
 
 __version__ = "0.1.0"
 
 from gradlab.core.errors import GradlabError  # noqa: E402
 
-__all__ = ["GradlabError", "__version__"]
+__all__ = ["GradlabError", "Report", "__version__", "verify"]
+
+
+def __getattr__(name: str):
+    if name in ("verify", "Report"):
+        import gradlab.verification as verification
+
+        return getattr(verification, name)
+    raise AttributeError(f"module 'gradlab' has no attribute {name!r}")

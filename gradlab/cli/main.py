@@ -1,4 +1,4 @@
-"""The headless command line: ``python -m gradlab check | sweep …``."""
+"""The headless command line: ``python -m gradlab check | sweep | verify …``."""
 
 from __future__ import annotations
 
@@ -69,12 +69,14 @@ def missing_package(exc: ModuleNotFoundError, who: str = "gradlab") -> str | Non
 def build_parser() -> argparse.ArgumentParser:
     from gradlab.cli.check import add_check
     from gradlab.cli.sweep import add_sweep
+    from gradlab.cli.verify import add_verify
 
     parser = Parser(prog="python -m gradlab",
                     description="Is that gradient mismatch a bug or rounding?")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     add_check(sub)
     add_sweep(sub)
+    add_verify(sub)
     return parser
 
 

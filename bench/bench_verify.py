@@ -1,0 +1,157 @@
+"""The cost of ``gradlab.verify``: against one forward + backward of the candidate,
+and against ``torch.autograd.gradcheck``.
+
+    python bench/bench_verify.py [--reps 3] [--threads 1] [--problems all|none|NAMES]
+                                 [--gradcheck-seconds 10]
+
+1. Per built-in problem at its largest size, per candidate (the hand-written
+   backward and torch's kernel) and per dtype: the median seconds of
+   ``verify(…, dtypes=(dtype,))`` over ``--reps`` rounds, and of one forward +
+   backward of the candidate in that dtype (``torch.autograd.grad`` with a ones
+   upstream, on inputs already rounded), interleaved round by round; the
+   ratio is verify ÷ forward + backward (target ≤ 5×).
+2. gradcheck (float64, default mode) against ``verify(…, dtypes=("float64",))``
+   on the same function, LayerNorm's hand-written backward (x: 16 × width): the
+   width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``, or until its
+   dense Jacobians would take over half the available memory; each width's times and
+   ratio are printed (target ≥ 10⁴× where gradcheck takes ≥ 10 s).
+
+Prints Markdown tables. The machine is shared: ratios are taken within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from functools import partial
+
+import torch
+
+from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
+from gradlab.core.provenance import provenance
+from gradlab.problems.library import PROBLEMS
+from gradlab.problems.registry import Problem
+from gradlab.verification import verify
+
+
+def forward_backward(problem: Problem, candidate: str, size: int, dtype: str):
+    """One forward + backward of the candidate in ``dtype`` (inputs rounded beforehand)."""
+    gen = torch.Generator().manual_seed(0)
+    torch_dtype = dtype_info(dtype).torch_dtype
+    args = []
+    for value in problem.inputs(size).values():
+        if isinstance(value, tuple):
+            value = torch.randn(value, generator=gen, dtype=torch.float64)
+        if value.is_floating_point():
+            value = value.to(torch_dtype).requires_grad_(True)
+        args.append(value)
+    leaves = [a for a in args if a.requires_grad]
+    fn = problem.candidate(candidate).fn
+
+    def run():
+        out = fn(*args)
+        outs = out if isinstance(out, tuple) else (out,)
+        torch.autograd.grad(outs, leaves, [torch.ones_like(o) for o in outs])
+    return run
+
+
+def seconds(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def cost_rows(problem: Problem, reps: int) -> list[str]:
+    size = problem.sizes[-1]
+    inputs = problem.inputs(size)
+    rows = []
+    for candidate in ("correct", "torch"):
+        cand = problem.candidate(candidate)
+        for dtype in DTYPE_NAMES:
+            fb = forward_backward(problem, candidate, size, dtype)
+            check = partial(verify, cand.fn, problem.reference, inputs, (dtype,))
+            fb(), check()  # warm-up
+            t_fb, t_check = [], []
+            for _ in range(reps):
+                t_fb.append(statistics.median(seconds(fb) for _ in range(3)))
+                t_check.append(seconds(check))
+            a, b = statistics.median(t_fb), statistics.median(t_check)
+            rows.append(f"| {problem.name} | {size} | {candidate} | {dtype} | {a * 1e3:.3g} | "
+                        f"{b * 1e3:.4g} | {b / a:.1f} |")
+            print(rows[-1], flush=True)
+    return rows
+
+
+def gradcheck_rows(budget: float) -> None:
+    problem = PROBLEMS["layernorm"]
+    cand = problem.candidate("correct")
+    width = 8
+    while True:
+        inputs = problem.inputs(width)
+        gen = torch.Generator().manual_seed(0)
+        args = [torch.randn(shape, generator=gen, dtype=torch.float64, requires_grad=True)
+                for shape in inputs.values()]
+        entries = sum(a.numel() for a in args)
+        need = jacobians_bytes(entries, args[0].numel())
+        if need > available_bytes() / 2:
+            print(f"(stopped before 16×{width}: gradcheck's dense Jacobians would take "
+                  f"{need / 2**30:.1f} GiB, over half the available memory)")
+            return
+        t_gc = seconds(partial(torch.autograd.gradcheck, cand.fn, args))
+        check = partial(verify, cand.fn, problem.reference, inputs, ("float64",))
+        check()
+        t_v = statistics.median(seconds(check) for _ in range(5))
+        default = partial(verify, cand.fn, problem.reference, inputs)
+        default()
+        t_d = statistics.median(seconds(default) for _ in range(5))
+        print(f"| 16×{width} ({entries} entries) | {t_gc:.3g} | {t_v * 1e3:.3g} | "
+              f"{t_gc / t_v:,.0f} | {t_d * 1e3:.3g} | {t_gc / t_d:,.0f} |", flush=True)
+        if t_gc >= budget:
+            return
+        width *= 2
+
+
+def jacobians_bytes(inputs: int, outputs: int) -> int:
+    """gradcheck's two dense float64 Jacobians (numerical and analytical), inputs ×
+    outputs entries each: its memory grows with the square of the size (16×2048
+    was killed by the kernel at 23 GB resident on a 23 GB machine)."""
+    return 2 * inputs * outputs * 8
+
+
+def available_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("MemAvailable")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: torch's own)")
+    parser.add_argument("--problems", default="all",
+                        help="comma list of problem names, 'all' or 'none' (gradcheck only)")
+    parser.add_argument("--gradcheck-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    names = {"all": list(PROBLEMS), "none": []}.get(args.problems, args.problems.split(","))
+    p = provenance()
+    print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
+    print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio |")
+    print("|---|---|---|---|---|---|---|")
+    start = time.perf_counter()
+    for name in names:
+        cost_rows(PROBLEMS[name], args.reps)
+    print(f"\n(cost table: {time.perf_counter() - start:.0f} s)\n")
+    print("gradcheck (float64, default mode) vs verify on LayerNorm's hand-written backward:\n")
+    print("| x | gradcheck s | verify float64 ms | ratio | verify f32+bf16+f16 ms | ratio |")
+    print("|---|---|---|---|---|---|")
+    gradcheck_rows(args.gradcheck_seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""Calling a function under test: its outputs checked against the reference's, its
+gradients by ``torch.autograd.grad``, and readable names and messages."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from gradlab.verification.spec import shape_text
+
+
+def describe(fn: Callable) -> str:
+    """A function's readable name: ``module.qualname``, ``Class.apply`` for an
+    autograd.Function's apply."""
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type):
+        return f"{owner.__module__}.{owner.__qualname__}.{fn.__name__}"
+    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    module = getattr(fn, "__module__", None)
+    return f"{module}.{name}" if module and module != "builtins" else name
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """``TypeName: first line of the message``, cut to ``limit`` characters."""
+    text = str(exc).strip().splitlines()
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[:limit - 1] + "…"
+
+
+def as_outputs(value) -> list:
+    """A function's result as a list of tensors; TypeError for anything else."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)) and value and all(
+            isinstance(v, torch.Tensor) for v in value):
+        return list(value)
+    raise TypeError(f"returns {type(value).__name__}, not a tensor or a tuple of tensors")
+
+
+@dataclass(frozen=True)
+class Grads:
+    """A function's outputs' dtypes and each differentiated input's gradient (None:
+    no gradient); ``failure`` says why there are none at all."""
+
+    output_dtypes: tuple[str, ...] = ()
+    grads: Mapping[str, torch.Tensor | None] | None = None
+    failure: str | None = None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def call(fn: Callable, args: list[torch.Tensor], names: list[str | None]):
+    """``fn`` on ``args`` with autograd recording: (the leaves, the outputs). The
+    differentiated inputs (a name in ``names``) become leaves that require grad
+    (shared between calls: autograd refuses an in-place change to such a leaf);
+    the others are passed as copies."""
+    leaves = [a.requires_grad_(True) if n else a.clone() for a, n in zip(args, names)]
+    with torch.enable_grad():
+        return leaves, as_outputs(fn(*leaves))
+
+
+def gradients(leaves: list[torch.Tensor], outs: list[torch.Tensor], names: list[str | None],
+              upstream: list[torch.Tensor | None], shapes: list[tuple | None],
+              dtype: torch.dtype) -> Grads:
+    """torch.autograd.grad of ``outs`` against ``upstream``, once the outputs match
+    the reference's (count, shape, dtype); a ``failure`` where they do not."""
+    out_dtypes = tuple(dtype_name(o.dtype) for o in outs)
+    if len(outs) != len(shapes):
+        return Grads(out_dtypes, failure=f"returns {len(outs)} outputs, the reference "
+                                         f"{len(shapes)}")
+    for i, (out, shape) in enumerate(zip(outs, shapes)):
+        if shape is None:
+            continue
+        if tuple(out.shape) != shape:
+            return Grads(out_dtypes, failure=f"output {i} has shape {shape_text(out.shape)}, "
+                                             f"the reference's {shape_text(shape)}")
+        if out.dtype != dtype:
+            return Grads(out_dtypes, failure=f"output {i} came out in {dtype_name(out.dtype)}, "
+                                             f"not {dtype_name(dtype)}: gradlab compares in "
+                                             "the dtype it reports")
+    pairs = [(o, w) for o, w in zip(outs, upstream) if w is not None and o.requires_grad]
+    wanted = [leaf for leaf, n in zip(leaves, names) if n]
+    if not pairs:
+        return Grads(out_dtypes, failure="no output depends on the inputs through autograd "
+                                         "(no grad_fn)")
+    grads = torch.autograd.grad([o for o, _ in pairs], wanted, [w for _, w in pairs],
+                                allow_unused=True)
+    return Grads(out_dtypes, dict(zip([n for n in names if n], grads)))
+
+
+def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
+                   upstream: list[torch.Tensor | None], shapes: list[tuple | None],
+                   dtype: torch.dtype) -> Grads:
+    """``call`` then ``gradients``: raises where ``fn`` or its backward raises."""
+    leaves, outs = call(fn, args, names)
+    return gradients(leaves, outs, names, upstream, shapes, dtype)

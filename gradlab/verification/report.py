@@ -1,0 +1,159 @@
+"""verify's Report: one row per (dtype, differentiated input), as a frame, a text
+table, an HTML table, JSON and a chart."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from gradlab.problems.seed.report import _finite_or_str as json_number
+
+#: The frame's columns, in order. Errors, thresholds and sensitivities are relative
+#: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F), with ``_u`` in units of
+#: the dtype's u. ``baseline_*`` is the composite reference's error in the same
+#: dtype; ``bug_effect_*`` a planted mistake's exact effect (NaN otherwise).
+COLUMNS = (
+    "dtype", "input", "shape", "status", "evidence",
+    "err_max", "err_max_u", "err_fro", "err_fro_u",
+    "baseline_max", "baseline_max_u", "baseline_fro", "baseline_fro_u",
+    "threshold_max", "threshold_max_u", "threshold_fro", "threshold_fro_u",
+    "sensitivity_max", "sensitivity_fro", "bug_effect_max", "bug_effect_fro",
+    "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite",
+    "reference_precision", "taylor_rate", "taylor_rates",
+    "candidate", "reference", "seed",
+    "gradlab_version", "torch_version", "python_version", "device", "threads", "timestamp",
+)
+_TEXT = {"dtype", "input", "shape", "status", "evidence", "grad_dtype", "output_dtype",
+         "reference_precision", "taylor_rates", "candidate", "reference", "gradlab_version",
+         "torch_version", "python_version", "device", "timestamp"}
+_COUNTS = {"nonfinite", "baseline_nonfinite", "seed", "threads"}
+#: The provenance columns (the same on every row; the report's ``provenance``).
+PROVENANCE = COLUMNS[COLUMNS.index("gradlab_version"):]
+
+
+def empty_row() -> dict:
+    """A row with every column: text empty, numbers NaN, counts -1."""
+    return {c: "" if c in _TEXT else (-1 if c in _COUNTS else math.nan) for c in COLUMNS}
+
+
+@dataclass(frozen=True)
+class Report:
+    """What ``gradlab.verify`` found: ``rows`` (one per dtype × differentiated
+    input, columns ``COLUMNS``), the names of the candidate and reference, the
+    dtypes, the seed, each input's description and the provenance."""
+
+    rows: tuple[dict, ...]
+    candidate: str
+    reference: str
+    dtypes: tuple[str, ...]
+    seed: int
+    inputs: tuple[tuple[str, str], ...]
+    provenance: dict
+
+    @property
+    def passed(self) -> bool:
+        """True only when every (dtype, input) row is ``pass``."""
+        return bool(self.rows) and all(row["status"] == "pass" for row in self.rows)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
+
+    def failures(self) -> list[dict]:
+        """The rows that are not ``pass``."""
+        return [row for row in self.rows if row["status"] != "pass"]
+
+    def assert_ok(self) -> None:
+        """Raise AssertionError listing each non-pass row with its evidence."""
+        bad = self.failures()
+        if bad:
+            lines = [f"gradlab.verify: {len(bad)} of {len(self.rows)} rows of {self.candidate} "
+                     f"against {self.reference} did not pass:"]
+            lines += [f"  {row['dtype']} {row['input']}: {row['status']}: {row['evidence']}"
+                      for row in bad]
+            raise AssertionError("\n".join(lines))
+
+    def title(self) -> str:
+        inputs = ", ".join(f"{name} {text}" for name, text in self.inputs)
+        return (f"gradlab verify · {self.candidate} against {self.reference} · seed "
+                f"{self.seed} · inputs {inputs}")
+
+    def __str__(self) -> str:
+        p = self.provenance
+        lines = [self.title(),
+                 f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
+                 f"{'passed' if self.passed else 'NOT passed'}", ""]
+        header = ["dtype", "input", "status", "err/u", "normwise/u", "composite/u",
+                  "composite nw/u", "threshold/u", "threshold nw/u", "grad in", "non-finite",
+                  "Taylor"]
+        body = [[row["dtype"], row["input"], row["status"], _g(row["err_max_u"]),
+                 _g(row["err_fro_u"]), _g(row["baseline_max_u"]), _g(row["baseline_fro_u"]),
+                 _g(row["threshold_max_u"]), _g(row["threshold_fro_u"]),
+                 row["grad_dtype"] or "—", _count(row["nonfinite"]), _rate(row["taylor_rate"])]
+                for row in self.rows]
+        lines += table(header, body)
+        lines.append("")
+        lines.append("errors are relative to the truth (max-norm: max|G − T|/max|T|; normwise: "
+                     "‖G − T‖_F/‖T‖_F), in units of u of the row's dtype; composite = the "
+                     "reference in the same dtype")
+        by_precision: dict[str, list[str]] = {}
+        for row in self.rows:
+            if row["reference_precision"]:
+                dtypes = by_precision.setdefault(row["reference_precision"], [])
+                if row["dtype"] not in dtypes:
+                    dtypes.append(row["dtype"])
+        lines += [f"truth for {', '.join(dtypes)}: the reference in {precision}, on the same "
+                  "rounded inputs" for precision, dtypes in by_precision.items()]
+        lines += [f"{row['dtype']} {row['input']}: {row['evidence']}" for row in self.rows]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        columns = ["dtype", "input", "status", "err_max_u", "err_fro_u", "baseline_max_u",
+                   "baseline_fro_u", "threshold_max_u", "threshold_fro_u", "grad_dtype",
+                   "nonfinite", "taylor_rate", "evidence"]
+        table_html = self.frame[columns].to_html(index=False, float_format=_g, na_rep="—",
+                                                 escape=True, border=0)
+        verdict = "passed" if self.passed else "NOT passed"
+        return (f"<div><p><b>{html.escape(self.title())}</b> · {verdict}</p>{table_html}"
+                f"<p>Errors in units of u of the row's dtype; composite = the reference in "
+                f"the same dtype.</p></div>")
+
+    def chart(self):
+        """Candidate vs composite vs threshold per dtype and input (log scale)."""
+        from gradlab.charts.verify import verify_chart
+
+        return verify_chart(self.frame)
+
+    def to_json_dict(self) -> dict:
+        """Strict-JSON data: ``passed``, ``verdicts`` (each row, NaN and ±inf as
+        strings, provenance apart) and ``provenance``."""
+        verdicts = [{k: json_number(v) for k, v in row.items() if k not in PROVENANCE}
+                    for row in self.rows]
+        return {"passed": self.passed, "candidate": self.candidate,
+                "reference": self.reference, "seed": self.seed, "dtypes": list(self.dtypes),
+                "inputs": dict(self.inputs), "verdicts": verdicts,
+                "provenance": dict(self.provenance)}
+
+
+def _g(x) -> str:
+    if isinstance(x, float) and math.isnan(x):
+        return "—"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def _rate(x: float) -> str:
+    return "—" if math.isnan(x) else f"{x:.2f}"
+
+
+def _count(x: int) -> str:
+    return "—" if x < 0 else str(x)
+
+
+def table(header: list[str], body: list[list[str]]) -> list[str]:
+    """Left-aligned columns two spaces apart."""
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+            for row in [header, *body]]

@@ -1,0 +1,349 @@
+r"""``gradlab.verify``: any function's backward against a composite reference, per dtype.
+
+For each dtype d, with every floating input rounded to d and the upstream
+gradient w (drawn once in float64, a scalar output's w = 1) rounded to d::
+
+    candidate   autograd of ``candidate`` in d (its own backward runs)
+    baseline    autograd of ``reference`` in d: what rounding does to the same
+                mathematics in plain ops
+    truth       autograd of ``reference`` in float64 on the same rounded inputs
+                and w, so that only arithmetic error is measured
+
+and each differentiated input gets the one verdict rule (``core.verdict``) in
+both norms: err_N ≤ 2·baseline_N + c_N·u.
+
+float64 has no wider torch dtype: its truth is the reference in float64 (the
+baseline itself). The composite's own rounding b is estimated as its error in
+float32 in units of float32's u (the same algorithm on the same draws rounded to
+float32), times float64's u. That truth carries b itself, so a candidate within
+rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of it
+(triangle inequality): the rule gets the baseline 1.5·b
+(``FLOAT64_BASELINE_FACTOR``). The Taylor remainder test (``taylor``), which
+needs no tolerance, checks the float64 gradient against the candidate's own
+forward.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from gradlab.core.dtypes import DTYPES, dtype_info
+from gradlab.core.errors import GradlabError
+from gradlab.core.limits import Limits
+from gradlab.core.precise import abs_max
+from gradlab.core.provenance import provenance
+from gradlab.core.verdict import Error, Verdict, compare, verdict
+from gradlab.verification.calls import (
+    Grads,
+    as_outputs,
+    autograd_grads,
+    call,
+    describe,
+    dtype_name,
+    first_line,
+    gradients,
+)
+from gradlab.verification.report import Report, empty_row
+from gradlab.verification.spec import (
+    DEFAULT_DTYPES,
+    F64,
+    Input,
+    check_dtypes,
+    check_inputs,
+    check_memory,
+    check_seed,
+    draw_inputs,
+    estimate_bytes,
+    shape_text,
+)
+from gradlab.verification.taylor import Taylor, loss_at, taylor_test
+
+#: What the float64 rows' reference precision says.
+FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
+BASELINE = "composite"
+FLOAT64_BASELINE = "baseline (1.5 × float32 composite's u)"
+#: float64's baseline: 1.5 × the float32 composite's error in u (see above).
+FLOAT64_BASELINE_FACTOR = 1.5
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A planted mistake's exact mathematics, to measure its effect.
+
+    ``wrong(dtype)`` is the mistaken function as it behaves for a candidate
+    running in ``dtype`` (a mistake of K·u depends on the dtype's u); ``right`` is
+    the same machinery without the mistake. Both are differentiated in float64
+    on the same rounded inputs, so their difference is the mistake alone:
+    effect_N = ‖∇wrong − ∇right‖_N / ‖∇right‖_N (max-norm and normwise). A
+    gradient the mistake leaves exactly unchanged is judged as a correct one.
+    """
+
+    wrong: Callable[[str], Callable]
+    right: Callable
+
+
+def verify(candidate: Callable, reference: Callable, inputs: Mapping,
+           dtypes: Sequence[str] = DEFAULT_DTYPES, seed: int = 0, *,
+           mistake: Mistake | None = None, limits: Limits | None = None,
+           names: tuple[str, str] | None = None) -> Report:
+    """Verify ``candidate``'s backward against ``reference`` in each of ``dtypes``.
+
+    ``candidate`` and ``reference`` take the inputs positionally, in the order of
+    ``inputs`` (name → shape tuple or tensor, see ``spec``), and return a tensor
+    or a tuple of tensors. Returns a ``Report``: one row per (dtype,
+    differentiated input). A candidate that raises, returns the wrong outputs or
+    no gradient gets ``error`` rows; bad arguments, or a reference that raises,
+    raise GradlabError.
+
+    ``mistake`` (planted mistakes, see ``Mistake``): the mistake's exact effect
+    goes to the verdict, so a mistake below what the check resolves is
+    ``too-coarse`` rather than ``pass``. ``limits`` defaults to
+    ``Limits.from_env()``. ``names``: how the report names the candidate and
+    the reference (default: their qualified names).
+    """
+    if not callable(candidate):
+        raise GradlabError(f"candidate must be callable (got {type(candidate).__name__})")
+    if not callable(reference):
+        raise GradlabError(f"reference must be callable (got {type(reference).__name__})")
+    dtypes = check_dtypes(dtypes)
+    check_seed(seed)
+    check_inputs(inputs)
+    limits = Limits.from_env() if limits is None else limits
+    need = estimate_bytes(inputs)
+    check_memory(need, limits)
+    generator = torch.Generator().manual_seed(seed)
+    specs = draw_inputs(inputs, generator)
+    run = _Run(candidate, reference, specs, mistake, _Draws(generator, need, limits,
+                                                            "float64" in dtypes))
+    rows = [row for dtype in dtypes for row in run.rows(dtype)]
+    cand_name, ref_name = names or (describe(candidate), describe(reference))
+    prov = provenance()
+    for row in rows:
+        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
+    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
+                  tuple((s.name, s.describe()) for s in specs), prov)
+
+
+class _Draws:
+    """What is drawn once the reference's outputs are known (from its first float64
+    run): the upstream gradient per output (None for a non-floating output; 1 for a
+    scalar) and, for float64, one Taylor direction per differentiated input. They
+    come from verify's generator after the inputs."""
+
+    def __init__(self, generator: torch.Generator, need: dict[str, int], limits: Limits,
+                 taylor: bool):
+        self.generator, self.need, self.limits, self.taylor = generator, need, limits, taylor
+        self.shapes: list[tuple | None] | None = None
+        self.upstream: list[torch.Tensor | None] = []
+        self.directions: dict[str, torch.Tensor] = {}
+
+    def know(self, outs: list[torch.Tensor], specs: list[Input]) -> None:
+        if self.shapes is not None:
+            return
+        shapes = [tuple(o.shape) if o.is_floating_point() else None for o in outs]
+        outputs = {f"output {i}": math.prod(s) * 2 * 8 for i, s in enumerate(shapes)
+                   if s is not None}
+        check_memory(self.need | outputs, self.limits, "inputs and outputs")
+        gen = self.generator
+        self.upstream = [None if s is None else torch.ones((), dtype=F64) if s == ()
+                         else torch.randn(s, generator=gen, dtype=F64) for s in shapes]
+        if self.taylor:
+            self.directions = {s.name: torch.randn(s.shape, generator=gen, dtype=F64)
+                               for s in specs if s.differentiated}
+        self.shapes = shapes
+
+
+class _Run:
+    """The draws and functions of one verify call; ``rows(dtype)`` does one dtype."""
+
+    def __init__(self, candidate, reference, specs, mistake, draws: _Draws):
+        self.candidate, self.reference, self.mistake = candidate, reference, mistake
+        self.specs, self.draws = specs, draws
+        self.names = [s.name if s.differentiated else None for s in specs]
+        self._baselines: dict[str, dict[str, Error]] = {}
+
+    def _args(self, dtype: torch.dtype) -> list[torch.Tensor]:
+        return [s.at(dtype) for s in self.specs]
+
+    def _ups(self, dtype: torch.dtype) -> list[torch.Tensor | None]:
+        return [None if w is None else w.to(dtype) for w in self.draws.upstream]
+
+    def _reference(self, args, ups, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The reference's gradients (a GradlabError if it fails)."""
+        name = dtype_name(dtype)
+        try:
+            result = autograd_grads(self.reference, args, self.names, ups, self.draws.shapes,
+                                    dtype)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in {name}") from None
+        return self._checked(result, name)
+
+    def _checked(self, result: Grads, name: str) -> dict[str, torch.Tensor]:
+        if result.failure:
+            raise GradlabError(f"reference in {name}: {result.failure}")
+        missing = [n for n, g in result.grads.items() if g is None]
+        if missing:
+            raise GradlabError(f"reference: no gradient for input {missing[0]!r} in {name} "
+                               "(the reference does not use it)")
+        return dict(result.grads)
+
+    def _truth(self, args, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list]:
+        """The reference in float64 on the same rounded inputs and upstream (drawn
+        after the first such run, which gives the outputs' shapes), and that
+        upstream rounded to ``dtype``."""
+        wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
+        try:
+            leaves, outs = call(self.reference, wide, self.names)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+        self.draws.know(outs, self.specs)
+        ups = self._ups(dtype)
+        wide_ups = [None if w is None else w.to(F64) for w in ups]
+        try:
+            result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
+        except Exception as exc:
+            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+        return self._checked(result, "float64"), ups
+
+    def baseline_errors(self, name: str) -> dict[str, Error]:
+        """The composite's error against the truth in dtype ``name``, per input."""
+        if name not in self._baselines:
+            dtype = dtype_info(name).torch_dtype
+            args = self._args(dtype)
+            truth, ups = self._truth(args, dtype)
+            base = self._reference(args, ups, dtype)
+            self._baselines[name] = {n: compare(base[n], truth[n], name) for n in truth}
+        return self._baselines[name]
+
+    def rows(self, name: str) -> list[dict]:
+        dtype = dtype_info(name).torch_dtype
+        args = self._args(dtype)
+        specs = [s for s in self.specs if s.differentiated]
+        overflow = [s for s in specs if s.overflows(dtype)]
+        if overflow:
+            why = (f"degenerate: input {overflow[0].name!r} overflows {name} when rounded "
+                   f"(max|{overflow[0].name}| = {overflow[0].peak:.3g})")
+            return [self._row(name, s, "degenerate", why) for s in specs]
+        truth, ups = self._truth(args, dtype)
+        if name == "float64":
+            baseline = {n: _scaled(e, name) for n, e in self.baseline_errors("float32").items()}
+            precision, base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
+        else:
+            base = self._reference(args, ups, dtype)
+            baseline = {n: compare(base[n], truth[n], name) for n in truth}
+            self._baselines.setdefault(name, baseline)
+            precision, base_name = "float64", BASELINE
+        try:
+            cand = autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
+                                  dtype)
+        except Exception as exc:
+            cand = Grads(failure=f"raised {first_line(exc)}")
+        effect = self._effects(name, args, ups) if self.mistake else {}
+        rows, at_x = [], None
+        for spec in specs:
+            base_err = baseline[spec.name]
+            if cand.failure:
+                rows.append(self._row(name, spec, "error", f"error: the candidate "
+                                      f"{cand.failure} in {name}", precision, base_err,
+                                      cand.output_dtypes))
+                continue
+            grad = cand.grads[spec.name]
+            if grad is None:
+                rows.append(self._row(name, spec, "error", f"error: no gradient for input "
+                                      f"{spec.name!r} in {name} (the candidate's output does "
+                                      "not depend on it, or its backward returned None)",
+                                      precision, base_err, cand.output_dtypes))
+                continue
+            t = truth[spec.name]
+            err = compare(grad, t, name)
+            peak = abs_max(t)                  # one pass: NaN or inf if t is not finite
+            finite = math.isfinite(peak)
+            bug = effect.get(spec.name)
+            untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
+            v = verdict(name, err, base_err, truth_finite=finite,
+                        truth_zero=peak == 0,
+                        bug_effect=None if untouched else bug, baseline_name=base_name)
+            taylor = None
+            if name == "float64" and v.status != "degenerate":
+                plain = [a.detach() for a in args]
+                try:
+                    if at_x is None:
+                        at_x = loss_at(self.candidate, plain, self.draws.upstream, as_outputs)
+                    taylor = taylor_test(self.candidate, plain, self.names.index(spec.name),
+                                         grad.detach(), self.draws.upstream,
+                                         self.draws.directions[spec.name], as_outputs, at_x)
+                except Exception as exc:  # the forward at a moved point: no decision
+                    taylor = Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
+            rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
+                                          cand.output_dtypes, taylor, untouched))
+        return rows
+
+    def _effects(self, name, args, ups) -> dict[str, dict[str, float]]:
+        """The planted mistake's exact effect on each gradient (relative, per norm)."""
+        wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
+        wide_ups = [None if w is None else w.to(F64) for w in ups]
+        wrong, right = (autograd_grads(fn, wide, self.names, wide_ups, self.draws.shapes,
+                                       F64).grads
+                        for fn in (self.mistake.wrong(name), self.mistake.right))
+        out = {}
+        for n, t in right.items():
+            e = compare(wrong[n], t, "float64")
+            out[n] = {"max": e.rel_err, "fro": e.fro_err}
+        return out
+
+    def _row(self, name, spec, status, evidence, precision="", base_err=None,
+             output_dtypes=()) -> dict:
+        row = empty_row()
+        row.update(dtype=name, input=spec.name, shape=shape_text(spec.shape), status=status,
+                   evidence=evidence, u=dtype_info(name).u, reference_precision=precision,
+                   output_dtype=",".join(output_dtypes))
+        if base_err is not None:
+            _baseline_columns(row, base_err)
+        return row
+
+    def _verdict_row(self, name, spec, v: Verdict, err: Error, base_err: Error, grad,
+                     precision, output_dtypes, taylor, untouched=False) -> dict:
+        status, evidence = v.status, v.message
+        if untouched:
+            evidence = f"{evidence} (the planted mistake leaves ∂{spec.name} unchanged)"
+        if taylor is not None:
+            if taylor.failed and status != "fail":
+                status = "fail"
+                evidence = f"bug: {taylor.sentence()}; the rule alone: {evidence}"
+            else:
+                evidence = f"{evidence}; {taylor.sentence()}"
+        row = self._row(name, spec, status, evidence, precision, base_err, output_dtypes)
+        u = v.u
+        row.update(err_max=err.rel_err, err_max_u=err.err_u, err_fro=err.fro_err,
+                   err_fro_u=err.fro_u, grad_dtype=dtype_name(grad.dtype),
+                   nonfinite=err.nonfinite)
+        for norm in ("max", "fro"):
+            threshold = v.threshold_in(norm)
+            row[f"threshold_{norm}"] = threshold
+            row[f"threshold_{norm}_u"] = threshold / u
+            row[f"sensitivity_{norm}"] = v.sensitivity(norm)
+            if v.bug_effect is not None:
+                row[f"bug_effect_{norm}"] = v.bug_effect[norm]
+        if taylor is not None:
+            row.update(taylor_rate=taylor.rate, taylor_rates=taylor.rates_text())
+        return row
+
+
+def _baseline_columns(row: dict, e: Error) -> None:
+    row.update(baseline_max=e.rel_err, baseline_max_u=e.err_u, baseline_fro=e.fro_err,
+               baseline_fro_u=e.fro_u, baseline_nonfinite=e.nonfinite)
+
+
+def _scaled(e: Error, name: str) -> Error:
+    """A float32 error carried over to ``name`` at FLOAT64_BASELINE_FACTOR times the
+    same number of u; 0 where float32's composite is not finite (it then
+    estimates nothing)."""
+    if e.nonfinite or not (math.isfinite(e.err_u) and math.isfinite(e.fro_u)):
+        return Error(0.0, 0.0, 0.0, 0.0, 0.0, 0)
+    u = DTYPES[name].u
+    err_u, fro_u = FLOAT64_BASELINE_FACTOR * e.err_u, FLOAT64_BASELINE_FACTOR * e.fro_u
+    return Error(math.nan, err_u * u, err_u, fro_u * u, fro_u, 0)

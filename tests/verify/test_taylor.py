@@ -1,0 +1,59 @@
+"""The Taylor remainder test on its own: rate 2 for a right gradient, 1 for a wrong one,
+no decision where L is linear."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gradlab.verification.calls import as_outputs
+from gradlab.verification.taylor import MIN_RATE, Taylor, taylor_test
+
+F64 = torch.float64
+
+
+def draws(*shape, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=gen, dtype=F64) for _ in range(3)]
+
+
+def run(fn, x, grad, w, v) -> Taylor:
+    return taylor_test(fn, [x], 0, grad, [w], v, as_outputs)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_right_gradient_has_rate_two(seed):
+    x, w, v = draws(6, 7, seed=seed)
+    t = run(torch.tanh, x, w * (1 - torch.tanh(x) ** 2), w, v)
+    assert t.decided and not t.failed
+    assert t.rate == pytest.approx(2, abs=0.05)
+    assert len(t.rates) >= 5
+    assert "consistent with the forward" in t.sentence()
+
+
+@pytest.mark.parametrize("error", [1e-2, 1e-4])
+def test_a_wrong_gradient_has_rate_one(error):
+    x, w, v = draws(6, 7)
+    right = w * (1 - torch.tanh(x) ** 2)
+    t = run(torch.tanh, x, right * (1 + error), w, v)
+    assert t.failed and t.rate < MIN_RATE
+    if error > 1e-3:  # a smaller error crosses over from rate 2 later, below 1 at first
+        assert t.rate == pytest.approx(1, abs=0.1)
+    assert "a wrong gradient" in t.sentence()
+
+
+def test_a_linear_function_leaves_no_usable_step():
+    x, w, v = draws(5)
+    t = run(lambda x: 3 * x + 1, x, 3 * w, w, v)
+    assert not t.decided and not t.failed
+    assert math.isnan(t.rate)
+    assert "no usable step" in t.sentence()
+
+
+def test_the_decision_reads_the_smallest_steps():
+    t = Taylor((0.3, 1.2, 2.0, 2.0, 1.98), usable=6, steps=12)
+    assert t.rate == 2.0 and not t.failed
+    t = Taylor((2.0, 1.6, 1.2, 1.05, 1.01), usable=6, steps=12)
+    assert t.rate == 1.05 and t.failed
