@@ -10,10 +10,16 @@ from __future__ import annotations
 import functools
 
 import pytest
+from hypothesis import settings
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import Check, run_check
+
+#: No hypothesis deadlines: a test is never timed (the machine is shared and noisy;
+#: performance lives in bench/).
+settings.register_profile("gradlab", deadline=None)
+settings.load_profile("gradlab")
 
 PLACEMENTS = ("inside", "outside")
 SIZES = (2, 3, 16, 128, 512)

@@ -71,13 +71,13 @@ class DtypeInfo:
 
 DTYPES: dict[str, DtypeInfo] = {
     #                                            u     c_max c_fro b_max b_fro envelope
-    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 2.5, 2.0, 0.5, 0.5, 10.0,
+    "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 6.0, 4.0, 0.5, 0.5, 10.0,
                          "float64"),
-    "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 3.0, 1.5, 0.5, 0.5, 10.0,
+    "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 6.0, 4.0, 0.5, 0.5, 10.0,
                          "float32"),
-    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 3.5, 3.0, 0.5, 0.55, 10.0,
+    "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 6.0, 4.0, 0.9, 0.9, 10.0,
                           "float32"),
-    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 3.5, 3.5, 0.55, 0.55, 10.0,
+    "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 6.0, 4.0, 0.6, 0.6, 10.0,
                          "float32"),
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)

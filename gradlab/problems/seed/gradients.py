@@ -223,8 +223,10 @@ def kron_J(x, m, variant=None):
 
 def kron_weight(W, X, g, b, eps, placement, variant=None) -> tuple[torch.Tensor, str | None]:
     """The seed's ∂L/∂W: Σ_tokens (row J).view(m, n), row = (d⊙g) R; and, where the
-    seed's own a aᵀ/D overflows the dtype (D = m u² in float16 at large activations)
-    while u does not, a note saying so (the result is then not the formula's)."""
+    seed's own a aᵀ/D leaves the dtype's normal range while u does not (D = m u²
+    overflows float16 at large activations; a aᵀ and D underflow to subnormals at
+    tiny ones, losing their digits), a note saying so: the result is then not the
+    formula's in that dtype."""
     m, n = W.shape
     fw = forward(W, X, g, b, eps, placement)
     d = layer.d_output(fw.v)
@@ -233,15 +235,29 @@ def kron_weight(W, X, g, b, eps, placement, variant=None) -> tuple[torch.Tensor,
     overflow = None
     for t in range(X.shape[0]):
         R = kron_R(fw.a[t], fw.u[t], D[t], variant)
-        peak = fw.a[t].abs().max() ** 2                    # the largest a_i a_j, in the dtype
-        if overflow is None and bool(torch.isfinite(fw.u[t]).all()) and not (
-                bool(torch.isfinite(D[t]).all()) and bool(torch.isfinite(peak))):
-            overflow = (f"kron: the seed's R = (1/u)(I − a aᵀ/D) overflows "
-                        f"{dtype_name(W)} here (D = {float(D[t].double().max()):.3g}, "
-                        f"max a_i a_j = {float(fw.a[t].double().abs().max()) ** 2:.3g})")
+        if overflow is None and variant != "no-projection":
+            overflow = _out_of_range(fw.a[t], fw.u[t], D[t])
         row = (d[t] * g) @ R
         grad += (row.unsqueeze(0) @ kron_J(X[t], m, variant)).view(m, n)
     return grad, overflow
+
+
+def _out_of_range(a, u, D) -> str | None:
+    """Why the seed's a aᵀ/D is not computed faithfully in a's dtype, or None: D or the
+    largest a_i a_j overflows, or is a nonzero subnormal (fewer digits than the
+    dtype's u). Only where u itself is finite and nonzero."""
+    if not bool(torch.isfinite(u).all()) or not bool((u != 0).all()):
+        return None
+    peak = a.abs().max() ** 2                          # the largest a_i a_j, in the dtype
+    tiny = torch.finfo(a.dtype).tiny
+    values = {"D": float(D.double().max()), "max a_i a_j": float(a.double().abs().max()) ** 2}
+    shown = ", ".join(f"{k} = {v:.3g}" for k, v in values.items())
+    if not (bool(torch.isfinite(D).all()) and bool(torch.isfinite(peak))):
+        return f"kron: the seed's R = (1/u)(I − a aᵀ/D) overflows {dtype_name(a)} here ({shown})"
+    if 0 < float(peak) < tiny or 0 < float(D.abs().min()) < tiny:
+        return (f"kron: the seed's a aᵀ/D underflows to {dtype_name(a)} subnormals here "
+                f"({shown}; the smallest normal is {tiny:.3g})")
+    return None
 
 
 def autograd_grads(W, X, g, b, eps, placement) -> dict:
