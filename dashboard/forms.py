@@ -8,11 +8,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
+from gradlab.core.validate import finite_float, positive_int
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.studies.epsilon import EpsStudy
 from gradlab.studies.finite_diff import MAX_ENTRIES, StepStudy
@@ -86,6 +88,21 @@ def keep_rows(frame: pd.DataFrame, picks: dict[str, str]) -> pd.DataFrame:
         if label and column in frame:
             frame = frame[frame[column].map(value_label) == label]
     return frame
+
+
+def size_text(nbytes: int) -> str:
+    """Bytes for a caption: 12.0 KiB, 10.1 MiB, 7,451 GiB."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= size:
+            return f"{nbytes / size:,.1f} {unit}"
+    return f"{nbytes / 1024:,.1f} KiB"
+
+
+def short_number(value: float) -> str:
+    """A number for a menu or a title: "0", else the shortest text that reads back as
+    the same float ("0.123456", "1e-05"), never a rounded "1e-01"."""
+    text = repr(float(value) + 0.0)  # + 0.0: no "-0"
+    return text.removesuffix(".0")
 
 
 # ------------------------------------------------------------------ Sweep
@@ -199,6 +216,9 @@ class EpsilonView:
     """Every widget of the Epsilon page: the ε study (m = n, seed, dtypes,
     methods) and the finite-difference step study (fd_m = fd_n, fd_eps)."""
 
+    #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("m", "seed", "fd_m")
+
     m: int = 16
     seed: int = 0
     dtypes: tuple[str, ...] = DTYPE_NAMES
@@ -207,12 +227,19 @@ class EpsilonView:
     fd_eps: float = 0.0
 
     def __post_init__(self):
-        if isinstance(self.m, int) and not isinstance(self.m, bool) and self.m > MAX_DIM:
+        # Each field is checked here under its own name (the studies would call
+        # fd_m "m"), before the studies check the rest.
+        positive_int("m", self.m)
+        if self.m > MAX_DIM:
             raise GradlabError(f"m must be ≤ {MAX_DIM} for the ε study (got {self.m})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})")
+        positive_int("fd_m", self.fd_m)
         fd_max = math.isqrt(MAX_ENTRIES)
-        if isinstance(self.fd_m, int) and not isinstance(self.fd_m, bool) and self.fd_m > fd_max:
+        if self.fd_m > fd_max:
             raise GradlabError(f"fd_m must be ≤ {fd_max} for the finite-difference study "
                                f"(got {self.fd_m})")
+        finite_float("fd_eps", self.fd_eps, minimum=0.0)
         self.study()
         self.step_study()
 

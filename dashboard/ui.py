@@ -30,11 +30,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.urlstate import from_query, to_query
+from dashboard.forms import size_text  # noqa: F401 (pages call ui.size_text)
+from dashboard.urlstate import field_text, from_query, named, parse_field, to_query, with_fields
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
-from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.check import Check, run_check
 from gradlab.sweep.export import read_csv_bytes
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import cached_sweep
@@ -83,36 +82,60 @@ def _widget_value(value):
     return list(value) if isinstance(value, tuple) else value
 
 
+def text_fields(default) -> tuple[str, ...]:
+    """The fields of ``default``'s class whose widget is a text box (its
+    ``TEXT_FIELDS``): typed numbers are parsed here, naming the field, instead of
+    by the browser (whose number box reads "1e23" as 1)."""
+    return tuple(getattr(type(default), "TEXT_FIELDS", ()))
+
+
 def restore_widgets(default, prefix: str = "") -> list[str]:
     """Seed the widget state of every field of ``default`` that has none yet.
 
     The value comes from the URL query string when it has the field, else
-    from ``default``. Returns the URL's problems, each naming its parameter.
+    from ``default``. Returns the URL's problems, each naming its parameter
+    (a bad parameter keeps its default; the good ones are kept).
     """
     params = st.query_params.to_dict()
     config, problems = from_query(type(default), params, default)
+    text = text_fields(default)
     for f in dataclasses.fields(default):
         key = _key(prefix, f.name)
         if key not in st.session_state:
-            st.session_state[key] = _widget_value(getattr(config, f.name))
+            value = getattr(config, f.name)
+            st.session_state[key] = field_text(value) if f.name in text else _widget_value(value)
     return problems
 
 
 def show_url_problems(problems: list[str]) -> None:
     """A warning listing the URL parameters that were ignored."""
     if problems:
-        st.warning("Ignored in the URL: " + "; ".join(problems), icon=":material/link_off:")
+        st.warning("Ignored in the URL (the default stands for each): " + "; ".join(problems),
+                   icon=":material/link_off:")
 
 
 def widget_config(default, prefix: str = ""):
-    """The frozen config the widgets now hold (a GradlabError if it fails validation)."""
-    values = {}
+    """The frozen config the widgets now hold. A GradlabError lists every field
+    that does not parse or validate, each by name."""
+    cls, text = type(default), text_fields(default)
+    values, problems = {}, []
     for f in dataclasses.fields(default):
         key = _key(prefix, f.name)
-        if key in st.session_state:
-            value = st.session_state[key]
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-    return dataclasses.replace(default, **values)
+        if key not in st.session_state:
+            continue
+        value = st.session_state[key]
+        if f.name in text:
+            try:
+                value = parse_field(cls, f.name, value)
+            except GradlabError as exc:
+                problems.append(named(f.name, str(exc)))
+                continue
+        values[f.name] = tuple(value) if isinstance(value, list) else value
+    config, invalid = with_fields(default, values)
+    problems += invalid.values()
+    if problems:
+        raise GradlabError("; ".join(problems))
+    return config
 
 
 def sync_url(config, default, extra: dict[str, str] | None = None) -> None:
@@ -147,16 +170,10 @@ def chart(spec: alt.TopLevelMixin, caption: str) -> None:
 # ----------------------------------------------------------- cached calls
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
-def cached_check(case: Case, variant: str | None = None, limits: Limits = Limits()) -> Check:
-    """``run_check`` on one case, cached on (case, variant, limits)."""
-    return run_check(case, variant=variant, limits=limits)
-
-
 def cached(func: Callable, **cache_args) -> Callable:
     """``st.cache_data`` around a pure gradlab function (arguments must be hashable
     or frozen dataclasses)."""
-    return st.cache_data(show_spinner=False, max_entries=64, **cache_args)(func)
+    return st.cache_data(**{"show_spinner": False, "max_entries": 64, **cache_args})(func)
 
 
 # ----------------------------------------------------- sweeps and uploads
@@ -219,11 +236,3 @@ def read_uploads(files, limits: Limits) -> tuple[dict[str, pd.DataFrame], list[s
             key, k = f"{name} ({k})", k + 1
         frames[key] = frame
     return frames, problems
-
-
-def size_text(nbytes: int) -> str:
-    """Bytes for a caption: 12.0 KiB, 10.1 MiB, 7,451 GiB."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
-        if nbytes >= size:
-            return f"{nbytes / size:,.1f} {unit}"
-    return f"{nbytes / 1024:,.1f} KiB"

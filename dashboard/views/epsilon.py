@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import MAX_DIM, EpsilonView
+from dashboard.forms import MAX_DIM, EpsilonView, short_number
 from gradlab.charts.epsilon import error_chart, magnitude_chart
 from gradlab.charts.finite_diff import v_curve_chart
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
@@ -30,19 +30,18 @@ st.markdown(
 problems = ui.restore_widgets(DEFAULT, P)
 with st.sidebar:
     st.header("ε study")
-    st.number_input("m = n", min_value=1, step=1, key=P + "m",
-                    help=f"The layer of every point (at most {MAX_DIM}).")
-    st.number_input("seed", min_value=0, step=1, key=P + "seed")
+    # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
+    st.text_input("m = n", key=P + "m", help=f"The layer of every point (at most {MAX_DIM}).")
+    st.text_input("seed", key=P + "seed")
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     st.multiselect("methods", METHODS, key=P + "methods")
     st.header("Finite differences")
-    st.number_input("FD m = n", min_value=1, step=1, key=P + "fd_m",
-                    help="The layer of the step study (m·n ≤ 1024).")
+    st.text_input("FD m = n", key=P + "fd_m", help="The layer of the step study (m·n ≤ 1024).")
     current = st.session_state.get(P + "fd_eps")
     fd_choices = sorted(set(FD_EPS_CHOICES) | ({current} if isinstance(current, float)
                                                 else set()))
     st.selectbox("FD ε (inside)", fd_choices, key=P + "fd_eps",
-                 format_func=lambda e: "0" if e == 0 else f"{e:.0e}")
+                 format_func=short_number)
 
 ui.show_url_problems(problems)
 view = ui.current_view(DEFAULT, P)

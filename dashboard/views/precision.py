@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import PrecisionView
+from dashboard.forms import PrecisionView, short_number
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.limits import MiB
@@ -40,7 +40,7 @@ with st.sidebar:
                   help="Comma separated; a..b doubles from a to b (2..512 is 2, 4, …, 512).")
     st.text_input("seeds", key=P + "seeds")
     st.selectbox("ε", eps_choices, key=P + "eps",
-                 format_func=lambda e: "0" if e == 0 else f"{e:g}")
+                 format_func=short_number)
     st.radio("ε placement", PLACEMENTS, key=P + "placement", horizontal=True)
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     st.multiselect("methods", METHODS, key=P + "methods",
