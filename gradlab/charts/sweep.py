@@ -21,10 +21,16 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradlab.charts.style import DTYPE_COLORS, dtype_color
+from gradlab.charts.style import (
+    DTYPE_COLORS,
+    STATUS_SEVERITY,
+    dtype_color,
+    legend_at,
+    status_shape,
+)
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
 from gradlab.core.errors import GradlabError
-from gradlab.problems.seed.gradients import ANALYTIC, METHODS
+from gradlab.problems.seed.gradients import ANALYTIC, METHODS, VARIANTS
 
 #: x-axis choices: the column, and its axis title.
 DIMENSIONS: dict[str, str] = {
@@ -46,6 +52,9 @@ FACETS: dict[str, str] = {
 GUIDES = ("√n·u", "n·u")
 GUIDE_DASH = {"√n·u": [6, 3], "n·u": [2, 2]}
 FILE_DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [1, 3]]
+#: The variants in legend order (the correct derivation first, solid) and their dashes.
+VARIANT_ORDER = ("none", *VARIANTS)
+VARIANT_DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [1, 3]]
 FILE_SHAPES = ["circle", "square", "triangle-up", "diamond", "cross", "triangle-down"]
 #: Tooltip number format: three significant digits, exponent form.
 TIP = ".3e"
@@ -117,21 +126,41 @@ def _drawable(df: pd.DataFrame, column: str) -> pd.DataFrame:
     return df.assign(**{column: values})[np.isfinite(values) & (values > 0)]
 
 
-def aggregate(df: pd.DataFrame, value: str, by: Sequence[str], agg: str = "max") -> pd.DataFrame:
+def aggregate(df: pd.DataFrame, value: str, by: Sequence[str], agg: str = "max",
+              status: str | None = None) -> pd.DataFrame:
     """One row per ``by`` group: ``value`` aggregated over the drawable points,
-    and ``points``, how many were aggregated."""
+    and ``points``, how many were aggregated. With ``status`` (a verdict column),
+    also ``status``, the worst verdict among them (fail, degenerate, too-coarse,
+    pass), and ``verdicts``, how many of each ("pass 2, fail 1")."""
     _check_choice("agg", agg, AGGREGATES)
     by = list(dict.fromkeys(by))
     missing = [c for c in [*by, value] if c not in df]
     if missing:
         raise GradlabError(f"the rows lack the column(s) {', '.join(missing)}")
     data = _drawable(df, value)
+    extra = ["status", "verdicts"] if status else []
     if data.empty:
-        return pd.DataFrame({**{c: [] for c in by}, value: [], "points": []})
-    grouped = data.groupby(by, sort=True, dropna=False)[value]
-    out = grouped.agg(agg).to_frame(value)
+        return pd.DataFrame({**{c: [] for c in by}, value: [], "points": [],
+                             **{c: [] for c in extra}})
+    grouped = data.groupby(by, sort=True, dropna=False)
+    out = grouped[value].agg(agg).to_frame(value)
     out["points"] = grouped.size()
+    if status:
+        statuses = (data[status] if status in data else pd.Series("", data.index)).fillna("")
+        counted = statuses.groupby([data[c] for c in by], sort=True, dropna=False)
+        out["status"] = counted.agg(_worst)
+        out["verdicts"] = counted.agg(_tally)
     return out.reset_index()
+
+
+def _worst(statuses: pd.Series) -> str:
+    present = set(statuses)
+    return next((s for s in STATUS_SEVERITY if s in present), "")
+
+
+def _tally(statuses: pd.Series) -> str:
+    counts = statuses.value_counts()
+    return ", ".join(f"{s} {counts[s]}" for s in STATUS_SEVERITY if s in counts)
 
 
 def _facet_fields(row: str | None, column: str | None) -> list[str]:
@@ -178,24 +207,46 @@ def max_diff_chart(df: pd.DataFrame, method: str = "structured", x: str = "n",
                    agg: str = "max", row: str | None = None, column: str | None = None,
                    width: int | None = None, height: int = 320) -> alt.Chart:
     """The seed's number across sizes: max |analytic − autograd| against the
-    dimension, log-log, one line per dtype; ``row``/``column`` facet by a
-    parameter (see FACETS)."""
+    dimension, log-log; colour is the dtype, dash the bug-zoo variant (each
+    variant its own line, never aggregated with another), and each point's shape
+    its verdict (the worst among the points aggregated into it). ``row`` and
+    ``column`` facet by a parameter (see FACETS)."""
     _check_choice("method", method, ANALYTIC)
     value = f"{method}_max_abs_diff"
     facets = _facet_fields(row, column)
-    data = aggregate(_with_x(df, x), value, [x, "dtype", *facets], agg)
+    variants = "variant" in df and "variant" not in facets
+    by = [x, "dtype", *(["variant"] if variants else []), *facets]
+    data = aggregate(_with_x(df, x), value, by, agg, status=f"{method}_status")
     order = _facet_labels(data, facets)
     title = f"{agg} |{method} − autograd|"
     props = {"height": height}
     if width is not None:
         props["width"] = width
-    faceted = column is not None
-    return (alt.Chart(data).mark_line(point=True, strokeWidth=2)
-            .encode(x=_log_x(x, short=faceted), y=alt.Y(**_log(value, title)),
-                    color=dtype_color(legend="bottom" if faceted else "right"),
-                    tooltip=_tooltip(x, value, title, facets),
-                    **_facet_encoding(row, column, order))
-            .properties(**props))
+    faceted = bool(facets)
+    side = "bottom" if faceted else "right"
+    base = alt.Chart().encode(x=_log_x(x, short=faceted), y=alt.Y(**_log(value, title)),
+                              color=dtype_color(legend=side, dtypes=data["dtype"],
+                                                stacked=True))
+    tooltip = [*_tooltip(x, value, title, facets),
+               alt.Tooltip("status:N", title="worst verdict"),
+               alt.Tooltip("verdicts:N", title="verdicts")]
+    line_enc = {}
+    if variants:
+        names = [v for v in VARIANT_ORDER if v in set(data["variant"])]
+        names += sorted(set(data["variant"]) - set(names))
+        line_enc["strokeDash"] = alt.StrokeDash(
+            "variant:N", title="variant", sort=names, legend=legend_at(side, stacked=True),
+            scale=alt.Scale(domain=names, range=[VARIANT_DASHES[i % len(VARIANT_DASHES)]
+                                                 for i in range(len(names))]))
+        tooltip.insert(2, alt.Tooltip("variant:N"))
+    lines = base.mark_line(strokeWidth=2).encode(**line_enc, tooltip=tooltip)
+    points = base.mark_point(filled=True, size=60, opacity=0.95).encode(
+        shape=status_shape(data["status"], legend=side, stacked=True), tooltip=tooltip,
+        **({"detail": "variant:N"} if variants else {}))
+    chart = alt.layer(lines, points, data=data).properties(**props)
+    if facets:
+        chart = chart.facet(**_facet_encoding(row, column, order))
+    return chart
 
 
 def _error_long(df: pd.DataFrame, methods: Sequence[str], x: str, agg: str,
@@ -248,13 +299,14 @@ def error_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "
     y = alt.Y(**_log("value", title))
     lines = (alt.Chart().mark_line(point=True, strokeWidth=2)
              .transform_filter(alt.datum.kind == "error")
-             .encode(x=_log_x("n", short=True), y=y, color=dtype_color(legend="bottom"),
+             .encode(x=_log_x("n", short=True), y=y,
+                     color=dtype_color(legend="bottom", dtypes=dtypes),
                      tooltip=[alt.Tooltip("method:N"), *_tooltip("n", "value", title)]))
     dash = alt.StrokeDash("kind:N", title="guide",
                           scale=alt.Scale(domain=list(GUIDES),
                                           range=[GUIDE_DASH[g] for g in GUIDES]),
                           legend=alt.Legend(orient="bottom"))
-    guide_color = (dtype_color(legend="bottom") if units == "relative"
+    guide_color = (dtype_color(legend="bottom", dtypes=dtypes) if units == "relative"
                    else alt.value("#555555"))
     guide_lines = (alt.Chart().mark_line(strokeWidth=1.2, opacity=0.55)
                    .transform_filter(alt.datum.kind != "error")
@@ -330,7 +382,8 @@ def overlay_chart(frames: Mapping[str, pd.DataFrame], method: str = "structured"
     if width is not None:
         props["width"] = width
     return (alt.Chart(data).mark_line(point=True, strokeWidth=2)
-            .encode(x=_log_x(x), y=alt.Y(**_log(value, title)), color=dtype_color(),
+            .encode(x=_log_x(x), y=alt.Y(**_log(value, title)),
+                    color=dtype_color(dtypes=data["dtype"]),
                     strokeDash=alt.StrokeDash("file:N", title="file", sort=names,
                                               scale=alt.Scale(domain=names, range=dashes)),
                     shape=alt.Shape("file:N", title="file", sort=names,

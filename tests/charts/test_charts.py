@@ -159,15 +159,44 @@ def test_max_diff_chart_takes_the_worst_seed(rows):
         assert r["kron_max_abs_diff"] == expected[key]
         assert r["points"] == 3
     assert set(data["eps"]) == {"0", "1e-06", "1e-05"}, "facet headers read like the widgets"
-    assert spec["encoding"]["column"]["sort"] == ["0", "1e-06", "1e-05"], "in value order"
-    assert spec["encoding"]["row"]["field"] == "eps_placement"
-    assert spec["encoding"]["column"]["field"] == "eps"
+    assert spec["facet"]["column"]["sort"] == ["0", "1e-06", "1e-05"], "in value order"
+    assert spec["facet"]["row"]["field"] == "eps_placement"
+    assert spec["facet"]["column"]["field"] == "eps"
+
+
+def test_max_diff_chart_never_aggregates_variants_together(rows):
+    zoo = pd.concat([rows, rows.assign(variant="no-projection", structured_max_abs_diff=1.0,
+                                       structured_status="fail")], ignore_index=True)
+    zoo["structured_status"] = zoo["structured_status"].fillna("pass")
+    spec = charts.max_diff_chart(zoo).to_dict()
+    data = pd.DataFrame(dataset(spec))
+    assert set(data["variant"]) == {"none", "no-projection"}
+    none = data[data["variant"] == "none"]
+    assert (none["structured_max_abs_diff"] < 0.5).all(), "the bug (1.0) does not lift rounding"
+    assert set(none["status"]) == {"pass"} and set(data[data["variant"] != "none"]["status"]) \
+        == {"fail"}
+    dash = next(e["strokeDash"] for e in encodings(spec) if "strokeDash" in e)
+    assert dash["field"] == "variant" and dash["scale"]["range"][0] == [1, 0], "none is solid"
+    shape = next(e["shape"] for e in encodings(spec) if "shape" in e)
+    assert shape["scale"] == {"domain": ["pass", "fail"], "range": ["circle", "cross"]}
+
+
+def test_the_legend_lists_only_the_dtypes_drawn(rows):
+    two = rows[rows["dtype"].isin(["float16", "float64"])]
+    for chart in (charts.max_diff_chart(two), charts.error_chart(two),
+                  charts.overlay_chart({"a": two})):
+        colors = [e["color"] for e in encodings(chart.to_dict())
+                  if isinstance(e.get("color"), dict) and e["color"].get("field") == "dtype"]
+        assert colors
+        for color in colors:
+            assert color["scale"]["domain"] == ["float64", "float16"]
+            assert color["scale"]["range"] == [DTYPE_COLORS["float64"], DTYPE_COLORS["float16"]]
 
 
 @pytest.mark.parametrize("x", ["n", "m", "mn"])
 def test_max_diff_chart_x_choices(rows, x):
     spec = charts.max_diff_chart(rows, x=x).to_dict()
-    assert spec["encoding"]["x"]["field"] == x
+    assert next(e["x"] for e in encodings(spec) if "x" in e)["field"] == x
     data = pd.DataFrame(dataset(spec))
     expected = {"n": set(DIMS), "m": set(DIMS), "mn": {d * d for d in DIMS}}[x]
     assert set(data[x]) == expected
