@@ -87,7 +87,8 @@ st.info("**bfloat16 and float16 measure storage more than arithmetic here.** On 
         "torch accumulates half-precision reductions (matrix products, sums, means) in "
         "float32 and rounds only the result, so these two dtypes' errors come mostly from "
         "rounding the inputs and each stored intermediate, not from long sums in 8 or 11 "
-        "bits. On a GPU, or with other kernels, the arithmetic can round more.", icon="ℹ️")
+        "bits. On a GPU, or with other kernels, the arithmetic can round more.",
+        icon=":material/info:")
 
 st.subheader("float64 against extended precision")
 if "float64" in view.dtypes:
