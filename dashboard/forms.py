@@ -5,6 +5,7 @@ testable on its own. A config round-trips through the URL (gradlab/urlstate.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass
@@ -166,6 +167,11 @@ class SweepView:
 
 # -------------------------------------------------------------- Precision
 
+#: The Precision page runs the sizes up to this first, and draws them, before the
+#: larger ones (in bfloat16 and float16 kron at m = n = 512 alone takes seconds).
+FIRST_DIM = 64
+
+
 @dataclass(frozen=True)
 class PrecisionView:
     """The Precision page's widgets: the sizes and seeds of its sweep, and the drawing."""
@@ -184,6 +190,15 @@ class PrecisionView:
         return Sweep(dims=parse_list(self.dims, int, "dims"), dtypes=self.dtypes,
                      eps=(self.eps,), placements=(self.placement,),
                      seeds=parse_list(self.seeds, int, "seeds"), methods=self.methods)
+
+    def parts(self) -> tuple[Sweep, ...]:
+        """The sweep in the order the page draws it: the sizes up to FIRST_DIM together
+        (quick: a first chart within seconds), then each larger size on its own."""
+        whole = self.sweep()
+        dims = sorted(whole.dims)
+        first = tuple(d for d in dims if d <= FIRST_DIM) or (dims[0],)
+        rest = tuple((d,) for d in dims if d not in first)
+        return tuple(dataclasses.replace(whole, dims=part) for part in (first, *rest))
 
 
 # ---------------------------------------------------------------- Compare

@@ -49,8 +49,13 @@ FACETS: dict[str, str] = {
     "scale": "scale",
     "batch": "batch",
 }
-GUIDES = ("√n·u", "n·u")
-GUIDE_DASH = {"√n·u": [6, 3], "n·u": [2, 2]}
+#: Context lines on the Precision charts: one rounding (u), and the probabilistic
+#: (√n·u) and worst-case (n·u) bounds of one length-n dot product.
+GUIDES = ("u", "√n·u", "n·u")
+GUIDE_DASH = {"u": [1, 0], "√n·u": [6, 3], "n·u": [2, 2]}
+GUIDE_COLOR = "#777777"
+#: One marker shape per method (the Precision panels are one dtype each).
+METHOD_SHAPES = {"autograd": "circle", "structured": "square", "kron": "triangle-up"}
 FILE_DASHES = [[1, 0], [6, 3], [2, 2], [8, 3, 2, 3], [12, 4], [1, 3]]
 #: The variants in legend order (the correct derivation first, solid) and their dashes.
 VARIANT_ORDER = ("none", *VARIANTS)
@@ -266,16 +271,21 @@ def _error_long(df: pd.DataFrame, methods: Sequence[str], x: str, agg: str,
     return pd.concat(parts, ignore_index=True)
 
 
-def _guides(ns: Sequence[int], dtypes: Sequence[str], units: str) -> pd.DataFrame:
-    """√n·u and n·u (Higham's probabilistic and worst-case bounds for a length-n sum);
-    in units of u they are √n and n, the same for every dtype."""
+def _guides(ns: Sequence[int], dtypes: Sequence[str], units: str,
+            kinds: Sequence[str] = GUIDES) -> pd.DataFrame:
+    """Context lines per dtype: u (one rounding), √n·u and n·u (Higham's probabilistic
+    and worst-case bounds for the rounding of one length-n dot product), at each n;
+    in units of u they are 1, √n and n. ``label`` names a guide at its largest n."""
     rows = []
-    for n in sorted(set(int(v) for v in ns)):
-        for dtype in (dtypes if units == "relative" else ["all"]):
-            u = dtype_info(dtype).u if units == "relative" else 1.0
-            rows.append({"n": n, "dtype": dtype, "kind": "√n·u", "value": math.sqrt(n) * u})
-            rows.append({"n": n, "dtype": dtype, "kind": "n·u", "value": n * u})
-    return pd.DataFrame(rows, columns=["n", "dtype", "kind", "value"])
+    ns = sorted(set(int(v) for v in ns))
+    factor = {"u": lambda n: 1.0, "√n·u": math.sqrt, "n·u": float}
+    for dtype in dtypes:
+        u = dtype_info(dtype).u if units == "relative" else 1.0
+        for kind in kinds:
+            for n in ns:
+                rows.append({"n": n, "dtype": dtype, "kind": kind, "value": factor[kind](n) * u,
+                             "label": kind if n == ns[-1] else ""})
+    return pd.DataFrame(rows, columns=["n", "dtype", "kind", "value", "label"])
 
 
 def _dtype_order(df: pd.DataFrame) -> list[str]:
@@ -283,76 +293,86 @@ def _dtype_order(df: pd.DataFrame) -> list[str]:
     return [d for d in DTYPE_NAMES if d in present]
 
 
+def _guide_layers(x: alt.X, y: alt.Y) -> list[alt.Chart]:
+    """The guides (rows of kind u, √n·u, n·u): grey lines, each named at its right end."""
+    tooltip = [alt.Tooltip("kind:N", title="guide"), alt.Tooltip("n:Q"),
+               alt.Tooltip("dtype:N"), alt.Tooltip("value:Q", title="value", format=TIP)]
+    guides = alt.Chart().transform_filter(alt.datum.kind != "error")
+    lines = guides.mark_line(strokeWidth=1.1, color=GUIDE_COLOR).encode(
+        x=x, y=y, detail="kind:N", tooltip=tooltip,
+        strokeDash=alt.StrokeDash("kind:N", legend=None,
+                                  scale=alt.Scale(domain=list(GUIDES),
+                                                  range=[GUIDE_DASH[g] for g in GUIDES])))
+    labels = guides.transform_filter(alt.datum.label != "").mark_text(
+        align="right", baseline="bottom", dx=-2, dy=-2, fontSize=10, color=GUIDE_COLOR
+    ).encode(x=x, y=y, text="label:N", tooltip=tooltip)
+    return [lines, labels]
+
+
 def error_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "max",
-                units: str = "relative", width: int = 260, height: int = 340) -> alt.FacetChart:
+                units: str = "relative", width: int = 200, height: int = 200,
+                columns: int = 2) -> alt.FacetChart:
     """Each method's error against the reference (float64; longdouble for float64
-    rows) across n, one panel per method, one line per dtype, with the √n·u
-    (dashed) and n·u (dotted) guides. ``units``: "relative" (÷ max|ref|) or "u"."""
+    rows) across n: one panel per dtype (``columns`` to a row), one line per method
+    (its marker shape) in the dtype's colour, and the dtype's own u, √n·u and n·u
+    as grey context lines labelled at their right end. ``units``: "relative"
+    (÷ max|ref|; each panel its own y range) or "u" (one shared range)."""
     _check_choice("units", units, ("relative", "u"))
     errors = _error_long(df, methods, "n", agg, units)
     dtypes = _dtype_order(df)
     guides = _guides(errors["n"] if not errors.empty else [], dtypes, units)
-    present = [m for m in methods if m in set(errors["method"])] or list(methods)
-    guides = pd.concat([guides.assign(method=m) for m in present], ignore_index=True)
     data = pd.concat([errors, guides], ignore_index=True)
     title = "relative error (÷ max|ref|)" if units == "relative" else "error in units of u"
-    y = alt.Y(**_log("value", title))
-    lines = (alt.Chart().mark_line(point=True, strokeWidth=2)
-             .transform_filter(alt.datum.kind == "error")
-             .encode(x=_log_x("n", short=True), y=y,
-                     color=dtype_color(legend="bottom", dtypes=dtypes),
-                     tooltip=[alt.Tooltip("method:N"), *_tooltip("n", "value", title)]))
-    dash = alt.StrokeDash("kind:N", title="guide",
-                          scale=alt.Scale(domain=list(GUIDES),
-                                          range=[GUIDE_DASH[g] for g in GUIDES]),
-                          legend=alt.Legend(orient="bottom"))
-    guide_color = (dtype_color(legend="bottom", dtypes=dtypes) if units == "relative"
-                   else alt.value("#555555"))
-    guide_lines = (alt.Chart().mark_line(strokeWidth=1.2, opacity=0.55)
-                   .transform_filter(alt.datum.kind != "error")
-                   .encode(x=_log_x("n", short=True), y=y, color=guide_color, strokeDash=dash,
-                           detail="dtype:N",
-                           tooltip=[alt.Tooltip("kind:N", title="guide"), alt.Tooltip("n:Q"),
-                                    alt.Tooltip("dtype:N"),
-                                    alt.Tooltip("value:Q", title="bound", format=TIP)]))
-    return (alt.layer(guide_lines, lines, data=data)
+    x, y = _log_x("n", short=True), alt.Y(**_log("value", title))
+    present = [m for m in methods if m in set(errors["method"])] or list(methods)
+    shape = alt.Shape("method:N", title="method", sort=present,
+                      scale=alt.Scale(domain=present,
+                                      range=[METHOD_SHAPES[m] for m in present]),
+                      legend=legend_at("bottom"))
+    tooltip = [alt.Tooltip("method:N"), *_tooltip("n", "value", title)]
+    lines = (alt.Chart().transform_filter(alt.datum.kind == "error")
+             .mark_line(strokeWidth=1.6, opacity=0.8)
+             .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes),
+                     detail="method:N", tooltip=tooltip))
+    points = (alt.Chart().transform_filter(alt.datum.kind == "error")
+              .mark_point(filled=True, size=45, opacity=0.9)
+              .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes),
+                      shape=shape, tooltip=tooltip))
+    return (alt.layer(*_guide_layers(x, y), lines, points, data=data)
             .properties(width=width, height=height)
-            .facet(column=alt.Column("method:N", title=None, sort=list(methods)))
-            .resolve_scale(y="shared"))
+            .facet(facet=alt.Facet("dtype:N", title=None, sort=dtypes,
+                                   header=alt.Header(labelFontWeight="bold")),
+                   columns=columns)
+            .resolve_scale(y="independent" if units == "relative" else "shared"))
 
 
 def float64_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "max",
                   width: int | None = None, height: int = 320) -> alt.LayerChart:
     """float64's own error against the extended-precision (longdouble) reference,
-    one line per method in float64's colour, with float64's √n·u and n·u."""
+    one line per method (marker shape) in float64's colour, with float64's u, √n·u
+    and n·u as grey context lines."""
     rows = df[df["dtype"] == "float64"] if "dtype" in df else df.iloc[0:0]
     errors = _error_long(rows, methods, "n", agg, "relative")
     guides = _guides(errors["n"] if not errors.empty else [], ["float64"], "relative")
     data = pd.concat([errors, guides], ignore_index=True)
-    y = alt.Y(**_log("value", "float64 relative error vs longdouble"))
+    x, y = _log_x("n"), alt.Y(**_log("value", "float64 relative error vs longdouble"))
     color = DTYPE_COLORS["float64"]
-    domain = alt.Scale(domain=list(methods))
-    shape = alt.Shape("method:N", title="method", scale=domain)
-    lines = (alt.Chart().mark_line(point=True, strokeWidth=2, color=color)
-             .transform_filter(alt.datum.kind == "error")
-             .encode(x=_log_x("n"), y=y, shape=shape, detail="method:N",
-                     strokeDash=alt.StrokeDash("method:N", scale=domain, legend=None),
-                     tooltip=[alt.Tooltip("method:N"), *_tooltip("n", "value", "rel. error"),
-                              alt.Tooltip("err_u:Q", title="in units of u", format=".3g")])
-             .transform_calculate(err_u=alt.datum.value / dtype_info("float64").u))
-    guide_lines = (alt.Chart().mark_line(strokeWidth=1.2, opacity=0.6, color="#555555")
-                   .transform_filter(alt.datum.kind != "error")
-                   .encode(x=_log_x("n"), y=y,
-                           opacity=alt.Opacity("kind:N", title="float64 guide",
-                                               scale=alt.Scale(domain=list(GUIDES),
-                                                               range=[0.8, 0.4])),
-                           tooltip=[alt.Tooltip("kind:N", title="guide"), alt.Tooltip("n:Q"),
-                                    alt.Tooltip("value:Q", title="bound", format=TIP)]))
+    present = [m for m in methods if m in set(errors["method"])] or list(methods)
+    shape = alt.Shape("method:N", title="method", sort=present,
+                      scale=alt.Scale(domain=present,
+                                      range=[METHOD_SHAPES[m] for m in present]))
+    tooltip = [alt.Tooltip("method:N"), *_tooltip("n", "value", "rel. error"),
+               alt.Tooltip("err_u:Q", title="in units of u", format=".3g")]
+    errors_only = (alt.Chart().transform_filter(alt.datum.kind == "error")
+                   .transform_calculate(err_u=alt.datum.value / dtype_info("float64").u))
+    lines = errors_only.mark_line(strokeWidth=1.6, opacity=0.8, color=color).encode(
+        x=x, y=y, detail="method:N", tooltip=tooltip)
+    points = errors_only.mark_point(filled=True, size=45, color=color).encode(
+        x=x, y=y, shape=shape, tooltip=tooltip)
     props = {"height": height}
     if width is not None:
         props["width"] = width
-    return alt.layer(guide_lines, lines, data=data).properties(**props).resolve_scale(
-        strokeDash="independent")
+    return alt.layer(*_guide_layers(x, y), lines, points, data=data).properties(**props)
 
 
 #: Metrics a Compare overlay can show: column suffix → axis title.

@@ -106,8 +106,8 @@ def test_dtype_colours_are_the_shared_table(rows, name):
 def test_float64_chart_draws_in_float64s_colour(rows):
     spec = charts.float64_chart(rows).to_dict()
     marks = [layer["mark"] for layer in spec["layer"]]
-    assert {"type": "line", "point": True, "strokeWidth": 2,
-            "color": DTYPE_COLORS["float64"]} in marks
+    drawn = [m for m in marks if m.get("color") == DTYPE_COLORS["float64"]]
+    assert sorted(m["type"] for m in drawn) == ["line", "point"]
 
 
 @pytest.mark.parametrize("name", CHART_NAMES)
@@ -219,27 +219,36 @@ def test_missing_column_is_a_clear_error(rows):
         charts.max_diff_chart(rows.drop(columns=["structured_max_abs_diff"]))
 
 
-def test_error_chart_guides_are_sqrt_n_u_and_n_u(rows):
+GUIDE_FACTOR = {"u": lambda n: 1.0, "√n·u": math.sqrt, "n·u": float}
+
+
+def test_error_chart_has_a_panel_per_dtype_with_its_own_guides(rows):
     spec = charts.error_chart(rows).to_dict()
     data = pd.DataFrame(dataset(spec))
     guides = data[data["kind"] != "error"]
-    assert set(guides["kind"]) == {"√n·u", "n·u"}
+    assert set(guides["kind"]) == {"u", "√n·u", "n·u"}
     for _, g in guides.iterrows():
         u = dtype_info(g["dtype"]).u
-        factor = math.sqrt(g["n"]) if g["kind"] == "√n·u" else g["n"]
-        assert g["value"] == pytest.approx(factor * u, rel=1e-15)
-    assert set(guides["method"]) == set(METHODS)
-    assert spec["facet"]["column"]["field"] == "method"
+        assert g["value"] == pytest.approx(GUIDE_FACTOR[g["kind"]](g["n"]) * u, rel=1e-15)
+    assert spec["facet"]["field"] == "dtype" and spec["columns"] == 2
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    labelled = guides[guides["label"] != ""]
+    assert sorted(labelled["kind"]) == sorted(["u", "√n·u", "n·u"] * len(DTYPE_NAMES))
+    assert (labelled["n"] == max(DIMS)).all(), "each guide named once, at its right end"
     errors = data[data["kind"] == "error"]
-    assert set(errors["dtype"]) == set(DTYPE_NAMES)
+    assert set(errors["dtype"]) == set(DTYPE_NAMES) and set(errors["method"]) == set(METHODS)
+    shape = next(e["shape"] for e in encodings(spec) if "shape" in e)
+    assert shape["field"] == "method"
 
 
-def test_error_chart_in_units_of_u_has_one_guide_per_n(rows):
-    data = pd.DataFrame(dataset(charts.error_chart(rows, units="u").to_dict()))
+def test_error_chart_in_units_of_u_shares_one_range(rows):
+    spec = charts.error_chart(rows, units="u").to_dict()
+    data = pd.DataFrame(dataset(spec))
     guides = data[data["kind"] != "error"]
-    assert len(guides) == 2 * len(DIMS) * len(METHODS)
+    assert len(guides) == 3 * len(DIMS) * len(DTYPE_NAMES)
     sqrt_guides = guides[guides["kind"] == "√n·u"]
     assert np.allclose(sqrt_guides["value"], np.sqrt(sqrt_guides["n"]))
+    assert spec["resolve"]["scale"]["y"] == "shared"
 
 
 def test_float64_chart_shows_only_float64(rows):
