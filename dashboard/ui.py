@@ -161,9 +161,16 @@ def current_view(default, prefix: str = ""):
 # ------------------------------------------------------------------ charts
 
 
+#: Charts of several views: Vega-Lite cannot stretch them, so they keep their own
+#: width (each builder sizes its panels to fit the main column at 1024 px).
+COMPOSITE = (alt.FacetChart, alt.ConcatChart, alt.HConcatChart, alt.VConcatChart,
+             alt.RepeatChart)
+
+
 def chart(spec: alt.TopLevelMixin, caption: str) -> None:
-    """An Altair chart at full width with a caption saying what to read in it."""
-    st.altair_chart(spec, width="stretch")
+    """An Altair chart with a caption saying what to read in it: at the column's full
+    width, or at its own width when it is several views (panels, strips)."""
+    st.altair_chart(spec, width="content" if isinstance(spec, COMPOSITE) else "stretch")
     st.caption(caption)
 
 

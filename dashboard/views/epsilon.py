@@ -56,15 +56,18 @@ ui.chart(magnitude_chart(frame),
          f"max |dL/dW| of the exact gradient (from each dtype's rounded inputs) against ε, "
          f"m = n = {view.m}. At scale 1 ε barely matters; at 1e-4 the activations are "
          f"tiny, u ≈ √ε inside (or ε outside) takes over and the gradient shrinks as ε "
-         f"grows. Flags sit in a band above the lines: "
+         f"grows. Within each ε the dtypes sit side by side (float64 first), so lines that "
+         f"coincide all show. Flags are not values: they sit in a strip of their own above "
+         f"each panel, one row per kind ("
          + ", ".join(f"{shape.replace('-', ' ')} = {flag}" for flag, shape in FLAGS.items())
-         + ".")
+         + ").")
 
 st.subheader("Each method's error")
 ui.chart(error_chart(frame, view.methods),
          "Relative error of dL/dW (÷ max |exact|) on a log axis, one colour per dtype, one "
-         "dash per method. A NaN or inf gradient cannot sit on a log axis: its point is "
-         "missing from the line and a flag marks it in the band above. float16 at scale "
+         "dash per method, the dtypes side by side within each ε. A NaN or inf gradient "
+         "cannot sit on a log axis: its point is missing from the line and a flag marks it "
+         "in the strip above the panel. float16 at scale "
          "1e-4: ε ≤ 1e-8 rounds to 0 and u underflows, so every method gives NaN; at "
          "ε = 1e-6 autograd's backward overflows to inf. bfloat16 has float32's range and "
          "none of these problems.")
