@@ -22,7 +22,9 @@ parameter) and the default stands for it.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -167,20 +169,58 @@ COMPOSITE = (alt.FacetChart, alt.ConcatChart, alt.HConcatChart, alt.VConcatChart
              alt.RepeatChart)
 
 
-def chart(spec: alt.TopLevelMixin, caption: str) -> None:
-    """An Altair chart with a caption saying what to read in it: at the column's full
-    width, or at its own width when it is several views (panels, strips)."""
+def draw(spec: alt.TopLevelMixin) -> None:
+    """An Altair chart at the column's full width, or at its own width when it is
+    several views (panels, strips). Drawn as SVG: every mark an element with an
+    accessible label (the charts here have at most a few thousand marks)."""
+    if getattr(spec, "usermeta", alt.Undefined) is alt.Undefined:
+        spec = spec.properties(usermeta={"embedOptions": {"renderer": "svg"}})
     st.altair_chart(spec, width="content" if isinstance(spec, COMPOSITE) else "stretch")
+
+
+def chart(spec: alt.TopLevelMixin, caption: str) -> None:
+    """``draw`` the chart, with a caption saying what to read in it."""
+    draw(spec)
     st.caption(caption)
 
 
 # ----------------------------------------------------------- cached calls
 
 
+def _libc():
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (macOS, musl): nothing to trim
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _libc()
+
+
+def release_memory() -> None:
+    """Give the free pages of the process's heap back to the OS (glibc's
+    ``malloc_trim``), after a computation that allocated large tensors. Freed memory
+    otherwise stays resident in the heap's arenas, so a server's memory would follow
+    the number of cases computed, not the largest one (Dask's workers trim the same
+    way). Measured in-process on 24 checks of m = n = 1024: 454 MiB resident before a
+    trim, 343 MiB after."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
 def cached(func: Callable, **cache_args) -> Callable:
     """``st.cache_data`` around a pure gradlab function (arguments must be hashable
-    or frozen dataclasses)."""
-    return st.cache_data(**{"show_spinner": False, "max_entries": 64, **cache_args})(func)
+    or frozen dataclasses); after each computation, the freed memory goes back to
+    the OS (``release_memory``)."""
+    @functools.wraps(func)
+    def computed(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        finally:
+            release_memory()
+
+    return st.cache_data(**{"show_spinner": False, "max_entries": 64, **cache_args})(computed)
 
 
 # ----------------------------------------------------- sweeps and uploads
@@ -220,6 +260,7 @@ def run_sweep_with_progress(sweep: Sweep, limits: Limits, what: str = "Sweep"
         return cached_sweep(sweep, limits, progress=progress)
     finally:
         bar.empty()
+        release_memory()
 
 
 def read_uploads(files, limits: Limits) -> tuple[dict[str, pd.DataFrame], list[str]]:

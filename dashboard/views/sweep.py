@@ -161,10 +161,9 @@ else:
     width = max(110, (PLAN_PX - 70) // n_columns - 16)
     height = max(200, 380 // max(1, n_rows))
     value = f"{view.method}_max_abs_diff"
-    st.altair_chart(charts.max_diff_chart(shown, view.method, view.x, view.agg, row=row,
-                                          column=column, width=width if faceted else None,
-                                          height=height),
-                    width="content" if faceted else "stretch")
+    ui.draw(charts.max_diff_chart(shown, view.method, view.x, view.agg, row=row,
+                                  column=column, width=width if faceted else None,
+                                  height=height))
     missed = charts.undrawable(shown, value).describe(f"max |{view.method} − autograd|")
     st.caption(f"Log-log. Colour is the dtype (the same on every page), dash the bug-zoo "
                f"variant (solid: the correct derivation; variants are never aggregated "
