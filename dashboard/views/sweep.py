@@ -176,8 +176,9 @@ else:
 
 st.subheader("The table")
 exact = ("eps", "scale")
+# Three significant digits, as the CLI prints them (err/u reads 1.27, not 1.267e+0).
 st.dataframe(frame, hide_index=True, height=360, column_config={
-    c: st.column_config.NumberColumn(format="%.3e") for c in frame.columns
+    c: st.column_config.NumberColumn(format="%.3g") for c in frame.columns
     if c not in exact and frame[c].dtype.kind == "f"})
 complete = frame.attrs.get("complete", True)
 st.download_button("Download the CSV", data=to_csv_bytes(frame), file_name="gradlab-sweep.csv",
