@@ -17,7 +17,7 @@ EPS_CHOICES = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
 PLACEMENTS = ("inside", "outside")
 UNITS = {"relative": "relative (÷ max|ref|)", "u": "in units of u"}
 #: Each dtype's panel, sized so two fit the main column at 1024 px with the sidebar open.
-PANEL_PX = 190
+PANEL_PX = 150
 
 
 DEFAULT = PrecisionView()

@@ -108,7 +108,7 @@ def _study_chart(values: pd.DataFrame, flags: pd.DataFrame, order: list[str],
     return alt.vconcat(*rows, spacing=18).resolve_scale(color="shared", shape="shared")
 
 
-def error_chart(frame: pd.DataFrame, methods=METHODS, width: int = 150,
+def error_chart(frame: pd.DataFrame, methods=METHODS, width: int = 140,
                 height: int = 150) -> alt.VConcatChart:
     """Each method's relative error against ε, per dtype (colour, side by side)
     and method (dash), one panel per placement × scale; flags in a strip above."""
@@ -137,7 +137,7 @@ def error_chart(frame: pd.DataFrame, methods=METHODS, width: int = 150,
                         "relative error of dL/dW", lines, width, height)
 
 
-def magnitude_chart(frame: pd.DataFrame, width: int = 150,
+def magnitude_chart(frame: pd.DataFrame, width: int = 140,
                     height: int = 130) -> alt.VConcatChart:
     """The exact gradient's magnitude max |dL/dW| against ε per dtype (colour, side
     by side, so coinciding lines all show), one panel per placement × scale;

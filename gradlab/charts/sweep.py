@@ -328,15 +328,15 @@ def error_chart(df: pd.DataFrame, methods: Sequence[str] = METHODS, agg: str = "
     shape = alt.Shape("method:N", title="method", sort=present,
                       scale=alt.Scale(domain=present,
                                       range=[METHOD_SHAPES[m] for m in present]),
-                      legend=legend_at("bottom"))
+                      legend=legend_at("bottom", stacked=True))
     tooltip = [alt.Tooltip("method:N"), *_tooltip("n", "value", title)]
     lines = (alt.Chart().transform_filter(alt.datum.kind == "error")
              .mark_line(strokeWidth=1.6, opacity=0.8)
-             .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes),
+             .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes, stacked=True),
                      detail="method:N", tooltip=tooltip))
     points = (alt.Chart().transform_filter(alt.datum.kind == "error")
               .mark_point(filled=True, size=45, opacity=0.9)
-              .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes),
+              .encode(x=x, y=y, color=dtype_color(legend="bottom", dtypes=dtypes, stacked=True),
                       shape=shape, tooltip=tooltip))
     return (alt.layer(*_guide_layers(x, y), lines, points, data=data)
             .properties(width=width, height=height)

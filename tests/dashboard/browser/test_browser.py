@@ -3,9 +3,11 @@ URL restores its widgets, Compare overlays uploads; screenshots go to docs/scree
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plugin, below
 from browser_helpers import (  # noqa: E402
@@ -112,9 +114,9 @@ def test_sweep_point_count_follows_typing_before_the_run(app, page):
     assert caption.inner_text().startswith("432 points")
     textbox(page, "seeds").fill("0")
     textbox(page, "seeds").press("Enter")
+    expect(caption).to_contain_text(re.compile(r"^144 points"))  # polls: no sleep
     settle(page)
-    assert caption.inner_text().startswith("144 points"), "updated before Run is pressed"
-    assert page.locator('[data-testid="stDownloadButton"]').count() == 0
+    assert page.locator('[data-testid="stDownloadButton"]').count() == 0, "not run yet"
 
 
 def test_shared_sweep_url_restores_the_widgets(app, page):
@@ -142,8 +144,8 @@ def test_shared_precision_and_explorer_urls_restore_the_widgets(app, page):
     assert page.get_by_role("radio", name="in units of u").is_checked()
     assert tags(page, "dtypes") == ["float32", "bfloat16"]
     open_page(page, app, "", "preset=0&m=5&n=7&dtype=bfloat16")
-    assert page.get_by_role("spinbutton", name="m (outputs)").input_value() == "5"
-    assert page.get_by_role("spinbutton", name="n (inputs)").input_value() == "7"
+    assert textbox(page, "m (outputs)").input_value() == "5"
+    assert textbox(page, "n (inputs)").input_value() == "7"
     assert "m=5, n=7" in page.locator("h3").first.inner_text()
     assert "bfloat16" in page.locator("h3").first.inner_text()
 
@@ -184,8 +186,9 @@ def test_compare_overlays_uploads_and_names_a_bad_file(app, tall_page, tmp_path)
     assert len(errors) == 1 and errors[0].split("\n")[-1].startswith("broken.csv:")
     assert "missing columns" in errors[0]
     info = " ".join(page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts())
-    assert "Compared on the 96 points present in every file" in info
-    assert "seeds0-1.csv 96" in info, "the seed-1 rows are left out"
+    points = 8 * len(DTYPE_NAMES)  # sizes × dtypes, one ε
+    assert f"Compared on the {points} points present in every file" in info
+    assert f"seeds0-1.csv {points}" in info, "the seed-1 rows are left out"
     table = page.locator('[data-testid="stDataFrame"]').first
     table.wait_for()
     assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
@@ -195,11 +198,15 @@ def test_compare_overlays_uploads_and_names_a_bad_file(app, tall_page, tmp_path)
 #: The widths the dashboard must work at, with the sidebar open (it is, on a desktop).
 WIDTHS = (1024, 1440)
 
-#: Per chart: its box and the main block's right edge, and of its SVG cells (heat-map
-#: rects) and points (symbols) the count and the smallest width and height.
+#: The main column's content box (inside its padding), left and right.
+CONTENT = """const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const box = main.getBoundingClientRect(), style = getComputedStyle(main);
+  const contentLeft = box.left + parseFloat(style.paddingLeft);
+  const contentRight = box.right - parseFloat(style.paddingRight);"""
+#: Per chart: its box and the main column's content box, and of its SVG cells
+#: (heat-map rects) and points (symbols) the count and the smallest width and height.
 LAYOUT = """() => {
-  const main = document.querySelector('[data-testid="stMainBlockContainer"]')
-    .getBoundingClientRect();
+  """ + CONTENT + """
   return [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(chart => {
     const box = chart.getBoundingClientRect();
     const svg = chart.querySelector('svg.marks');
@@ -208,20 +215,27 @@ LAYOUT = """() => {
     const cells = sizes('g.mark-rect.role-mark path');
     const points = sizes('g.mark-symbol.role-mark path');
     const texts = [...(svg ? svg.querySelectorAll('text') : [])].map(t => t.textContent);
-    return {left: box.left, right: box.right, mainLeft: main.left, mainRight: main.right,
+    return {left: box.left, right: box.right, mainLeft: contentLeft, mainRight: contentRight,
             svg: !!svg, cells: cells.length, points: points.length, texts: texts,
             cellWidth: Math.min(...cells.map(r => r.width)),
             cellHeight: Math.min(...cells.map(r => r.height))};
   });
 }"""
-#: Elements whose content is wider than their box (cut off): metric values, LaTeX.
-CLIPPED = """() => [...document.querySelectorAll(
-    '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p, .katex-display')]
-  .filter(el => el.scrollWidth > el.clientWidth + 1).map(el => el.textContent.slice(0, 40))"""
+#: What is cut off: metric labels and values whose text is wider than their box, and
+#: equations that run past the main column's content box.
+CLIPPED = """() => {
+  """ + CONTENT + """
+  const cut = [...document.querySelectorAll(
+      '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1);
+  const wide = [...document.querySelectorAll('.katex-html')]
+    .filter(el => el.getBoundingClientRect().right > contentRight + 1);
+  return [...cut, ...wide].map(el => el.textContent.slice(0, 40));
+}"""
 
 
 def sidebar_open(page) -> bool:
-    return page.locator('[data-testid="stSidebar"][aria-expanded="true"]').count() == 1
+    return page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
 
 
 def assert_charts_fit(charts: list[dict]) -> None:
