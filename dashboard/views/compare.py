@@ -92,20 +92,28 @@ def undrawn(value: str) -> str:
     return " ".join(charts.undrawable(f, value).describe(n) for n, f in shown.items()).strip()
 
 
+# Several variants are drawn a panel each (never aggregated together), sized to fit the
+# main column at 1024 px with the sidebar open.
+n_variants = pd.concat(shown.values())["variant"].nunique() if shown else 1
+width = max(110, (540 - 70) // max(1, n_variants) - 16) if n_variants > 1 else None
+variant_note = (" Each bug-zoo variant has a panel of its own." if n_variants > 1 else "")
+
 st.subheader("max |Δ| against dimension")
 value = f"{view.method}_max_abs_diff"
-ui.chart(charts.overlay_chart(shown, view.method, "max_abs_diff", view.x, view.agg),
+ui.chart(charts.overlay_chart(shown, view.method, "max_abs_diff", view.x, view.agg,
+                              width=width),
          f"max |{view.method} − autograd| per dtype and file, log-log, at the points every "
          "file holds. Lines of one colour that coincide mean the files agree. The inputs "
          "are the same (same sizes, seeds, ε, …), so a dtype that moves between files "
          "moved with where it was computed: compare the torch and gradlab versions, device "
-         "and threads in the table above (a different kernel or summation order). "
-         + undrawn(value))
+         "and threads in the table above (a different kernel or summation order)."
+         + variant_note + " " + undrawn(value))
 
 st.subheader("Error against the reference")
 st.selectbox("method", METHODS, key=P + "error_method")
 value = f"{view.error_method}_rel_err"
-ui.chart(charts.overlay_chart(shown, view.error_method, "rel_err", view.x, view.agg),
+ui.chart(charts.overlay_chart(shown, view.error_method, "rel_err", view.x, view.agg,
+                              width=width),
          f"{view.error_method}'s relative error against the higher-precision reference, per "
          "dtype and file. Unlike max |Δ| this is each method's own rounding, so it "
-         "compares machines directly. " + undrawn(value))
+         "compares machines directly." + variant_note + " " + undrawn(value))

@@ -386,27 +386,42 @@ OVERLAY_METRICS: dict[str, str] = {
 def overlay_chart(frames: Mapping[str, pd.DataFrame], method: str = "structured",
                   metric: str = "max_abs_diff", x: str = "n", agg: str = "max",
                   width: int | None = None, height: int = 380) -> alt.Chart:
-    """Several result files on one chart: colour by dtype, dash and shape by file."""
+    """Several result files on one chart: colour by dtype, dash and shape by file.
+    When the files hold several bug-zoo variants, each variant gets a panel of its
+    own (``width`` each, 180 by default): variants are never aggregated together."""
     _check_choice("metric", metric, tuple(OVERLAY_METRICS))
     _check_choice("method", method, ANALYTIC if metric == "max_abs_diff" else METHODS)
     value = f"{method}_{metric}"
     names = list(frames)
-    parts = [aggregate(_with_x(frame, x), value, [x, "dtype"], agg).assign(file=name)
+    variants = sorted({v for frame in frames.values() if "variant" in frame
+                       for v in frame["variant"].dropna().unique()},
+                      key=lambda v: (v not in VARIANT_ORDER, VARIANT_ORDER.index(v)
+                                     if v in VARIANT_ORDER else 0, v))
+    split = len(variants) > 1
+    by = [x, "dtype", *(["variant"] if split else [])]
+    parts = [aggregate(_with_x(frame, x), value, by, agg).assign(file=name)
              for name, frame in frames.items()]
     data = (pd.concat(parts, ignore_index=True) if parts
-            else pd.DataFrame(columns=[x, "dtype", value, "points", "file"]))
+            else pd.DataFrame(columns=[*by, value, "points", "file"]))
     title = f"{agg} " + OVERLAY_METRICS[metric].format(method=method)
     dashes = [FILE_DASHES[i % len(FILE_DASHES)] for i in range(len(names))]
     shapes = [FILE_SHAPES[i % len(FILE_SHAPES)] for i in range(len(names))]
     props = {"height": height}
-    if width is not None:
-        props["width"] = width
-    return (alt.Chart(data).mark_line(point=True, strokeWidth=2)
-            .encode(x=_log_x(x), y=alt.Y(**_log(value, title)),
-                    color=dtype_color(dtypes=data["dtype"]),
-                    strokeDash=alt.StrokeDash("file:N", title="file", sort=names,
-                                              scale=alt.Scale(domain=names, range=dashes)),
-                    shape=alt.Shape("file:N", title="file", sort=names,
-                                    scale=alt.Scale(domain=names, range=shapes)),
-                    tooltip=[alt.Tooltip("file:N"), *_tooltip(x, value, title)])
-            .properties(**props))
+    if width is not None or split:
+        props["width"] = width or 180
+    side = "bottom" if split else "right"
+    chart = (alt.Chart(data).mark_line(point=True, strokeWidth=2)
+             .encode(x=_log_x(x, short=split), y=alt.Y(**_log(value, title)),
+                     color=dtype_color(legend=side, dtypes=data["dtype"], stacked=split),
+                     strokeDash=alt.StrokeDash("file:N", title="file", sort=names,
+                                               legend=legend_at(side, stacked=split),
+                                               scale=alt.Scale(domain=names, range=dashes)),
+                     shape=alt.Shape("file:N", title="file", sort=names,
+                                     legend=legend_at(side, stacked=split),
+                                     scale=alt.Scale(domain=names, range=shapes)),
+                     tooltip=[alt.Tooltip("file:N"),
+                              *_tooltip(x, value, title, ["variant"] if split else [])])
+             .properties(**props))
+    if split:
+        chart = chart.facet(column=alt.Column("variant:N", title="variant", sort=variants))
+    return chart

@@ -272,6 +272,18 @@ def test_overlay_encodes_files_by_dash_and_shape(rows):
     assert set(data[data["file"] == "laptop.csv"]["dtype"]) == set(DTYPE_NAMES)
 
 
+def test_overlay_draws_each_variant_in_its_own_panel(rows):
+    zoo = pd.concat([rows, rows.assign(variant="wrong-mean", structured_max_abs_diff=1.0)],
+                    ignore_index=True)
+    spec = charts.overlay_chart({"a.csv": zoo, "b.csv": zoo}, width=150).to_dict()
+    assert spec["facet"]["column"]["field"] == "variant"
+    assert spec["facet"]["column"]["sort"] == ["none", "wrong-mean"]
+    assert spec["spec"]["width"] == 150
+    data = pd.DataFrame(dataset(spec))
+    none = data[data["variant"] == "none"]
+    assert (none["structured_max_abs_diff"] < 0.5).all(), "never the max over variants"
+
+
 def test_overlay_of_nothing_is_an_empty_chart():
     spec = charts.overlay_chart({}).to_dict()
     assert spec["mark"]["type"] == "line"

@@ -171,3 +171,15 @@ def test_bad_query_params_are_reported_not_raised():
     warning = at.warning[0].value
     assert "x" in warning and "pick_eps" in warning
     assert at.selectbox(key=K + "x").value == "n"
+
+
+def test_variants_get_a_panel_each():
+    zoo = to_csv_bytes(cached_sweep(Sweep(dims=DIMS, dtypes=("float32",), seeds=(0,),
+                                          variants=("none", "no-projection"),
+                                          methods=("autograd", "structured"))))
+    at = upload([("a.csv", zoo), ("b.csv", zoo)])
+    assert_clean(at)
+    spec = specs(at)[0]
+    assert spec["facet"]["column"]["field"] == "variant"
+    data = chart_data(at, 0)[0]
+    assert set(data["variant"]) == {"none", "no-projection"}
