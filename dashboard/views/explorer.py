@@ -154,7 +154,8 @@ pooled_note = (" A pooled map shows each block's largest |entry|; hover for the 
 left, middle, right = st.columns(3)
 with left:
     ui.chart(signed_heatmap(picture.grad, f"{method}", "dL/dW", bound=picture.bound),
-             "The analytic gradient; blue negative, red positive." + pooled_note)
+             "The analytic gradient; blue negative, red positive, black NaN or ±inf."
+             + pooled_note)
 with middle:
     ui.chart(signed_heatmap(picture.autograd, "autograd", "dL/dW", bound=picture.bound),
              "Autograd on the same forward, on the same colour scale.")
@@ -162,7 +163,7 @@ with right:
     ui.chart(magnitude_heatmap(picture.delta, f"|{method} − autograd|"),
              f"|Δ| per element on a log colour scale: rounding scatters it; a bug paints a "
              f"pattern. Grey cells are exactly 0 ({picture.zeros:,} of {picture.entries:,} "
-             f"entries).")
+             f"entries); black ones NaN or ±inf.")
 
 # ------------------------------------------------------------ the derivation
 st.subheader("The derivation")
