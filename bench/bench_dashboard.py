@@ -104,7 +104,7 @@ def timed(page, prepare, commit, done_text: str) -> float:
 
 def rerenders(page, url: str, size: int, reps: int) -> dict[str, list[float]]:
     open_page(page, url, "", f"preset=0&m={size}&n={size}")
-    seed = page.get_by_role("textbox", name="seed", exact=True)
+    seed = page.get_by_label("seed", exact=True)  # a text box (a number box before)
     out: dict[str, list[float]] = {"seed": [], "dtype": []}
     for rep in range(1, reps + 1):
         out["seed"].append(timed(page, lambda rep=rep: seed.fill(str(rep)),
