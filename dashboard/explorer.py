@@ -1,8 +1,14 @@
-r"""The Explorer's pure part: its view config, the derivation, the metrics table.
+r"""The Explorer's pure part: its view config, the derivation, the case summary
+the page caches, and the metrics tables.
 
 One case, seen four ways: the derivation (LaTeX), the inputs and R and J for
 small sizes, the analytic and autograd gradients with |Δ| per element, and a
 table of every method's errors and verdict in all four dtypes.
+
+The page caches a ``CaseSummary`` per (case, variant, limits), not the whole
+``Check``: a Check holds the inputs, every method's m×n gradients and the
+reference (about 24 MiB at m = n = 1024 in float64, 96 MiB at 2048), while a
+summary holds the numbers and the pooled (≤ 32 × 32) pictures the page draws.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 import torch
 
+from dashboard.forms import size_text
+from gradlab.charts.heatmaps import Pooled, abs_bound, pooled
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
+from gradlab.core.verdict import Error, Verdict
 from gradlab.problems.seed.case import PLACEMENTS, Case
-from gradlab.problems.seed.check import Check
+from gradlab.problems.seed.check import Check, run_check
 from gradlab.problems.seed.gradients import (
     ANALYTIC,
     METHODS,
@@ -50,6 +60,9 @@ class ExplorerView:
     ``preset`` on fixes m=2, n=3, batch=1, scale=1, seed=0 to the notebook's
     own draws; ``method`` is the analytic method drawn beside autograd.
     """
+
+    #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("m", "n", "batch", "seed")
 
     preset: bool = True
     m: int = 8
@@ -88,7 +101,9 @@ class ExplorerView:
 
 
 def derivation(placement: str) -> list[tuple[str, str]]:
-    """(what, LaTeX) steps from the forward pass to the O(mn) gradient."""
+    """(what, LaTeX) steps from the forward pass to the O(mn) gradient. Each step's
+    equations are stacked (``gathered``), one per line, so the widest line fits
+    the page's narrowest column (about 560 px at 1024 px with the sidebar open)."""
     if placement not in PLACEMENTS:
         raise GradlabError(f"placement must be one of {', '.join(PLACEMENTS)} "
                            f"(got {placement!r})")
@@ -99,24 +114,28 @@ def derivation(placement: str) -> list[tuple[str, str]]:
         u = (r"u = r + \varepsilon,\quad "
              r"r = \sqrt{\tfrac{1}{m}\textstyle\sum_i a_i^2}")
         D = r"D = m\,r\,u"
+
+    def lines(*parts: str) -> str:
+        return r"\begin{gathered}" + r" \\ ".join(parts) + r"\end{gathered}"
+
     return [
         ("Forward pass, per token x",
-         rf"a = W x \in \mathbb{{R}}^m,\qquad {u},\qquad v = g \odot \frac{{a}}{{u}} + b,"
-         r"\qquad L = \sum_i v_i^2"),
+         lines(rf"a = W x \in \mathbb{{R}}^m,\qquad {u}",
+               r"v = g \odot \frac{a}{u} + b,\qquad L = \sum_i v_i^2")),
         ("Through the normalisation: R = ∂(a/u)/∂a",
-         rf"\frac{{\partial L}}{{\partial v}} = d = 2v,\qquad "
-         rf"R = \frac{{1}}{{u}}\Bigl(I - \frac{{a a^\top}}{{D}}\Bigr),\quad {D}"),
+         lines(r"\frac{\partial L}{\partial v} = d = 2v",
+               rf"R = \frac{{1}}{{u}}\Bigl(I - \frac{{a a^\top}}{{D}}\Bigr),\quad {D}")),
         ("The Kronecker J = ∂a/∂vec(W): row i holds xᵀ in block i",
-         r"J = I_m \otimes x^\top \in \mathbb{R}^{m \times mn},\qquad "
-         r"J_{i,(k,j)} = \delta_{ik}\, x_j"),
+         lines(r"J = I_m \otimes x^\top \in \mathbb{R}^{m \times mn}",
+               r"J_{i,(k,j)} = \delta_{ik}\, x_j")),
         ("The seed's gradient: row · J, read back as m × n",
-         r"\mathrm{row} = (d \odot g)^\top R \in \mathbb{R}^{1\times m},\qquad "
-         r"\frac{\partial L}{\partial W} = \mathrm{reshape}_{m\times n}"
-         r"\bigl(\mathrm{row}\, J\bigr)"),
+         lines(r"\mathrm{row} = (d \odot g)^\top R \in \mathbb{R}^{1\times m}",
+               r"\frac{\partial L}{\partial W} = \mathrm{reshape}_{m\times n}"
+               r"\bigl(\mathrm{row}\, J\bigr)")),
         ("Structured, O(mn): R and J never formed",
-         r"\mathrm{row} = \frac{1}{u}\Bigl(d\odot g - a\,\frac{a^\top (d\odot g)}{D}\Bigr),"
-         r"\qquad \frac{\partial L}{\partial W} = \mathrm{row}^\top x^\top"
-         r"\quad(\text{summed over tokens})"),
+         lines(r"\mathrm{row} = \frac{1}{u}\Bigl(d\odot g - a\,\frac{a^\top (d\odot g)}{D}\Bigr)",
+               r"\frac{\partial L}{\partial W} = \mathrm{row}^\top x^\top"
+               r"\quad(\text{summed over tokens})")),
     ]
 
 
@@ -130,11 +149,9 @@ def first_token_R(check: Check) -> torch.Tensor:
         return kron_R(fw.a[0], fw.u[0], D[0], check.variant)
 
 
-def shown_method(check: Check, wanted: str) -> str:
-    """The analytic method to draw: ``wanted`` if it ran, else the other one."""
-    if wanted in check.runs:
-        return wanted
-    return next(m for m in ANALYTIC if m in check.runs)
+def first_token_J(check: Check) -> torch.Tensor:
+    """J = kron(I_m, xᵀ) of the first token (as the variant lays it out)."""
+    return kron_J(check.inputs.X[0], check.case.m, check.variant)
 
 
 def abs_delta(check: Check, method: str) -> torch.Tensor:
@@ -144,50 +161,158 @@ def abs_delta(check: Check, method: str) -> torch.Tensor:
     return (a - b).abs()
 
 
+@dataclass(frozen=True)
+class Picture:
+    """One analytic method beside autograd, as the page draws it: both gradients
+    pooled, on one colour bound, and |Δ| pooled, with its exact zeros counted."""
+
+    grad: Pooled
+    autograd: Pooled
+    bound: float
+    delta: Pooled
+    zeros: int
+    entries: int
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """What the Explorer shows of one check: its numbers, and pictures pooled to at
+    most 32 × 32 cells (plus the inputs, R and J of a small case). Small enough to
+    cache hundreds of."""
+
+    case: Case
+    variant: str | None
+    ran: dict[str, str]
+    errors: dict[str, Error]
+    verdicts: dict[str, Verdict]
+    max_abs_diff: dict[str, float]
+    skipped: dict[str, str]
+    notes: tuple[str, ...]
+    kappa: float
+    kappa_fro: float
+    bug_effect: dict[str, float] | None
+    ref_max_abs: float
+    reference_precision: str
+    pictures: dict[str, Picture]
+    small: dict[str, Pooled] | None
+
+
+def summarize(check: Check) -> CaseSummary:
+    """The summary of ``check`` (its m×n tensors are not kept)."""
+    auto = check.runs["autograd"].grads["W"]
+    pictures = {}
+    for method in ANALYTIC:
+        if method not in check.runs:
+            continue
+        grad = check.runs[method].grads["W"]
+        delta = abs_delta(check, method)
+        pictures[method] = Picture(pooled(grad), pooled(auto), abs_bound(grad, auto),
+                                   pooled(delta), int((delta == 0).sum()), delta.numel())
+    small = None
+    if check.case.m * check.case.n <= SMALL_ENTRIES:
+        inp = check.inputs
+        small = {"W": pooled(inp.W), "x": pooled(inp.X), "g": pooled(inp.g),
+                 "b": pooled(inp.b), "R": pooled(first_token_R(check)),
+                 "J": pooled(first_token_J(check))}
+    return CaseSummary(
+        case=check.case, variant=check.variant,
+        ran={name: run.dtype for name, run in check.runs.items()},
+        errors={name: per["W"] for name, per in check.errors.items()},
+        verdicts=dict(check.verdicts), max_abs_diff=dict(check.max_abs_diff),
+        skipped=dict(check.skipped), notes=tuple(check.notes), kappa=check.kappa,
+        kappa_fro=check.kappa_fro,
+        bug_effect=check.bug_effect, ref_max_abs=check.ref_max_abs,
+        reference_precision=check.reference.precision, pictures=pictures, small=small)
+
+
+def case_summary(case: Case, variant: str | None, limits: Limits) -> CaseSummary:
+    """``run_check`` on one case, summarised (what the page caches)."""
+    return summarize(run_check(case, variant=variant, limits=limits))
+
+
+def shown_method(summary: CaseSummary, wanted: str) -> str:
+    """The analytic method to draw: ``wanted`` if it ran, else the other one."""
+    if wanted in summary.pictures:
+        return wanted
+    return next(m for m in ANALYTIC if m in summary.pictures)
+
+
+def _ordered(summaries: dict) -> list[str]:
+    return ([d for d in DTYPE_NAMES if d in summaries]
+            + [d for d in summaries if d not in DTYPE_NAMES])
+
+
 def _num(x) -> float:
-    return math.nan if x is None else float(x)
+    return math.nan if x is None else float(x) + 0.0  # + 0.0: no "-0"
 
 
-def metrics_table(checks: dict[str, Check]) -> pd.DataFrame:
-    """One row per (dtype, method): max |Δ| against autograd, the errors of dL/dW
-    against the reference (absolute, relative, in units of u, normwise), non-finite
-    entries, and the verdict with its evidence."""
+def metrics_table(summaries: dict[str, CaseSummary]) -> pd.DataFrame:
+    """One row per (dtype, method): max |Δ| against autograd (NaN for autograd
+    itself, shown as "—"), the errors of dL/dW against the reference (absolute,
+    relative, in units of u, normwise in u), non-finite entries, and the verdict
+    with its evidence."""
     rows = []
-    for dtype in [d for d in DTYPE_NAMES if d in checks] + [d for d in checks
-                                                            if d not in DTYPE_NAMES]:
-        check = checks[dtype]
+    for dtype in _ordered(summaries):
+        summary = summaries[dtype]
         for method in METHODS:
-            run = check.runs.get(method)
-            verdict = check.verdicts.get(method)
-            if run is None:
+            e = summary.errors.get(method)
+            verdict = summary.verdicts.get(method)
+            if e is None:
                 rows.append({"dtype": dtype, "method": method, "max |Δ| vs autograd": math.nan,
                              "abs err": math.nan, "rel err": math.nan, "err / u": math.nan,
                              "normwise / u": math.nan, "non-finite": 0, "verdict": "skipped",
-                             "evidence": check.skipped.get(method, "")})
+                             "evidence": summary.skipped.get(method, "")})
                 continue
-            e = check.errors[method]["W"]
             rows.append({
                 "dtype": dtype, "method": method,
-                "max |Δ| vs autograd": _num(check.max_abs_diff.get(method)),
-                "abs err": e.abs_err, "rel err": e.rel_err, "err / u": e.err_u,
-                "normwise / u": e.fro_u, "non-finite": e.nonfinite,
+                "max |Δ| vs autograd": _num(summary.max_abs_diff.get(method)),
+                "abs err": _num(e.abs_err), "rel err": _num(e.rel_err),
+                "err / u": _num(e.err_u), "normwise / u": _num(e.fro_u),
+                "non-finite": e.nonfinite,
                 "verdict": verdict.status if verdict else "baseline",
                 "evidence": verdict.message if verdict else
-                f"autograd against the {check.reference.precision} reference",
+                f"autograd against the {summary.reference_precision} reference",
             })
     return pd.DataFrame(rows)
 
 
-def all_notes(checks: dict[str, Check]) -> list[str]:
+#: How the metrics table prints its numbers: as the CLI does (three significant
+#: digits, "—" for none).
+NUMBER_FORMAT = "{:.3g}"
+NUMBER_COLUMNS = ("max |Δ| vs autograd", "abs err", "rel err", "err / u", "normwise / u")
+
+
+def number_text(x) -> str:
+    """A table number as the CLI prints it: three significant digits, "—" for none."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return NUMBER_FORMAT.format(float(x) + 0.0)
+
+
+def all_notes(summaries: dict[str, CaseSummary]) -> list[str]:
     """Every dtype's notes: ε rounds to 0, u underflows, non-finite gradients."""
-    return [f"{dtype}: {note}" for dtype, check in checks.items() for note in check.notes]
+    return [f"{dtype}: {note}" for dtype in _ordered(summaries)
+            for note in summaries[dtype].notes]
 
 
-def all_skipped(checks: dict[str, Check]) -> list[str]:
-    """Why a method did not run, per dtype (kron over its budget)."""
-    return [f"{dtype}: {why}" for dtype, check in checks.items() for why in check.skipped.values()]
+def skipped_text(summaries: dict[str, CaseSummary], kron_bytes: int) -> str:
+    """One sentence per skipped method, not one per dtype: kron's J is over the
+    ``kron_bytes`` budget in these dtypes, with what each would need ("" if
+    nothing was skipped)."""
+    sentences = []
+    for method in METHODS:
+        dtypes = [d for d in _ordered(summaries) if method in summaries[d].skipped]
+        if not dtypes:
+            continue
+        if method == "kron":
+            case = summaries[dtypes[0]].case
+            needs = ", ".join(f"{d} {size_text(summaries[d].case.kron_bytes())}"
+                              for d in dtypes)
+            sentences.append(f"kron did not run in {', '.join(dtypes)}: J = kron(I_m, xᵀ) "
+                             f"for m={case.m}, n={case.n} would need {needs}, over the "
+                             f"kron budget of {size_text(kron_bytes)}")
+        else:
+            sentences.append(f"{method} did not run in {', '.join(dtypes)}: "
+                             + summaries[dtypes[0]].skipped[method])
+    return ". ".join(sentences) + ("." if sentences else "")
 
-
-def first_token_J(check: Check) -> torch.Tensor:
-    """J = kron(I_m, xᵀ) of the first token (as the variant lays it out)."""
-    return kron_J(check.inputs.X[0], check.case.m, check.variant)

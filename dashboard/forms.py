@@ -5,14 +5,17 @@ testable on its own. A config round-trips through the URL (gradlab/urlstate.py).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pandas as pd
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.core.lists import list_text, parse_list, value_label
+from gradlab.core.validate import finite_float, positive_int
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.studies.epsilon import EpsStudy
 from gradlab.studies.finite_diff import MAX_ENTRIES, StepStudy
@@ -35,6 +38,21 @@ def keep_rows(frame: pd.DataFrame, picks: dict[str, str]) -> pd.DataFrame:
         if label and column in frame:
             frame = frame[frame[column].map(value_label) == label]
     return frame
+
+
+def size_text(nbytes: int) -> str:
+    """Bytes for a caption: 12.0 KiB, 10.1 MiB, 7,451 GiB."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if nbytes >= size:
+            return f"{nbytes / size:,.1f} {unit}"
+    return f"{nbytes / 1024:,.1f} KiB"
+
+
+def short_number(value: float) -> str:
+    """A number for a menu or a title: "0", else the shortest text that reads back as
+    the same float ("0.123456", "1e-05"), never a rounded "1e-01"."""
+    text = repr(float(value) + 0.0)  # + 0.0: no "-0"
+    return text.removesuffix(".0")
 
 
 # ------------------------------------------------------------------ Sweep
@@ -98,6 +116,12 @@ class SweepView:
 
 # -------------------------------------------------------------- Precision
 
+#: The Precision page runs and draws the sizes up to 16 first, then those up to 64,
+#: then each larger size (in bfloat16 and float16, kron at m = n = 512 alone takes
+#: seconds). On the default view the first part is 48 of the 108 points.
+FIRST_DIMS = (16, 64)
+
+
 @dataclass(frozen=True)
 class PrecisionView:
     """The Precision page's widgets: the sizes and seeds of its sweep, and the drawing."""
@@ -116,6 +140,20 @@ class PrecisionView:
         return Sweep(dims=parse_list(self.dims, int, "dims"), dtypes=self.dtypes,
                      eps=(self.eps,), placements=(self.placement,),
                      seeds=parse_list(self.seeds, int, "seeds"), methods=self.methods)
+
+    def parts(self) -> tuple[Sweep, ...]:
+        """The sweep in the order the page draws it: the sizes up to each of
+        FIRST_DIMS together (the first part quick: a first chart within seconds),
+        then each larger size on its own."""
+        whole = self.sweep()
+        dims, groups, low = sorted(whole.dims), [], 0
+        for high in FIRST_DIMS:
+            group = tuple(d for d in dims if low < d <= high)
+            if group:
+                groups.append(group)
+            low = high
+        groups += [(d,) for d in dims if d > low]
+        return tuple(dataclasses.replace(whole, dims=group) for group in groups)
 
 
 # ---------------------------------------------------------------- Compare
@@ -148,6 +186,9 @@ class EpsilonView:
     """Every widget of the Epsilon page: the ε study (m = n, seed, dtypes,
     methods) and the finite-difference step study (fd_m = fd_n, fd_eps)."""
 
+    #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
+    TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("m", "seed", "fd_m")
+
     m: int = 16
     seed: int = 0
     dtypes: tuple[str, ...] = DTYPE_NAMES
@@ -156,12 +197,19 @@ class EpsilonView:
     fd_eps: float = 0.0
 
     def __post_init__(self):
-        if isinstance(self.m, int) and not isinstance(self.m, bool) and self.m > MAX_DIM:
+        # Each field is checked here under its own name (the studies would call
+        # fd_m "m"), before the studies check the rest.
+        positive_int("m", self.m)
+        if self.m > MAX_DIM:
             raise GradlabError(f"m must be ≤ {MAX_DIM} for the ε study (got {self.m})")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})")
+        positive_int("fd_m", self.fd_m)
         fd_max = math.isqrt(MAX_ENTRIES)
-        if isinstance(self.fd_m, int) and not isinstance(self.fd_m, bool) and self.fd_m > fd_max:
+        if self.fd_m > fd_max:
             raise GradlabError(f"fd_m must be ≤ {fd_max} for the finite-difference study "
                                f"(got {self.fd_m})")
+        finite_float("fd_eps", self.fd_eps, minimum=0.0)
         self.study()
         self.step_study()
 

@@ -4,21 +4,27 @@ Pure: the dashboard passes ``st.query_params`` in and writes the dict back.
 Only fields that differ from the page's default are written, so the default
 view keeps a clean URL. Tuples travel as comma lists; floats at round-trip
 precision (``repr``).
+
+Reading is field by field: each parameter is parsed and validated on its own,
+so one bad parameter is reported (by name) and the good ones are kept.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 
 from gradlab.core.errors import GradlabError
 
 
-def _text(value) -> str:
+def field_text(value) -> str:
+    """A field's value as the URL (or a text widget) holds it."""
     if isinstance(value, tuple):
-        return ",".join(_text(v) for v in value)
+        return ",".join(field_text(v) for v in value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if value is None:
@@ -28,8 +34,23 @@ def _text(value) -> str:
 
 def to_query(config, default) -> dict[str, str]:
     """The fields of ``config`` that differ from ``default``, as strings."""
-    return {f.name: _text(getattr(config, f.name)) for f in dataclasses.fields(config)
+    return {f.name: field_text(getattr(config, f.name)) for f in dataclasses.fields(config)
             if getattr(config, f.name) != getattr(default, f.name)}
+
+
+def parse_int(text: str, name: str) -> int:
+    """An integer, also written with an exponent (``1e6``, ``1e23``: exactly 10²³)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise GradlabError(f"{name} must be an integer (got {text!r})") from None
+    if not value.is_finite() or value != value.to_integral_value():
+        raise GradlabError(f"{name} must be an integer (got {text!r})")
+    return int(value)
 
 
 def _scalar(kind, text: str, name: str):
@@ -40,15 +61,15 @@ def _scalar(kind, text: str, name: str):
             return False
         raise GradlabError(f"{name} must be 1 or 0 (got {text!r})")
     if kind is int:
-        try:
-            return int(text)
-        except ValueError:
-            raise GradlabError(f"{name} must be an integer (got {text!r})") from None
+        return parse_int(text, name)
     if kind is float:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise GradlabError(f"{name} must be a number (got {text!r})") from None
+        if math.isinf(value) and "inf" not in text.lower():
+            raise GradlabError(f"{name} is out of range (got {text!r})")
+        return value
     return text
 
 
@@ -64,25 +85,55 @@ def _parse(hint, text: str, name: str):
     return _scalar(hint, text, name)
 
 
+def parse_field(cls, name: str, text: str):
+    """The value of field ``name`` of ``cls`` from its text (a GradlabError naming it)."""
+    return _parse(typing.get_type_hints(cls)[name], str(text), name)
+
+
+def named(name: str, message: str) -> str:
+    """``message``, prefixed with the parameter's name unless it starts with it."""
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
+def with_fields(config, values: Mapping) -> tuple[object, dict[str, str]]:
+    """(config, problems by field): ``config`` with ``values`` replaced, field by field.
+
+    All values at once when the result validates; otherwise each value is
+    tried on its own, in order, and one that fails validation is reported
+    (named) while the others are kept.
+    """
+    try:
+        return dataclasses.replace(config, **values), {}
+    except GradlabError:
+        pass
+    problems = {}
+    for name, value in values.items():
+        try:
+            config = dataclasses.replace(config, **{name: value})
+        except GradlabError as exc:
+            problems[name] = named(name, str(exc))
+    return config, problems
+
+
 def from_query(cls, params: Mapping, default):
     """(config, errors): ``default`` updated from ``params``.
 
-    A parameter that does not parse, or a config that fails validation, is
-    reported in ``errors`` (naming the parameter) and the default stands for
-    it, so a hand-edited URL never breaks the page. Unknown keys are ignored.
+    Each parameter is parsed and validated on its own: one that does not
+    parse, or whose value fails the config's validation, is reported in
+    ``errors`` (naming the parameter) and the default stands for it, while the
+    good parameters are kept. A hand-edited URL never breaks the page.
+    Unknown keys are ignored.
     """
-    hints = typing.get_type_hints(cls)
-    values, errors = {}, []
+    values, problems = {}, {}
     for f in dataclasses.fields(cls):
         if f.name not in params:
             continue
         raw = params[f.name]
         text = raw[-1] if isinstance(raw, list) else str(raw)
         try:
-            values[f.name] = _parse(hints[f.name], text, f.name)
+            values[f.name] = parse_field(cls, f.name, text)
         except GradlabError as exc:
-            errors.append(str(exc))
-    try:
-        return dataclasses.replace(default, **values), errors
-    except GradlabError as exc:
-        return default, [*errors, str(exc)]
+            problems[f.name] = named(f.name, str(exc))
+    config, invalid = with_fields(default, values)
+    problems.update(invalid)
+    return config, [problems[f.name] for f in dataclasses.fields(cls) if f.name in problems]

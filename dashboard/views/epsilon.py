@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import MAX_DIM, EpsilonView
+from dashboard.forms import MAX_DIM, EpsilonView, short_number
 from gradlab.charts.epsilon import error_chart, magnitude_chart
 from gradlab.charts.finite_diff import v_curve_chart
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
@@ -30,19 +30,18 @@ st.markdown(
 problems = ui.restore_widgets(DEFAULT, P)
 with st.sidebar:
     st.header("ε study")
-    st.number_input("m = n", min_value=1, step=1, key=P + "m",
-                    help=f"The layer of every point (at most {MAX_DIM}).")
-    st.number_input("seed", min_value=0, step=1, key=P + "seed")
+    # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
+    st.text_input("m = n", key=P + "m", help=f"The layer of every point (at most {MAX_DIM}).")
+    st.text_input("seed", key=P + "seed")
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     st.multiselect("methods", METHODS, key=P + "methods")
     st.header("Finite differences")
-    st.number_input("FD m = n", min_value=1, step=1, key=P + "fd_m",
-                    help="The layer of the step study (m·n ≤ 1024).")
+    st.text_input("FD m = n", key=P + "fd_m", help="The layer of the step study (m·n ≤ 1024).")
     current = st.session_state.get(P + "fd_eps")
     fd_choices = sorted(set(FD_EPS_CHOICES) | ({current} if isinstance(current, float)
                                                 else set()))
     st.selectbox("FD ε (inside)", fd_choices, key=P + "fd_eps",
-                 format_func=lambda e: "0" if e == 0 else f"{e:.0e}")
+                 format_func=short_number)
 
 ui.show_url_problems(problems)
 view = ui.current_view(DEFAULT, P)
@@ -57,15 +56,18 @@ ui.chart(magnitude_chart(frame),
          f"max |dL/dW| of the exact gradient (from each dtype's rounded inputs) against ε, "
          f"m = n = {view.m}. At scale 1 ε barely matters; at 1e-4 the activations are "
          f"tiny, u ≈ √ε inside (or ε outside) takes over and the gradient shrinks as ε "
-         f"grows. Flags sit in a band above the lines: "
+         f"grows. Within each ε the dtypes sit side by side (float64 first), so lines that "
+         f"coincide all show. Flags are not values: they sit in a strip of their own above "
+         f"each panel, one row per kind ("
          + ", ".join(f"{shape.replace('-', ' ')} = {flag}" for flag, shape in FLAGS.items())
-         + ".")
+         + ").")
 
 st.subheader("Each method's error")
 ui.chart(error_chart(frame, view.methods),
          "Relative error of dL/dW (÷ max |exact|) on a log axis, one colour per dtype, one "
-         "dash per method. A NaN or inf gradient cannot sit on a log axis: its point is "
-         "missing from the line and a flag marks it in the band above. float16 at scale "
+         "dash per method, the dtypes side by side within each ε. A NaN or inf gradient "
+         "cannot sit on a log axis: its point is missing from the line and a flag marks it "
+         "in the strip above the panel. float16 at scale "
          "1e-4: ε ≤ 1e-8 rounds to 0 and u underflows, so every method gives NaN; at "
          "ε = 1e-6 autograd's backward overflows to inf. bfloat16 has float32's range and "
          "none of these problems.")

@@ -9,19 +9,20 @@ import streamlit as st
 from dashboard import ui
 from dashboard.explorer import (
     NO_VARIANT,
+    NUMBER_COLUMNS,
     SMALL_ENTRIES,
     ExplorerView,
-    abs_delta,
     all_notes,
-    all_skipped,
+    case_summary,
     derivation,
     explorer_limits,
-    first_token_J,
-    first_token_R,
     metrics_table,
+    number_text,
     shown_method,
+    skipped_text,
 )
-from gradlab.charts.heatmaps import abs_bound, kron_structure, magnitude_heatmap, signed_heatmap
+from dashboard.forms import short_number
+from gradlab.charts.heatmaps import kron_structure, magnitude_heatmap, signed_heatmap
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.problems.seed.gradients import ANALYTIC, VARIANTS
 
@@ -29,6 +30,8 @@ P = "explorer."
 DEFAULT = ExplorerView()
 EPS_CHOICES = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 SCALE_CHOICES = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+#: Summaries are small (numbers and ≤ 32 × 32 pictures), so many can be kept.
+cached_summary = ui.cached(case_summary, max_entries=256)
 
 
 def choices(base, key):
@@ -36,10 +39,6 @@ def choices(base, key):
     current = st.session_state.get(key)
     values = set(base) | ({current} if isinstance(current, (int, float)) else set())
     return sorted(values, reverse=True)
-
-
-def sci(x: float) -> str:
-    return "0" if x == 0 else f"{x:.0e}"
 
 
 st.title("Explorer")
@@ -57,19 +56,18 @@ with st.sidebar:
         st.caption("The preset fixes m=2, n=3, batch=1, scale=1, seed=0.")
     else:
         left, right = st.columns(2)
-        # persist_state="page": the values survive while the preset hides them
-        left.number_input("m (outputs)", min_value=1, step=1, key=P + "m",
-                          persist_state="page")
-        right.number_input("n (inputs)", min_value=1, step=1, key=P + "n",
-                           persist_state="page")
-        left.number_input("batch (tokens)", min_value=1, step=1, key=P + "batch",
-                          persist_state="page")
-        right.number_input("seed", min_value=0, step=1, key=P + "seed", persist_state="page")
+        # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
+        # persist_state="page": the values survive while the preset hides them.
+        left.text_input("m (outputs)", key=P + "m", persist_state="page")
+        right.text_input("n (inputs)", key=P + "n", persist_state="page")
+        left.text_input("batch (tokens)", key=P + "batch", persist_state="page")
+        right.text_input("seed", key=P + "seed", persist_state="page")
         st.selectbox("activation scale (W × scale)", choices(SCALE_CHOICES, P + "scale"),
-                     format_func=sci, key=P + "scale", persist_state="page")
+                     format_func=short_number, key=P + "scale", persist_state="page")
     st.selectbox("dtype", DTYPE_NAMES, key=P + "dtype",
                  help="The dtype drawn below; the metrics table shows all four.")
-    st.selectbox("ε", choices(EPS_CHOICES, P + "eps"), format_func=sci, key=P + "eps")
+    st.selectbox("ε", choices(EPS_CHOICES, P + "eps"), format_func=short_number,
+                 key=P + "eps")
     st.radio("ε placement", ("inside", "outside"), key=P + "placement", horizontal=True,
              help="inside: u = √(mean(a²) + ε) (torch.nn.RMSNorm). "
                   "outside: u = √mean(a²) + ε (the RMSNorm paper).")
@@ -87,80 +85,88 @@ limits = explorer_limits(ui.limits())
 
 with ui.guard(), st.spinner("Checking the case in four dtypes…"):
     view.case().check_limits(limits)
-    checks = {d: ui.cached_check(view.case(d), view.variant_name, limits) for d in DTYPE_NAMES}
+    checks = {d: cached_summary(view.case(d), view.variant_name, limits) for d in DTYPE_NAMES}
 check = checks[view.dtype]
 case = check.case
 
 # ------------------------------------------------------------------ the answer
 method = shown_method(check, view.method)
 verdict = check.verdicts[method]
-title = (f"m={case.m}, n={case.n}, batch={case.batch} · {case.dtype} · ε={case.eps:g} "
-         f"({case.eps_placement}) · scale={case.scale:g} · seed={case.seed}")
+title = (f"m={case.m}, n={case.n}, batch={case.batch} · {case.dtype} · "
+         f"ε={short_number(case.eps)} ({case.eps_placement}) · "
+         f"scale={short_number(case.scale)} · seed={case.seed}")
 if case.preset:
     title += " · the seed notebook"
 st.subheader(title)
 if view.variant_name:
     st.info(f"Bug zoo: **{view.variant}** — {VARIANTS[view.variant]}. The analytic methods "
             f"compute this mistake; autograd and the reference stay correct. Exact effect "
-            f"of the mistake: {check.bug_effect['fro']:.3g} relative normwise, "
-            f"{check.bug_effect['max']:.3g} in the max-norm.")
-cols = st.columns(4)
-cols[0].metric(f"max |{method} − autograd|", f"{check.max_abs_diff[method]:.3g}",
+            f"of the mistake: {number_text(check.bug_effect['fro'])} relative normwise, "
+            f"{number_text(check.bug_effect['max'])} in the max-norm.")
+alert = {"fail": st.error, "degenerate": st.warning, "too-coarse": st.warning}.get(
+    verdict.status, st.success)
+alert(f"**Verdict: {verdict.status}** · {method} in {case.dtype} — {verdict.message}",
+      icon={"fail": ":material/bug_report:", "pass": ":material/check_circle:"}.get(
+          verdict.status, ":material/warning:"))
+cols = st.columns(3)
+cols[0].metric(f"max |{method} − autograd|", number_text(check.max_abs_diff[method]),
                help="The seed notebook's number, for this dtype.")
-cols[1].metric(f"{method} error / u", f"{check.errors[method]['W'].err_u:.3g}",
+cols[1].metric(f"{method} error / u", number_text(check.errors[method].err_u),
                help="Relative error of dL/dW against the reference, in units of u.")
-cols[2].metric("autograd error / u", f"{check.errors['autograd']['W'].err_u:.3g}")
-cols[3].metric("verdict", verdict.status)
-(st.error if verdict.status == "fail" else
- st.warning if verdict.status in ("degenerate", "too-coarse") else st.success)(
-    f"**{method} in {case.dtype}** — {verdict.message}")
+cols[2].metric("autograd error / u", number_text(check.errors["autograd"].err_u),
+               help="autograd's own rounding against the same reference: the yardstick.")
 for note in all_notes(checks):
-    st.warning(note)
-skipped = all_skipped(checks)
+    st.warning(note, icon=":material/warning:")
+skipped = skipped_text(checks, limits.kron_bytes)
 if skipped:
-    st.info("Not run: " + "; ".join(skipped) + ". (The Explorer keeps kron's J small so "
-            "that it answers within a second; the CLI and sweeps use the full budget.)")
+    st.info(skipped + " The Explorer keeps kron's J small so that it answers within a "
+            "second; the CLI and sweeps use the full budget.", icon=":material/info:")
 if method != view.method:
     st.caption(f"{view.method} did not run here, so {method} is drawn.")
 
-# ---------------------------------------------------------------- the table
+# ---------------------------------------------------------------- the tables
 st.subheader("Every dtype, every method")
 table = metrics_table(checks)
-fmt = st.column_config.NumberColumn
-st.dataframe(table, hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3,
+numbers = table.drop(columns=["verdict", "evidence"])
+st.dataframe(numbers.style.format(number_text, subset=list(NUMBER_COLUMNS)),
+             hide_index=True, width="stretch", height=35 * (len(numbers) + 1) + 3,
              column_config={
-    "max |Δ| vs autograd": fmt(format="%.3e", help="max |method − autograd| over dL/dW"),
-    "abs err": fmt(format="%.3e", help="max |method − reference|"),
-    "rel err": fmt(format="%.3e", help="abs err ÷ max |reference|"),
-    "err / u": fmt(format="%.3e", help="rel err in units of the dtype's u"),
-    "evidence": st.column_config.TextColumn(width="large"),
+    "max |Δ| vs autograd": st.column_config.Column(
+        help="max |method − autograd| over dL/dW (— for autograd itself)"),
+    "abs err": st.column_config.Column(help="max |method − reference|"),
+    "rel err": st.column_config.Column(help="abs err ÷ max |reference|"),
+    "err / u": st.column_config.Column(help="rel err in units of the dtype's u"),
 })
+info = DTYPES[case.dtype]
 st.caption(f"The same case in each dtype (inputs rounded from the same float64 draws). "
-           f"Errors are of dL/dW against a {checks['float32'].reference.precision} reference "
+           f"Errors are of dL/dW against a {checks['float32'].reference_precision} reference "
            f"(longdouble for float64) from the same rounded inputs. A method passes when, "
-           f"in the max-norm and normwise alike, its error ≤ 2 × autograd's + c·κ·u, with "
-           f"c = {DTYPES[case.dtype].floor('max'):g} (max-norm) and "
-           f"{DTYPES[case.dtype].floor('fro'):g} (normwise) and the cancellation condition "
-           f"κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}) here.")
+           f"in the max-norm and normwise alike, its error ≤ 2 × autograd's + (c + b·κ)·u, "
+           f"with c = {info.floor('max'):g}, b = {info.bound('max'):g} (max-norm), "
+           f"c = {info.floor('fro'):g}, b = {info.bound('fro'):g} (normwise) and the "
+           f"cancellation condition κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}) here.")
+verdicts = table[table["method"] != "autograd"][["dtype", "method", "verdict", "evidence"]]
+st.markdown("**The verdicts and their evidence**")
+st.table(verdicts, hide_index=True)
 
 # ------------------------------------------------------------ the gradients
 st.subheader(f"dL/dW in {case.dtype}: {method} beside autograd")
-analytic = check.runs[method].grads["W"]
-auto = check.runs["autograd"].grads["W"]
-bound = abs_bound(analytic, auto)
+picture = check.pictures[method]
+pooled_note = (" A pooled map shows each block's largest |entry|; hover for the values."
+               if picture.grad.pooled else "")
 left, middle, right = st.columns(3)
 with left:
-    ui.chart(signed_heatmap(analytic, f"{method}", "dL/dW", bound=bound),
-             "The analytic gradient; blue negative, red positive.")
+    ui.chart(signed_heatmap(picture.grad, f"{method}", "dL/dW", bound=picture.bound),
+             "The analytic gradient; blue negative, red positive, black NaN or ±inf."
+             + pooled_note)
 with middle:
-    ui.chart(signed_heatmap(auto, "autograd", "dL/dW", bound=bound),
+    ui.chart(signed_heatmap(picture.autograd, "autograd", "dL/dW", bound=picture.bound),
              "Autograd on the same forward, on the same colour scale.")
 with right:
-    delta = abs_delta(check, method)
-    zeros = int((delta == 0).sum())
-    ui.chart(magnitude_heatmap(delta, f"|{method} − autograd|"),
+    ui.chart(magnitude_heatmap(picture.delta, f"|{method} − autograd|"),
              f"|Δ| per element on a log colour scale: rounding scatters it; a bug paints a "
-             f"pattern. Grey cells are exactly 0 ({zeros} of {delta.numel()}).")
+             f"pattern. Grey cells are exactly 0 ({picture.zeros:,} of {picture.entries:,} "
+             f"entries); black ones NaN or ±inf.")
 
 # ------------------------------------------------------------ the derivation
 st.subheader("The derivation")
@@ -168,24 +174,23 @@ for what, latex in derivation(case.eps_placement):
     st.markdown(f"**{what}**")
     st.latex(latex)
 
-if case.m * case.n <= SMALL_ENTRIES:
+if check.small is not None:
     st.subheader(f"Inputs, R and J in {case.dtype}")
-    inp = check.inputs
-    a, b, c, d = st.columns(4)
-    with a:
-        ui.chart(signed_heatmap(inp.W, "W (m × n)", "W"), "The weights.")
-    with b:
-        ui.chart(signed_heatmap(inp.X, "x (tokens × n)", "x"), "One row per token.")
-    with c:
-        ui.chart(signed_heatmap(inp.g, "g (gain)", "g"), "The gain vector.")
-    with d:
-        ui.chart(signed_heatmap(inp.b, "b (bias)", "b"), "The bias vector.")
+    small = check.small
+    for (a_key, a_title, a_caption), (b_key, b_title, b_caption) in (
+            (("W", "W (m × n)", "The weights."), ("x", "x (tokens × n)", "One row per token.")),
+            (("g", "g (gain)", "The gain vector."), ("b", "b (bias)", "The bias vector."))):
+        left, right = st.columns(2)
+        with left:
+            ui.chart(signed_heatmap(small[a_key], a_title, a_key), a_caption)
+        with right:
+            ui.chart(signed_heatmap(small[b_key], b_title, b_key), b_caption)
     left, right = st.columns([1, 2])
     with left:
-        ui.chart(signed_heatmap(first_token_R(check), "R (m × m), first token", "R"),
+        ui.chart(signed_heatmap(small["R"], "R (m × m), token 1", "R"),
                  "R = (1/u)(I − a aᵀ/D): symmetric, the identity minus a projection.")
     with right:
-        ui.chart(kron_structure(first_token_J(check)),
+        ui.chart(kron_structure(small["J"]),
                  "J = kron(I_m, xᵀ): row i holds xᵀ in block i and zeros elsewhere "
                  "(the Kronecker delta), so row · J lays row_i · xᵀ out as row i of dL/dW.")
 else:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import PrecisionView
+from dashboard.forms import PrecisionView, short_number
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.limits import MiB
@@ -15,6 +16,8 @@ P = "precision."
 EPS_CHOICES = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
 PLACEMENTS = ("inside", "outside")
 UNITS = {"relative": "relative (÷ max|ref|)", "u": "in units of u"}
+#: Each dtype's panel, sized so two fit the main column at 1024 px with the sidebar open.
+PANEL_PX = 150
 
 
 DEFAULT = PrecisionView()
@@ -22,9 +25,9 @@ DEFAULT = PrecisionView()
 st.title("Precision")
 st.markdown("How large is rounding? Each method's error in dL/dW against a higher-precision "
             "reference computed from the **same rounded inputs** (float64; numpy longdouble "
-            "for float64 itself), across sizes, for every dtype, beside the textbook bounds "
-            "for a length-n sum: **√n·u** (typical, errors that cancel at random) and "
-            "**n·u** (worst case).")
+            "for float64 itself), across sizes, for every dtype, beside its unit roundoff "
+            "**u** and the textbook bounds for one length-n sum: **√n·u** (errors that "
+            "cancel at random) and **n·u** (errors that all add up).")
 
 problems = ui.restore_widgets(DEFAULT, P)
 ui.keep_options(P + "dtypes", DTYPE_NAMES, problems, "dtypes")
@@ -40,7 +43,7 @@ with st.sidebar:
                   help="Comma separated; a..b doubles from a to b (2..512 is 2, 4, …, 512).")
     st.text_input("seeds", key=P + "seeds")
     st.selectbox("ε", eps_choices, key=P + "eps",
-                 format_func=lambda e: "0" if e == 0 else f"{e:g}")
+                 format_func=short_number)
     st.radio("ε placement", PLACEMENTS, key=P + "placement", horizontal=True)
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     st.multiselect("methods", METHODS, key=P + "methods",
@@ -55,49 +58,70 @@ view = ui.current_view(DEFAULT, P)
 with ui.guard():
     sweep = view.sweep()
     sweep.check(limits)
+    parts = view.parts()
 
-frame = ui.run_sweep_with_progress(sweep, limits, "Precision sweep")
 
-notes = []
-for method in view.methods:
-    ran = frame
-    if method == "kron" and "kron_status" in frame:
-        skipped = frame[frame["kron_status"] == "skipped"]
-        ran = frame[frame["kron_status"] != "skipped"]
-        if len(skipped):
-            notes.append(f"kron did not run at {len(skipped)} point(s) from m = n = "
-                         f"{skipped['m'].min():,} on: J = kron(I_m, xᵀ) would pass the kron "
-                         f"budget of {limits.kron_bytes / MiB:,.0f} MiB.")
-    notes.append(charts.undrawable(ran, f"{method}_rel_err").describe(f"{method}'s error"))
-notes = [n for n in notes if n]
+def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
+    """Every chart of the page from the rows so far; ``pending``: sizes still running."""
+    notes = []
+    for method in view.methods:
+        ran = frame
+        if method == "kron" and "kron_status" in frame:
+            skipped = frame[frame["kron_status"] == "skipped"]
+            ran = frame[frame["kron_status"] != "skipped"]
+            if len(skipped):
+                notes.append(f"kron did not run at {len(skipped)} point(s) from m = n = "
+                             f"{skipped['m'].min():,} on: J = kron(I_m, xᵀ) would pass the "
+                             f"kron budget of {limits.kron_bytes / MiB:,.0f} MiB.")
+        notes.append(charts.undrawable(ran, f"{method}_rel_err").describe(f"{method}'s error"))
+    notes = [n for n in notes if n]
+    if pending:
+        st.caption(f"Drawn so far: m = n up to {frame['n'].max():,}. Still running: "
+                   f"{', '.join(f'{d:,}' for d in pending)} (the chart grows as each "
+                   "size finishes).")
+    st.subheader("Each method's error, per dtype")
+    ui.chart(charts.error_chart(frame, view.methods, view.agg, view.units,
+                                width=PANEL_PX, height=PANEL_PX),
+             "One panel per dtype, one line per method (its marker), in the dtype's colour; "
+             "hover for the values. The grey lines are context, not bounds on this "
+             "gradient: u is one rounding in the dtype; √n·u and n·u bound the rounding of "
+             "one length-n dot product (such as a = W x) if its errors cancel at random or "
+             "all add up. dL/dW is more than one dot product: the inputs and each stored "
+             "intermediate (a, u, v, d, row) are rounded, and cancellation (κ, large at "
+             "small m) magnifies those roundings, so a correct method's error is a few u "
+             "at every n and can sit above n·u where n is small (on the default view, every "
+             "dtype does at n = 2). "
+             "Bug or rounding is decided by the verdict's rule (see the Explorer): within "
+             "2 × autograd's own error plus a floor c·s·u is rounding; a bug sits far above "
+             f"autograd in its panel. Each point is the {view.agg} over "
+             f"{len(sweep.seeds)} seed(s). " + " ".join(notes))
+    st.info("**bfloat16 and float16 measure storage more than arithmetic here.** On the "
+            "CPU, torch accumulates half-precision reductions (matrix products, sums, "
+            "means) in float32 and rounds only the result, so these two dtypes' errors "
+            "come mostly from rounding the inputs and each stored intermediate, not from "
+            "long sums in 8 or 11 bits. On a GPU, or with other kernels, the arithmetic "
+            "can round more.", icon=":material/info:")
+    st.subheader("float64 against extended precision")
+    if "float64" in view.dtypes:
+        ui.chart(charts.float64_chart(frame, view.methods, view.agg),
+                 "float64's own rounding, measured against a numpy longdouble (x87 80-bit, "
+                 "u = 2⁻⁶⁴) reference from the same float64 inputs. One line per method "
+                 "(its marker) in float64's colour; the grey context lines are u, √n·u and "
+                 "n·u for u = 2⁻⁵³ ≈ 1.1e-16. A float64 reference would read this error as "
+                 "0; against longdouble a correct derivation shows a few units of u (hover "
+                 "for the value in units of u). "
+                 + charts.undrawable(frame[frame["dtype"] == "float64"],
+                                     "autograd_rel_err").describe("autograd's error"))
+    else:
+        st.caption("Add float64 to the dtypes to see its error against extended precision.")
 
-st.subheader("Each method's error, every dtype")
-per_method = len(view.methods)
-ui.chart(charts.error_chart(frame, view.methods, view.agg, view.units,
-                            width=max(180, 840 // per_method - 24)),
-         "One panel per method, one colour per dtype; the dashed line is √n·u and the "
-         "dotted one n·u, in the same colour: how the error of one length-n dot product "
-         "may grow, if rounding errors cancel at random (√n·u) or all add up (n·u). "
-         "Compare each line with its own dtype's guides: the dtypes sit apart by their u, "
-         "and a correct method stays within a small multiple of u at every n (hover for "
-         "the value); a bug would sit orders of magnitude higher. Each point is the "
-         f"{view.agg} over {len(sweep.seeds)} seed(s). " + " ".join(notes))
 
-st.info("**bfloat16 and float16 measure storage more than arithmetic here.** On the CPU, "
-        "torch accumulates half-precision reductions (matrix products, sums, means) in "
-        "float32 and rounds only the result, so these two dtypes' errors come mostly from "
-        "rounding the inputs and each stored intermediate, not from long sums in 8 or 11 "
-        "bits. On a GPU, or with other kernels, the arithmetic can round more.", icon="ℹ️")
-
-st.subheader("float64 against extended precision")
-if "float64" in view.dtypes:
-    ui.chart(charts.float64_chart(frame, view.methods, view.agg),
-             "float64's own rounding, measured against a numpy longdouble (x87 80-bit, "
-             "u = 2⁻⁶⁴) reference from the same float64 inputs. One line per method in "
-             "float64's colour; grey guides √n·u (darker) and n·u for u = 2⁻⁵³ ≈ 1.1e-16. "
-             "A float64 reference would read this error as 0; against longdouble a correct "
-             "derivation shows a few units of u (hover for the value in units of u). "
-             + charts.undrawable(frame[frame["dtype"] == "float64"],
-                                 "autograd_rel_err").describe("autograd's error"))
-else:
-    st.caption("Add float64 to the dtypes to see its error against extended precision.")
+# The small sizes first, drawn at once; each larger size then runs and the page redraws.
+page = st.empty()
+frames = []
+for i, part in enumerate(parts):
+    frames.append(ui.run_sweep_with_progress(
+        part, limits, f"Precision sweep, m = n = {', '.join(map(str, part.dims))}"))
+    with page.container():
+        draw(pd.concat(frames, ignore_index=True),
+             tuple(d for later in parts[i + 1:] for d in later.dims))

@@ -16,6 +16,8 @@ from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
 P = "sweep."
 PLACEMENTS = ("inside", "outside")
+#: The main column's width at 1024 px with the sidebar open, about (px).
+PLAN_PX = 540
 
 
 FORM = SweepForm.of(Sweep.default())
@@ -25,14 +27,14 @@ st.title("Sweep")
 st.markdown("The seed's number, **max |analytic − autograd|**, across a grid of sizes, "
             "dtypes and ε: rounding grows slowly and smoothly with the size, one line per "
             "dtype, each about its unit roundoff apart; a bug sits far above its dtype's "
-            "line. Choose the grid in the sidebar (the default sweep is preselected) and "
-            "run it.")
+            "line, and each point says its verdict. Choose the grid in the sidebar (the "
+            "default sweep is preselected; the point count follows as you type) and run it.")
 
 problems = ui.restore_widgets(FORM, P) + ui.restore_widgets(VIEW, P)
 for name, options in (("dtypes", DTYPE_NAMES), ("placements", PLACEMENTS),
                       ("variants", VARIANT_NAMES), ("methods", METHODS)):
     ui.keep_options(P + name, options, problems, name)
-with st.sidebar.form("sweep.grid"):
+with st.sidebar:  # not a form: the point count below follows every change
     st.header("Grid")
     st.text_input("dims (m = n)", key=P + "dims",
                   help="Paired sizes m = n, comma separated; a..b doubles from a to b "
@@ -53,7 +55,8 @@ with st.sidebar.form("sweep.grid"):
     st.multiselect("methods", METHODS, key=P + "methods",
                    help="autograd always runs (the baseline). kron forms J = kron(I_m, xᵀ): "
                         "m²n entries, skipped past the kron budget.")
-    submitted = st.form_submit_button("Run sweep", type="primary", width="stretch")
+    submitted = st.button("Run sweep", type="primary", width="stretch",
+                          icon=":material/play_arrow:")
 
 ui.show_url_problems(problems)
 limits = ui.limits()
@@ -85,7 +88,7 @@ except GradlabError as exc:
 if not ran:
     ui.sync_url(form, FORM)
     st.info("Press **Run sweep** in the sidebar to run this grid. A grid that was run "
-            "before on this server comes back at once.")
+            "before on this server comes back at once.", icon=":material/play_arrow:")
     st.stop()
 
 frame = ui.run_sweep_with_progress(sweep, limits)
@@ -105,14 +108,17 @@ ui.show_url_problems(chart_problems)
 
 st.subheader("max |Δ| against dimension")
 cols = st.columns(5)
-cols[0].selectbox("analytic method", analytic or list(ANALYTIC), key=P + "method")
+cols[0].selectbox("method", analytic or list(ANALYTIC), key=P + "method",
+                  help="The analytic method compared with autograd.")
 cols[1].selectbox("x axis", tuple(charts.DIMENSIONS), key=P + "x")
-cols[2].selectbox("over seeds (and the rest)", charts.AGGREGATES, key=P + "agg")
+cols[2].selectbox("over seeds", charts.AGGREGATES, key=P + "agg",
+                  help="How the points of a line are aggregated: over seeds and every "
+                       "parameter not drawn (never over variants).")
 facet_name = {NO_FACET: "none", **charts.FACETS}
-cols[3].selectbox("facet rows by", [NO_FACET, *facetable], format_func=facet_name.get,
-                  key=P + "rows")
-cols[4].selectbox("facet columns by", [NO_FACET, *facetable], format_func=facet_name.get,
-                  key=P + "columns")
+cols[3].selectbox("rows", [NO_FACET, *facetable], format_func=facet_name.get,
+                  key=P + "rows", help="One row of panels per value of this parameter.")
+cols[4].selectbox("columns", [NO_FACET, *facetable], format_func=facet_name.get,
+                  key=P + "columns", help="One column of panels per value of this parameter.")
 view = ui.widget_config(VIEW, P)
 row = None if view.rows == NO_FACET else view.rows
 column = None if view.columns == NO_FACET else view.columns
@@ -130,10 +136,11 @@ if pick_cols:
     boxes = st.columns(len(pick_cols))
     for box, (field, column_name) in zip(boxes, pick_cols):
         title = charts.FACETS[column_name]
+        every = ("all: each variant its own line" if column_name == "variant"
+                 else "all: every value, aggregated as chosen above")
         box.selectbox(f"filter {title}", ["", *labels(frame, column_name)],
                       format_func=lambda v, t=title: "all" if v == ""
-                      else f"{t} = {v}", key=P + field,
-                      help="all: every value, aggregated as chosen above.")
+                      else f"{t} = {v}", key=P + field, help=every + ".")
         picks[column_name] = st.session_state[P + field]
 for field, column_name in SWEEP_PICKS.items():  # a filter not shown does not stay in the URL
     if column_name not in picks:
@@ -148,24 +155,30 @@ if not analytic:
 else:
     n_columns = shown[column].nunique() if column else 1
     n_rows = shown[row].nunique() if row else 1
-    width = max(180, min(700, 840 // max(1, n_columns) - 24))
+    faceted = bool(row or column)
+    # A faceted chart cannot stretch: its panels are sized to fit the main column at
+    # 1024 px with the sidebar open (PLAN_PX), legends below.
+    width = max(110, (PLAN_PX - 70) // n_columns - 16)
     height = max(200, 380 // max(1, n_rows))
     value = f"{view.method}_max_abs_diff"
-    st.altair_chart(charts.max_diff_chart(shown, view.method, view.x, view.agg, row=row,
-                                          column=column, width=width if column else None,
-                                          height=height),
-                    width="stretch" if not column else "content")
+    ui.draw(charts.max_diff_chart(shown, view.method, view.x, view.agg, row=row,
+                                  column=column, width=width if faceted else None,
+                                  height=height))
     missed = charts.undrawable(shown, value).describe(f"max |{view.method} − autograd|")
-    st.caption(f"Log-log: each line is a dtype (same colours on every page), each point the "
-               f"{view.agg} over seeds and any parameter not drawn. Rounding climbs slowly "
-               f"with the size and the dtypes sit apart by their unit roundoff (float16 and "
-               f"bfloat16 on top, float64 at the bottom); a bug shows as a jump far above its "
-               f"dtype's line. {missed}")
+    st.caption(f"Log-log. Colour is the dtype (the same on every page), dash the bug-zoo "
+               f"variant (solid: the correct derivation; variants are never aggregated "
+               f"together), and a point's shape its verdict: the worst among the points it "
+               f"aggregates (hover for each verdict's count). Each point is the {view.agg} over "
+               f"seeds and any parameter not drawn. Rounding climbs slowly with the size and "
+               f"the dtypes sit apart by their unit roundoff (float16 and bfloat16 on top, "
+               f"float64 at the bottom); a bug shows as a jump far above its dtype's line. "
+               f"{missed}")
 
 st.subheader("The table")
 exact = ("eps", "scale")
+# Three significant digits, as the CLI prints them (err/u reads 1.27, not 1.267e+0).
 st.dataframe(frame, hide_index=True, height=360, column_config={
-    c: st.column_config.NumberColumn(format="%.3e") for c in frame.columns
+    c: st.column_config.NumberColumn(format="%.3g") for c in frame.columns
     if c not in exact and frame[c].dtype.kind == "f"})
 complete = frame.attrs.get("complete", True)
 st.download_button("Download the CSV", data=to_csv_bytes(frame), file_name="gradlab-sweep.csv",

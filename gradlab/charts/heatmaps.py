@@ -1,16 +1,23 @@
 """Heat maps of small matrices (pure Altair): inputs, R, J's structure, gradients, |Δ|.
 
-Every function takes arrays (torch tensors or numpy) and returns an
-``alt.Chart``. Signed matrices get a diverging colour scale centred on 0;
-magnitudes such as |Δ| get a log colour scale, with exact zeros drawn in
-grey and labelled, since log(0) has no colour. Large matrices are pooled to
-at most ``max_side`` cells a side (the largest-magnitude entry of each
-block), and the title says so.
+Every function takes an array (torch tensor or numpy) or an already pooled
+``Pooled`` matrix and returns an ``alt.Chart``. Signed matrices get a diverging
+colour scale centred on 0; magnitudes such as |Δ| get a log colour scale, with
+exact zeros drawn in grey and non-finite entries in black, since log(0) has no
+colour. Large matrices are pooled to at most ``max_side`` cells a side (the
+largest-magnitude entry of each block), and the subtitle says so.
+
+Layout: the maps are drawn at the width of their column (Streamlit's
+``width="stretch"`` sets the chart's whole width, axes and legends included),
+so the legends sit below the cells and the titles are short: a narrow column
+shrinks the cells, never hides them. They render as SVG, so every cell is an
+element with an accessible label (and a browser test can measure it).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import altair as alt
 import numpy as np
@@ -19,11 +26,32 @@ import torch
 
 #: Cells a side beyond which a matrix is pooled into blocks.
 MAX_SIDE = 32
-#: Matrices with at most this many cells, and at most LABEL_SIDE a side, get
-#: their values written in the cells (more would not fit a column).
-LABEL_CELLS = 36
-LABEL_SIDE = 6
+#: Matrices with at most LABEL_ROWS rows and LABEL_COLS columns get their values
+#: written in the cells: wider ones would not fit a third of a 1024 px page.
+LABEL_ROWS = 6
+LABEL_COLS = 3
 ZERO_COLOR = "#d9d9d9"
+#: The plot width the cell heights are planned for (the real width is the column's).
+PLAN_WIDTH = 240
+#: Room for the title, the x axis, the legend below the cells and Streamlit's bottom
+#: padding, in pixels (measured in Chromium with Streamlit's chart theme).
+TITLE_PX, SUBTITLE_PX, AXIS_PX, LEGEND_PX, PAD_PX = 50, 18, 60, 80, 20
+LEGEND = dict(orient="bottom", direction="horizontal", gradientLength=110,
+              gradientThickness=10, titleOrient="top")
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """A matrix as drawn: ``values`` pooled from a ``shape`` matrix in ``block``
+    (rows, columns) blocks, each the largest-magnitude entry (NaN wins)."""
+
+    values: np.ndarray
+    shape: tuple[int, int]
+    block: tuple[int, int] = (1, 1)
+
+    @property
+    def pooled(self) -> bool:
+        return self.block != (1, 1)
 
 
 def as_array(matrix) -> np.ndarray:
@@ -55,8 +83,18 @@ def pool(array: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, int, 
     return np.take_along_axis(blocks, pick[..., None], axis=-1)[..., 0], br, bc
 
 
+def pooled(matrix, max_side: int = MAX_SIDE) -> Pooled:
+    """``matrix`` pooled for drawing (a ``Pooled`` passes through unchanged)."""
+    if isinstance(matrix, Pooled):
+        return matrix
+    full = as_array(matrix)
+    values, br, bc = pool(full, max_side)
+    return Pooled(values, full.shape, (br, bc))
+
+
 def matrix_frame(array: np.ndarray, br: int = 1, bc: int = 1) -> pd.DataFrame:
-    """One row per cell: row, col (of the first entry of its block), value, label."""
+    """One row per cell: row, col (of the first entry of its block), value, label
+    (three significant digits, for the tooltip) and text (two, written in the cell)."""
     rows, cols = array.shape
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
     values = array.ravel()
@@ -64,22 +102,37 @@ def matrix_frame(array: np.ndarray, br: int = 1, bc: int = 1) -> pd.DataFrame:
         "row": (r.ravel() * br).astype(int),
         "col": (c.ravel() * bc).astype(int),
         "value": values,
-        "label": [_label(v) for v in values],
+        "label": [_label(v, 3) for v in values],
+        "text": [_label(v, 2) for v in values],
     })
 
 
-def _label(v: float) -> str:
+def _label(v: float, digits: int) -> str:
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
         return "inf" if v > 0 else "-inf"
-    return f"{v:.3g}"
+    return f"{v + 0.0:.{digits}g}"
 
 
-def _title(title: str, shape: tuple[int, int], br: int, bc: int) -> str | list[str]:
-    if br == 1 and bc == 1:
-        return title
-    return [title, f"{shape[0]}×{shape[1]}, pooled: {br}×{bc} blocks, largest |entry|"]
+def _title(title: str, matrix: Pooled) -> alt.TitleParams:
+    """A short title; a pooled matrix says how in a subtitle (both fit a narrow column)."""
+    if not matrix.pooled:
+        return alt.TitleParams(text=title)
+    (rows, cols), (br, bc) = matrix.shape, matrix.block
+    return alt.TitleParams(text=title, subtitle=f"{rows}×{cols}, pooled {br}×{bc}")
+
+
+#: Matrices up to this many cells a side get white cell borders (smaller cells would
+#: be mostly border).
+BORDER_SIDE = 16
+
+
+def _cells(base: alt.Chart, shape: tuple[int, int]) -> alt.Chart:
+    """The rect mark of the cells, bordered in white when they are large enough."""
+    if max(shape) <= BORDER_SIDE:
+        return base.mark_rect(stroke="white", strokeWidth=0.5)
+    return base.mark_rect()
 
 
 def _base(frame: pd.DataFrame, value_title: str) -> tuple[alt.Chart, list]:
@@ -93,18 +146,26 @@ def _base(frame: pd.DataFrame, value_title: str) -> tuple[alt.Chart, list]:
 
 def _text_layer(base: alt.Chart, shape: tuple[int, int]) -> list[alt.Chart]:
     """Values written in the cells of a small matrix, white on dark cells."""
-    if shape[0] * shape[1] > LABEL_CELLS or max(shape) > LABEL_SIDE:
+    if shape[0] > LABEL_ROWS or shape[1] > LABEL_COLS:
         return []
-    return [base.mark_text(fontSize=11).encode(
-        text="label:N",
+    return [base.mark_text(fontSize=10).encode(
+        text="text:N",
         color=alt.condition(alt.datum.ink == "light", alt.value("white"), alt.value("black")))]
+
+
+def _kinds_fill(present: list[str], colors: dict[str, str]) -> alt.Fill:
+    """Grey/black cells for the kinds a colour scale cannot show. No legend: a
+    second legend would not fit beside the colour bar in a narrow column; the
+    tooltip says "0" or "NaN", and the page's caption names the colours."""
+    return alt.Fill("kind:N", title=None, legend=None,
+                    scale=alt.Scale(domain=present, range=[colors[k] for k in present]))
 
 
 def abs_bound(*matrices) -> float:
     """The largest finite |entry| over ``matrices`` (1 if there is none > 0)."""
     best = 0.0
     for matrix in matrices:
-        array = as_array(matrix)
+        array = matrix.values if isinstance(matrix, Pooled) else as_array(matrix)
         finite = np.abs(array[np.isfinite(array)])
         if finite.size:
             best = max(best, float(finite.max()))
@@ -119,32 +180,29 @@ def signed_heatmap(matrix, title: str, value_title: str = "value",
     ``bound``: the colour scale runs over [−bound, bound] (default max |entry|),
     so two heat maps drawn side by side can share one scale.
     """
-    full = as_array(matrix)
-    array, br, bc = pool(full, max_side)
-    frame = matrix_frame(array, br, bc)
+    drawn = pooled(matrix, max_side)
+    array = drawn.values
+    frame = matrix_frame(array, *drawn.block)
     if bound is None or not math.isfinite(bound) or bound <= 0:
         bound = abs_bound(array)
     finite = np.isfinite(frame["value"])
     frame["kind"] = np.where(finite, "finite", "non-finite")
     frame["ink"] = np.where(~finite | (np.abs(frame["value"]) > 0.6 * bound), "light", "dark")
     base, tooltip = _base(frame, value_title)
-    rect = base.transform_filter(alt.datum.kind == "finite").mark_rect(
-        stroke="white", strokeWidth=0.5).encode(
-        color=alt.Color("value:Q", title=value_title,
+    rect = _cells(base.transform_filter(alt.datum.kind == "finite"), array.shape).encode(
+        color=alt.Color("value:Q", title=value_title, legend=alt.Legend(**LEGEND),
                         scale=alt.Scale(scheme="redblue", domain=[-bound, bound],
                                         reverse=True, domainMid=0)),
         tooltip=tooltip,
     )
     layers = [rect]
     if not finite.all():  # NaN and ±inf: black cells, not gaps
-        layers.append(base.transform_filter(alt.datum.kind == "non-finite").mark_rect(
-            stroke="white", strokeWidth=0.5).encode(
-            fill=alt.Fill("kind:N", title="", scale=alt.Scale(domain=["non-finite"],
-                                                               range=["black"])),
-            tooltip=tooltip))
+        layers.append(_cells(base.transform_filter(alt.datum.kind == "non-finite"),
+                             array.shape).encode(
+            fill=_kinds_fill(["non-finite"], {"non-finite": "black"}), tooltip=tooltip))
     chart = alt.layer(*layers, *_text_layer(base, array.shape))
-    return _sized(chart, array.shape, size).properties(
-        title=_title(title, full.shape, br, bc))
+    return _sized(chart, array.shape, size, drawn.pooled).properties(
+        title=_title(title, drawn))
 
 
 def magnitude_heatmap(matrix, title: str, value_title: str = "|Δ|",
@@ -154,9 +212,9 @@ def magnitude_heatmap(matrix, title: str, value_title: str = "|Δ|",
     Exact zeros cannot sit on a log scale: they are grey and labelled "0"
     in the tooltip; non-finite entries are black.
     """
-    full = np.abs(as_array(matrix))
-    array, br, bc = pool(full, max_side)
-    frame = matrix_frame(array, br, bc)
+    drawn = pooled(matrix, max_side)
+    array = np.abs(drawn.values)
+    frame = matrix_frame(array, *drawn.block)
     frame["kind"] = np.where(~np.isfinite(frame["value"]), "non-finite",
                              np.where(frame["value"] == 0, "exactly 0", "> 0"))
     positive = frame["value"][(frame["kind"] == "> 0")]
@@ -172,24 +230,24 @@ def magnitude_heatmap(matrix, title: str, value_title: str = "|Δ|",
     light = ((frame["kind"] == "> 0") & (position < 0.55)) | (frame["kind"] == "non-finite")
     frame["ink"] = np.where(light, "light", "dark")
     base, tooltip = _base(frame, value_title)
-    rect = base.transform_filter(alt.datum.kind == "> 0").mark_rect(
-        stroke="white", strokeWidth=0.5).encode(
-        color=alt.Color("value:Q", title=value_title,
-                        legend=alt.Legend(format=".0e") if not positive.empty else None,
-                        scale=alt.Scale(type="log", scheme="viridis", domain=[low, high])),
-        tooltip=tooltip,
-    )
-    other = base.transform_filter(alt.datum.kind != "> 0").mark_rect(
-        stroke="white", strokeWidth=0.5).encode(
-        fill=alt.Fill("kind:N", title="",
-                      scale=alt.Scale(domain=["exactly 0", "non-finite"],
-                                      range=[ZERO_COLOR, "black"])),
-        tooltip=tooltip,
-    )
-    chart = alt.layer(rect, other, *_text_layer(base, array.shape)).resolve_scale(
+    layers = []
+    if not positive.empty:
+        layers.append(_cells(base.transform_filter(alt.datum.kind == "> 0"),
+                             array.shape).encode(
+            color=alt.Color("value:Q", title=value_title,
+                            legend=alt.Legend(format=".0e", **LEGEND),
+                            scale=alt.Scale(type="log", scheme="viridis", domain=[low, high])),
+            tooltip=tooltip))
+    other = [k for k in ("exactly 0", "non-finite") if (frame["kind"] == k).any()]
+    if other:
+        layers.append(_cells(base.transform_filter(alt.datum.kind != "> 0"),
+                             array.shape).encode(
+            fill=_kinds_fill(other, {"exactly 0": ZERO_COLOR, "non-finite": "black"}),
+            tooltip=tooltip))
+    chart = alt.layer(*layers, *_text_layer(base, array.shape)).resolve_scale(
         color="independent")
-    return _sized(chart, array.shape, size).properties(
-        title=_title(title, full.shape, br, bc))
+    return _sized(chart, array.shape, size, drawn.pooled).properties(
+        title=_title(title, drawn))
 
 
 def kron_structure(J, title: str = "J = kron(I_m, xᵀ)",
@@ -199,9 +257,13 @@ def kron_structure(J, title: str = "J = kron(I_m, xᵀ)",
     return signed_heatmap(J, title, value_title="J", max_side=max_side)
 
 
-def _sized(chart, shape: tuple[int, int], size: int | None):
-    """Cells of about ``size`` pixels (default: by cell count, 5 to 44), plus room
-    for the title, axes and legend, which Streamlit's "fit" sizing counts in the height."""
+def _sized(chart, shape: tuple[int, int], size: int | None, subtitle: bool):
+    """Planned size: cells of about ``size`` pixels (default: PLAN_WIDTH over the
+    columns, 4 to 40), plus the title, axis and legend, which the chart's height
+    includes (Streamlit fits the whole chart, legends too, to the size given).
+    Drawn as SVG (each cell an element with an accessible label)."""
     rows, cols = shape
-    cell = size or max(5, min(44, 320 // max(rows, cols)))
-    return chart.properties(width=cols * cell + 110, height=max(rows * cell, 60) + 110)
+    cell = size or max(4, min(40, PLAN_WIDTH // max(cols, 1)))
+    extra = TITLE_PX + (SUBTITLE_PX if subtitle else 0) + AXIS_PX + LEGEND_PX + PAD_PX
+    return chart.properties(width=cols * cell + 60, height=max(rows * cell, 24) + extra,
+                            usermeta={"embedOptions": {"renderer": "svg"}})

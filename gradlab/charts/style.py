@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import altair as alt
 
 from gradlab.core.dtypes import DTYPE_NAMES
@@ -13,15 +15,51 @@ DTYPE_COLORS: dict[str, str] = {
     "bfloat16": "#ff7f0e",
     "float16": "#d62728",
 }
+#: One mark shape per verdict status, the same on every chart.
+STATUS_SHAPES: dict[str, str] = {
+    "pass": "circle",
+    "too-coarse": "triangle-up",
+    "fail": "cross",
+    "degenerate": "square",
+}
+#: The order a group of points reports its worst verdict in (first is worst).
+STATUS_SEVERITY = ("fail", "degenerate", "too-coarse", "pass")
 
 
-def dtype_scale() -> alt.Scale:
-    """The one dtype → colour mapping (all four dtypes, so colours never shift)."""
-    return alt.Scale(domain=list(DTYPE_COLORS), range=list(DTYPE_COLORS.values()))
+def present_dtypes(dtypes: Iterable[str] | None = None) -> list[str]:
+    """The dtypes among ``dtypes`` in the table's order (all four for None)."""
+    if dtypes is None:
+        return list(DTYPE_NAMES)
+    wanted = set(dtypes)
+    return [d for d in DTYPE_NAMES if d in wanted]
 
 
-def dtype_color(title: str = "dtype", legend: str = "right") -> alt.Color:
-    """The dtype colour channel, in the table's order; ``legend`` is its side
-    (faceted charts put it at the bottom, to leave the width to the panels)."""
-    return alt.Color("dtype:N", title=title, sort=list(DTYPE_NAMES), scale=dtype_scale(),
-                     legend=alt.Legend(orient=legend))
+def dtype_scale(dtypes: Iterable[str] | None = None) -> alt.Scale:
+    """The one dtype → colour mapping, over the dtypes present (so the legend lists
+    only what is drawn); each dtype keeps its own colour whichever are present."""
+    domain = present_dtypes(dtypes)
+    return alt.Scale(domain=domain, range=[DTYPE_COLORS[d] for d in domain])
+
+
+def legend_at(side: str = "right", stacked: bool = False) -> alt.Legend:
+    """A legend on ``side``; ``stacked``: entries one under another even at the
+    bottom, so several legends side by side stay narrow."""
+    return alt.Legend(orient=side, **({"direction": "vertical"} if stacked else {}))
+
+
+def dtype_color(title: str = "dtype", legend: str = "right",
+                dtypes: Iterable[str] | None = None, stacked: bool = False) -> alt.Color:
+    """The dtype colour channel, in the table's order, over ``dtypes`` (those in the
+    data); ``legend`` is its side (faceted charts put it at the bottom, to leave the
+    width to the panels)."""
+    return alt.Color("dtype:N", title=title, sort=present_dtypes(dtypes),
+                     scale=dtype_scale(dtypes), legend=legend_at(legend, stacked))
+
+
+def status_shape(statuses: Iterable[str], title: str = "verdict",
+                 legend: str = "right", stacked: bool = False) -> alt.Shape:
+    """The verdict shape channel over the statuses present."""
+    present = [s for s in STATUS_SHAPES if s in set(statuses)]
+    return alt.Shape("status:N", title=title, sort=present,
+                     scale=alt.Scale(domain=present, range=[STATUS_SHAPES[s] for s in present]),
+                     legend=legend_at(legend, stacked))

@@ -42,7 +42,7 @@ def abs_max(x) -> float:
         # One pass: aminmax is 2× faster than abs().max() (and vector_norm(x, inf)
         # 6× slower) on the CPU; a NaN makes both ends NaN.
         low, high = (float(v) for v in torch.aminmax(x))
-        return worst(-low, high)
+        return worst(-low, high) + 0.0  # + 0.0: an all-zero x gives 0.0, not -0.0
     return float(np.abs(x).max()) if x.size else 0.0
 
 

@@ -93,37 +93,39 @@ def _quote(values: list[tuple[int, str]], total: int) -> str:
     return shown + (f" and {total - _SHOWN} more" if total > _SHOWN else "")
 
 
-def _column(name: str, kind: str, cells: list[str]):
-    """(values, problem): the cells as the kind's numpy/pandas values, or what is wrong."""
+def _column(name: str, kind: str, cells: list[str], lines: list[int] | None = None):
+    """(values, problem): the cells as the kind's numpy/pandas values, or what is wrong.
+    ``lines``: each cell's line in the file (default: the cells are lines 2, 3, …)."""
     bad: list[tuple[int, str]] = []
+    lines = lines if lines is not None else list(range(2, len(cells) + 2))
     if kind == "int":
         values = []
-        for i, cell in enumerate(cells):
+        for line, cell in zip(lines, cells):
             text = cell.strip()
             if _INT.fullmatch(text) and _INT64.min <= int(text) <= _INT64.max:
                 values.append(int(text))
             else:
-                bad.append((i + 2, cell))
+                bad.append((line, cell))
                 values.append(0)
         if bad:
             return None, f"column {name}: expected integers, got {_quote(bad, len(bad))}"
         return np.array(values, dtype=np.int64), None
     if kind == "float":
         values = []
-        for i, cell in enumerate(cells):
+        for line, cell in zip(lines, cells):
             text = cell.strip()
             try:
                 if "_" in text:  # float() reads "1_0" as 10; a CSV number has no "_"
                     raise ValueError
                 values.append(float(text) if text else math.nan)
             except ValueError:
-                bad.append((i + 2, cell))
+                bad.append((line, cell))
         if bad:
             return None, f"column {name}: expected numbers, got {_quote(bad, len(bad))}"
         return np.array(values, dtype=np.float64), None
     allowed = CHOICES.get(name)
     if allowed:
-        bad = [(i + 2, c) for i, c in enumerate(cells) if c not in allowed]
+        bad = [(line, c) for line, c in zip(lines, cells) if c not in allowed]
         if bad:
             return None, (f"column {name}: expected one of {', '.join(allowed)}, got "
                           f"{_quote(bad, len(bad))}")
@@ -136,7 +138,8 @@ def read_csv_bytes(data: bytes, name: str = "upload.csv", limits: Limits = Limit
 
     Raises CSVError naming ``name`` and listing every problem: too large for
     ``limits.upload_bytes``, empty, binary or not UTF-8, not CSV, missing or
-    repeated columns, ragged lines, no data rows, values of the wrong type.
+    repeated columns, ragged lines, no data rows, and values of the wrong type in
+    any column present (on the lines of the right length), all in one report.
     Columns beyond the schema are kept, as text.
     """
     if isinstance(data, (bytearray, memoryview)):
@@ -183,12 +186,14 @@ def _read(data: bytes, name: str) -> pd.DataFrame:
         problems.append(f"the header has {len(header)} fields but {shown}{more}")
     if not body:
         problems.append("no data rows: the file has only a header")
-    if problems:
-        raise CSVError(name, problems)
+    # The values too, whatever the shape: every column present is checked on every
+    # line of the right length, so one report lists every problem.
+    whole = [(i + 2, row) for i, row in enumerate(body) if len(row) == len(header)]
+    lines = [line for line, _ in whole]
     columns = {}
     for j, col in enumerate(header):
         kind = schema.COLUMNS[col][0] if col in schema.COLUMNS else "str"
-        values, problem = _column(col, kind, [row[j] for row in body])
+        values, problem = _column(col, kind, [row[j] for _, row in whole], lines)
         if problem:
             problems.append(problem)
         else:

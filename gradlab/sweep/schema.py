@@ -115,6 +115,10 @@ _PROVENANCE: dict[str, Column] = {
     "timestamp": ("str", "ISO 8601, UTC", "when the sweep started"),
 }
 
+#: The columns that say which point a row is (the case and the variant): two rows
+#: with the same values here are the same computation.
+CASE_COLUMNS: tuple[str, ...] = tuple(_CASE)
+
 #: Every column: name → (kind, unit, meaning), in the order of a sweep's frame.
 COLUMNS: dict[str, Column] = {
     **_CASE,

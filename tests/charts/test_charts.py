@@ -106,8 +106,8 @@ def test_dtype_colours_are_the_shared_table(rows, name):
 def test_float64_chart_draws_in_float64s_colour(rows):
     spec = charts.float64_chart(rows).to_dict()
     marks = [layer["mark"] for layer in spec["layer"]]
-    assert {"type": "line", "point": True, "strokeWidth": 2,
-            "color": DTYPE_COLORS["float64"]} in marks
+    drawn = [m for m in marks if m.get("color") == DTYPE_COLORS["float64"]]
+    assert sorted(m["type"] for m in drawn) == ["line", "point"]
 
 
 @pytest.mark.parametrize("name", CHART_NAMES)
@@ -159,15 +159,44 @@ def test_max_diff_chart_takes_the_worst_seed(rows):
         assert r["kron_max_abs_diff"] == expected[key]
         assert r["points"] == 3
     assert set(data["eps"]) == {"0", "1e-06", "1e-05"}, "facet headers read like the widgets"
-    assert spec["encoding"]["column"]["sort"] == ["0", "1e-06", "1e-05"], "in value order"
-    assert spec["encoding"]["row"]["field"] == "eps_placement"
-    assert spec["encoding"]["column"]["field"] == "eps"
+    assert spec["facet"]["column"]["sort"] == ["0", "1e-06", "1e-05"], "in value order"
+    assert spec["facet"]["row"]["field"] == "eps_placement"
+    assert spec["facet"]["column"]["field"] == "eps"
+
+
+def test_max_diff_chart_never_aggregates_variants_together(rows):
+    zoo = pd.concat([rows, rows.assign(variant="no-projection", structured_max_abs_diff=1.0,
+                                       structured_status="fail")], ignore_index=True)
+    zoo["structured_status"] = zoo["structured_status"].fillna("pass")
+    spec = charts.max_diff_chart(zoo).to_dict()
+    data = pd.DataFrame(dataset(spec))
+    assert set(data["variant"]) == {"none", "no-projection"}
+    none = data[data["variant"] == "none"]
+    assert (none["structured_max_abs_diff"] < 0.5).all(), "the bug (1.0) does not lift rounding"
+    assert set(none["status"]) == {"pass"} and set(data[data["variant"] != "none"]["status"]) \
+        == {"fail"}
+    dash = next(e["strokeDash"] for e in encodings(spec) if "strokeDash" in e)
+    assert dash["field"] == "variant" and dash["scale"]["range"][0] == [1, 0], "none is solid"
+    shape = next(e["shape"] for e in encodings(spec) if "shape" in e)
+    assert shape["scale"] == {"domain": ["pass", "fail"], "range": ["circle", "cross"]}
+
+
+def test_the_legend_lists_only_the_dtypes_drawn(rows):
+    two = rows[rows["dtype"].isin(["float16", "float64"])]
+    for chart in (charts.max_diff_chart(two), charts.error_chart(two),
+                  charts.overlay_chart({"a": two})):
+        colors = [e["color"] for e in encodings(chart.to_dict())
+                  if isinstance(e.get("color"), dict) and e["color"].get("field") == "dtype"]
+        assert colors
+        for color in colors:
+            assert color["scale"]["domain"] == ["float64", "float16"]
+            assert color["scale"]["range"] == [DTYPE_COLORS["float64"], DTYPE_COLORS["float16"]]
 
 
 @pytest.mark.parametrize("x", ["n", "m", "mn"])
 def test_max_diff_chart_x_choices(rows, x):
     spec = charts.max_diff_chart(rows, x=x).to_dict()
-    assert spec["encoding"]["x"]["field"] == x
+    assert next(e["x"] for e in encodings(spec) if "x" in e)["field"] == x
     data = pd.DataFrame(dataset(spec))
     expected = {"n": set(DIMS), "m": set(DIMS), "mn": {d * d for d in DIMS}}[x]
     assert set(data[x]) == expected
@@ -190,27 +219,36 @@ def test_missing_column_is_a_clear_error(rows):
         charts.max_diff_chart(rows.drop(columns=["structured_max_abs_diff"]))
 
 
-def test_error_chart_guides_are_sqrt_n_u_and_n_u(rows):
+GUIDE_FACTOR = {"u": lambda n: 1.0, "√n·u": math.sqrt, "n·u": float}
+
+
+def test_error_chart_has_a_panel_per_dtype_with_its_own_guides(rows):
     spec = charts.error_chart(rows).to_dict()
     data = pd.DataFrame(dataset(spec))
     guides = data[data["kind"] != "error"]
-    assert set(guides["kind"]) == {"√n·u", "n·u"}
+    assert set(guides["kind"]) == {"u", "√n·u", "n·u"}
     for _, g in guides.iterrows():
         u = dtype_info(g["dtype"]).u
-        factor = math.sqrt(g["n"]) if g["kind"] == "√n·u" else g["n"]
-        assert g["value"] == pytest.approx(factor * u, rel=1e-15)
-    assert set(guides["method"]) == set(METHODS)
-    assert spec["facet"]["column"]["field"] == "method"
+        assert g["value"] == pytest.approx(GUIDE_FACTOR[g["kind"]](g["n"]) * u, rel=1e-15)
+    assert spec["facet"]["field"] == "dtype" and spec["columns"] == 2
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    labelled = guides[guides["label"] != ""]
+    assert sorted(labelled["kind"]) == sorted(["u", "√n·u", "n·u"] * len(DTYPE_NAMES))
+    assert (labelled["n"] == max(DIMS)).all(), "each guide named once, at its right end"
     errors = data[data["kind"] == "error"]
-    assert set(errors["dtype"]) == set(DTYPE_NAMES)
+    assert set(errors["dtype"]) == set(DTYPE_NAMES) and set(errors["method"]) == set(METHODS)
+    shape = next(e["shape"] for e in encodings(spec) if "shape" in e)
+    assert shape["field"] == "method"
 
 
-def test_error_chart_in_units_of_u_has_one_guide_per_n(rows):
-    data = pd.DataFrame(dataset(charts.error_chart(rows, units="u").to_dict()))
+def test_error_chart_in_units_of_u_shares_one_range(rows):
+    spec = charts.error_chart(rows, units="u").to_dict()
+    data = pd.DataFrame(dataset(spec))
     guides = data[data["kind"] != "error"]
-    assert len(guides) == 2 * len(DIMS) * len(METHODS)
+    assert len(guides) == 3 * len(DIMS) * len(DTYPE_NAMES)
     sqrt_guides = guides[guides["kind"] == "√n·u"]
     assert np.allclose(sqrt_guides["value"], np.sqrt(sqrt_guides["n"]))
+    assert spec["resolve"]["scale"]["y"] == "shared"
 
 
 def test_float64_chart_shows_only_float64(rows):
@@ -232,6 +270,18 @@ def test_overlay_encodes_files_by_dash_and_shape(rows):
     data = pd.DataFrame(dataset(spec))
     assert set(data[data["file"] == "server.csv"]["dtype"]) == {"float32"}
     assert set(data[data["file"] == "laptop.csv"]["dtype"]) == set(DTYPE_NAMES)
+
+
+def test_overlay_draws_each_variant_in_its_own_panel(rows):
+    zoo = pd.concat([rows, rows.assign(variant="wrong-mean", structured_max_abs_diff=1.0)],
+                    ignore_index=True)
+    spec = charts.overlay_chart({"a.csv": zoo, "b.csv": zoo}, width=150).to_dict()
+    assert spec["facet"]["column"]["field"] == "variant"
+    assert spec["facet"]["column"]["sort"] == ["none", "wrong-mean"]
+    assert spec["spec"]["width"] == 150
+    data = pd.DataFrame(dataset(spec))
+    none = data[data["variant"] == "none"]
+    assert (none["structured_max_abs_diff"] < 0.5).all(), "never the max over variants"
 
 
 def test_overlay_of_nothing_is_an_empty_chart():

@@ -13,15 +13,17 @@ from hypothesis.extra.numpy import arrays
 
 from dashboard.explorer import abs_delta, first_token_J, first_token_R
 from gradlab.charts.heatmaps import (
-    LABEL_CELLS,
-    LABEL_SIDE,
+    LABEL_COLS,
+    LABEL_ROWS,
     MAX_SIDE,
+    Pooled,
     abs_bound,
     as_array,
     kron_structure,
     magnitude_heatmap,
     matrix_frame,
     pool,
+    pooled,
     signed_heatmap,
 )
 from gradlab.problems.seed.case import Case
@@ -82,7 +84,7 @@ def test_signed_heatmap_is_diverging_around_zero():
     assert scale["domainMid"] == 0
     assert scale["domain"] == [-2.0, 2.0]
     assert "tooltip" in spec["layer"][0]["encoding"]
-    assert spec["title"] == "W"
+    assert spec["title"] == {"text": "W"}
 
 
 def test_shared_bound_for_side_by_side_maps():
@@ -95,9 +97,9 @@ def test_shared_bound_for_side_by_side_maps():
 
 
 def test_values_written_only_in_small_maps():
-    small = signed_heatmap(np.ones((2, 3)), "s").to_dict()
-    large = signed_heatmap(np.ones((LABEL_CELLS // 2, 2)), "l").to_dict()
-    wide = signed_heatmap(np.ones((1, LABEL_SIDE + 1)), "w").to_dict()
+    small = signed_heatmap(np.ones((LABEL_ROWS, LABEL_COLS)), "s").to_dict()
+    large = signed_heatmap(np.ones((LABEL_ROWS + 1, 2)), "l").to_dict()
+    wide = signed_heatmap(np.ones((1, LABEL_COLS + 1)), "w").to_dict()
     assert not any(layer["mark"]["type"] == "text" for layer in wide["layer"])
     assert any(layer["mark"]["type"] == "text" for layer in small["layer"])
     assert not any(layer["mark"]["type"] == "text" for layer in large["layer"])
@@ -113,17 +115,44 @@ def test_magnitude_heatmap_has_a_log_scale_and_grey_zeros():
     fills = [layer["encoding"]["fill"]["scale"] for layer in spec["layer"]
              if "fill" in layer["encoding"]]
     assert fills and fills[0]["domain"] == ["exactly 0", "non-finite"]
+    assert fills[0]["range"] == ["#d9d9d9", "black"]
 
 
 def test_magnitude_heatmap_of_all_zeros_still_renders():
     spec = magnitude_heatmap(np.zeros((2, 3)), "|Δ|").to_dict()
     assert {row["kind"] for row in data_of(spec)} == {"exactly 0"}
+    fills = [layer["encoding"]["fill"]["scale"] for layer in spec["layer"]
+             if "fill" in layer["encoding"]]
+    assert fills == [{"domain": ["exactly 0"], "range": ["#d9d9d9"]}], "only kinds present"
 
 
-def test_large_matrix_title_says_it_is_pooled():
+def test_large_matrix_subtitle_says_it_is_pooled():
     spec = signed_heatmap(np.ones((200, 100)), "dL/dW").to_dict()
-    assert spec["title"][0] == "dL/dW" and "pooled" in spec["title"][1]
+    assert spec["title"] == {"text": "dL/dW", "subtitle": "200×100, pooled 7×4"}
     assert len(data_of(spec)) <= MAX_SIDE * MAX_SIDE
+
+
+def test_a_pooled_matrix_draws_as_its_source():
+    a = np.arange(4000.0).reshape(40, 100) - 2000
+    once = pooled(a)
+    assert isinstance(once, Pooled) and once.shape == (40, 100) and once.block == (2, 4)
+    assert pooled(once) is once
+    assert signed_heatmap(once, "W").to_dict() == signed_heatmap(a, "W").to_dict()
+    assert magnitude_heatmap(once, "|Δ|").to_dict() == magnitude_heatmap(a, "|Δ|").to_dict()
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (1, 2), (32, 24), (8, 64)],
+                         ids=["notebook", "vector", "pooled", "J"])
+def test_legends_sit_below_the_cells_and_the_height_leaves_room(shape):
+    """Streamlit fits the whole chart (legends too) to the column: a legend at the side
+    of a narrow column would leave the cells no width."""
+    spec = signed_heatmap(np.ones(shape), "W").to_dict()
+    legends = [layer["encoding"][c]["legend"] for layer in spec["layer"]
+               for c in ("color", "fill") if c in layer["encoding"]
+               and layer["encoding"][c].get("legend") is not None]
+    assert legends and all(legend["orient"] == "bottom" for legend in legends)
+    assert spec["height"] >= 200 + min(shape[0], 32) * 4
+    assert spec["usermeta"] == {"embedOptions": {"renderer": "svg"}}
 
 
 @pytest.fixture(scope="module")
@@ -162,5 +191,6 @@ def test_signed_heatmap_draws_non_finite_cells():
     fills = [layer["encoding"]["fill"]["scale"] for layer in spec["layer"]
              if "fill" in layer["encoding"]]
     assert fills == [{"domain": ["non-finite"], "range": ["black"]}]
+    assert {row["label"]: row["text"] for row in data_of(spec)}["1"] == "1"
     (scale,) = color_scales(spec)
     assert scale["domain"] == [-1.0, 1.0], "the bound ignores non-finite entries"

@@ -10,11 +10,14 @@ from dashboard.explorer import (
     EXPLORER_KRON_BYTES,
     ExplorerView,
     all_notes,
-    all_skipped,
+    case_summary,
     derivation,
     explorer_limits,
     metrics_table,
+    number_text,
     shown_method,
+    skipped_text,
+    summarize,
 )
 from dashboard.urlstate import from_query, to_query
 from gradlab.core.dtypes import DTYPE_NAMES
@@ -76,7 +79,7 @@ def test_derivation_rejects_unknown_placement():
 
 def test_metrics_table_has_every_dtype_method_and_evidence():
     checks = {d: run_check(ExplorerView().case(d)) for d in DTYPE_NAMES}
-    table = metrics_table(checks)
+    table = metrics_table({d: summarize(c) for d, c in checks.items()})
     assert len(table) == 4 * 3
     auto = table[table["method"] == "autograd"]
     assert (auto["verdict"] == "baseline").all() and auto["max |Δ| vs autograd"].isna().all()
@@ -86,22 +89,48 @@ def test_metrics_table_has_every_dtype_method_and_evidence():
         checks[d].case.u for d in analytic["dtype"]]).all()
 
 
-def test_skipped_kron_is_a_row_and_a_note():
-    case = Case(m=16, n=16)
-    check = run_check(case, limits=Limits(kron_bytes=1024))
-    table = metrics_table({"float32": check})
-    kron = table[table["method"] == "kron"].iloc[0]
-    assert kron["verdict"] == "skipped" and "kron budget" in kron["evidence"]
-    assert math.isnan(kron["rel err"])
-    assert shown_method(check, "kron") == "structured"
-    assert any("kron budget" in why for why in all_skipped({"float32": check}))
-    assert not all_notes({"float32": check})
+def test_skipped_kron_is_a_row_and_one_sentence_for_every_dtype():
+    limits = Limits(kron_bytes=1024)
+    summaries = {d: case_summary(Case(m=16, n=16, dtype=d), None, limits)
+                 for d in DTYPE_NAMES}
+    table = metrics_table(summaries)
+    kron = table[table["method"] == "kron"]
+    assert (kron["verdict"] == "skipped").all() and kron["evidence"].str.contains(
+        "kron budget").all()
+    assert kron["rel err"].isna().all()
+    assert shown_method(summaries["float32"], "kron") == "structured"
+    text = skipped_text(summaries, limits.kron_bytes)
+    assert text.count("kron did not run") == 1, "one sentence, not one per dtype"
+    assert "float64 32.0 KiB, float32 16.0 KiB, bfloat16 8.0 KiB, float16 8.0 KiB" in text
+    assert "over the kron budget of 1.0 KiB" in text
+    assert not all_notes(summaries)
+    assert skipped_text({"float32": summarize(run_check(Case(m=2, n=2)))}, 1) == ""
 
 
 def test_notes_name_the_dtype():
     case = Case(m=16, n=16, dtype="float16", eps=1e-8, scale=1e-4)
-    notes = all_notes({"float16": run_check(case)})
+    notes = all_notes({"float16": summarize(run_check(case))})
     assert any(n.startswith("float16: ε = 1e-08 rounds to 0") for n in notes), notes
+
+
+def test_summary_keeps_numbers_and_small_pictures_only():
+    check = run_check(Case(m=300, n=200, dtype="float64"))
+    summary = summarize(check)
+    assert summary.errors == {name: per["W"] for name, per in check.errors.items()}
+    assert summary.verdicts == check.verdicts and summary.kappa == check.kappa
+    picture = summary.pictures["structured"]
+    assert picture.grad.shape == (300, 200) and picture.grad.values.shape == (30, 29)
+    assert picture.entries == 300 * 200 and summary.small is None
+    assert picture.delta.values.max() == check.max_abs_diff["structured"]
+    import pickle
+    assert len(pickle.dumps(summary)) < 64 * 1024 < len(pickle.dumps(check)) / 10
+
+
+@pytest.mark.parametrize("value, text", [
+    (None, "—"), (math.nan, "—"), (-0.0, "0"), (1.2671, "1.27"), (6.517e-8, "6.52e-08"),
+], ids=["none", "nan", "negative-zero", "err-u", "abs-err"])
+def test_number_text_is_the_cli_s(value, text):
+    assert number_text(value) == text
 
 
 def test_explorer_caps_the_kron_budget_only():

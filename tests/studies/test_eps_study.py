@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.forms import EpsilonView
-from gradlab.charts.epsilon import error_chart, flag_levels, magnitude_chart
+from gradlab.charts.epsilon import error_chart, log_domain, magnitude_chart
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
@@ -111,43 +111,60 @@ def test_error_frame_is_long(grid):
 
 
 @given(st.lists(st.floats(1e-30, 1e30), min_size=1, max_size=30))
-def test_flag_levels_sit_above_the_data_and_apart(values):
-    levels = flag_levels(pd.Series(values + [math.nan, math.inf, 0.0]))
-    ys = [levels[f] for f in FLAGS]
-    assert min(ys) > max(values)
-    assert all(b / a >= 10**0.5 * 0.999 for a, b in zip(ys, ys[1:]))
+def test_log_domain_spans_the_finite_values_in_whole_decades(values):
+    low, high = log_domain(pd.Series(values + [math.nan, math.inf, 0.0]))
+    assert low <= min(values) and high >= max(values) and high / low >= 10 * (1 - 1e-12)
+    assert math.log10(low) == round(math.log10(low))
+
+
+def views(spec: dict):
+    """Every single view (a dict with a mark) in a composed spec."""
+    stack = [spec]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "mark" in node:
+                yield node
+            stack.extend(v for k, v in node.items() if k not in ("encoding", "datasets"))
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 @pytest.mark.parametrize("make", [error_chart, magnitude_chart], ids=["error", "magnitude"])
-def test_charts_have_log_y_and_flag_marks(tiny, make):
+def test_flags_sit_in_a_strip_of_their_own_never_on_the_data_axis(tiny, make):
     spec = make(tiny).to_dict()
-    layers = spec["spec"]["layer"]
-    y_scales = []
-
-    def walk(layer):
-        for sub in layer.get("layer", []):
-            walk(sub)
-        if "encoding" in layer and "y" in layer["encoding"]:
-            y_scales.append(layer["encoding"]["y"].get("scale", {}).get("type"))
-
-    for layer in layers:
-        walk(layer)
-    assert y_scales and set(y_scales) == {"log"}
-    flag_layer = [layer for layer in layers if "shape" in layer.get("encoding", {})]
-    assert flag_layer, "flags are drawn as shaped points"
-    shape = flag_layer[0]["encoding"]["shape"]["scale"]
-    assert shape["domain"] == list(FLAGS)
-    data = next(iter(spec["datasets"].values()))
-    drawn_flags = {row["flag"] for row in data if row["layer"] == "flag"}
-    assert drawn_flags == set(flag_frame(tiny)["flag"])
-    assert {"row", "column"} <= set(spec["facet"])
+    marks = list(views(spec))
+    flagged = [v for v in marks if v["encoding"].get("shape", {}).get("field") == "flag"]
+    data = [v for v in marks if v not in flagged]
+    assert flagged and data
+    for view in flagged:
+        assert view["encoding"]["y"]["field"] == "flag"
+        assert view["encoding"]["y"]["type"] == "nominal", "a row per kind, not a value"
+        assert view["encoding"]["shape"]["scale"]["domain"] == [
+            k for k in FLAGS if k in set(flag_frame(tiny)["flag"])]
+    for view in data:
+        assert view["encoding"]["y"]["field"] == "value"
+        assert view["encoding"]["y"]["scale"]["type"] == "log"
+    domains = {tuple(v["encoding"]["y"]["scale"]["domain"]) for v in data}
+    assert len(domains) == 1, "every panel on one y range"
+    drawn = {row["flag"] for ds in spec["datasets"].values() for row in ds if "flag" in row}
+    assert drawn == set(flag_frame(tiny)["flag"])
+    offsets = [v["encoding"]["xOffset"]["field"] for v in marks]
+    assert set(offsets) == {"dtype"}, "the dtypes side by side within each ε"
 
 
-def test_chart_colours_are_the_dtype_colours(tiny):
+def test_values_and_flags_do_not_share_a_data_set(tiny):
+    spec = magnitude_chart(tiny).to_dict()
+    for rows in spec["datasets"].values():
+        if rows and "flag" not in rows[0]:
+            assert all(math.isfinite(r["value"]) and r["value"] > 0 for r in rows)
+
+
+def test_chart_colours_are_the_dtype_colours_of_the_dtypes_drawn(tiny):
     from gradlab.charts.style import DTYPE_COLORS
-    spec = error_chart(tiny).to_dict()
-    text = str(spec)
-    assert all(colour in text for colour in DTYPE_COLORS.values())
+    text = str(error_chart(tiny).to_dict())
+    assert DTYPE_COLORS["bfloat16"] in text and DTYPE_COLORS["float16"] in text
+    assert DTYPE_COLORS["float64"] not in text, "the legend lists only the dtypes drawn"
 
 
 def test_guard_refuses_before_any_work():

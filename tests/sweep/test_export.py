@@ -137,6 +137,13 @@ MALFORMED = {
     "too-many-fields": (lambda d: b",".join([b"x"] * 5000) + b"\n1\n", ["5,000 fields"]),
     "missing-and-ragged": (lambda d: b"m,n\n2,3\n4\n",
                            ["missing columns", "the header has 2 fields but line 3 has 1"]),
+    "missing-and-bad-value": (lambda d: b"m,n\ntwo,2\n3,4\n",
+                              ["missing columns",
+                               "column m: expected integers, got 'two' (line 2)"]),
+    "ragged-and-bad-value": (lambda d: _join(_lines(_set(d, "m", 3, "two"))[:3]
+                                             + [_lines(d)[3] + ",extra"]),
+                             ["but line 4 has", "column m: expected integers, got 'two' "
+                                                "(line 3)"]),
 }
 
 

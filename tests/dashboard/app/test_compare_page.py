@@ -30,7 +30,8 @@ def upload(files, params: dict | None = None):
 
 @pytest.fixture(scope="module")
 def two():
-    return upload([("laptop.csv", csv(0)), ("server.csv", csv(1, ("float64", "float32")))])
+    """Two files that share the float32 points (same seed), each with a dtype of its own."""
+    return upload([("laptop.csv", csv(0)), ("server.csv", csv(0, ("float64", "float32")))])
 
 
 def test_empty_page_asks_for_files():
@@ -41,6 +42,8 @@ def test_empty_page_asks_for_files():
     uploader = at.file_uploader[0]
     assert uploader.accept_multiple_files
     assert uploader.allowed_type == [".csv"]
+    intro = at.markdown[0].value
+    assert "python -m gradlab sweep … --out FILE.csv" in intro and "--csv" not in intro
 
 
 def test_two_files_overlay_on_the_same_charts(two):
@@ -54,20 +57,52 @@ def test_two_files_overlay_on_the_same_charts(two):
         assert enc["strokeDash"]["field"] == "file" and enc["shape"]["field"] == "file"
         data = chart_data(two, index)[0]
         by_file = data.groupby("file")["dtype"].agg(set).to_dict()
-        assert by_file == {"laptop.csv": {"float32", "float16"},
-                           "server.csv": {"float64", "float32"}}
+        assert by_file == {"laptop.csv": {"float32"}, "server.csv": {"float32"}}, \
+            "only the points both files hold"
 
 
-def test_summary_lists_each_file(two):
+def test_summary_lists_each_file_with_its_seeds_and_eps(two):
     summary = two.dataframe[0].value
     assert summary["file"].tolist() == ["laptop.csv", "server.csv"]
     assert summary["rows"].tolist() == [len(DIMS) * 2 * len(EPS)] * 2
-    assert "torch_version" in summary
+    assert summary["seeds"].tolist() == ["0", "0"]
+    assert summary["ε"].tolist() == ["0, 1e-06, 1e-05"] * 2
+    assert summary["dtypes"].tolist() == ["float32, float16", "float64, float32"]
+    assert "torch_version" in summary and "threads" in summary
+
+
+def test_left_out_points_are_counted(two):
+    info = " ".join(i.value for i in two.info)
+    rows = len(DIMS) * len(EPS)
+    assert f"Compared on the {rows} points present in every file" in info
+    assert f"laptop.csv {rows}, server.csv {rows}" in info
+    assert "dtype: laptop.csv float16, float32; server.csv float32, float64" in info
+
+
+def test_different_seeds_are_not_compared():
+    """Different seeds are different inputs: no point in common, and the page says why
+    instead of blaming a kernel or the thread count."""
+    at = upload([("laptop.csv", csv(0)), ("server.csv", csv(1))])
+    assert not at.exception and not at.error
+    warning = at.warning[0].value
+    assert "share no point" in warning and "seed: laptop.csv 0; server.csv 1" in warning
+    assert not at.get("vega_lite_chart")
+
+
+def test_repeated_points_in_a_file_are_counted_once():
+    data = csv(0)
+    lines = data.decode().splitlines()
+    twice = ("\n".join(lines + lines[1:3]) + "\n").encode()
+    at = upload([("twice.csv", twice), ("once.csv", data)])
+    assert_clean(at)
+    assert "twice.csv: 2 repeated point(s)" in " ".join(i.value for i in at.info)
+    assert (chart_data(at, 0)[0].groupby("file")["points"].sum() == len(DIMS) * 2 * len(EPS)
+            ).all()
 
 
 def test_a_malformed_file_is_named_and_the_others_still_show():
     good = csv(0)
-    broken = b"m,n,dtype\n2,2,float32\n"
+    broken = b"m,n,dtype\ntwo,2,float32\n"
     ragged = good.replace(b"\n2,2,", b"\n2,2,2,", 1)
     at = upload([("good.csv", good), ("broken.csv", broken), ("ragged.csv", ragged),
                  ("binary.csv", b"\x00\x01\x02")])
@@ -75,6 +110,8 @@ def test_a_malformed_file_is_named_and_the_others_still_show():
     messages = [e.value for e in at.error]
     assert len(messages) == 3
     assert messages[0].startswith("broken.csv:") and "missing columns" in messages[0]
+    assert "column m: expected integers, got 'two' (line 2)" in messages[0], "every problem"
+    assert all(e.proto.icon == ":material/block:" for e in at.error), "no emoji font needed"
     assert messages[1].startswith("ragged.csv:") and "line 2" in messages[1]
     assert messages[2].startswith("binary.csv:")
     assert len(at.get("vega_lite_chart")) == 2, "good.csv is still drawn"
@@ -99,7 +136,7 @@ def test_a_file_over_the_upload_limit_is_refused(monkeypatch):
 
 
 def test_the_same_name_twice_is_kept_apart():
-    at = upload([("run.csv", csv(0)), ("run.csv", csv(1))])
+    at = upload([("run.csv", csv(0)), ("run.csv", csv(0))])
     assert_clean(at)
     assert set(chart_data(at, 0)[0]["file"]) == {"run.csv", "run.csv (2)"}
 
@@ -134,3 +171,15 @@ def test_bad_query_params_are_reported_not_raised():
     warning = at.warning[0].value
     assert "x" in warning and "pick_eps" in warning
     assert at.selectbox(key=K + "x").value == "n"
+
+
+def test_variants_get_a_panel_each():
+    zoo = to_csv_bytes(cached_sweep(Sweep(dims=DIMS, dtypes=("float32",), seeds=(0,),
+                                          variants=("none", "no-projection"),
+                                          methods=("autograd", "structured"))))
+    at = upload([("a.csv", zoo), ("b.csv", zoo)])
+    assert_clean(at)
+    spec = specs(at)[0]
+    assert spec["facet"]["column"]["field"] == "variant"
+    data = chart_data(at, 0)[0]
+    assert set(data["variant"]) == {"none", "no-projection"}

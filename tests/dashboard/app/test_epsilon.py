@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from apptest_helpers import assert_clean, chart_data, has_log_scale, page, scales, specs
 
@@ -39,16 +40,17 @@ def test_default_flags_float16_pitfalls_as_rows(default):
                                        & (tiny["flag"] == "backward inf")]["detail"])
 
 
-def test_flags_are_drawn_in_the_charts(default):
+def test_flags_are_drawn_in_strips_above_the_data(default):
     for index, spec in enumerate(specs(default)[:2]):
         shape_scales = [s for s in scales(spec) if "ε rounds to 0" in s.get("domain", [])]
         assert shape_scales, "the flag shapes have a legend"
-        (data,) = chart_data(default, index)
-        flags = data[data["layer"] == "flag"]
+        frames = chart_data(default, index)
+        flags = pd.concat([f for f in frames if "flag" in f], ignore_index=True)
         assert set(flags["flag"]) == {"ε rounds to 0", "u underflows to 0", "backward NaN",
                                       "backward inf"}
-        drawn = data[data["layer"] == "value"]["value"]
-        assert (flags["value"] > drawn.max()).all(), "flags sit in a band above the data"
+        values = pd.concat([f for f in frames if "flag" not in f], ignore_index=True)
+        assert (values["value"] > 0).all(), "only drawable values on the log axis"
+        assert "1e+7" not in str(spec), "no flag band on the data's axis"
 
 
 def test_charts_use_log_scales(default):
@@ -81,11 +83,11 @@ def test_query_params_restore_the_view():
                             "methods": "autograd,kron", "fd_m": "4", "fd_eps": "1e-05"})
     at.run()
     assert_clean(at)
-    assert at.number_input(key=K + "m").value == 8
-    assert at.number_input(key=K + "seed").value == 2
+    assert at.text_input(key=K + "m").value == "8"
+    assert at.text_input(key=K + "seed").value == "2"
     assert at.multiselect(key=K + "dtypes").value == ["float32", "float16"]
     assert at.multiselect(key=K + "methods").value == ["autograd", "kron"]
-    assert at.number_input(key=K + "fd_m").value == 4
+    assert at.text_input(key=K + "fd_m").value == "4"
     assert at.selectbox(key=K + "fd_eps").value == 1e-5
     points = [f.value for f in at.dataframe if "notes" in f.value.columns][0]
     assert set(points["dtype"]) == {"float32", "float16"}
@@ -115,6 +117,25 @@ def test_oversized_url_is_refused_with_a_message(params, words):
 
 def test_oversized_widget_value_is_an_error():
     at = page("epsilon").run()
-    at.number_input(key=K + "m").set_value(1000).run()
+    at.text_input(key=K + "m").set_value("1e23").run()
     assert not at.exception
-    assert at.error and "m must be ≤" in at.error[0].value
+    assert at.error and "m must be ≤ 256 for the ε study (got 1000000" in at.error[0].value
+
+
+def test_bad_fd_m_in_the_url_is_named_fd_m_and_the_rest_is_kept():
+    at = page("epsilon")
+    at.query_params.update({"fd_m": "-3", "m": "8"})
+    at.run()
+    assert not at.exception and not at.error
+    text = " ".join(w.value for w in at.warning)
+    assert "fd_m must be ≥ 1 (got -3)" in text and "m must" not in text.replace("fd_m", "")
+    assert at.text_input(key=K + "m").value == "8"
+    assert at.text_input(key=K + "fd_m").value == "8", "fd_m's default"
+
+
+def test_url_fd_eps_keeps_its_digits():
+    at = page("epsilon")
+    at.query_params.update({"fd_eps": "1.5e-05"})
+    at.run()
+    assert_clean(at)
+    assert "1.5e-05" in at.selectbox(key=K + "fd_eps").options

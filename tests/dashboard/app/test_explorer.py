@@ -12,6 +12,12 @@ from gradlab.problems.seed.gradients import VARIANTS
 K = "explorer."
 
 
+def titles(at) -> list[str]:
+    """Each chart's title text (a pooled map adds a subtitle)."""
+    return [s["title"]["text"] + " " + s["title"].get("subtitle", "") for s in specs(at)
+            if isinstance(s.get("title"), dict)]
+
+
 @pytest.fixture(scope="module")
 def default():
     """The page as a newcomer first sees it (run once for the module's read-only tests)."""
@@ -19,7 +25,13 @@ def default():
 
 
 def table(at):
+    """The numbers table (one row per dtype × method)."""
     return at.dataframe[0].value
+
+
+def verdicts(at):
+    """The verdicts table (one row per dtype × analytic method, evidence wrapped)."""
+    return at.table[0].value
 
 
 def test_default_renders_the_notebook_preset(default):
@@ -38,20 +50,33 @@ def test_metrics_table_covers_every_dtype_and_method(default):
     t = table(default)
     assert list(dict.fromkeys(t["dtype"])) == list(DTYPE_NAMES)
     assert set(t["method"]) == {"autograd", "structured", "kron"}
-    analytic = t[t["method"] != "autograd"]
-    assert set(analytic["verdict"]) == {"pass"}, analytic[["dtype", "method", "verdict"]]
-    assert analytic["evidence"].str.startswith("rounding:").all()
+    v = verdicts(default)
+    assert len(v) == len(DTYPE_NAMES) * 2
+    assert set(v["verdict"]) == {"pass"}, v
+    assert v["evidence"].str.startswith("rounding:").all()
+
+
+def test_tables_print_numbers_as_the_cli_does(default):
+    """autograd's own max |Δ| is "—" (as in the CLI), not "None"; err/u has three
+    significant digits, not "1.267e+0"."""
+    proto = default.dataframe[0].proto
+    shown = str(proto)
+    assert "None" not in shown
+    styles = proto.arrow_data.styler
+    assert "—" in styles.display_values.decode("utf-8", "replace")
+    assert "1.27" in styles.display_values.decode("utf-8", "replace")
+    assert "1.267e+0" not in styles.display_values.decode("utf-8", "replace")
 
 
 def test_small_case_draws_inputs_r_and_j(default):
-    titles = [str(s.get("title")) for s in specs(default)]
-    assert any(t.startswith("R (m × m)") for t in titles), titles
-    assert any("J = kron" in t for t in titles), titles
-    assert any(t.startswith("W (m × n)") for t in titles), titles
+    shown = titles(default)
+    assert any(t.startswith("R (m × m)") for t in shown), shown
+    assert any("J = kron" in t for t in shown), shown
+    assert any(t.startswith("W (m × n)") for t in shown), shown
 
 
 def test_delta_heatmap_has_a_log_colour_scale(default):
-    delta = [s for s in specs(default) if "− autograd|" in str(s.get("title"))]
+    delta = [s for s in specs(default) if "− autograd|" in s["title"]["text"]]
     assert delta, "the |Δ| heat map is drawn"
     assert has_log_scale(delta[0])
 
@@ -74,9 +99,9 @@ def test_bug_zoo_variant_shows_beside_rounding(variant):
                             "eps": "0.001", "variant": variant})
     at.run()
     assert not at.exception
-    t = table(at)
-    f64 = t[(t["dtype"] == "float64") & (t["method"] != "autograd")]
-    assert set(f64["verdict"]) == {"fail"}, f64[["method", "verdict", "evidence"]]
+    v = verdicts(at)
+    f64 = v[v["dtype"] == "float64"]
+    assert set(f64["verdict"]) == {"fail"}, f64
     assert at.info and variant in at.info[0].value
 
 
@@ -88,9 +113,9 @@ def test_query_params_restore_the_view():
     at.run()
     assert_clean(at)
     assert at.toggle(key=K + "preset").value is False
-    assert at.number_input(key=K + "m").value == 5
-    assert at.number_input(key=K + "n").value == 7
-    assert at.number_input(key=K + "batch").value == 3
+    assert at.text_input(key=K + "m").value == "5"
+    assert at.text_input(key=K + "n").value == "7"
+    assert at.text_input(key=K + "batch").value == "3"
     assert at.selectbox(key=K + "dtype").value == "bfloat16"
     assert at.selectbox(key=K + "eps").value == 1e-5
     assert at.radio(key=K + "placement").value == "outside"
@@ -111,12 +136,12 @@ def test_a_url_value_off_the_menu_is_kept():
 def test_widget_changes_write_only_non_default_fields():
     at = page("explorer").run()
     at.toggle(key=K + "preset").set_value(False).run()
-    at.number_input(key=K + "m").set_value(3).run()
+    at.text_input(key=K + "m").set_value("3").run()
     assert dict(at.query_params) == {"preset": "0", "m": "3"}
     at.toggle(key=K + "preset").set_value(True).run()
-    assert not at.number_input, "the preset hides the size widgets"
+    assert not at.text_input, "the preset hides the size widgets"
     at.toggle(key=K + "preset").set_value(False).run()
-    assert at.number_input(key=K + "m").value == 3
+    assert at.text_input(key=K + "m").value == "3"
 
 
 def test_bad_url_parameter_warns_and_keeps_the_default():
@@ -128,6 +153,51 @@ def test_bad_url_parameter_warns_and_keeps_the_default():
     assert "m must be an integer" in text
     assert "float8" in text
     assert "the seed notebook" in at.subheader[0].value
+
+
+def test_one_bad_url_field_keeps_the_good_ones():
+    """?preset=0&eps=-1 stays off the preset; every bad field is named; n is kept."""
+    at = page("explorer")
+    at.query_params.update({"preset": "0", "eps": "1e400", "m": "0", "dtype": "float8",
+                            "n": "5"})
+    at.run()
+    assert not at.exception and not at.error
+    text = " ".join(w.value for w in at.warning)
+    assert all(word in text for word in ("eps", "1e400", "m must be ≥ 1", "dtype", "float8"))
+    assert at.toggle(key=K + "preset").value is False
+    assert "m=8, n=5" in at.subheader[0].value, "n from the URL, m's default"
+    at = page("explorer")
+    at.query_params.update({"preset": "0", "eps": "-1"})
+    at.run()
+    assert "eps must be ≥ 0" in at.warning[0].value
+    assert at.toggle(key=K + "preset").value is False
+
+
+def test_url_eps_keeps_its_digits():
+    at = page("explorer")
+    at.query_params.update({"eps": "0.123456"})
+    at.run()
+    assert_clean(at)
+    box = at.selectbox(key=K + "eps")
+    assert box.value == 0.123456 and "0.123456" in box.options
+    assert "ε=0.123456" in at.subheader[0].value
+
+
+@pytest.mark.parametrize("typed, words", [
+    ("1e23", ["m=100000000000000000000000", "memory budget"]),
+    ("many", ["m must be an integer", "'many'"]),
+    ("0", ["m must be ≥ 1"]),
+], ids=["1e23", "word", "zero"])
+def test_a_typed_size_is_parsed_not_read_as_1(typed, words):
+    """A browser number box reads "1e23" as 1 and runs m = 1; a text box is parsed here."""
+    at = page("explorer")
+    at.query_params.update({"preset": "0"})
+    at.run()
+    at.text_input(key=K + "m").set_value(typed).run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert all(w in message for w in words), message
+    assert not at.dataframe, "nothing ran"
 
 
 def test_size_past_the_guard_is_an_error_not_a_traceback():
@@ -155,9 +225,9 @@ def test_large_case_pools_the_heat_maps_and_skips_inputs():
     at.query_params.update({"preset": "0", "m": "96", "n": "100"})
     at.run()
     assert_clean(at)
-    titles = [str(s.get("title")) for s in specs(at)]
-    assert any("pooled" in t for t in titles), titles
-    assert not any(t.startswith("R (m × m)") for t in titles)
+    shown = titles(at)
+    assert any("96×100, pooled 3×4" in t for t in shown), shown
+    assert not any(t.startswith("R (m × m)") for t in shown)
 
 
 def test_app_opens_on_the_explorer_and_switches_to_epsilon():
@@ -179,8 +249,19 @@ def test_float16_underflow_is_shown_not_raised():
     notes = " ".join(w.value for w in at.warning)
     assert "u underflows to 0 in float16" in notes
     assert "non-finite" in notes
-    assert at.metric[3].value == "degenerate"
+    assert "Verdict: degenerate" in " ".join(w.value for w in at.warning)
+    v = verdicts(at)
+    assert (v[v["dtype"] == "float16"]["verdict"] == "degenerate").all()
     t = table(at)
-    assert (t[(t["dtype"] == "float16") & (t["method"] != "autograd")]["verdict"]
-            == "degenerate").all()
     assert (t[t["dtype"] == "bfloat16"]["non-finite"] == 0).all()
+
+
+def test_a_mistake_without_effect_reads_0_not_minus_0():
+    """eps-missing at ε = 0 is the correct formula: its effect is 0, not "-0"."""
+    at = page("explorer")
+    at.query_params.update({"preset": "0", "variant": "eps-missing"})
+    at.run()
+    assert_clean(at)
+    text = " ".join([i.value for i in at.info] + [w.value for w in at.warning]
+                    + verdicts(at)["evidence"].tolist())
+    assert "by only 0 relative (0 u)" in text and "-0" not in text, text

@@ -46,22 +46,58 @@ def test_charts_carry_log_scales(small):
         assert set(axes) == {"log"}
 
 
-def test_every_method_has_a_panel_and_every_dtype_a_line(small):
+def test_every_dtype_has_a_panel_and_every_method_a_line(small):
     spec = specs(small)[0]
-    assert spec["facet"]["column"]["field"] == "method"
+    assert spec["facet"]["field"] == "dtype"
     data = chart_data(small, 0)[0]
     errors = data[data["kind"] == "error"]
     assert set(errors["method"]) == {"autograd", "structured", "kron"}
     assert set(errors["dtype"]) == set(DTYPE_NAMES)
 
 
-def test_guides_are_sqrt_n_u_and_n_u_per_dtype(small):
+def test_guides_are_u_sqrt_n_u_and_n_u_in_each_dtype_s_panel(small):
     data = chart_data(small, 0)[0]
     guides = data[data["kind"] != "error"]
-    assert set(guides["kind"]) == {"√n·u", "n·u"}
+    assert set(guides["kind"]) == {"u", "√n·u", "n·u"}
+    factor = {"u": lambda n: 1, "√n·u": math.sqrt, "n·u": lambda n: n}
     for _, g in guides.iterrows():
-        factor = math.sqrt(g["n"]) if g["kind"] == "√n·u" else g["n"]
-        assert g["value"] == pytest.approx(factor * dtype_info(g["dtype"]).u, rel=1e-12)
+        expected = factor[g["kind"]](g["n"]) * dtype_info(g["dtype"]).u
+        assert g["value"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_caption_does_not_call_n_u_a_bound_on_the_gradient(small):
+    caption = " ".join(c.value for c in small.caption)
+    assert "not bounds on this gradient" in caption
+    assert "one length-n dot product" in caption and "can sit above n·u" in caption
+
+
+def test_small_sizes_are_drawn_before_the_large_ones_run(monkeypatch):
+    """The page runs the sizes up to 64 first and draws them, then each larger size,
+    redrawing after each (a first chart within seconds instead of after the whole)."""
+    import dashboard.ui as ui
+
+    events = []
+    run, chart = ui.run_sweep_with_progress, ui.chart
+
+    def recording_run(sweep, *args, **kwargs):
+        events.append(("run", sweep.dims))
+        return run(sweep, *args, **kwargs)
+
+    def recording_chart(spec, caption):
+        data = [d for d in spec.to_dict()["datasets"].values()][0]
+        events.append(("draw", max(row["n"] for row in data)))
+        return chart(spec, caption)
+
+    monkeypatch.setattr(ui, "run_sweep_with_progress", recording_run)
+    monkeypatch.setattr(ui, "chart", recording_chart)
+    at = opened({"dims": "2,4,100,120", "seeds": "0", "dtypes": "float32"})
+    assert_clean(at)
+    error_draws = [e for e in events if e[0] == "run" or e[1] in (4, 100, 120)]
+    assert error_draws[:2] == [("run", (2, 4)), ("draw", 4)], events
+    assert ("run", (100,)) in events and ("run", (120,)) in events
+    assert events.index(("draw", 4)) < events.index(("run", (100,)))
+    assert events.index(("draw", 100)) < events.index(("run", (120,)))
+    assert set(chart_data(at, 0)[0]["n"]) == {2, 4, 100, 120}
 
 
 def test_float64_is_measured_against_longdouble(small):
@@ -90,8 +126,8 @@ def test_units_widget_changes_the_chart():
     assert_clean(at)
     data = chart_data(at, 0)[0]
     guides = data[data["kind"] == "√n·u"]
-    assert set(guides["dtype"]) == {"all"}, "in units of u the guides are shared"
     assert guides["value"].tolist() == pytest.approx([math.sqrt(n) for n in guides["n"]])
+    assert specs(at)[0]["resolve"]["scale"]["y"] == "shared", "one range in units of u"
     assert at.query_params["units"] == "u"
 
 

@@ -31,8 +31,18 @@ def table(at):
     return at.dataframe[0].value
 
 
+def encodings(spec: dict) -> dict:
+    """Every channel of the chart: its layers' encodings and its facets."""
+    inner = spec.get("spec", spec)
+    found = {}
+    for layer in inner.get("layer", [inner]):
+        found.update(layer.get("encoding", {}))
+    found.update(spec.get("facet", {}))
+    return found
+
+
 def encoding_fields(spec: dict) -> dict:
-    return {channel: enc.get("field") for channel, enc in spec["encoding"].items()
+    return {channel: enc.get("field") for channel, enc in encodings(spec).items()
             if isinstance(enc, dict)}
 
 
@@ -84,12 +94,13 @@ def test_shared_url_restores_the_widgets_and_the_results(small):
 
 
 def test_chart_is_log_log_with_one_colour_per_dtype_and_eps_facets(small):
-    spec = specs(small)[0]
-    assert spec["encoding"]["x"]["scale"]["type"] == "log"
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
-    assert spec["encoding"]["color"]["field"] == "dtype"
-    assert spec["encoding"]["column"]["field"] == "eps"
-    assert "row" not in spec["encoding"], "one placement: no row facet"
+    enc = encodings(specs(small)[0])
+    assert enc["x"]["scale"]["type"] == "log"
+    assert enc["y"]["scale"]["type"] == "log"
+    assert enc["color"]["field"] == "dtype"
+    assert enc["color"]["scale"]["domain"] == ["float32", "float16"], "only dtypes drawn"
+    assert enc["column"]["field"] == "eps"
+    assert "row" not in enc, "one placement: no row facet"
     data = chart_data(small, 0)[0]
     assert set(data["dtype"]) == {"float32", "float16"}
     assert set(data["eps"]) == {"0", "1e-06", "1e-05"}
@@ -108,8 +119,8 @@ def test_the_table_is_what_the_csv_holds(small):
 
 @pytest.mark.parametrize("widget, value, check", [
     ("x", "mn", lambda spec, data: encoding_fields(spec)["x"] == "mn"),
-    ("columns", "none", lambda spec, data: "column" not in spec["encoding"]),
-    ("agg", "min", lambda spec, data: spec["encoding"]["y"]["title"].startswith("min ")),
+    ("columns", "none", lambda spec, data: "column" not in encodings(spec)),
+    ("agg", "min", lambda spec, data: encodings(spec)["y"]["title"].startswith("min ")),
 ], ids=["x-axis", "no-facet", "aggregate"])
 def test_chart_widgets_change_the_chart(widget, value, check):
     at = opened({**SMALL, "run": "1"})
@@ -139,7 +150,54 @@ def test_grid_widget_changes_the_results():
 def test_placements_facet_into_rows():
     at = opened({**SMALL, "placements": "inside,outside", "run": "1"})
     assert_clean(at)
-    assert specs(at)[0]["encoding"]["row"]["field"] == "eps_placement"
+    assert encodings(specs(at)[0])["row"]["field"] == "eps_placement"
+
+
+ZOO = {"dims": "2..16", "seeds": "0", "dtypes": "float32,bfloat16", "eps": "1e-05",
+       "variants": "none,no-projection,eps-missing", "run": "1"}
+
+
+def test_variants_are_drawn_apart_with_their_verdicts():
+    """The correct derivation and each variant are separate lines (never the max over
+    them), and every point carries its verdict."""
+    at = opened(ZOO)
+    assert_clean(at)
+    enc = encodings(specs(at)[0])
+    assert enc["strokeDash"]["field"] == "variant"
+    assert enc["strokeDash"]["scale"]["domain"] == ["none", "no-projection", "eps-missing"]
+    assert enc["shape"]["field"] == "status"
+    data = chart_data(at, 0)[0]
+    assert set(data["variant"]) == {"none", "no-projection", "eps-missing"}
+    assert (data.groupby(["n", "dtype", "variant"]).size() == 1).all(), "one point each"
+    frame = table(at)
+    for _, point in data.iterrows():
+        rows = frame[(frame["n"] == point["n"]) & (frame["dtype"] == point["dtype"])
+                     & (frame["variant"] == point["variant"])]
+        assert point["structured_max_abs_diff"] == rows["structured_max_abs_diff"].max()
+        assert point["status"] == rows["structured_status"].iloc[0]
+    none = data[data["variant"] == "none"]
+    assert set(none["status"]) == {"pass"}
+    assert set(data[data["variant"] == "no-projection"]["status"]) == {"fail"}
+    f32 = data[(data["dtype"] == "float32") & (data["variant"] == "none")]
+    assert (f32["structured_max_abs_diff"] < 1e-5).all(), "rounding is not the bug's height"
+
+
+def test_the_worst_verdict_is_drawn_and_every_count_is_in_the_tooltip():
+    at = opened({**ZOO, "dtypes": "bfloat16", "eps": "0,1e-05", "columns": "none"})
+    data = chart_data(at, 0)[0]
+    eps_missing = data[data["variant"] == "eps-missing"]
+    assert (eps_missing["points"] == 2).all()
+    assert set(eps_missing["status"]) <= {"too-coarse", "fail"}
+    assert all("too-coarse" in v for v in eps_missing["verdicts"])
+
+
+def test_the_point_count_follows_the_grid_before_running():
+    at = opened()
+    at.text_input(key=K + "dims").set_value("2..8").run()
+    assert at.caption[0].value.startswith("108 points")  # 3 sizes × 4 dtypes × 3 ε × 3 seeds
+    at.text_input(key=K + "seeds").set_value("0").run()
+    assert at.caption[0].value.startswith("36 points")
+    assert not at.get("vega_lite_chart"), "nothing ran"
 
 
 def test_a_repeat_of_the_same_sweep_returns_at_once(small, monkeypatch):

@@ -3,9 +3,11 @@ URL restores its widgets, Compare overlays uploads; screenshots go to docs/scree
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plugin, below
 from browser_helpers import (  # noqa: E402
@@ -106,6 +108,17 @@ def test_sweep_runs_and_downloads_its_csv(app, tall_page):
     shoot(page, "sweep")
 
 
+def test_sweep_point_count_follows_typing_before_the_run(app, page):
+    open_page(page, app, "sweep")
+    caption = page.locator('[data-testid="stCaptionContainer"]').first
+    assert caption.inner_text().startswith("432 points")
+    textbox(page, "seeds").fill("0")
+    textbox(page, "seeds").press("Enter")
+    expect(caption).to_contain_text(re.compile(r"^144 points"))  # polls: no sleep
+    settle(page)
+    assert page.locator('[data-testid="stDownloadButton"]').count() == 0, "not run yet"
+
+
 def test_shared_sweep_url_restores_the_widgets(app, page):
     url = "dims=2..8&seeds=5&dtypes=float32,float16&methods=autograd,structured,kron"
     open_page(page, app, "sweep", url)
@@ -131,8 +144,8 @@ def test_shared_precision_and_explorer_urls_restore_the_widgets(app, page):
     assert page.get_by_role("radio", name="in units of u").is_checked()
     assert tags(page, "dtypes") == ["float32", "bfloat16"]
     open_page(page, app, "", "preset=0&m=5&n=7&dtype=bfloat16")
-    assert page.get_by_role("spinbutton", name="m (outputs)").input_value() == "5"
-    assert page.get_by_role("spinbutton", name="n (inputs)").input_value() == "7"
+    assert textbox(page, "m (outputs)").input_value() == "5"
+    assert textbox(page, "n (inputs)").input_value() == "7"
     assert "m=5, n=7" in page.locator("h3").first.inner_text()
     assert "bfloat16" in page.locator("h3").first.inner_text()
 
@@ -155,10 +168,10 @@ def test_sweep_past_the_guard_is_refused(app, page):
 def test_compare_overlays_uploads_and_names_a_bad_file(app, tall_page, tmp_path):
     page = tall_page
     paths = []
-    for seed in (0, 1):
+    for seeds in ((0,), (0, 1)):  # the seed-0 points are in both files
         frame = run_sweep(Sweep(dims=(2, 4, 8, 16, 32, 64, 128, 256), dtypes=DTYPE_NAMES,
-                                seeds=(seed,)))
-        path = tmp_path / f"seed{seed}.csv"
+                                seeds=seeds))
+        path = tmp_path / f"seeds{'-'.join(map(str, seeds))}.csv"
         path.write_bytes(to_csv_bytes(frame))
         paths.append(path)
     broken = tmp_path / "broken.csv"
@@ -172,10 +185,119 @@ def test_compare_overlays_uploads_and_names_a_bad_file(app, tall_page, tmp_path)
     errors = page.locator('[data-testid="stAlertContentError"]').all_inner_texts()
     assert len(errors) == 1 and errors[0].split("\n")[-1].startswith("broken.csv:")
     assert "missing columns" in errors[0]
+    info = " ".join(page.locator('[data-testid="stAlertContentInfo"]').all_inner_texts())
+    points = 8 * len(DTYPE_NAMES)  # sizes × dtypes, one ε
+    assert f"Compared on the {points} points present in every file" in info
+    assert f"seeds0-1.csv {points}" in info, "the seed-1 rows are left out"
     table = page.locator('[data-testid="stDataFrame"]').first
     table.wait_for()
     assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
     shoot(page, "compare")
+
+
+#: The widths the dashboard must work at, with the sidebar open (it is, on a desktop).
+WIDTHS = (1024, 1440)
+
+#: The main column's content box (inside its padding), left and right.
+CONTENT = """const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const box = main.getBoundingClientRect(), style = getComputedStyle(main);
+  const contentLeft = box.left + parseFloat(style.paddingLeft);
+  const contentRight = box.right - parseFloat(style.paddingRight);"""
+#: Per chart: its box and the main column's content box, and of its SVG cells
+#: (heat-map rects) and points (symbols) the count and the smallest width and height.
+LAYOUT = """() => {
+  """ + CONTENT + """
+  return [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(chart => {
+    const box = chart.getBoundingClientRect();
+    const svg = chart.querySelector('svg.marks');
+    const sizes = (selector) => [...(svg ? svg.querySelectorAll(selector) : [])]
+      .map(p => p.getBoundingClientRect());
+    const cells = sizes('g.mark-rect.role-mark path');
+    const points = sizes('g.mark-symbol.role-mark path');
+    const texts = [...(svg ? svg.querySelectorAll('text') : [])].map(t => t.textContent);
+    return {left: box.left, right: box.right, mainLeft: contentLeft, mainRight: contentRight,
+            svg: !!svg, cells: cells.length, points: points.length, texts: texts,
+            cellWidth: Math.min(...cells.map(r => r.width)),
+            cellHeight: Math.min(...cells.map(r => r.height))};
+  });
+}"""
+#: What is cut off: metric labels and values whose text is wider than their box, and
+#: equations that run past the main column's content box.
+CLIPPED = """() => {
+  """ + CONTENT + """
+  const cut = [...document.querySelectorAll(
+      '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1);
+  const wide = [...document.querySelectorAll('.katex-html')]
+    .filter(el => el.getBoundingClientRect().right > contentRight + 1);
+  return [...cut, ...wide].map(el => el.textContent.slice(0, 40));
+}"""
+
+
+def sidebar_open(page) -> bool:
+    return page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
+
+
+def assert_charts_fit(charts: list[dict]) -> None:
+    for chart in charts:
+        assert chart["svg"], "drawn as SVG"
+        assert chart["left"] >= chart["mainLeft"] - 1, chart
+        assert chart["right"] <= chart["mainRight"] + 1, "no chart runs off the page"
+        assert not any(t.endswith("…") for t in chart["texts"]), chart["texts"]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("query, cells", [("", [6, 6, 6]), ("preset=0&m=32&n=48", [768] * 3)],
+                         ids=["notebook", "pooled"])
+def test_explorer_heat_maps_draw_their_cells_at_desktop_widths(app, browser, width, query,
+                                                              cells):
+    """Issue 11: at 1024 px with the sidebar open the heat maps drew no cells, the
+    verdict read "too-c…" and the LaTeX ran off the edge."""
+    page = new_page(browser, width=width, height=1000)
+    open_page(page, app, "", query)
+    assert exceptions(page) == [] and sidebar_open(page)
+    charts = page.evaluate(LAYOUT)
+    assert_charts_fit(charts)
+    gradients = charts[:3]
+    assert [c["cells"] for c in gradients] == cells, "every cell of both gradients and |Δ|"
+    for chart in gradients:
+        assert chart["cellWidth"] >= 3 and chart["cellHeight"] >= 3, chart
+    assert page.evaluate(CLIPPED) == []
+    verdict = page.locator('[data-testid="stAlert"]').filter(has_text="Verdict:").first
+    assert "Verdict: pass" in verdict.inner_text()
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", ["precision", "epsilon"])
+def test_panelled_charts_fit_desktop_widths(app, browser, width, path):
+    page = new_page(browser, width=width, height=1000)
+    open_page(page, app, path)
+    assert exceptions(page) == [] and sidebar_open(page)
+    assert_charts_fit(page.evaluate(LAYOUT))
+    page.context.close()
+
+
+ZOO = ("dims=2..64&seeds=0&dtypes=float32,bfloat16&eps=1e-05"
+       "&variants=none,no-projection,eps-missing&columns=none&run=1")
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_sweep_chart_draws_each_variant_with_its_verdicts(app, browser, width):
+    """Issue 12: each variant its own line beside the correct derivation, every point
+    marked with its verdict, the legend naming only what is drawn."""
+    page = new_page(browser, width=width, height=1000)
+    open_page(page, app, "sweep", ZOO)
+    assert exceptions(page) == []
+    (chart,) = page.evaluate(LAYOUT)
+    assert_charts_fit([chart])
+    sizes, dtypes, variants = 6, 2, 3
+    assert chart["points"] == sizes * dtypes * variants, "one point per size, dtype, variant"
+    legend = set(chart["texts"])
+    assert {"none", "no-projection", "eps-missing"} <= legend
+    assert {"pass", "fail"} <= legend and "float32" in legend and "bfloat16" in legend
+    assert "float64" not in legend and "float16" not in legend
+    page.context.close()
 
 
 def test_deep_link_on_a_fresh_server(browser, tmp_path):
