@@ -3,7 +3,9 @@
 A point is one Case × one variant. Its row is ``Check.to_row()``, then
 ``error`` and the provenance columns (see gradlab/sweep/schema.py). The runner
 draws the inputs once per (m, n, batch, scale, seed), rounds them once per
-dtype, and computes the reference once per case, shared by its variants.
+dtype, and computes the reference once per case, shared by its variants
+(``group_rows``). It runs serially here, or on Dask (gradlab/sweep/cluster.py,
+which runs ``group_rows`` on the workers): the same rows and numbers.
 """
 
 from __future__ import annotations
