@@ -131,10 +131,13 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
     """``run_on_dask`` on a connected client; on the way out, by any path, the units
     still waiting are cancelled."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    missing = without_gradlab(client)
+    name = f"workers {executor.workers}" if executor.workers else \
+        f"scheduler {executor.scheduler}"
+    try:
+        missing = without_gradlab(client)
+    except Exception as exc:  # noqa: BLE001 (the scheduler went away: say so, no traceback)
+        raise GradlabError(f"{name}: {reason(exc)}") from None
     if missing:
-        name = f"workers {executor.workers}" if executor.workers else \
-            f"scheduler {executor.scheduler}"
         raise GradlabError(f"{name}: {' and '.join(missing)} cannot import "
                            f"{__name__}; install this gradlab there or set PYTHONPATH to "
                            "this checkout (docs/sweeps.md)")
