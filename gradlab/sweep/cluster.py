@@ -41,7 +41,6 @@ from dataclasses import dataclass
 import torch
 from distributed import Client, Future, LocalCluster, get_worker
 
-from gradlab.core.dtypes import dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.provenance import provenance
@@ -71,14 +70,18 @@ class Unit:
         return len(self.cases) * len(sweep.variants)
 
 
+#: A point's time per dtype, relative to float32, at m = n = 4096: the README's "How
+#: fast" table (float64 3.37 s, float32 1.28 s, bfloat16 1.02 s, float16 3.68 s for 9
+#: points each). float64 has the long double reference; CPU float16 arithmetic is slow.
+DTYPE_WEIGHT = {"float64": 2.6, "float32": 1.0, "bfloat16": 0.8, "float16": 2.9}
+
+
 def case_cost(case: Case, sweep: Sweep, limits: Limits) -> float:
-    """A point's work, roughly, in entries touched: m·n·batch per method and for the
-    reference (wider than the dtype for float64: x87 long double), and kron's
-    m²·n·batch where it runs. Only ratios matter (the order of units, and which
-    groups to cut)."""
+    """A case's work (all its variants), roughly: m·n·batch entries, weighed by its
+    dtype, plus kron's m²·n·batch where kron runs. Only ratios matter (the order of
+    the units, and which groups to cut)."""
     mn = case.m * case.n * case.batch
-    reference = 4.0 if dtype_info(case.dtype).bits == 64 else 1.0
-    cost = mn * (reference + len(sweep.methods))
+    cost = mn * DTYPE_WEIGHT.get(case.dtype, 1.0)
     if "kron" in sweep.methods and case.kron_bytes() <= limits.kron_bytes:
         cost += case.m * mn
     return cost * len(sweep.variants)

@@ -108,7 +108,7 @@ def test_a_group_bigger_than_a_workers_share_is_cut_by_dtype():
     sweep = Sweep.default()
     whole = cluster.plan(sweep, Limits(), 1)
     assert len(whole) == len(list(sweep.groups()))
-    many = cluster.plan(sweep, Limits(), 8)  # a 4096 group is ~25 % of the work > 1/8
+    many = cluster.plan(sweep, Limits(), 8)  # a 4096 group is more than 1/8 of the work
     big = [u for u in many if u.cases[0].m == 4096]
     assert len(big) == 3 * len(sweep.dtypes)
     assert all(len({c.dtype for c in u.cases}) == 1 for u in big)
