@@ -182,16 +182,20 @@ class DaskProcesses:
         return Client(self.address, timeout=30, set_as_default=False)
 
     def stop(self) -> None:
-        for proc in reversed(self.procs):  # workers first
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-            proc.log.close()
+        """SIGTERM to the workers, then the scheduler, each waited for (SIGKILL after
+        15 s): every process this started is gone."""
+        workers, scheduler = self.procs[1:], self.procs[:1]
+        for group in (workers, scheduler):
+            for proc in group:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in group:
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=15)
+                proc.log.close()
 
 
 @pytest.fixture(scope="module")
@@ -290,6 +294,15 @@ def _tasks_of(client: Client, prefix: str) -> list[str]:
             prefix)])
 
 
+def _forgotten(dask_cluster) -> None:
+    """The scheduler forgets the sweep's tasks: a bounded poll, a round trip each."""
+    with dask_cluster.client() as client:
+        deadline = time.monotonic() + 30
+        while (left := _tasks_of(client, "gradlab-sweep")) and time.monotonic() < deadline:
+            pass
+        assert left == []
+
+
 def test_cancel_cancels_the_sweeps_tasks_on_the_cluster(dask_cluster):
     calls = []
     frame = run_sweep(KILL_SWEEP, executor=Executor(scheduler=dask_cluster.address),
@@ -297,11 +310,20 @@ def test_cancel_cancels_the_sweeps_tasks_on_the_cluster(dask_cluster):
                       cancel=lambda: bool(calls))
     assert frame.attrs["complete"] is False and len(frame) < KILL_SWEEP.points
     assert list(frame.columns) == list(schema.COLUMNS)
-    with dask_cluster.client() as client:  # the scheduler forgets them: a bounded poll,
-        deadline = time.monotonic() + 30   # one round trip to the scheduler each
-        while (left := _tasks_of(client, "gradlab-sweep")) and time.monotonic() < deadline:
-            pass
-        assert left == []
+    _forgotten(dask_cluster)
+
+
+def test_a_rerun_raised_from_progress_cancels_the_sweeps_tasks(dask_cluster):
+    """What Streamlit does on a rerun or a closed tab: the next widget call raises."""
+    from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+
+    def progress(done, total, elapsed):
+        raise StopException()
+
+    with pytest.raises(StopException):
+        run_sweep(KILL_SWEEP, executor=Executor(scheduler=dask_cluster.address),
+                  progress=progress)
+    _forgotten(dask_cluster)
 
 
 @pytest.fixture(scope="module")
