@@ -184,12 +184,8 @@ def sweep_executor() -> Executor:
     """Where this instance runs sweeps: the Dask scheduler named by
     GRADLAB_DASK_SCHEDULER, or serially in the server's process. A malformed
     value shows its error and stops the page."""
-    try:
+    with guard():
         return Executor.from_env()
-    except GradlabError as exc:
-        show_error(exc)
-        st.stop()
-        raise  # unreachable: st.stop raises
 
 
 def run_sweep_with_progress(sweep: Sweep, limits: Limits, what: str = "Sweep"
