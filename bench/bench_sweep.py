@@ -183,22 +183,33 @@ def dask_run(sweep: Sweep, workers: int) -> dict:
             "overhead": (ran - up) - max(busy.values())}
 
 
-def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
-    """Serial against ``workers`` local Dask workers, alternating, in one process."""
-    runs = []
-    for _ in range(repeat):
+def serial_run(sweep: Sweep, threads: int) -> float:
+    """Seconds of one serial run from a cold cache with ``threads`` torch threads."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
         clear_cache()
         start = time.perf_counter()
         runner.run_sweep(sweep)
-        serial = time.perf_counter() - start
-        runs.append((serial, dask_run(sweep, workers)))
-    print(f"\nserial ({torch.get_num_threads()} torch threads) against a local Dask "
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(saved)
+
+
+def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
+    """Serial against ``workers`` local Dask workers, alternating, in one process; and
+    serial on one torch thread, to show how much of the serial run used the others."""
+    threads = torch.get_num_threads()
+    runs = [(serial_run(sweep, threads), dask_run(sweep, workers), serial_run(sweep, 1))
+            for _ in range(repeat)]
+    print(f"\nserial ({threads} torch threads) against a local Dask "
           f"cluster of {workers} workers ({Executor(workers=workers).threads_per_worker()} "
-          f"torch thread(s) each), {len(runs)} run(s), each pair in the same run:")
-    for i, (serial, d) in enumerate(runs, 1):
+          f"torch thread(s) each), {len(runs)} run(s), each in one run:")
+    for i, (serial, d, one) in enumerate(runs, 1):
         print(f"run {i}: serial {serial:.1f} s, Dask {d['total']:.1f} s: "
               f"{d['total'] / serial:.2f} × serial (target ≤ 0.75); warm (cluster "
-              f"already up) {d['warm']:.1f} s: {d['warm'] / serial:.2f} × serial")
+              f"already up) {d['warm']:.1f} s: {d['warm'] / serial:.2f} × serial; "
+              f"serial on 1 thread {one:.1f} s")
         print(f"  start {d['start']:.1f} s · run {d['run']:.1f} s · close {d['close']:.1f} s")
         print(f"  {d['tasks']} tasks, compute {d['compute']:.1f} s in all "
               f"(workers busy {', '.join(f'{b:.1f}' for b in d['busy'])} s), "
