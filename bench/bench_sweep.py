@@ -21,6 +21,21 @@ both sides of it alike):
 It prints total / bare (target ≤ 1.20), the runner's own share, the time of a
 second identical call (from the cache), and where the time goes per size ×
 dtype. With ``--repeat N`` each figure is the median of N runs.
+
+    python -m bench.bench_sweep --workers 2 [--repeat 3]
+
+times the same sweep serially and on a local Dask cluster of 2 worker processes,
+in the same run (each repeat: serial, then Dask; target: Dask ≤ 0.75 × serial),
+and says where the Dask run's time goes, from Dask's task stream:
+
+- ``start``: starting the cluster (N processes) and connecting to it;
+- ``run``: submitting the units to the last row back, with each worker's busy
+  time (the sum of its tasks' compute), the per-task cost, the longest task, and
+  the rest of ``run`` (scheduling, transfers, workers idle at the end): the
+  scheduling overhead;
+- ``close``: stopping the cluster;
+- ``warm run``: the same sweep again on the running cluster (a dashboard with
+  GRADLAB_DASK_SCHEDULER pays no start).
 """
 
 from __future__ import annotations
@@ -39,6 +54,8 @@ import gradlab.sweep.runner as runner
 from gradlab.core.limits import Limits
 from gradlab.problems.seed.inputs import Inputs
 from gradlab.problems.seed.reference import Reference
+from gradlab.sweep import cluster
+from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import cached_sweep, clear_cache
 
@@ -122,10 +139,92 @@ def one_run(sweep: Sweep) -> dict:
             "own": total - sum(sums.values()), "parts": dict(parts)}
 
 
+def dask_run(sweep: Sweep, workers: int) -> dict:
+    """One run on a fresh local cluster of ``workers``, timed in parts (see the module
+    docstring), then a warm run of the same sweep on the same cluster."""
+    from distributed import get_task_stream
+
+    executor = Executor(workers=workers)
+    clear_cache()
+    start = time.perf_counter()
+    with cluster.connect(executor) as client:
+        up = time.perf_counter()
+        with get_task_stream(client) as stream:
+            rows = cluster.run_on_client(client, sweep, Limits(), None, None, "cpu", executor)
+        ran = time.perf_counter()
+        cluster.run_on_client(client, sweep, Limits(), None, None, "cpu", executor)
+        warm = time.perf_counter() - ran
+        closing = time.perf_counter()
+    end = time.perf_counter()
+    assert len(rows) == sweep.points
+    units = {u.index: u for u in cluster.plan(sweep, Limits(), workers)}
+    tasks = []
+    for task in stream.data:
+        parts = defaultdict(float)
+        for ss in task["startstops"]:
+            parts[ss["action"]] += ss["stop"] - ss["start"]
+        unit = units[int(str(task["key"]).rsplit("-", 1)[1])]
+        tasks.append({"worker": task["worker"], "compute": parts["compute"],
+                      "other": sum(v for k, v in parts.items() if k != "compute"),
+                      "unit": unit})
+    busy = defaultdict(float)
+    for t in tasks:
+        busy[t["worker"]] += t["compute"]
+    longest = max(tasks, key=lambda t: t["compute"])
+    c = longest["unit"].cases[0]
+    return {"total": end - start, "start": up - start, "run": ran - up,
+            "close": end - closing, "warm": warm, "tasks": len(tasks),
+            "busy": sorted(busy.values(), reverse=True),
+            "compute": sum(t["compute"] for t in tasks),
+            "other": sum(t["other"] for t in tasks),
+            "longest": longest["compute"],
+            "longest_unit": f"m = n = {c.m}, seed {c.seed}, "
+                            f"{', '.join(sorted({x.dtype for x in longest['unit'].cases}))}",
+            "overhead": (ran - up) - max(busy.values())}
+
+
+def serial_run(sweep: Sweep, threads: int) -> float:
+    """Seconds of one serial run from a cold cache with ``threads`` torch threads."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        clear_cache()
+        start = time.perf_counter()
+        runner.run_sweep(sweep)
+        return time.perf_counter() - start
+    finally:
+        torch.set_num_threads(saved)
+
+
+def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
+    """Serial against ``workers`` local Dask workers, alternating, in one process; and
+    serial on one torch thread, to show how much of the serial run used the others."""
+    threads = torch.get_num_threads()
+    runs = [(serial_run(sweep, threads), dask_run(sweep, workers), serial_run(sweep, 1))
+            for _ in range(repeat)]
+    print(f"\nserial ({threads} torch threads) against a local Dask "
+          f"cluster of {workers} workers ({Executor(workers=workers).threads_per_worker()} "
+          f"torch thread(s) each), {len(runs)} run(s), each in one run:")
+    for i, (serial, d, one) in enumerate(runs, 1):
+        print(f"run {i}: serial {serial:.1f} s, Dask {d['total']:.1f} s: "
+              f"{d['total'] / serial:.2f} × serial (target ≤ 0.75); warm (cluster "
+              f"already up) {d['warm']:.1f} s: {d['warm'] / serial:.2f} × serial; "
+              f"serial on 1 thread {one:.1f} s")
+        print(f"  start {d['start']:.1f} s · run {d['run']:.1f} s · close {d['close']:.1f} s")
+        print(f"  {d['tasks']} tasks, compute {d['compute']:.1f} s in all "
+              f"(workers busy {', '.join(f'{b:.1f}' for b in d['busy'])} s), "
+              f"per task {d['compute'] / d['tasks']:.2f} s on average; "
+              f"transfers/deserialising {d['other']:.2f} s")
+        print(f"  longest task {d['longest']:.1f} s ({d['longest_unit']}); scheduling "
+              f"overhead (run − busiest worker) {d['overhead']:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default=None, help="comma list (default: the default's)")
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0,
+                        help="compare serial with a local Dask cluster of this many workers")
     args = parser.parse_args()
     sweep = Sweep.default()
     if args.dims:
@@ -134,6 +233,9 @@ def main() -> None:
           f"{torch.get_num_threads()} threads")
     # Warm up: the first op of each dtype pays one-off costs.
     runner.run_sweep(dataclasses.replace(sweep, dims=(2, 64)))
+    if args.workers:
+        compare_dask(sweep, args.workers, args.repeat)
+        return
 
     runs = [one_run(sweep) for _ in range(args.repeat)]
 

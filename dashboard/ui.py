@@ -36,6 +36,7 @@ from dashboard.forms import size_text  # noqa: F401 (pages call ui.size_text)
 from dashboard.urlstate import field_text, from_query, named, parse_field, to_query, with_fields
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
+from gradlab.sweep.executor import Executor
 from gradlab.sweep.export import read_csv_bytes
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import cached_sweep
@@ -243,21 +244,36 @@ def keep_options(key: str, options, problems: list[str], name: str) -> None:
         st.session_state[key] = options[0]
 
 
+def sweep_executor() -> Executor:
+    """Where this instance runs sweeps: the Dask scheduler named by
+    GRADLAB_DASK_SCHEDULER, or serially in the server's process. A malformed
+    value shows its error and stops the page."""
+    with guard():
+        return Executor.from_env()
+
+
 def run_sweep_with_progress(sweep: Sweep, limits: Limits, what: str = "Sweep"
                             ) -> pd.DataFrame:
-    """The sweep's rows, from this process's cache (at once) or run with a progress bar.
+    """The sweep's rows, from this process's cache (at once) or run with a progress bar,
+    serially or on the Dask cluster of GRADLAB_DASK_SCHEDULER (see docs/hosting.md).
 
-    The bar's updates are where a rerun or a closed tab interrupts the run.
+    The bar's updates are where a rerun or a closed tab interrupts the run; on a
+    cluster they come at least once a second, and leaving cancels the sweep's
+    tasks still waiting there. A scheduler that cannot be reached is an error
+    box, not a traceback.
     """
-    bar = st.progress(0.0, text=f"{what}: starting {sweep.points:,} points…")
+    executor = sweep_executor()
+    where = "" if executor.serial else f" on {executor.describe()}"
+    bar = st.progress(0.0, text=f"{what}: starting {sweep.points:,} points{where}…")
 
     def progress(done: int, total: int, elapsed: float) -> None:
         left = elapsed / done * (total - done) if done else 0.0
-        bar.progress(done / total, text=f"{what}: {done:,} of {total:,} points · "
+        bar.progress(done / total, text=f"{what}: {done:,} of {total:,} points{where} · "
                                         f"{elapsed:,.1f} s · about {left:,.0f} s left")
 
     try:
-        return cached_sweep(sweep, limits, progress=progress)
+        with guard():
+            return cached_sweep(sweep, limits, progress=progress, executor=executor)
     finally:
         bar.empty()
         release_memory()

@@ -20,6 +20,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import MiB
 from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
+from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
 #: --flag → (Sweep field, item type, the word 'all' stands for these).
@@ -74,6 +75,15 @@ def add_sweep(sub) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the number of points and the largest case, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    # Where it runs (gradlab/sweep/executor.py, docs/sweeps.md): serial without either.
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="run on a local Dask cluster of N worker processes, each with "
+                            "its share of the cores as torch threads (default: serial)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the running Dask scheduler at ADDRESS, such as "
+                            "tcp://127.0.0.1:8786; its workers need this gradlab and the "
+                            "same torch (default: serial)")
     p.set_defaults(func=run_sweep_command)
 
 
@@ -97,12 +107,35 @@ def sweep_from_args(args) -> Sweep:
 
 def _flag_message(message: str) -> str:
     """'dtypes: …' → '--dtype: …': name the flag the user typed."""
-    if message.startswith("device "):
+    if message.startswith(("device ", "workers ", "scheduler ")):
         return "--" + message
     for dest, (field, _, _) in FLAGS.items():
         if message.startswith(field + ":") or message.startswith(field + " "):
             return flag(dest) + message[len(field):]
     return message
+
+
+def executor_from_args(args) -> Executor:
+    """--workers N or --scheduler ADDRESS (argparse keeps them apart), else serial."""
+    if args.workers is not None and args.workers < 1:
+        raise GradlabError(f"--workers must be ≥ 1 (got {args.workers}); leave it out for "
+                           "a serial run")
+    try:
+        executor = Executor(workers=args.workers or 0, scheduler=args.scheduler or "")
+        executor.check()
+    except GradlabError as exc:
+        raise GradlabError(_flag_message(str(exc))) from None
+    return executor
+
+
+def torch_warning(frame) -> str | None:
+    """A warning when the points ran on more than one torch version, else None."""
+    versions = frame.attrs.get("torch_versions") or {}
+    if len(versions) < 2:
+        return None
+    mix = ", ".join(f"{v} ({n} points)" for v, n in sorted(versions.items()))
+    return (f"gradlab: warning: the workers ran different torch versions: {mix}; their "
+            "numbers may differ in the last bits (see the torch_version column)")
 
 
 def _check_out(path: str) -> None:
@@ -128,6 +161,7 @@ def run_sweep_command(args) -> int:
         check_device(args.device)
     except GradlabError as exc:
         raise GradlabError(_flag_message(str(exc))) from None
+    executor = executor_from_args(args)
     if args.out:
         _check_out(args.out)
     big = sweep.largest_case()
@@ -140,8 +174,10 @@ def run_sweep_command(args) -> int:
     start = time.perf_counter()
     try:
         with bar:
-            frame = run_sweep(sweep, limits, device=args.device,
+            frame = run_sweep(sweep, limits, device=args.device, executor=executor,
                               progress=lambda done, total, elapsed: bar.update(done - bar.n))
+    except GradlabError as exc:  # a cluster that cannot be started or reached
+        raise GradlabError(_flag_message(str(exc))) from None
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130
@@ -158,7 +194,11 @@ def run_sweep_command(args) -> int:
         sys.stdout.flush()
         where = "stdout"
     failed = int((frame["error"] != "").sum())
-    print(f"gradlab: {len(frame)} points in {time.perf_counter() - start:.1f} s → {where}"
+    ran = "" if executor.serial else f" on {executor.describe()}"
+    print(f"gradlab: {len(frame)} points in {time.perf_counter() - start:.1f} s{ran} → {where}"
           + (f" ({failed} could not run: see the error column)" if failed else ""),
           file=sys.stderr)
+    warning = torch_warning(frame)
+    if warning:
+        print(warning, file=sys.stderr)
     return 0

@@ -170,6 +170,53 @@ def fixed_dot(a: torch.Tensor, b: torch.Tensor) -> float:
     return fixed_sum(a.reshape(-1) * b.reshape(-1))
 
 
+#: torch's parallel grain: a reduction to ONE output over this many entries or more
+#: is summed in per-thread parts (a two-pass reduction), so its last bits change
+#: with the thread count. A reduction to several outputs is split by output, each
+#: output summed on one thread in one order, and does not change.
+TORCH_GRAIN = 32768
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def _split_sum(t: torch.Tensor, keepdim: bool) -> torch.Tensor:
+    """Σ over the last axis of a single row, as SUM_ROW-entry parts (several outputs,
+    one thread each), then the parts in order; in float32 for the half types (as
+    torch accumulates them), in the dtype otherwise."""
+    acc = torch.float32 if t.dtype in _HALF else t.dtype
+    full = t.shape[-1] // SUM_ROW * SUM_ROW
+    parts = t[..., :full].reshape(*t.shape[:-1], -1, SUM_ROW).sum(-1, dtype=acc)
+    return parts.sum(-1, keepdim=keepdim) + t[..., full:].sum(-1, keepdim=keepdim, dtype=acc)
+
+
+def _one_long_row(t: torch.Tensor) -> bool:
+    return t.shape[-1] >= TORCH_GRAIN and t.numel() == t.shape[-1]
+
+
+def sum_last(t, keepdim: bool = False):
+    """Σ over the last axis, the same at any torch thread count (torch or numpy).
+
+    Exactly ``t.sum(-1)`` where torch does not split the sum by thread (several
+    rows, or a row under ``TORCH_GRAIN`` entries); a single longer row is summed
+    by ``_split_sum`` instead. Differentiable. numpy arrays: ``sum(axis=-1)``.
+    """
+    if not isinstance(t, torch.Tensor):
+        return t.sum(axis=-1, keepdims=keepdim)
+    if not _one_long_row(t):
+        return t.sum(-1, keepdim=keepdim)
+    return _split_sum(t, keepdim).to(t.dtype)
+
+
+def mean_last(t, keepdim: bool = False):
+    """mean over the last axis, the same at any torch thread count (torch or numpy):
+    ``t.mean(-1)``, or for a single row of ``TORCH_GRAIN`` entries or more Σ/m
+    taken as ``sum_last`` takes Σ (in float32 for the half types, rounded once)."""
+    if not isinstance(t, torch.Tensor):
+        return t.mean(axis=-1, keepdims=keepdim)
+    if not _one_long_row(t):
+        return t.mean(-1, keepdim=keepdim)
+    return (_split_sum(t, keepdim) / t.shape[-1]).to(t.dtype)
+
+
 def norm2(x) -> float:
     """‖x‖₂ (Frobenius for a matrix) in float64, for torch or numpy; thread-count
     independent (numpy's pairwise sum runs on one thread)."""

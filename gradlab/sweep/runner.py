@@ -3,7 +3,9 @@
 A point is one Case × one variant. Its row is ``Check.to_row()``, then
 ``error`` and the provenance columns (see gradlab/sweep/schema.py). The runner
 draws the inputs once per (m, n, batch, scale, seed), rounds them once per
-dtype, and computes the reference once per case, shared by its variants.
+dtype, and computes the reference once per case, shared by its variants
+(``group_rows``). It runs serially here, or on Dask (gradlab/sweep/cluster.py,
+which runs ``group_rows`` on the workers): the same rows and numbers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pandas as pd
 import torch
@@ -25,6 +27,7 @@ from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.inputs import Inputs, draw
 from gradlab.sweep import schema
+from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import Sweep
 
 Progress = Callable[[int, int, float], None]
@@ -50,71 +53,116 @@ def _failed_row(case: Case, variant: str, why: str) -> dict:
     return row
 
 
+def failed_rows(cases, variants, why: str) -> list[dict]:
+    """The rows of every point of ``cases`` × ``variants``, none of which could run."""
+    return [_failed_row(case, variant, why) for case in cases for variant in variants]
+
+
+def reason(exc: BaseException) -> str:
+    """An exception as an ``error`` cell: 'TypeName: message'."""
+    return f"{type(exc).__name__}: {exc}"
+
+
 def _run_point(case: Case, variant: str, methods, limits: Limits, device: str,
                inputs: Inputs, reference):
-    """(row, reference) of one point; a point that raises becomes a row saying so."""
+    """(row, reference) of one point. Any Exception the point raises (a guard, out of
+    memory, an AssertionError of a method that ran in the wrong dtype …) becomes a row
+    saying so; KeyboardInterrupt and SystemExit still stop the sweep."""
     try:
         check = run_check(case, methods, None if variant == "none" else variant, limits,
                           kron_over_budget="skip", reference=reference, device=device,
                           inputs=inputs)
-    except (GradlabError, RuntimeError, MemoryError, ArithmeticError) as exc:
-        return _failed_row(case, variant, f"{type(exc).__name__}: {exc}"), reference
+    except Exception as exc:  # noqa: BLE001 (one point's failure is its row)
+        return _failed_row(case, variant, reason(exc)), reference
     row = check.to_row()
     row["error"] = ""
     return row, check.reference
 
 
-def run_sweep(sweep: Sweep, limits: Limits = Limits(), progress: Progress | None = None,
-              cancel: Cancel | None = None, device: str = "cpu") -> pd.DataFrame:
-    """Run every point of ``sweep``; one row per point (see gradlab/schema.py).
+def group_rows(sweep: Sweep, cases, limits: Limits = Limits(), device: str = "cpu"
+               ) -> Iterator[dict]:
+    """The rows of ``cases`` × ``sweep.variants``, in run order, one per ``next``.
 
-    Refuses (GradlabError) before any work a sweep past ``limits`` or a device
-    that is not there. ``progress(done, total, elapsed_seconds)`` is called
-    after each point; ``cancel()`` is polled before each point, and when it
-    returns True the rows so far are returned (``frame.attrs["complete"]`` is
-    False then). Deterministic: the same sweep gives the same numbers.
+    ``cases`` share m, n, batch, scale and seed (all or part of one of
+    ``sweep.groups()``): their inputs are drawn once in float64, rounded once per
+    dtype, and each case's reference is computed once, by its first variant, for
+    the others. A generator: nothing runs until the next row is asked for, so a
+    caller can stop between points. A draw or rounding that raises makes the
+    rows of the points that needed it error rows. Rows carry no provenance.
     """
-    sweep.check(limits)
-    check_device(device)
-    total = sweep.points
-    stamp = provenance(device)
-    rows: list[dict] = []
-    start = time.perf_counter()
-    cancelled = False
-    for (m, n, batch, scale, seed), cases in sweep.groups():
-        if cancelled:
-            break
-        base = None  # float64 draws, once per group, when first needed
-        rounded: dict[str, Inputs] = {}
-        for case in cases:
-            if cancel is not None and cancel():
-                cancelled = True
-                break
+    base = None  # float64 draws, when first needed
+    rounded: dict[str, Inputs] = {}
+    for case in cases:
+        try:
             if base is None:
-                base = draw(m, n, batch, seed, scale)
+                base = draw(case.m, case.n, case.batch, case.seed, case.scale)
             if case.dtype not in rounded:
                 rounded.clear()  # one dtype at a time: bounded memory
                 rounded[case.dtype] = base.to(dtype_info(case.dtype).torch_dtype).on(device)
             r = rounded[case.dtype]
-            # ε is an input too: as case_inputs does, it is a float64 tensor rounded to the dtype.
+            # ε is an input too: as case_inputs does, a float64 tensor rounded to the dtype.
             eps = torch.tensor(case.eps, dtype=torch.float64).to(r.dtype).to(r.W.device)
             inputs = Inputs(r.W, r.X, r.g, r.b, eps)
-            reference = None  # computed by the first variant, shared by the others
-            for i, variant in enumerate(sweep.variants):
-                if i and cancel is not None and cancel():
-                    cancelled = True
-                    break
-                row, reference = _run_point(case, variant, sweep.methods, limits, device,
-                                            inputs, reference)
-                row.update(stamp)
-                rows.append(row)
-                if progress is not None:
-                    progress(len(rows), total, time.perf_counter() - start)
-            if cancelled:
-                break
+        except Exception as exc:  # noqa: BLE001 (the points that needed it say why)
+            yield from failed_rows([case], sweep.variants, reason(exc))
+            continue
+        reference = None  # computed by the first variant, shared by the others
+        for variant in sweep.variants:
+            row, reference = _run_point(case, variant, sweep.methods, limits, device,
+                                        inputs, reference)
+            yield row
+
+
+def run_sweep(sweep: Sweep, limits: Limits = Limits(), progress: Progress | None = None,
+              cancel: Cancel | None = None, device: str = "cpu",
+              executor: Executor = Executor()) -> pd.DataFrame:
+    """Run every point of ``sweep``; one row per point (see gradlab/sweep/schema.py).
+
+    Refuses (GradlabError) before any work a sweep past ``limits``, a device
+    that is not there, or an executor that cannot be used. ``executor``: serial
+    in this process (the default), or on Dask (see gradlab/sweep/cluster.py);
+    every executor gives the same rows in the same order and the same numbers,
+    all but the timing and provenance columns. ``progress(done, total,
+    elapsed_seconds)`` is called as points complete; ``cancel()`` is polled
+    between points (serial) or while waiting (Dask), and when it returns True the
+    rows so far are returned (``frame.attrs["complete"]`` is False then). A point
+    that raises is a row with its ``error``; the sweep goes on.
+    """
+    sweep.check(limits)
+    check_device(device)
+    executor.check()
+    if executor.serial:
+        rows = _run_serial(sweep, limits, progress, cancel, device)
+    else:
+        from gradlab.sweep.cluster import run_on_dask
+        rows = run_on_dask(sweep, limits, progress, cancel, device, executor)
     frame = schema.to_frame(rows)
-    frame.attrs["complete"] = len(rows) == total
+    frame.attrs["complete"] = len(rows) == sweep.points
+    ran = frame.loc[frame["worker"] != "", "torch_version"]  # "": ran on no worker
+    frame.attrs["torch_versions"] = {str(v): int(n) for v, n in ran.value_counts().items()}
     return frame
+
+
+def _run_serial(sweep: Sweep, limits: Limits, progress: Progress | None,
+                cancel: Cancel | None, device: str) -> list[dict]:
+    """Every point in this process, in run order; ``cancel`` is polled before each."""
+    total = sweep.points
+    stamp = provenance(device)
+    rows: list[dict] = []
+    start = time.perf_counter()
+    for _, cases in sweep.groups():
+        points = group_rows(sweep, cases, limits, device)
+        while True:
+            if cancel is not None and cancel():
+                return rows
+            row = next(points, None)
+            if row is None:
+                break
+            row.update(stamp)
+            rows.append(row)
+            if progress is not None:
+                progress(len(rows), total, time.perf_counter() - start)
+    return rows
 
 
 _CACHE: OrderedDict = OrderedDict()
@@ -122,27 +170,30 @@ _CACHE_SIZE = 16
 _CACHE_LOCK = threading.Lock()
 
 
-def cache_key(sweep: Sweep, limits: Limits, device: str) -> tuple:
-    """What a cached sweep is keyed by: the frozen sweep, the limits, the device, and the
-    versions and thread count that could change its numbers."""
-    return (sweep, limits, device, __version__, torch.__version__, torch.get_num_threads())
+def cache_key(sweep: Sweep, limits: Limits, device: str, executor: Executor = Executor()
+              ) -> tuple:
+    """What a cached sweep is keyed by: the frozen sweep, the limits, the device, the
+    executor (its rows' provenance differs), and the versions and thread count that
+    could change its numbers."""
+    return (sweep, limits, device, executor, __version__, torch.__version__,
+            torch.get_num_threads())
 
 
 def cached_sweep(sweep: Sweep, limits: Limits = Limits(), device: str = "cpu",
-                 progress: Progress | None = None, cancel: Cancel | None = None
-                 ) -> pd.DataFrame:
+                 progress: Progress | None = None, cancel: Cancel | None = None,
+                 executor: Executor = Executor()) -> pd.DataFrame:
     """``run_sweep``, remembered in this process (the last 16 complete sweeps).
 
     Asked again with an equal key (see ``cache_key``) it returns a copy of the
     first result at once, without calling ``progress``. A cancelled sweep is
     not remembered.
     """
-    key = cache_key(sweep, limits, device)
+    key = cache_key(sweep, limits, device, executor)
     with _CACHE_LOCK:
         if key in _CACHE:
             _CACHE.move_to_end(key)
             return _CACHE[key].copy()
-    frame = run_sweep(sweep, limits, progress, cancel, device)
+    frame = run_sweep(sweep, limits, progress, cancel, device, executor)
     if frame.attrs.get("complete"):
         with _CACHE_LOCK:
             _CACHE[key] = frame.copy()

@@ -209,6 +209,56 @@ def test_a_point_that_raises_is_a_row_and_the_sweep_goes_on(monkeypatch):
     assert (bad["torch_version"] == torch.__version__).all()
 
 
+@pytest.mark.parametrize("exc", [
+    AssertionError("structured ran in {'float32'}, not float16"),
+    KeyError("W"),
+    ValueError("shape (2, 3) against the truth's (3, 2)"),
+], ids=["assertion-dtype-mismatch", "key-error", "value-error"])
+def test_any_exception_of_one_point_is_its_row(monkeypatch, exc):
+    real = sweep_module.run_check
+
+    def failing(case, *args, **kwargs):
+        if case.dtype == "float16" and case.m == 4:
+            raise exc
+        return real(case, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "run_check", failing)
+    frame = run_sweep(Sweep(dims=(2, 4), dtypes=("float32", "float16"), methods=FAST))
+    assert len(frame) == 4 and frame.attrs["complete"]
+    bad = (frame["dtype"] == "float16") & (frame["m"] == 4)
+    assert list(frame.loc[bad, "error"]) == [f"{type(exc).__name__}: {exc}"]
+    assert (frame.loc[~bad, "error"] == "").all()
+
+
+def test_a_draw_that_fails_is_the_error_of_the_points_that_needed_it(monkeypatch):
+    real = sweep_module.draw
+
+    def draw(m, *args, **kwargs):
+        if m == 4:
+            raise MemoryError("cannot allocate 128 bytes (simulated)")
+        return real(m, *args, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "draw", draw)
+    sweep = Sweep(dims=(2, 4, 8), dtypes=("float32", "float16"), methods=FAST,
+                  variants=("none", "wrong-mean"))
+    frame = run_sweep(sweep)
+    assert len(frame) == sweep.points
+    bad = frame["m"] == 4
+    assert (frame.loc[bad, "error"] == "MemoryError: cannot allocate 128 bytes "
+                                       "(simulated)").all()
+    assert bad.sum() == 4 and (frame.loc[~bad, "error"] == "").all()
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, SystemExit], ids=["ctrl-c", "exit"])
+def test_an_interrupt_still_stops_the_sweep(monkeypatch, exc):
+    def interrupted(*args, **kwargs):
+        raise exc()
+
+    monkeypatch.setattr(sweep_module, "run_check", interrupted)
+    with pytest.raises(exc):
+        run_sweep(Sweep(dims=(2,), methods=FAST))
+
+
 # ------------------------------------------------------------------ the rows
 
 def test_the_rows_have_the_schemas_columns_in_order():

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from gradlab.core.errors import GradlabError
+from gradlab.core.precise import mean_last, sum_last
 from gradlab.problems.seed import layer
 from gradlab.problems.seed.inputs import Inputs
 
@@ -75,7 +76,7 @@ def forward(W, X, g, b, eps, placement) -> Forward:
 def denominator(a, u, eps, placement, variant):
     """D of the a aᵀ term, as derived correctly or as a variant gets it wrong."""
     if variant == "eps-missing":
-        return (a**2).sum(axis=-1, keepdims=True)
+        return sum_last(a**2, keepdim=True)
     D = layer.projection_denominator(a, u, eps, placement)
     if variant == "wrong-mean":
         return D / a.shape[-1]
@@ -125,7 +126,7 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
     m = W.shape[0]
     x = X[0] if X.shape[0] == 1 else X                 # one token: a vector
     a = torch.mv(W, x) if x.dim() == 1 else x @ W.T    # a = W x, per token
-    ms = (a * a).mean(-1, keepdim=x.dim() > 1)         # mean(a²)
+    ms = mean_last(a * a, keepdim=x.dim() > 1)         # mean(a²)
     if placement == layer.INSIDE:
         inv_u = torch.rsqrt(ms + eps)                  # u = sqrt(mean(a²) + ε)
     else:
@@ -177,8 +178,13 @@ def projection_k(ms, eps, m, placement, variant=None):
 
 
 def _dot_last(p, q):
-    """p·q over the last axis, kept as an axis of length 1 (a 0-d tensor for vectors)."""
-    return torch.dot(p, q) if p.dim() == 1 else (p * q).sum(-1, keepdim=True)
+    """p·q over the last axis, kept as an axis of length 1 (a 0-d tensor for vectors).
+
+    Σ p ⊙ q by ``sum_last``, not BLAS ``torch.dot``: MKL splits a float64 dot of
+    4096 entries (float32: 8192) across threads, so its last bits changed with the
+    thread count and a sweep on one-thread workers did not reproduce a serial run.
+    """
+    return sum_last(p * q, keepdim=p.dim() > 1)
 
 
 def _over_tokens(t):

@@ -9,10 +9,11 @@ Per token x (a row of X)::
     v = g ⊙ a / u + b                         (m,)
     L = Σ_tokens Σ_i v_i²
 
-Every function uses operators, ``sum``/``mean`` with ``axis`` and ``sqrt`` only, so the
-same code runs on torch tensors (in the case's dtype, for the ``structured``
-method and for autograd) and, for the reference, on numpy ``longdouble`` arrays or
-double-double arrays (gradlab/core/doubledouble.py).
+Every function uses operators, ``sum`` over tokens, ``sqrt``, and the sums and
+means over the last axis of ``precise.sum_last``/``mean_last`` (the same at any
+torch thread count) only, so the same code runs on torch tensors (in the case's
+dtype, for the ``structured`` method and for autograd) and, for the reference, on
+numpy ``longdouble`` arrays or double-double arrays (gradlab/core/doubledouble.py).
 Token-wise quantities keep a trailing axis of length 1: u is (batch, 1).
 """
 
@@ -20,6 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from gradlab.core.precise import mean_last, sum_last
 
 INSIDE, OUTSIDE = "inside", "outside"
 
@@ -48,13 +51,13 @@ def pre_activation(W, X):
 
 def rms(a):
     """r = sqrt(mean(a²)), (batch, 1)."""
-    return sqrt((a**2).mean(axis=-1, keepdims=True))
+    return sqrt(mean_last(a**2, keepdim=True))
 
 
 def scale(a, eps, placement):
     """u = sqrt(mean(a²) + ε) (inside) or sqrt(mean(a²)) + ε (outside)."""
     if placement == INSIDE:
-        return sqrt((a**2).mean(axis=-1, keepdims=True) + eps)
+        return sqrt(mean_last(a**2, keepdim=True) + eps)
     return rms(a) + eps
 
 
@@ -94,7 +97,7 @@ def d_pre_activation(a, u, D, d, g):
     R is symmetric, so (d⊙g) R = (dg − a (a·dg)/D)/u: R is never formed.
     """
     dg = d * g
-    return (1 / u) * (dg - a * (a * dg).sum(axis=-1, keepdims=True) / D)
+    return (1 / u) * (dg - a * sum_last(a * dg, keepdim=True) / D)
 
 
 def d_weight(rows, X):

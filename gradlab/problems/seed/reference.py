@@ -39,6 +39,7 @@ from gradlab.core.precise import (
     dd_weight,
     fixed_dot,
     norm2,
+    sum_last,
     worst,
 )
 from gradlab.problems.seed import gradients, layer
@@ -337,12 +338,12 @@ def term_scale(fw, rows, X, g, b, eps, placement, acc=None) -> dict[str, float]:
     k = u**2 / D
     a_hat = a / u
     dg = 2 * v * g
-    c = (a_hat * dg).sum(-1, keepdim=True)
+    c = sum_last(a_hat * dg, keepdim=True)
     sigma_a = a.abs() if acc is None else a.abs() + acc
-    e_u = (a.abs() * sigma_a).sum(-1, keepdim=True) / D
+    e_u = sum_last(a.abs() * sigma_a, keepdim=True) / D
     e_a = (sigma_a + a.abs() * e_u) / u
     e_dg = 2 * (g.abs() * a_hat.abs() + b.abs() + g.abs() * e_a) * g.abs()
-    e_c = (a_hat.abs() * e_dg).sum(-1, keepdim=True) + (e_a * dg.abs()).sum(-1, keepdim=True)
+    e_c = sum_last(a_hat.abs() * e_dg, keepdim=True) + sum_last(e_a * dg.abs(), keepdim=True)
     e_row = (e_dg + k * (e_a * c.abs() + a_hat.abs() * e_c)) / u + row.abs() * e_u
     t_max = float((e_row.amax(-1) * x.amax(-1)).sum())
     t_fro = float(((e_row @ e_row.T) * (x @ x.T)).sum().clamp(min=0).sqrt())
