@@ -339,6 +339,23 @@ def test_float16_overflow_inside_gradlabs_kernels_is_avoided_or_degenerate():
     assert any(note.startswith("kron: the seed's R") for note in check.notes)
 
 
+@pytest.mark.parametrize("m, eps, seed", [(1, 1e-5, 103), (2, 0.01, 128), (3, 0.0, 110)],
+                         ids=["m1-seed103", "m2-seed128", "m3-seed110"])
+def test_float16_overflow_in_the_forward_is_degenerate(m, eps, seed):
+    """Held-out seeds at W × 100 in float16: some token's a² overflows, so u = ∞ in
+    autograd's forward as in every method (autograd silently zeroes that token's
+    gradient, a method gives NaN). Neither is a bug of the method: degenerate, with
+    a note naming the forward's overflow."""
+    check = run_check(Case(m, m, batch=4, dtype="float16", eps=eps, eps_placement="outside",
+                           scale=100, seed=seed))
+    assert not torch.isfinite(check.runs["autograd"].u).all()
+    assert set(statuses(check).values()) == {"degenerate"}, statuses(check)
+    assert all("overflows in the layer's forward" in v.message
+               for v in check.verdicts.values())
+    assert "overflows in the layer's forward" in check.notes[0]
+    _json_ok(check)
+
+
 @pytest.mark.parametrize("m, n, eps, placement, seed", [
     (2, 3, 1e-5, "inside", 126), (2, 1, 0.01, "outside", 336)], ids=["seed126", "seed336"])
 def test_cancellation_in_v_counts_in_kappa(m, n, eps, placement, seed):

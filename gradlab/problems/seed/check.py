@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+
+import torch
 from dataclasses import dataclass, field
 
 from gradlab.core.dtypes import dtype_info
@@ -201,8 +203,9 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
                       "fro": _ratio(fro, reference.fro("W"))}
     finite = math.isfinite(reference.max_abs("W"))
     kappa = {norm: reference.kappa(norm) for norm in NORMS} if finite else None
-    verdicts = {name: degenerate(case.dtype, runs[name].overflow, bug_effect)
-                if runs[name].overflow else
+    lost = forward_overflow(case, inputs, runs["autograd"].u)
+    verdicts = {name: degenerate(case.dtype, lost or runs[name].overflow, bug_effect)
+                if lost or runs[name].overflow else
                 verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
                         kappa=kappa and {norm: method_kappa(name, k, case.m, case.dtype)
                                          for norm, k in kappa.items()},
@@ -211,8 +214,24 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
                 for name in runs if name != "autograd"}
     underflow = int((runs["autograd"].u == 0).sum())
     notes = _notes(case, inputs, reference, runs, errors, underflow)
+    if lost:
+        notes.insert(0, lost)
     return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
                  weights.residual, verdicts, bug_effect, notes, underflow)
+
+
+def forward_overflow(case: Case, inputs: Inputs, u: torch.Tensor) -> str | None:
+    """Why the layer itself cannot be computed in the case's dtype, or None: a² (and
+    so mean(a²) and u) overflows for some token, as it does in autograd's forward and
+    in every method alike. The truth is finite there, but no method in this dtype
+    computes it: autograd's u = ∞ silently zeroes that token's gradient."""
+    lost = int((~torch.isfinite(u)).sum())
+    if not lost:
+        return None
+    a_max = float((inputs.X.double() @ inputs.W.double().T).abs().max())
+    return (f"{case.dtype} overflows in the layer's forward: a² exceeds "
+            f"{torch.finfo(inputs.W.dtype).max:.4g} (|a| up to {a_max:.3g}), so u = ∞ for "
+            f"{lost} of {case.batch} tokens, in autograd and every method alike")
 
 
 def _ratio(num: float, den: float) -> float:
