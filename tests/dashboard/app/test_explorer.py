@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from apptest_helpers import ROOT, TIMEOUT, assert_clean, has_log_scale, page, specs
 from streamlit.testing.v1 import AppTest
@@ -264,4 +266,5 @@ def test_a_mistake_without_effect_reads_0_not_minus_0():
     assert_clean(at)
     text = " ".join([i.value for i in at.info] + [w.value for w in at.warning]
                     + verdicts(at)["evidence"].tolist())
-    assert "by only 0 relative (0 u)" in text and "-0" not in text, text
+    assert "by only 0 u normwise and 0 u max-norm (0 relative)" in text, text
+    assert not re.search(r"(^|[\s(])-0(?![.\d]*e)", text), text
