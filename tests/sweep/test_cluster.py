@@ -395,9 +395,9 @@ BAD = {
     "workers-zero": (["--workers", "0"], "--workers must be ≥ 1 (got 0)"),
     "workers-over-cores": (["--workers", str(usable_cores() + 1)],
                            f"--workers must be ≤ {usable_cores()}, the cores here"),
-    "workers-not-int": (["--workers", "two"], "argument --workers: invalid int value"),
+    "workers-not-int": (["--workers", "two"], "--workers: invalid int value"),
     "both": (["--workers", "2", "--scheduler", "tcp://127.0.0.1:8786"],
-             "argument --scheduler: not allowed with argument --workers"),
+             "--scheduler: not allowed with argument --workers"),
     "bad-address": (["--scheduler", "somewhere"],
                     "--scheduler must be a Dask scheduler address such as"),
 }
