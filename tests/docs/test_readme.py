@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from pathlib import Path
 
 import pytest
 
 import gradlab
-from gradlab.cli.main import build_parser
+from gradlab.cli.main import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -78,6 +79,18 @@ def test_a_dropped_mean_term_fails_as_the_readme_says():
     assert status == {"x": {"fail"}, "w": {"pass"}}
     with pytest.raises(AssertionError, match="x"):
         report.assert_ok()
+
+
+def test_the_readme_verify_command_runs_on_the_example(tmp_path, monkeypatch, capsys):
+    """The README's `verify my_ops:…` line, with the example saved as my_ops.py."""
+    block = next(b for b in python_blocks(README) if "class RMSNorm" in b)
+    (tmp_path / "my_ops.py").write_text(block.split("report = ")[0], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    monkeypatch.delitem(sys.modules, "my_ops", raising=False)
+    (line,) = [ln for ln in command_lines(README) if "my_ops:" in ln]
+    assert main(shlex.split(line)[3:]) == 0
+    assert "passed" in capsys.readouterr().out
 
 
 def test_the_sweep_api_doc_runs_as_written(tmp_path, monkeypatch):
