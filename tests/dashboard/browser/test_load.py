@@ -11,8 +11,8 @@
   computation; so memory follows the largest case computed, not the number of cases
   visited.
 
-The figures reached are printed (run with -s to see them) and recorded in the README
-("Load check", "Memory over a long session").
+The figures reached are printed (run with -s to see them) and recorded in
+docs/benchmarks.md ("Load check", "Memory over a long session").
 """
 
 from __future__ import annotations
