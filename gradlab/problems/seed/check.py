@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 
 import torch
-from dataclasses import dataclass, field
 
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.errors import GradlabError
