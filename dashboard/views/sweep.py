@@ -187,4 +187,4 @@ st.download_button("Download the CSV", data=to_csv_bytes(frame), file_name="grad
                         "page reads it back.")
 st.caption(f"{len(frame):,} rows, one per point{'' if complete else ' (incomplete)'}: the case, "
            "each method's errors and verdict, and the provenance (gradlab and torch versions, "
-           "device, threads, time). The columns are described in the README.")
+           "device, threads, time). The columns are described in docs/csv.md.")

@@ -201,4 +201,18 @@ def run_sweep_command(args) -> int:
     warning = torch_warning(frame)
     if warning:
         print(warning, file=sys.stderr)
-    return 0
+    alarms = correct_failures(frame)
+    if alarms:
+        print(f"gradlab: {alarms} verdicts of the correct derivation (variant none) are "
+              f"'fail': see the *_status and *_verdict columns", file=sys.stderr)
+    return 1 if alarms else 0
+
+
+def correct_failures(frame) -> int:
+    """How many verdicts of the correct derivation (variant ``none``) are ``fail``: the
+    sweep's exit status is 1 when there are any. A bug-zoo variant's ``fail`` is the
+    mistake caught, and ``degenerate`` or ``too-coarse`` rows are the dtype's limits,
+    written to the CSV and not a failure of the run."""
+    correct = frame[frame["variant"] == "none"]
+    columns = [c for c in frame.columns if c.endswith("_status")]
+    return int(sum((correct[c] == "fail").sum() for c in columns))

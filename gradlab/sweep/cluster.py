@@ -70,8 +70,8 @@ class Unit:
         return len(self.cases) * len(sweep.variants)
 
 
-#: A point's time per dtype, relative to float32, at m = n = 4096: the README's "How
-#: fast" table (float64 3.37 s, float32 1.28 s, bfloat16 1.02 s, float16 3.68 s for 9
+#: A point's time per dtype, relative to float32, at m = n = 4096: docs/benchmarks.md, "The
+#: sweep runner" (float64 3.37 s, float32 1.28 s, bfloat16 1.02 s, float16 3.68 s for 9
 #: points each). float64 has the long double reference; CPU float16 arithmetic is slow.
 DTYPE_WEIGHT = {"float64": 2.6, "float32": 1.0, "bfloat16": 0.8, "float16": 2.9}
 

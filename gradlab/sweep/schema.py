@@ -1,7 +1,7 @@
 """The columns of a sweep: one row per point, in this order.
 
 ``COLUMNS`` maps each column name to ``(kind, unit, meaning)``, where kind is
-``int``, ``float`` or ``str``. The README's column table is this dict; the
+``int``, ``float`` or ``str``. docs/csv.md's column table is this dict; the
 tests check that a sweep's frame has exactly these columns, in this order.
 A row is ``Check.to_row()`` (the case, the context, then each method), then
 ``error`` (why a point could not run at all), then the provenance columns.
@@ -156,7 +156,7 @@ def to_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def markdown_table() -> str:
-    """The README's column table."""
+    """The column table of docs/csv.md."""
     lines = ["| column | kind | unit | meaning |", "|---|---|---|---|"]
     for name, (k, unit, meaning) in COLUMNS.items():
         cells = [f"`{name}`", k, unit, meaning]

@@ -133,3 +133,37 @@ def test_a_dry_run_says_how_big_and_runs_nothing(capsys):
     assert run_main(["sweep", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("432 points; the largest (m=4096, n=4096, batch=1, float64)")
+
+
+def test_a_caught_bug_zoo_mistake_exits_0_and_the_csv_holds_it(tmp_path, capsys):
+    """A variant's ``fail`` is the mistake caught: the run succeeded."""
+    out = tmp_path / "s.csv"
+    code = main(["sweep", "--dims", "4", "--dtype", "float32", "--eps", "0", "--seed", "0",
+                 "--variant", "none,no-projection", "--out", str(out), "--no-progress"])
+    frame = pd.read_csv(out, keep_default_na=False)
+    assert code == 0
+    assert set(frame[frame["variant"] == "no-projection"]["structured_status"]) == {"fail"}
+    assert set(frame[frame["variant"] == "none"]["structured_status"]) == {"pass"}
+
+
+def test_a_failing_correct_derivation_exits_1_after_writing_the_csv(tmp_path, capsys,
+                                                                    monkeypatch):
+    """A correct derivation's ``fail`` (a false alarm, or a broken method) exits 1,
+    and the CSV is still written, with a line saying how many."""
+    import gradlab.sweep.runner as runner
+
+    real = runner.run_sweep
+
+    def broken(*args, **kwargs):
+        frame = real(*args, **kwargs)
+        frame.loc[frame["variant"] == "none", "structured_status"] = "fail"
+        return frame
+
+    monkeypatch.setattr(runner, "run_sweep", broken)
+    out = tmp_path / "s.csv"
+    code = main(["sweep", "--dims", "2,4", "--dtype", "float32", "--eps", "0", "--seed", "0",
+                 "--variant", "none,no-projection", "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "2 verdicts of the correct derivation (variant none) are 'fail'" in err
+    assert len(pd.read_csv(out)) == 4
