@@ -102,14 +102,13 @@ def backward_nonfinite(abs_err: float) -> str:
 
 def eps_study(study: EpsStudy = EpsStudy(), limits: Limits = Limits()) -> pd.DataFrame:
     """One row per point from the sweep engine (``run_sweep``: ``Check.to_row()``
-    and provenance), plus ``eps_label``, ``eps_rounds_to_zero``, ``u_underflow``
-    and ``{method}_backward`` ("NaN", "inf" or "": what the non-finite entries
+    and provenance, whose ``u_underflow`` counts the tokens whose u is 0), plus
+    ``eps_label``, ``eps_rounds_to_zero`` and ``{method}_backward`` ("NaN", "inf" or "": what the non-finite entries
     of dL/dW were). Refused (GradlabError) before any work past ``limits``."""
     frame = run_sweep(study.sweep(), limits)
     frame["eps_label"] = [eps_label(e) for e in frame["eps"]]
     frame["eps_rounds_to_zero"] = [eps_rounds_to_zero(e, d)
                                    for e, d in zip(frame["eps"], frame["dtype"])]
-    frame["u_underflow"] = frame["notes"].fillna("").str.contains("u underflows")
     for method in study.methods:
         bad = frame[f"{method}_nonfinite"] > 0
         frame[f"{method}_backward"] = [backward_nonfinite(err) if b else ""
@@ -128,7 +127,9 @@ def flag_frame(frame: pd.DataFrame, methods=METHODS) -> pd.DataFrame:
                          "detail": f"ε = {point['eps']:g} is stored as 0 in {point['dtype']}"})
         if point["u_underflow"]:
             rows.append({**base, "flag": "u underflows to 0",
-                         "detail": f"every a² underflows in {point['dtype']}: u = 0"})
+                         "detail": f"every a² underflows in {point['dtype']}: u = 0 for "
+                                   f"{int(point['u_underflow'])} of {int(point['batch'])} "
+                                   f"tokens"})
         for kind in ("NaN", "inf"):
             bad = [f"{m} ({int(point[f'{m}_nonfinite'])} non-finite)" for m in methods
                    if point.get(f"{m}_backward") == kind]

@@ -202,3 +202,15 @@ def test_view_builds_both_studies():
     assert view.study().m == view.study().n == 8
     assert view.step_study().m == 4 and view.step_study().eps == 1e-5
     assert np.isfinite(view.step_study().steps).all()
+
+
+def test_the_underflow_flag_reads_the_structured_column_not_the_notes(tiny):
+    """flag_frame reads ``u_underflow`` (tokens whose u is 0, a sweep column), never
+    the wording of a note: a note that says so without the count raises no flag,
+    and the count raises it whatever the notes say."""
+    f16 = tiny[tiny["dtype"] == "float16"]
+    assert (f16["u_underflow"] > 0).any(), "the tiny scale underflows u in float16"
+    reworded = tiny.assign(notes="")
+    assert "u underflows to 0" in set(flag_frame(reworded)["flag"])
+    silent = tiny.assign(u_underflow=0, notes="u underflows to 0 in float16")
+    assert "u underflows to 0" not in set(flag_frame(silent)["flag"])
