@@ -104,7 +104,8 @@ def eps_study(study: EpsStudy = EpsStudy(), limits: Limits = Limits()) -> pd.Dat
     """One row per point from the sweep engine (``run_sweep``: ``Check.to_row()``
     and provenance, whose ``u_underflow`` counts the tokens whose u is 0), plus
     ``eps_label``, ``eps_rounds_to_zero`` and ``{method}_backward`` ("NaN", "inf"
-    or "": what the non-finite entries of dL/dW were). Refused (GradlabError) before any work past ``limits``."""
+    or "": what the non-finite entries of dL/dW were). Refused (GradlabError)
+    before any work past ``limits``."""
     frame = run_sweep(study.sweep(), limits)
     frame["eps_label"] = [eps_label(e) for e in frame["eps"]]
     frame["eps_rounds_to_zero"] = [eps_rounds_to_zero(e, d)
