@@ -14,6 +14,7 @@ Two sources of a candidate:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -277,8 +278,25 @@ NUMBER_COLUMNS = ("err / u", "normwise / u", "composite / u", "composite nw / u"
 
 
 def verdict_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The report's rows as the page shows them (numbers in units of u)."""
-    return frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    """The report's rows as the page shows them (numbers in units of u); the Taylor
+    column only where a float64 row has a rate."""
+    table = frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
+    if table["Taylor rate"].isna().all():
+        table = table.drop(columns="Taylor rate")
+    return table
+
+
+def not_passing(frame: pd.DataFrame) -> list[str]:
+    """"dtype ∂input — status: evidence" for each row that does not pass, as Markdown
+    (the evidence escaped: a user's error message may hold *, _ or $)."""
+    rows = frame[frame["status"] != "pass"]
+    return [f"**{r.dtype} ∂{r.input}** — {r.status}: {plain(r.evidence)}"
+            for r in rows.itertuples()]
+
+
+def plain(text: str) -> str:
+    """``text`` with Markdown's (and Streamlit's LaTeX) special characters escaped."""
+    return re.sub(r"([\\`*_$~<>\[\]#|])", r"\\\1", str(text))
 
 
 def verdict_line(report: Report) -> str:

@@ -13,6 +13,7 @@ from dashboard.verify_view import (
     VerifyView,
     module_deltas,
     module_report,
+    not_passing,
     pick_dtype,
     pick_input,
     problem_deltas,
@@ -24,6 +25,7 @@ from gradlab.charts.verify import (
     delta_heatmap,
     size_chart,
     size_undrawable,
+    verify_chart,
     verify_undrawable,
 )
 from gradlab.core.dtypes import DTYPE_NAMES
@@ -33,6 +35,9 @@ from gradlab.verification.sizes import sizes_frame
 
 P = "verify."
 DEFAULT = VerifyView()
+#: Each of the charts' two panels (one per norm): both fit the main column at 1024 px
+#: with the sidebar open.
+CHART_PANEL_PX = 220
 SOURCE_LABELS = {"problem": "built-in problem", "module": "module:function"}
 
 cached_report = ui.cached(problem_report)
@@ -143,15 +148,17 @@ alert(f"**Verdict: {verdict_line(report)}**",
 
 st.subheader("The verdicts")
 table = verdict_table(frame)
-st.dataframe(table.style.format(number_text, subset=list(NUMBER_COLUMNS)), hide_index=True,
-             width="stretch", height=35 * (len(table) + 1) + 3)
+st.dataframe(table.style.format(number_text, subset=[c for c in NUMBER_COLUMNS if c in table]),
+             hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
+for line in not_passing(frame):
+    st.markdown(f"- {line}")
 st.caption("Errors are relative to the float64 truth on the same rounded inputs, in units "
            "of the row's u (max-norm: max|G − T|/max|T|; normwise: ‖G − T‖_F/‖T‖_F). "
            "composite: the reference in the same dtype, the yardstick. A row passes when, "
            "in both norms, err ≤ threshold = 2 × composite + (c + b·κ)·u. Taylor rate "
            "(float64 only): 2 when the gradient is the derivative of the candidate's forward.")
 
-ui.chart(report.chart(),
+ui.chart(verify_chart(frame, width=CHART_PANEL_PX),
          "Per input and dtype: the candidate (circle), the composite (diamond) and the "
          "threshold (tick). A candidate above its tick fails. "
          + verify_undrawable(frame).describe("candidate errors"))
@@ -207,7 +214,7 @@ if view.source == "problem":
         reports = {s: cached_report(prob.name, cand.name, s, view.dtypes, view.seed, limits)
                    for s in sizes}
     sweep = sizes_frame(reports, prob.name, cand.name)
-    ui.chart(size_chart(sweep, name),
+    ui.chart(size_chart(sweep, name, width=CHART_PANEL_PX),
              f"∂{name} at {prob.size_name} {', '.join(map(str, sizes))}: one line per dtype, "
              f"the marker its verdict there, the dashed line its threshold. An error that "
              f"stays with its threshold as the size grows is rounding; one that leaves it is "

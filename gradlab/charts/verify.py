@@ -46,9 +46,10 @@ def verify_undrawable(frame: pd.DataFrame) -> Undrawable:
     return undrawable(verify_long(frame).query("series == 'candidate'"), "value")
 
 
-def verify_chart(frame: pd.DataFrame) -> alt.FacetChart:
+def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChart:
     """Candidate (circle) and composite (diamond) errors with the threshold (tick)
-    per input (x) and dtype (colour, side by side), one panel per norm."""
+    per input (x) and dtype (colour, side by side), one panel per norm (``width``
+    pixels each; default: a step per dtype and input)."""
     long = verify_long(frame)
     values = long["value"].to_numpy(dtype=float)
     long = long[np.isfinite(values) & (values > 0)]
@@ -71,7 +72,10 @@ def verify_chart(frame: pd.DataFrame) -> alt.FacetChart:
                         legend=alt.Legend(orient="bottom")))
     ticks = base.transform_filter(alt.datum.series == "threshold").mark_tick(
         thickness=2, size=14)
-    return alt.layer(points, ticks, data=long).facet(
+    layers = alt.layer(points, ticks, data=long)
+    if width is not None:
+        layers = layers.properties(width=width)
+    return layers.facet(
         column=alt.Column("norm:N", title=None, sort=list(NORM_TITLES.values()))
     ).properties(title="Candidate vs composite vs threshold (tick), per input and dtype")
 

@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from dashboard.urlstate import from_query, to_query
-from dashboard.verify_view import MAX_SWEEP_SIZES, VerifyView, module_functions, pick_input
+from dashboard.verify_view import (
+    MAX_SWEEP_SIZES,
+    VerifyView,
+    module_functions,
+    not_passing,
+    pick_input,
+)
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ALLOW_IMPORT, allow_import
 
@@ -95,3 +102,11 @@ def test_module_source_lists_its_empty_fields():
 def test_pick_input_prefers_the_asked_then_a_2d_gradient():
     assert pick_input(None, ["weight", "x"], "x") == "x"
     assert pick_input(None, ["weight", "x"], "nope") == "weight"
+
+
+def test_rows_not_passing_are_listed_with_escaped_evidence():
+    frame = pd.DataFrame({"dtype": ["float32", "float16"], "input": ["x", "w"],
+                          "status": ["pass", "error"],
+                          "evidence": ["rounding", "error: the candidate raised a_b *c* $x$"]})
+    assert not_passing(frame) == [
+        r"**float16 ∂w** — error: error: the candidate raised a\_b \*c\* \$x\$"]

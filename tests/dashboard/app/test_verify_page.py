@@ -75,6 +75,8 @@ def test_a_planted_mistake_fails(monkeypatch):
     table = verdicts(at)
     assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
     assert set(table.loc[table["input"] != "x", "verdict"]) == {"pass"}
+    listed = [m.value for m in at.markdown if m.value.startswith("- **")]
+    assert len(listed) == 3 and all("∂x** — fail: bug:" in line for line in listed)
     assert dict(at.query_params) == {"candidate": "no-mean"}
     assert len(specs(at)) == 4
 
