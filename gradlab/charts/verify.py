@@ -63,7 +63,8 @@ def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChar
                alt.Tooltip("value:Q", title="relative", format=".3e"),
                alt.Tooltip("value_u:Q", title="in u", format=".3g"),
                alt.Tooltip("status:N")]
-    base = alt.Chart().encode(x=x, xOffset=offset, y=y, color=dtype_color(legend="bottom"),
+    base = alt.Chart().encode(x=x, xOffset=offset, y=y,
+                              color=dtype_color(legend="bottom", dtypes=dtypes),
                               tooltip=tooltip)
     points = base.transform_filter(alt.datum.series != "threshold").mark_point(
         size=70, filled=True, opacity=0.85).encode(
