@@ -105,6 +105,22 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     ``Limits.from_env()``. ``names``: how the report names the candidate and
     the reference (default: their qualified names).
     """
+    dtypes, run = _start(candidate, reference, inputs, dtypes, seed, mistake, limits)
+    specs = run.specs
+    rows = [row for dtype in dtypes for row in run.rows(dtype)]
+    cand_name, ref_name = names or (describe(candidate), describe(reference))
+    prov = provenance()
+    for row in rows:
+        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
+    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
+                  tuple((s.name, s.describe()) for s in specs), prov)
+
+
+def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
+           ) -> tuple[tuple[str, ...], _Run]:
+    """(the dtypes, the run): the arguments checked, the memory guarded, the inputs
+    drawn from a generator seeded ``seed`` (the upstream gradients and the Taylor
+    directions come from it next, once the reference's outputs are known)."""
     if not callable(candidate):
         raise GradlabError(f"candidate must be callable (got {type(candidate).__name__})")
     if not callable(reference):
@@ -117,15 +133,8 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     check_memory(need, limits)
     generator = torch.Generator().manual_seed(seed)
     specs = draw_inputs(inputs, generator)
-    run = _Run(candidate, reference, specs, mistake, _Draws(generator, need, limits,
-                                                            "float64" in dtypes))
-    rows = [row for dtype in dtypes for row in run.rows(dtype)]
-    cand_name, ref_name = names or (describe(candidate), describe(reference))
-    prov = provenance()
-    for row in rows:
-        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
-    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
-                  tuple((s.name, s.describe()) for s in specs), prov)
+    return dtypes, _Run(candidate, reference, specs, mistake,
+                        _Draws(generator, need, limits, "float64" in dtypes))
 
 
 @dataclass(frozen=True)
@@ -149,15 +158,8 @@ def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, d
     inputs and upstream gradient, so max|G − T| / max|T| is that report's
     ``err_max``. For heat maps of where an error sits; bad arguments, or a
     reference that raises, raise GradlabError like ``verify``."""
-    (dtype,) = check_dtypes((dtype,))
-    check_seed(seed)
-    check_inputs(inputs)
-    limits = Limits.from_env() if limits is None else limits
-    need = estimate_bytes(inputs)
-    check_memory(need, limits)
-    generator = torch.Generator().manual_seed(seed)
-    specs = draw_inputs(inputs, generator)
-    run = _Run(candidate, reference, specs, None, _Draws(generator, need, limits, False))
+    (dtype,), run = _start(candidate, reference, inputs, (dtype,), seed, None, limits)
+    specs = run.specs
     torch_dtype = dtype_info(dtype).torch_dtype
     over = [s.name for s in specs if s.differentiated and s.overflows(torch_dtype)]
     if over:
