@@ -167,21 +167,24 @@ def test_module_source_verifies_a_users_function(importing):
     assert dict(at.query_params) == MODULE
 
 
-def test_module_source_fails_a_wrong_backward(importing):
+def run_module(target: str):
+    """The page with the module source and candidate ``target``, run (no exception)."""
     at = page("verify")
-    at.query_params.update({**MODULE, "target": f"{OPS}:product_wrong"})
+    at.query_params.update({**MODULE, "target": target})
     at.run()
     assert not at.exception
+    return at
+
+
+def test_module_source_fails_a_wrong_backward(importing):
+    at = run_module(f"{OPS}:product_wrong")
     table = verdicts(at)
     assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
     assert set(table.loc[table["input"] == "w", "verdict"]) == {"pass"}
 
 
 def test_a_raising_candidate_gives_error_rows_not_a_traceback(importing):
-    at = page("verify")
-    at.query_params.update({**MODULE, "target": f"{OPS}:raising"})
-    at.run()
-    assert not at.exception
+    at = run_module(f"{OPS}:raising")
     table = verdicts(at)
     assert set(table["verdict"]) == {"error"}
     assert all("raised ValueError: planted failure" in e for e in table["evidence"])
@@ -190,10 +193,7 @@ def test_a_raising_candidate_gives_error_rows_not_a_traceback(importing):
 
 
 def test_a_module_that_cannot_be_imported_is_named(importing):
-    at = page("verify")
-    at.query_params.update({**MODULE, "target": "no_such_module_here:f"})
-    at.run()
-    assert not at.exception
+    at = run_module("no_such_module_here:f")
     assert at.error and "target: cannot import 'no_such_module_here'" in at.error[0].value
 
 
