@@ -16,6 +16,7 @@ PAGES_DIR = ROOT / "dashboard" / "views"  # not pages/: see docs/dashboard.md ("
 #: (script, title, icon, URL path); the first is the home page.
 PAGES = [
     ("explorer.py", "Explorer", ":material/biotech:", "explorer"),
+    ("verify.py", "Verify", ":material/fact_check:", "verify"),
     ("sweep.py", "Sweep", ":material/show_chart:", "sweep"),
     ("precision.py", "Precision", ":material/target:", "precision"),
     ("epsilon.py", "Epsilon", ":material/science:", "epsilon"),

@@ -1,10 +1,13 @@
 """The chart of a verify report: per input and dtype, the candidate's error, the
 composite's and the threshold, in both norms, on a log axis.
 
-A pure builder: the report's frame (``gradlab.verification.report.COLUMNS``) in,
-an ``alt.Chart`` out. Errors of exactly 0 (a gradient computed exactly) and
-rows without numbers (``error`` rows) cannot sit on a log axis and are left out;
-``verify_undrawable`` counts them for a caption.
+Also a size sweep's chart (``size_chart``: error against size, one line per
+dtype) and a |Δ| heat map of one gradient (``delta_heatmap``).
+
+Pure builders: the report's frame (``gradlab.verification.report.COLUMNS``; a
+size sweep's adds ``size``) in, an ``alt.Chart`` out. Errors of exactly 0 (a
+gradient computed exactly) and rows without numbers (``error`` rows) cannot sit
+on a log axis and are left out; ``verify_undrawable`` counts them for a caption.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradlab.charts.style import dtype_color
+from gradlab.charts.heatmaps import MAX_SIDE, magnitude_heatmap
+from gradlab.charts.style import dtype_color, legend_at, status_shape
 from gradlab.charts.sweep import Undrawable, undrawable
 from gradlab.core.dtypes import DTYPE_NAMES
 
@@ -42,9 +46,10 @@ def verify_undrawable(frame: pd.DataFrame) -> Undrawable:
     return undrawable(verify_long(frame).query("series == 'candidate'"), "value")
 
 
-def verify_chart(frame: pd.DataFrame) -> alt.FacetChart:
+def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChart:
     """Candidate (circle) and composite (diamond) errors with the threshold (tick)
-    per input (x) and dtype (colour, side by side), one panel per norm."""
+    per input (x) and dtype (colour, side by side), one panel per norm (``width``
+    pixels each; default: a step per dtype and input)."""
     long = verify_long(frame)
     values = long["value"].to_numpy(dtype=float)
     long = long[np.isfinite(values) & (values > 0)]
@@ -58,7 +63,8 @@ def verify_chart(frame: pd.DataFrame) -> alt.FacetChart:
                alt.Tooltip("value:Q", title="relative", format=".3e"),
                alt.Tooltip("value_u:Q", title="in u", format=".3g"),
                alt.Tooltip("status:N")]
-    base = alt.Chart().encode(x=x, xOffset=offset, y=y, color=dtype_color(legend="bottom"),
+    base = alt.Chart().encode(x=x, xOffset=offset, y=y,
+                              color=dtype_color(legend="bottom", dtypes=dtypes),
                               tooltip=tooltip)
     points = base.transform_filter(alt.datum.series != "threshold").mark_point(
         size=70, filled=True, opacity=0.85).encode(
@@ -67,6 +73,78 @@ def verify_chart(frame: pd.DataFrame) -> alt.FacetChart:
                         legend=alt.Legend(orient="bottom")))
     ticks = base.transform_filter(alt.datum.series == "threshold").mark_tick(
         thickness=2, size=14)
-    return alt.layer(points, ticks, data=long).facet(
+    layers = alt.layer(points, ticks, data=long)
+    if width is not None:
+        layers = layers.properties(width=width)
+    return layers.facet(
         column=alt.Column("norm:N", title=None, sort=list(NORM_TITLES.values()))
     ).properties(title="Candidate vs composite vs threshold (tick), per input and dtype")
+
+
+#: The size chart's series: the candidate's error (a solid line, its verdict as the
+#: marker) and the threshold it is held to (dashed).
+SIZE_SERIES = {"candidate": "err_{norm}", "threshold": "threshold_{norm}"}
+SIZE_DASHES = {"candidate": [1, 0], "threshold": [5, 3]}
+
+
+def size_long(frame: pd.DataFrame, input_name: str) -> pd.DataFrame:
+    """One row per (size, dtype, norm, series) of input ``input_name``."""
+    rows = frame[frame["input"] == input_name]
+    parts = []
+    for norm, title in NORM_TITLES.items():
+        for series, column in SIZE_SERIES.items():
+            part = rows[["size", "dtype", "input", "status", "u"]].copy()
+            part["norm"], part["series"] = title, series
+            part["value"] = pd.to_numeric(rows[column.format(norm=norm)], errors="coerce")
+            part["value_u"] = part["value"] / part["u"]
+            parts.append(part)
+    columns = ["size", "dtype", "input", "status", "u", "norm", "series", "value", "value_u"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
+def size_undrawable(frame: pd.DataFrame, input_name: str) -> Undrawable:
+    """The candidate's errors of ``input_name`` a log axis cannot draw."""
+    return undrawable(size_long(frame, input_name).query("series == 'candidate'"), "value")
+
+
+def size_chart(frame: pd.DataFrame, input_name: str, width: int = 220,
+               height: int = 220) -> alt.FacetChart:
+    """The error of ∂``input_name`` against the problem's size: one line per dtype
+    (colour), its verdict at each size as the marker's shape, and the threshold
+    err ≤ 2·baseline + (c + b·κ)·u as a dashed line of the same colour; one panel per
+    norm, log axes."""
+    long = size_long(frame, input_name)
+    values = long["value"].to_numpy(dtype=float)
+    long = long[np.isfinite(values) & (values > 0)]
+    dtypes = [d for d in DTYPE_NAMES if d in set(frame["dtype"])]
+    x = alt.X("size:Q", title="size", scale=alt.Scale(type="log"),
+              axis=alt.Axis(format="~s", grid=True))
+    y = alt.Y("value:Q", title=f"relative error of ∂{input_name}",
+              scale=alt.Scale(type="log"), axis=alt.Axis(format="~e", grid=True))
+    color = dtype_color(legend="bottom", dtypes=dtypes, stacked=True)
+    tooltip = [alt.Tooltip("size:Q"), alt.Tooltip("dtype:N"), alt.Tooltip("series:N"),
+               alt.Tooltip("value:Q", title="relative", format=".3e"),
+               alt.Tooltip("value_u:Q", title="in u", format=".3g"),
+               alt.Tooltip("status:N", title="verdict")]
+    base = alt.Chart().encode(x=x, y=y, color=color, tooltip=tooltip)
+    lines = base.mark_line(strokeWidth=1.8).encode(
+        detail="series:N",
+        strokeDash=alt.StrokeDash("series:N", title="", sort=list(SIZE_DASHES),
+                                  scale=alt.Scale(domain=list(SIZE_DASHES),
+                                                  range=list(SIZE_DASHES.values())),
+                                  legend=legend_at("bottom", stacked=True)))
+    candidate = long[long["series"] == "candidate"]
+    points = base.transform_filter(alt.datum.series == "candidate").mark_point(
+        filled=True, size=70, opacity=0.95).encode(
+        shape=status_shape(candidate["status"], legend="bottom", stacked=True))
+    return (alt.layer(lines, points, data=long).properties(width=width, height=height)
+            .facet(column=alt.Column("norm:N", title=None, sort=list(NORM_TITLES.values())))
+            .properties(title=f"∂{input_name}: candidate (solid) and threshold (dashed) "
+                              "against size"))
+
+
+def delta_heatmap(delta, title: str, max_side: int = MAX_SIDE) -> alt.LayerChart:
+    """|Δ| per element of a 2-D (or 1-D) gradient on a log colour scale, pooled to
+    at most ``max_side`` cells a side (each block its largest |Δ|), exact zeros grey
+    and non-finite entries black (``heatmaps.magnitude_heatmap``)."""
+    return magnitude_heatmap(delta, title, value_title="|Δ|", max_side=max_side)

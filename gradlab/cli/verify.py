@@ -113,21 +113,22 @@ def _report(args):
                   names=(args.target, args.reference))
 
 
-def parse_inputs(items: list[str], seed: int) -> dict:
-    """["x=16x1024", "t=16:int:10"] → {"x": (16, 1024), "t": int64 tensor}."""
+def parse_inputs(items: list[str], seed: int, what: str = "--input") -> dict:
+    """["x=16x1024", "t=16:int:10"] → {"x": (16, 1024), "t": int64 tensor}; errors
+    name ``what`` (the flag, or the dashboard's field)."""
     inputs: dict = {}
     for item in items:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise GradlabError(f"--input must be NAME=SHAPE such as x=64x1024 (got {item!r})")
+            raise GradlabError(f"{what} must be NAME=SHAPE such as x=64x1024 (got {item!r})")
         if name in inputs:
-            raise GradlabError(f"--input names {name!r} twice")
+            raise GradlabError(f"{what} names {name!r} twice")
         shape_part, _, high = spec.partition(":int:")
-        shape = parse_shape(shape_part, f"--input {name}")
+        shape = parse_shape(shape_part, f"{what} {name}")
         if high:
             if not high.strip().isdigit() or int(high) < 1:
-                raise GradlabError(f"--input {name}: HIGH of SHAPE:int:HIGH must be an "
+                raise GradlabError(f"{what} {name}: HIGH of SHAPE:int:HIGH must be an "
                                    f"integer ≥ 1 (got {high!r})")
             inputs[name] = integers(shape, int(high), seed)
         else:

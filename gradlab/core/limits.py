@@ -84,3 +84,23 @@ ENV_NAMES = {
     "max_points": ("GRADLAB_MAX_POINTS", 1),
     "upload_bytes": ("GRADLAB_MAX_UPLOAD_MIB", MiB),
 }
+
+
+#: The switch for importing a user's ``module:function`` on the dashboard's Verify page.
+ALLOW_IMPORT = "GRADLAB_ALLOW_IMPORT"
+
+
+def allow_import(environ=None) -> bool:
+    """Whether GRADLAB_ALLOW_IMPORT=1 lets the dashboard import ``module:function``.
+
+    Importing a module runs its code in the server's process, so a hosted
+    instance leaves it off: unset, "" or "0" is off, "1" on; anything else is a
+    GradlabError naming the variable (a typo never turns it on silently).
+    """
+    environ = os.environ if environ is None else environ
+    text = environ.get(ALLOW_IMPORT, "").strip()
+    if text in ("", "0"):
+        return False
+    if text == "1":
+        return True
+    raise GradlabError(f"{ALLOW_IMPORT} must be 1 (on) or 0 (off) (got {text!r})")

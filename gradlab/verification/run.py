@@ -105,6 +105,22 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     ``Limits.from_env()``. ``names``: how the report names the candidate and
     the reference (default: their qualified names).
     """
+    dtypes, run = _start(candidate, reference, inputs, dtypes, seed, mistake, limits)
+    specs = run.specs
+    rows = [row for dtype in dtypes for row in run.rows(dtype)]
+    cand_name, ref_name = names or (describe(candidate), describe(reference))
+    prov = provenance()
+    for row in rows:
+        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
+    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
+                  tuple((s.name, s.describe()) for s in specs), prov)
+
+
+def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
+           ) -> tuple[tuple[str, ...], _Run]:
+    """(the dtypes, the run): the arguments checked, the memory guarded, the inputs
+    drawn from a generator seeded ``seed`` (the upstream gradients and the Taylor
+    directions come from it next, once the reference's outputs are known)."""
     if not callable(candidate):
         raise GradlabError(f"candidate must be callable (got {type(candidate).__name__})")
     if not callable(reference):
@@ -117,15 +133,56 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     check_memory(need, limits)
     generator = torch.Generator().manual_seed(seed)
     specs = draw_inputs(inputs, generator)
-    run = _Run(candidate, reference, specs, mistake, _Draws(generator, need, limits,
-                                                            "float64" in dtypes))
-    rows = [row for dtype in dtypes for row in run.rows(dtype)]
-    cand_name, ref_name = names or (describe(candidate), describe(reference))
-    prov = provenance()
-    for row in rows:
-        row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
-    return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
-                  tuple((s.name, s.describe()) for s in specs), prov)
+    return dtypes, _Run(candidate, reference, specs, mistake,
+                        _Draws(generator, need, limits, "float64" in dtypes))
+
+
+@dataclass(frozen=True)
+class Deltas:
+    """One dtype's gradients against the truth, per differentiated input, as float64
+    tensors of the gradient's shape: ``candidate`` |G − T| and ``composite`` |B − T|
+    (empty in float64, whose truth is the composite itself), and ``peak`` max|T|.
+    ``failure`` says why there are none (the candidate raised, an input overflows)."""
+
+    dtype: str
+    candidate: Mapping[str, torch.Tensor]
+    composite: Mapping[str, torch.Tensor]
+    peak: Mapping[str, float]
+    failure: str | None = None
+
+
+def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, dtype: str,
+                    seed: int = 0, *, limits: Limits | None = None) -> Deltas:
+    """|candidate − truth| and |composite − truth| per element in ``dtype``, on the
+    draws of ``verify(candidate, reference, inputs, …, seed)``: the same rounded
+    inputs and upstream gradient, so max|G − T| / max|T| is that report's
+    ``err_max``. For heat maps of where an error sits; bad arguments, or a
+    reference that raises, raise GradlabError like ``verify``."""
+    (dtype,), run = _start(candidate, reference, inputs, (dtype,), seed, None, limits)
+    specs = run.specs
+    torch_dtype = dtype_info(dtype).torch_dtype
+    over = [s.name for s in specs if s.differentiated and s.overflows(torch_dtype)]
+    if over:
+        return Deltas(dtype, {}, {}, {}, f"input {over[0]!r} overflows {dtype} when rounded")
+    args = run._args(torch_dtype)
+    truth, ups = run._truth(args, torch_dtype)
+    peak = {n: abs_max(t) for n, t in truth.items()}
+    composite = {}
+    if dtype != "float64":
+        base = run._reference(args, ups, torch_dtype)
+        composite = {n: (base[n].detach().to(F64) - t).abs() for n, t in truth.items()}
+    try:
+        cand = autograd_grads(candidate, args, run.names, ups, run.draws.shapes, torch_dtype)
+    except Exception as exc:
+        cand = Grads(failure=f"raised {first_line(exc)}")
+    if cand.failure:
+        return Deltas(dtype, {}, composite, peak, f"the candidate {cand.failure} in {dtype}")
+    missing = [n for n, g in cand.grads.items() if g is None]
+    if missing:
+        return Deltas(dtype, {}, composite, peak,
+                      f"no gradient for input {missing[0]!r} in {dtype}")
+    deltas = {n: (cand.grads[n].detach().to(F64) - t).abs() for n, t in truth.items()}
+    return Deltas(dtype, deltas, composite, peak)
 
 
 class _Draws:

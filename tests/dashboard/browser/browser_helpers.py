@@ -113,6 +113,15 @@ def server(tmp_path_factory):
     stop_server(server)
 
 
+@pytest.fixture(scope="module")
+def app(server, browser) -> str:
+    """The server's URL, once the entry page (app.py) has run."""
+    page = new_page(browser)
+    open_page(page, server.url)
+    page.context.close()
+    return server.url
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -192,3 +201,54 @@ def shoot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+#: The widths the dashboard must work at, with the sidebar open (it is, on a desktop).
+WIDTHS = (1024, 1440)
+
+#: The main column's content box (inside its padding), left and right.
+CONTENT = """const main = document.querySelector('[data-testid="stMainBlockContainer"]');
+  const box = main.getBoundingClientRect(), style = getComputedStyle(main);
+  const contentLeft = box.left + parseFloat(style.paddingLeft);
+  const contentRight = box.right - parseFloat(style.paddingRight);"""
+#: Per chart: its box and the main column's content box, and of its SVG cells
+#: (heat-map rects) and points (symbols) the count and the smallest width and height.
+LAYOUT = """() => {
+  """ + CONTENT + """
+  return [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(chart => {
+    const box = chart.getBoundingClientRect();
+    const svg = chart.querySelector('svg.marks');
+    const sizes = (selector) => [...(svg ? svg.querySelectorAll(selector) : [])]
+      .map(p => p.getBoundingClientRect());
+    const cells = sizes('g.mark-rect.role-mark path');
+    const points = sizes('g.mark-symbol.role-mark path');
+    const texts = [...(svg ? svg.querySelectorAll('text') : [])].map(t => t.textContent);
+    return {left: box.left, right: box.right, mainLeft: contentLeft, mainRight: contentRight,
+            svg: !!svg, cells: cells.length, points: points.length, texts: texts,
+            cellWidth: Math.min(...cells.map(r => r.width)),
+            cellHeight: Math.min(...cells.map(r => r.height))};
+  });
+}"""
+#: What is cut off: metric labels and values whose text is wider than their box, and
+#: equations that run past the main column's content box.
+CLIPPED = """() => {
+  """ + CONTENT + """
+  const cut = [...document.querySelectorAll(
+      '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
+    .filter(el => el.scrollWidth > el.clientWidth + 1);
+  const wide = [...document.querySelectorAll('.katex-html')]
+    .filter(el => el.getBoundingClientRect().right > contentRight + 1);
+  return [...cut, ...wide].map(el => el.textContent.slice(0, 40));
+}"""
+
+
+def sidebar_open(page) -> bool:
+    return page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
+
+
+def assert_charts_fit(charts: list[dict]) -> None:
+    for chart in charts:
+        assert chart["svg"], "drawn as SVG"
+        assert chart["left"] >= chart["mainLeft"] - 1, chart
+        assert chart["right"] <= chart["mainRight"] + 1, "no chart runs off the page"
+        assert not any(t.endswith("…") for t in chart["texts"]), chart["texts"]

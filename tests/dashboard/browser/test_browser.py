@@ -11,13 +11,18 @@ from playwright.sync_api import expect
 
 pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plugin, below
 from browser_helpers import (  # noqa: E402
+    CLIPPED,
+    LAYOUT,
     PAGES,
+    WIDTHS,
+    assert_charts_fit,
     exceptions,
     healthy,
     new_page,
     open_page,
     settle,
     shoot,
+    sidebar_open,
     start_server,
     stop_server,
 )
@@ -27,7 +32,7 @@ from gradlab.sweep.export import read_csv_bytes, to_csv_bytes  # noqa: E402
 from gradlab.sweep.grid import Sweep  # noqa: E402
 from gradlab.sweep.runner import run_sweep  # noqa: E402
 
-#: The fixtures (server, browser, page, tall_page) live in a helper module, not a
+#: The fixtures (server, app, browser, page, tall_page) live in a helper module, not a
 #: conftest.py, which would shadow tests/conftest.py (both import as "conftest").
 pytest_plugins = ["browser_helpers"]
 pytestmark = pytest.mark.browser
@@ -37,15 +42,6 @@ TITLES = {"explorer": "Explorer", "sweep": "Sweep", "precision": "Precision",
 #: Pages whose default view is worth a screenshot as it is (Sweep and Compare are shot
 #: with results, by their own tests).
 SHOT_AS_OPENED = ("explorer", "precision", "epsilon")
-
-
-@pytest.fixture(scope="module")
-def app(server, browser) -> str:
-    """The server's URL, once the entry page (app.py) has run."""
-    page = new_page(browser)
-    open_page(page, server.url)
-    page.context.close()
-    return server.url
 
 
 def query(page) -> dict[str, list[str]]:
@@ -193,57 +189,6 @@ def test_compare_overlays_uploads_and_names_a_bad_file(app, tall_page, tmp_path)
     table.wait_for()
     assert page.locator('[data-testid="stVegaLiteChart"]').count() == 2
     shoot(page, "compare")
-
-
-#: The widths the dashboard must work at, with the sidebar open (it is, on a desktop).
-WIDTHS = (1024, 1440)
-
-#: The main column's content box (inside its padding), left and right.
-CONTENT = """const main = document.querySelector('[data-testid="stMainBlockContainer"]');
-  const box = main.getBoundingClientRect(), style = getComputedStyle(main);
-  const contentLeft = box.left + parseFloat(style.paddingLeft);
-  const contentRight = box.right - parseFloat(style.paddingRight);"""
-#: Per chart: its box and the main column's content box, and of its SVG cells
-#: (heat-map rects) and points (symbols) the count and the smallest width and height.
-LAYOUT = """() => {
-  """ + CONTENT + """
-  return [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')].map(chart => {
-    const box = chart.getBoundingClientRect();
-    const svg = chart.querySelector('svg.marks');
-    const sizes = (selector) => [...(svg ? svg.querySelectorAll(selector) : [])]
-      .map(p => p.getBoundingClientRect());
-    const cells = sizes('g.mark-rect.role-mark path');
-    const points = sizes('g.mark-symbol.role-mark path');
-    const texts = [...(svg ? svg.querySelectorAll('text') : [])].map(t => t.textContent);
-    return {left: box.left, right: box.right, mainLeft: contentLeft, mainRight: contentRight,
-            svg: !!svg, cells: cells.length, points: points.length, texts: texts,
-            cellWidth: Math.min(...cells.map(r => r.width)),
-            cellHeight: Math.min(...cells.map(r => r.height))};
-  });
-}"""
-#: What is cut off: metric labels and values whose text is wider than their box, and
-#: equations that run past the main column's content box.
-CLIPPED = """() => {
-  """ + CONTENT + """
-  const cut = [...document.querySelectorAll(
-      '[data-testid="stMetricValue"] div, [data-testid="stMetricLabel"] p')]
-    .filter(el => el.scrollWidth > el.clientWidth + 1);
-  const wide = [...document.querySelectorAll('.katex-html')]
-    .filter(el => el.getBoundingClientRect().right > contentRight + 1);
-  return [...cut, ...wide].map(el => el.textContent.slice(0, 40));
-}"""
-
-
-def sidebar_open(page) -> bool:
-    return page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
-
-
-def assert_charts_fit(charts: list[dict]) -> None:
-    for chart in charts:
-        assert chart["svg"], "drawn as SVG"
-        assert chart["left"] >= chart["mainLeft"] - 1, chart
-        assert chart["right"] <= chart["mainRight"] + 1, "no chart runs off the page"
-        assert not any(t.endswith("…") for t in chart["texts"]), chart["texts"]
 
 
 @pytest.mark.parametrize("width", WIDTHS)

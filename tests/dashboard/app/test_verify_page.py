@@ -1,0 +1,205 @@
+"""AppTest of the Verify page (views/verify.py): the default view, a planted mistake,
+a shared URL, bad URL fields, and the module:function source behind
+GRADLAB_ALLOW_IMPORT (with verify_fixture_ops.py, a user's module beside this file)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from apptest_helpers import assert_clean, has_log_scale, page, specs
+
+from gradlab.core.limits import ALLOW_IMPORT
+
+K = "verify."
+HERE = Path(__file__).resolve().parent
+OPS = "verify_fixture_ops"
+MODULE = {"source": "module", "target": f"{OPS}:product", "reference": f"{OPS}:reference",
+          "inputs": "x=8x16, w=16"}
+
+
+def verdicts(at):
+    """The verdict table (the frame with a ``verdict`` column)."""
+    return next(f.value for f in at.dataframe if "verdict" in f.value.columns)
+
+
+def alerts(at) -> str:
+    return " ".join(e.value for e in [*at.success, *at.error, *at.warning, *at.info])
+
+
+def titles(at) -> list[str]:
+    """Each chart's title text (a facet's, or a heat map's)."""
+    out = []
+    for spec in specs(at):
+        title = spec.get("title", "")
+        out.append(title.get("text", "") if isinstance(title, dict) else title)
+    return out
+
+
+@pytest.fixture(scope="module")
+def default():
+    with pytest.MonkeyPatch.context() as patch:  # as a hosted instance runs
+        patch.delenv(ALLOW_IMPORT, raising=False)
+        return page("verify").run()
+
+
+def test_default_view_renders_verdicts_and_charts(default):
+    assert_clean(default)
+    assert "Verdict: passed" in default.success[0].value
+    table = verdicts(default)
+    assert list(table["dtype"].unique()) == ["float32", "bfloat16", "float16"]
+    assert set(table["input"]) == {"x", "weight", "bias"}
+    assert set(table["verdict"]) == {"pass"}
+    charts = specs(default)
+    assert len(charts) == 4, "verdict chart, two |Δ| maps, the size chart"
+    assert all(has_log_scale(spec) for spec in charts)
+    names = titles(default)
+    assert names[1] == "|candidate − truth|, ∂x" and names[2] == "|composite − truth|, ∂x"
+    assert "against size" in names[3]
+    assert dict(default.query_params) == {}, "the default view keeps a clean URL"
+
+
+def test_default_explains_why_module_import_is_off(default):
+    captions = " ".join(c.value for c in default.caption)
+    assert "runs its code in the server's process" in captions
+    assert f"{ALLOW_IMPORT}=1 streamlit run app.py" in captions
+    assert not [r for r in default.radio if r.key == K + "source"], "no source switch"
+
+
+def test_a_planted_mistake_fails(monkeypatch):
+    monkeypatch.delenv(ALLOW_IMPORT, raising=False)
+    at = page("verify").run()
+    at.selectbox(key=K + "candidate").set_value("no-mean").run()
+    assert not at.exception
+    assert at.error and "Verdict: NOT passed" in at.error[0].value
+    table = verdicts(at)
+    assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
+    assert set(table.loc[table["input"] != "x", "verdict"]) == {"pass"}
+    listed = [m.value for m in at.markdown if m.value.startswith("- **")]
+    assert len(listed) == 3 and all("∂x** — fail: bug:" in line for line in listed)
+    assert dict(at.query_params) == {"candidate": "no-mean"}
+    assert len(specs(at)) == 4
+
+
+def test_a_shared_url_restores_the_view():
+    at = page("verify")
+    at.query_params.update({"problem": "gelu", "candidate": "tanh-arg", "size": "64",
+                            "sweep": "64, 128", "dtypes": "float32,float16", "seed": "3"})
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key=K + "problem").value == "gelu"
+    assert at.selectbox(key=K + "candidate").value == "tanh-arg"
+    assert at.text_input(key=K + "size").value == "64"
+    assert at.text_input(key=K + "seed").value == "3"
+    assert at.multiselect(key=K + "dtypes").value == ["float32", "float16"]
+    table = verdicts(at)
+    assert list(table["dtype"]) == ["float32", "float16"]
+    assert set(table["shape"]) == {"16x64"} and set(table["verdict"]) == {"fail"}
+    assert "at width 64, 128" in " ".join(c.value for c in at.caption)
+
+
+def test_a_bad_url_field_is_named_and_the_rest_kept():
+    at = page("verify")
+    at.query_params.update({"problem": "gelu", "size": "99999", "dtypes": "float16"})
+    at.run()
+    assert not at.exception
+    warning = " ".join(w.value for w in at.warning)
+    assert "size must be ≤ 16384" in warning and "gelu" in warning
+    assert at.selectbox(key=K + "problem").value == "gelu"
+    assert at.multiselect(key=K + "dtypes").value == ["float16"]
+    assert set(verdicts(at)["shape"]) == {"16x1024"}, "the default size stands"
+
+
+def test_a_gradient_not_in_the_report_falls_back_with_a_message():
+    at = page("verify")
+    at.query_params.update({"show_input": "nope", "show_dtype": "bfloat16"})
+    at.run()
+    assert not at.exception
+    assert "show_input: 'nope' not among" in " ".join(w.value for w in at.warning)
+    assert at.selectbox(key=K + "show_dtype").value == "bfloat16"
+    assert "in bfloat16" in " ".join(c.value for c in at.caption)
+    assert dict(at.query_params) == {"show_dtype": "bfloat16"}
+
+
+def test_a_bad_size_typed_in_is_an_error_naming_it():
+    at = page("verify").run()
+    at.text_input(key=K + "size").set_value("1e23").run()
+    assert not at.exception
+    assert at.error and at.error[0].value.startswith("size must be ≤ 4096")
+
+
+def test_switching_problem_keeps_a_candidate_it_has():
+    at = page("verify").run()
+    at.selectbox(key=K + "candidate").set_value("no-mean").run()
+    at.selectbox(key=K + "problem").set_value("gelu").run()
+    assert_clean(at)
+    assert at.selectbox(key=K + "candidate").value == "correct"
+    assert dict(at.query_params) == {"problem": "gelu"}
+
+
+def test_module_source_is_refused_without_the_switch(monkeypatch):
+    monkeypatch.delenv(ALLOW_IMPORT, raising=False)
+    at = page("verify")
+    at.query_params.update(MODULE)
+    at.run()
+    assert not at.exception
+    assert f"module:function is off on this instance ({ALLOW_IMPORT} is not 1)" in alerts(at)
+    assert "Verdict: passed" in at.success[0].value, "the built-in problem is shown"
+    assert set(verdicts(at)["input"]) == {"x", "weight", "bias"}
+
+
+@pytest.fixture
+def importing(monkeypatch):
+    monkeypatch.setenv(ALLOW_IMPORT, "1")
+    monkeypatch.syspath_prepend(str(HERE))
+
+
+def test_module_source_verifies_a_users_function(importing):
+    at = page("verify")
+    at.query_params.update(MODULE)
+    at.run()
+    assert_clean(at)
+    assert at.radio(key=K + "source").value == "module"
+    assert "Verdict: passed" in at.success[0].value
+    table = verdicts(at)
+    assert set(table["input"]) == {"x", "w"} and set(table["shape"]) == {"8x16", "16"}
+    assert len(specs(at)) == 3, "no size sweep for a user's function"
+    assert dict(at.query_params) == MODULE
+
+
+def run_module(target: str):
+    """The page with the module source and candidate ``target``, run (no exception)."""
+    at = page("verify")
+    at.query_params.update({**MODULE, "target": target})
+    at.run()
+    assert not at.exception
+    return at
+
+
+def test_module_source_fails_a_wrong_backward(importing):
+    at = run_module(f"{OPS}:product_wrong")
+    table = verdicts(at)
+    assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
+    assert set(table.loc[table["input"] == "w", "verdict"]) == {"pass"}
+
+
+def test_a_raising_candidate_gives_error_rows_not_a_traceback(importing):
+    at = run_module(f"{OPS}:raising")
+    table = verdicts(at)
+    assert set(table["verdict"]) == {"error"}
+    assert all("raised ValueError: planted failure" in e for e in table["evidence"])
+    assert "Verdict: NOT passed: 6 error" in at.error[0].value
+    assert "No |Δ| maps" in " ".join(w.value for w in at.warning)
+
+
+def test_a_module_that_cannot_be_imported_is_named(importing):
+    at = run_module("no_such_module_here:f")
+    assert at.error and "target: cannot import 'no_such_module_here'" in at.error[0].value
+
+
+def test_the_module_source_asks_for_its_empty_fields(importing):
+    at = page("verify")
+    at.query_params.update({"source": "module"})
+    at.run()
+    assert_clean(at)
+    assert "Fill in target, reference, inputs" in at.info[0].value
