@@ -37,7 +37,7 @@ from gradlab.sweep.runner import run_sweep  # noqa: E402
 pytest_plugins = ["browser_helpers"]
 pytestmark = pytest.mark.browser
 
-TITLES = {"explorer": "Explorer", "sweep": "Sweep", "precision": "Precision",
+TITLES = {"explorer": "Explorer", "verify": "Verify", "sweep": "Sweep", "precision": "Precision",
           "epsilon": "Epsilon", "compare": "Compare"}
 #: Pages whose default view is worth a screenshot as it is (Sweep and Compare are shot
 #: with results, by their own tests).
