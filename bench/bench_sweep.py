@@ -172,7 +172,8 @@ def dask_run(sweep: Sweep, workers: int) -> dict:
         busy[t["worker"]] += t["compute"]
     longest = max(tasks, key=lambda t: t["compute"])
     c = longest["unit"].cases[0]
-    return {"total": end - start, "start": up - start, "run": ran - up,
+    # What `sweep --workers N` costs: start, run, close (not the warm run between).
+    return {"total": (ran - start) + (end - closing), "start": up - start, "run": ran - up,
             "close": end - closing, "warm": warm, "tasks": len(tasks),
             "busy": sorted(busy.values(), reverse=True),
             "compute": sum(t["compute"] for t in tasks),

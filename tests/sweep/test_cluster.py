@@ -10,6 +10,7 @@ neither hangs nor loses the sweep.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -427,3 +428,18 @@ def run_main(argv: list[str]) -> int:
         return main(argv)
     except SystemExit as exc:  # argparse's own errors
         return exc.code
+
+
+def test_a_worker_gets_glibcs_heap_back_from_the_nannys_trim_threshold(monkeypatch):
+    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold at
+    128 KiB (every large tensor a fresh, zeroed mmap): run_unit undoes it, once per
+    process, and leaves a process without the variable alone."""
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    cluster.undo_nanny_malloc.cache_clear()
+    assert cluster.undo_nanny_malloc() is False
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    cluster.undo_nanny_malloc.cache_clear()
+    try:
+        assert cluster.undo_nanny_malloc() is (platform.libc_ver()[0] == "glibc")
+    finally:
+        cluster.undo_nanny_malloc.cache_clear()
