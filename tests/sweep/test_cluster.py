@@ -443,3 +443,15 @@ def test_a_worker_gets_glibcs_heap_back_from_the_nannys_trim_threshold(monkeypat
         assert cluster.undo_nanny_malloc() is (platform.libc_ver()[0] == "glibc")
     finally:
         cluster.undo_nanny_malloc.cache_clear()
+
+
+def test_local_workers_are_forked_from_a_server_that_has_imported_torch():
+    """Where the platform has a fork server, a local cluster's workers come from one
+    that has imported distributed, torch and gradlab (each spawned worker would import
+    them itself)."""
+    import multiprocessing
+
+    expected = ("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                else "spawn")
+    assert cluster.start_method() == expected
+    assert {"torch", "gradlab.sweep.cluster"} <= set(cluster.PRELOAD)
