@@ -17,6 +17,7 @@ REQUIREMENTS = {
     "pandas": "pandas>=3.1,<4",
     "altair": "altair>=6.3,<7",
     "tqdm": "tqdm>=4.70,<5",
+    "dask": "dask>=2026.8,<2027",
     "distributed": "distributed>=2026.8,<2027",
 }
 CPU_TORCH = "--index-url https://download.pytorch.org/whl/cpu"
