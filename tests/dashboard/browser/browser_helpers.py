@@ -45,10 +45,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def healthy(url: str) -> bool:
-    """Whether /_stcore/health answers "ok" now."""
+def healthy(url: str, timeout_s: float = 5) -> bool:
+    """Whether /_stcore/health answers "ok" within ``timeout_s``."""
     try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=timeout_s) as response:
             return response.status == 200 and response.read().strip() == b"ok"
     except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False

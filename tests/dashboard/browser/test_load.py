@@ -56,6 +56,14 @@ HUGE = ("sweep?dims=1000000&run=1", "?preset=0&m=1000000&n=1000000",
         "precision?dims=1000000")
 
 
+#: How long one health check may wait for its answer. The check is of liveness (the
+#: server answers, with "ok"), not of latency: under this load on a 2-core machine
+#: an answer takes up to ~2 s (CPU shared with four sweeps and the browser), and a
+#: busier CI machine has taken more than 5 s once. The slowest answer is printed and
+#: recorded in docs/benchmarks.md ("Load check"), not asserted.
+HEALTH_TIMEOUT_S = 60
+
+
 class Monitor:
     """Polls the server's health and memory on a thread while the sessions run."""
 
@@ -63,13 +71,16 @@ class Monitor:
         self.url, self.pid, self.every_s = url, pid, every_s
         self.checks = self.failures = 0
         self.max_rss_kib = 0
+        self.slowest_s = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
             self.checks += 1
-            self.failures += not healthy(self.url)
+            start = time.monotonic()
+            self.failures += not healthy(self.url, HEALTH_TIMEOUT_S)
+            self.slowest_s = max(self.slowest_s, time.monotonic() - start)
             self.max_rss_kib = max(self.max_rss_kib, rss_kib(self.pid))
             self._stop.wait(self.every_s)  # the sampling interval, not synchronisation
 
@@ -127,7 +138,8 @@ def test_four_sessions_sweep_at_once(browser, load_server):
     print(f"\nload check: {SESSIONS} sessions × {POINTS} points in {elapsed:.1f} s; "
           f"server RSS {rss_start / 1024:.0f} MiB before, max sampled "
           f"{monitor.max_rss_kib / 1024:.0f} MiB, peak (VmHWM) {peak / 1024:.0f} MiB; "
-          f"{monitor.checks} health checks, {monitor.failures} failed")
+          f"{monitor.checks} health checks, {monitor.failures} failed, the slowest "
+          f"answered in {monitor.slowest_s:.2f} s")
     assert monitor.checks > 0 and monitor.failures == 0
     assert healthy(url)
     for seed, frame in enumerate(frames):
