@@ -36,6 +36,15 @@ and says where the Dask run's time goes, from Dask's task stream:
 - ``close``: stopping the cluster;
 - ``warm run``: the same sweep again on the running cluster (a dashboard with
   GRADLAB_DASK_SCHEDULER pays no start).
+
+    python -m bench.bench_sweep --workers 2 --cli [--repeat 3]
+
+times the commands a user types, end to end, alternating in the same run:
+``python -m gradlab sweep`` and ``python -m gradlab sweep --workers 2`` (the
+default sweep, CSV to a file). The command starts its workers' fork server
+first thing, so that the workers' imports overlap its own
+(gradlab/sweep/forkserver.py); a third command, the same with the fork
+server started only when the cluster starts, shows what that saves.
 """
 
 from __future__ import annotations
@@ -43,6 +52,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -220,13 +232,49 @@ def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
               f"overhead (run − busiest worker) {d['overhead']:.1f} s")
 
 
+#: ``python -m gradlab`` with the fork server started only when the cluster starts.
+LATE_START = ("import sys; from gradlab.sweep import forkserver; "
+              "forkserver.start_early = lambda argv: False; from gradlab.cli.main import main; "
+              "sys.exit(main(sys.argv[1:]))")
+
+
+def cli_seconds(flags: list[str], late: bool = False) -> float:
+    """Wall seconds of ``python -m gradlab sweep FLAGS`` (the default sweep, CSV to a
+    temporary file) in a process of its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        head = [sys.executable, "-c", LATE_START] if late else [sys.executable, "-m", "gradlab"]
+        start = time.perf_counter()
+        subprocess.run([*head, "sweep", "--no-progress", "--out", f"{tmp}/sweep.csv", *flags],
+                       check=True, capture_output=True)
+        return time.perf_counter() - start
+
+
+def compare_cli(workers: int, repeat: int) -> None:
+    """The commands end to end, alternating: serial, --workers N, and --workers N with
+    the fork server started late."""
+    flags = ["--workers", str(workers)]
+    print(f"\nthe commands end to end (default sweep), {repeat} round(s), alternating:")
+    for i in range(1, repeat + 1):
+        serial, fast, late = cli_seconds([]), cli_seconds(flags), cli_seconds(flags, late=True)
+        print(f"round {i}: serial {serial:.1f} s; --workers {workers} {fast:.1f} s: "
+              f"{fast / serial:.2f} × serial (target ≤ 0.75); with the fork server started "
+              f"late {late:.1f} s: {late / serial:.2f} × serial")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dims", default=None, help="comma list (default: the default's)")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--workers", type=int, default=0,
                         help="compare serial with a local Dask cluster of this many workers")
+    parser.add_argument("--cli", action="store_true",
+                        help="with --workers: time the commands end to end instead")
     args = parser.parse_args()
+    if args.cli:
+        if not args.workers:
+            parser.error("--cli needs --workers N")
+        compare_cli(args.workers, args.repeat)
+        return
     sweep = Sweep.default()
     if args.dims:
         sweep = dataclasses.replace(sweep, dims=tuple(int(d) for d in args.dims.split(",")))

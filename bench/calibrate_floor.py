@@ -4,10 +4,11 @@ seeds the fit never saw.
     python bench/calibrate_floor.py --fit-seeds 0-9 --test-seeds 100-179
 
 Every point is a *correct* case (variant none) of ``run_check``, run through
-the sweep engine over four grids (``GRIDS``): m = n from 1 to 64 at activation
+the sweep engine over five grids (``GRIDS``): m = n from 1 to 64 at activation
 scales from 1e-4 to 100 (float16 overflows at 100) with ε from 0 to 1, batch 1
-and 4; rectangular m × n; m = n = 128 to 1024; and m = n = 2048 and 4096; all
-four dtypes, both placements. The small grid runs every given seed, the others
+and 4; the same at ε = 3 and 10; rectangular m × n; m = n = 128 to 1024; and
+m = n = 2048 and 4096; all four dtypes, both placements. The small and ε grids
+run every given seed, the others
 the first few (``GRIDS``). For each analytic
 method that ran and each norm N the excess
 
@@ -47,6 +48,9 @@ ALL = dict(dtypes=DTYPE_NAMES, placements=("inside", "outside"),
 GRIDS = {
     "small": (Sweep(dims=(1, 2, 3, 4, 8, 16, 32, 64), batch=(1, 4),
                     eps=(0.0, 1e-5, 1e-2, 1.0), scales=(1e-4, 1e-2, 1.0, 100.0), **ALL), None),
+    # ε up to 10: the normalisation dominated by ε (u = sqrt(mean(a²) + ε) ≈ √ε).
+    "eps": (Sweep(dims=(1, 2, 3, 4, 8, 16, 32, 64), batch=(1, 4), eps=(3.0, 10.0),
+                  scales=(1e-4, 1e-2, 1.0, 100.0), **ALL), None),
     "rect": (Sweep(m=(1, 2, 7, 64), n=(1, 3, 64, 300), batch=(1, 3), eps=(0.0, 1e-3), **ALL), 10),
     "sizes": (Sweep(dims=(128, 512, 1024), batch=(1, 4), eps=(0.0, 1e-5), **ALL), 10),
     "large": (Sweep(dims=(2048, 4096), eps=(0.0, 1e-5), **{**ALL, "placements": ("inside",),

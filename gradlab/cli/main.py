@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     who = "gradlab"
+    # `sweep --workers N`: the workers' fork server imports torch while this process
+    # does (before the parser's imports; gradlab/sweep/forkserver.py imports nothing heavy).
+    from gradlab.sweep.forkserver import start_early
+
+    start_early(sys.argv[1:] if argv is None else list(argv))
     try:
         args = build_parser().parse_args(argv)
         who = f"the {args.command} command"

@@ -35,7 +35,6 @@ import ctypes
 import datetime
 import functools
 import logging
-import multiprocessing
 import os
 import queue
 import time
@@ -52,6 +51,7 @@ from gradlab.core.limits import Limits
 from gradlab.core.provenance import provenance
 from gradlab.problems.seed.case import Case
 from gradlab.sweep.executor import Executor
+from gradlab.sweep.forkserver import PRELOAD, start_method
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import Cancel, Progress, failed_rows, group_rows, reason
 
@@ -201,29 +201,20 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
     return rows
 
 
-#: What a local cluster's workers are forked from, where the platform has a fork
-#: server: a process that has imported these once, so that each worker does not import
-#: torch itself. Two workers on two cores took 4.6–4.8 s to import torch and gradlab
-#: after a 1.5–1.7 s start, and 1.6–1.8 s to close; forked, 4.5–4.9 s start to closed.
-PRELOAD = ("distributed", "torch", "gradlab.sweep.cluster")
-
-
-def start_method() -> str:
-    """How a local cluster starts its worker processes: ``forkserver`` where the
-    platform has it (Linux, macOS), else Dask's default ``spawn``."""
-    return "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() \
-        else "spawn"
-
-
 def local_cluster(workers: int) -> LocalCluster:
     """A local cluster of ``workers`` processes with one thread each, on 127.0.0.1,
-    whose workers are forked from a server that has imported ``PRELOAD``."""
+    whose workers are forked from a server that has imported ``PRELOAD``
+    (gradlab/sweep/forkserver.py: the CLI starts that server first thing)."""
     with dask.config.set({"distributed.worker.multiprocessing-method": start_method()}):
         ctx = get_mp_context()  # Dask sets its own preload list once, here
         if ctx.get_start_method() == "forkserver":
             ctx.set_forkserver_preload(list(PRELOAD))
+        # The scheduler always serves HTTP (health, metrics); without an address it takes
+        # port 8787, which another cluster may hold (a warning, then another port).
+        # Here: a free port on 127.0.0.1, and no dashboard pages.
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            host="127.0.0.1", dashboard_address=None,
+                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            scheduler_kwargs={"dashboard": False},
                             silence_logs=logging.ERROR)
 
 

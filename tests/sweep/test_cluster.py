@@ -9,6 +9,9 @@ neither hangs nor loses the sweep.
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
+import multiprocessing.forkserver
 import os
 import platform
 import signal
@@ -27,7 +30,7 @@ from gradlab.cli.main import main
 from gradlab.cli.sweep import torch_warning
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
-from gradlab.sweep import schema
+from gradlab.sweep import forkserver, schema
 from gradlab.sweep.executor import ENV_SCHEDULER, Executor, usable_cores
 from gradlab.sweep.export import read_csv_bytes, to_csv_bytes
 from gradlab.sweep.grid import Sweep
@@ -448,13 +451,61 @@ def test_a_worker_gets_glibcs_heap_back_from_the_nannys_trim_threshold(monkeypat
 def test_local_workers_are_forked_from_a_server_that_has_imported_torch():
     """Where the platform has a fork server, a local cluster's workers come from one
     that has imported distributed, torch and gradlab (each spawned worker would import
-    them itself)."""
-    assert {"torch", "gradlab.sweep.cluster"} <= set(cluster.PRELOAD)
+    them itself); the one ``start_early`` starts, when it has."""
+    assert {"torch", "gradlab.sweep.cluster"} <= set(forkserver.PRELOAD)
     if not sys.platform.startswith("linux"):
         pytest.skip("the fork server is checked on Linux")
     assert cluster.start_method() == "forkserver"
+    assert forkserver.start_early(["sweep", "--workers", "1"])
+    server = multiprocessing.forkserver._forkserver._forkserver_pid
     with cluster.connect(Executor(workers=1)) as client:
         parents = set(client.run(os.getppid).values())
     # A spawned worker's parent is this process (its nanny lives here); a forked one's
     # is the fork server.
-    assert parents and os.getpid() not in parents
+    assert parents == {server} and server != os.getpid()
+
+
+def _listening() -> set[tuple[str, int]]:
+    """(address as /proc/net writes it, port) of every listening TCP socket here."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(FileNotFoundError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A":  # LISTEN
+                    address, port = fields[1].split(":")
+                    found.add((address, int(port, 16)))
+    return found
+
+
+def test_a_local_cluster_listens_on_loopback_only_and_leaves_8787_free():
+    """Only loopback addresses, and no fixed port: Dask's scheduler serves HTTP on 8787
+    unless told otherwise (another cluster there meant a warning and another port)."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("read from /proc/net")
+    before = _listening()
+    with cluster.connect(Executor(workers=1)):
+        opened = _listening() - before
+    assert opened and {address for address, _ in opened} == {"0100007F"}  # 127.0.0.1
+    assert 8787 not in {port for _, port in opened}
+
+
+@pytest.mark.parametrize("argv, workers", [
+    (["sweep", "--workers", "2"], 2), (["sweep", "--dims", "2..8", "--workers=3"], 3),
+    (["sweep", "--work", "2"], 2), (["sweep"], 0), ([], 0), (["check", "--workers", "2"], 0),
+    (["sweep", "--workers", "two"], 0), (["sweep", "--workers"], 0),
+    (["sweep", "--workers", "-1"], 0), (["sweep", "--scheduler", "tcp://127.0.0.1:8786"], 0),
+], ids=["workers", "equals", "abbreviated", "serial", "empty", "check", "not-int",
+        "no-value", "negative", "scheduler"])
+def test_the_early_start_reads_sweep_workers_and_nothing_else(argv, workers, capsys):
+    assert forkserver.local_workers(argv) == workers
+    assert capsys.readouterr() == ("", "")  # the command's own parser reports bad flags
+
+
+def test_the_command_starts_the_fork_server_before_its_own_imports(monkeypatch, capsys):
+    """``main`` hands its argv to ``start_early`` first, even when a flag is bad."""
+    seen = []
+    monkeypatch.setattr(forkserver, "start_early", seen.append)
+    assert main(["sweep", "--workers", "2", "--dims", "huge"]) == 2
+    assert seen == [["sweep", "--workers", "2", "--dims", "huge"]]
+    assert "--dims" in capsys.readouterr().err
