@@ -49,8 +49,11 @@ class _Quiet(argparse.ArgumentParser):
 def start_early(argv: list[str]) -> bool:
     """For ``sweep --workers N`` where workers are forked: start the fork server now,
     with PRELOAD; True if it did. It runs until this process exits. Dask's nanny
-    forks the workers from it later (the fork server is one per process)."""
-    if not local_workers(argv) or start_method() != "forkserver":
+    forks the workers from it later (the fork server is one per process). An N the
+    command will refuse (more than the cores here) starts nothing."""
+    from gradlab.sweep.executor import usable_cores
+
+    if not 1 <= local_workers(argv) <= usable_cores() or start_method() != "forkserver":
         return False
     from multiprocessing import forkserver
 

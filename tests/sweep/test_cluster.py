@@ -502,6 +502,10 @@ def test_the_early_start_reads_sweep_workers_and_nothing_else(argv, workers, cap
     assert capsys.readouterr() == ("", "")  # the command's own parser reports bad flags
 
 
+def test_no_early_start_for_more_workers_than_cores():
+    assert not forkserver.start_early(["sweep", "--workers", str(usable_cores() + 1)])
+
+
 def test_the_command_starts_the_fork_server_before_its_own_imports(monkeypatch, capsys):
     """``main`` hands its argv to ``start_early`` first, even when a flag is bad."""
     seen = []
