@@ -3,7 +3,8 @@
     python bench/calibrate_verify.py [--holdout 100] [--threads 1]
 
 Correct candidates (each problem's hand-written backward and torch's kernel) in
-float32, bfloat16, float16 and float64: per dtype × norm, the largest
+float32, bfloat16, float16 and float64: per dtype × norm (max, fro, and scale:
+along the truth, not in float64), the largest
 
     excess = (err_N − 2·baseline_N)/u
 
@@ -39,7 +40,7 @@ from gradlab.problems.library import PROBLEMS
 from gradlab.verification import verify
 
 HALF = ("float32", "bfloat16", "float16")
-NORMS = ("max", "fro")
+NORMS = ("max", "fro", "scale")  # scale: along the truth (not in float64)
 
 
 def correct_runs(holdout: int) -> pd.DataFrame:
@@ -72,7 +73,10 @@ def excess_table(rows: pd.DataFrame) -> str:
             cells = []
             for group in ("fit", "held-out"):
                 g = sub[sub["group"] == group]
-                excess = (g[f"err_{norm}"] - 2 * g[f"baseline_{norm}"]) / g["u"]
+                excess = ((g[f"err_{norm}"] - 2 * g[f"baseline_{norm}"]) / g["u"]).dropna()
+                if excess.empty:
+                    cells.append("—")
+                    continue
                 worst = excess.idxmax()
                 at = g.loc[worst]
                 cells.append(f"{excess.max():.2f} ({at['problem']} {at['candidate']} "
@@ -99,7 +103,7 @@ def planted_margins() -> str:
                     touched = frame[frame["bug_effect_max"] > 0]
                     for _, row in touched.iterrows():
                         margin = max((row[f"err_{n}"] - row[f"threshold_{n}"]) / row["u"]
-                                     for n in NORMS)
+                                     for n in NORMS if math.isfinite(row[f"err_{n}"]))
                         key = (problem.name, bug, row["dtype"])
                         if margin < margins[key][0]:
                             margins[key] = (margin, f"{size} {row['input']} seed {seed} "

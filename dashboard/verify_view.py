@@ -268,13 +268,16 @@ def pick_input(maps: DeltaMaps | None, inputs: list[str], wanted: str) -> str:
 #: The verdict table's columns: report column → header.
 TABLE_COLUMNS = {
     "dtype": "dtype", "input": "input", "shape": "shape", "status": "verdict",
-    "err_max_u": "err / u", "err_fro_u": "normwise / u",
+    "err_max_u": "err / u", "err_fro_u": "normwise / u", "err_scale_u": "scale / u",
     "baseline_max_u": "composite / u", "baseline_fro_u": "composite nw / u",
+    "baseline_scale_u": "composite sc / u",
     "threshold_max_u": "threshold / u", "threshold_fro_u": "threshold nw / u",
+    "threshold_scale_u": "threshold sc / u",
     "taylor_rate": "Taylor rate", "evidence": "evidence",
 }
-NUMBER_COLUMNS = ("err / u", "normwise / u", "composite / u", "composite nw / u",
-                  "threshold / u", "threshold nw / u", "Taylor rate")
+NUMBER_COLUMNS = ("err / u", "normwise / u", "scale / u", "composite / u",
+                  "composite nw / u", "composite sc / u", "threshold / u",
+                  "threshold nw / u", "threshold sc / u", "Taylor rate")
 
 
 def verdict_table(frame: pd.DataFrame) -> pd.DataFrame:

@@ -20,6 +20,10 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   ``bench/calibrate_verify.py`` (the built-in problems and torch's kernels)
   fit them on seeds 0–9 and count false alarms on held-out seeds; see
   docs/verdict.md.
+- ``floor_scale`` is c_S of the third check, along the truth: the component
+  ⟨G − T, T⟩/‖T‖² of the error, a wrong scale of the whole gradient. Rounding
+  errors point every way and mostly cancel in it; a scale bug does not
+  (``verdict.compare``). Its rule is err_S ≤ 2·err_S(baseline) + c_S·u.
 - ``envelope`` bounds a correct baseline's error outright, in floors:
   ``err_N ≤ envelope·floor_N``, where a problem's κ is complete (the seed
   layer); past it the dtype has lost the case to underflow or overflow and
@@ -34,6 +38,9 @@ import torch
 
 from gradlab.core.errors import GradlabError
 
+#: c_S, the floor along the truth (to be fitted by bench/calibrate_verify.py).
+SCALE_FLOOR = 3.0
+
 
 @dataclass(frozen=True)
 class DtypeInfo:
@@ -46,6 +53,7 @@ class DtypeInfo:
     bound_fro: float
     envelope: float
     accumulate: str
+    floor_scale: float
 
     @property
     def u_acc(self) -> float:
@@ -57,12 +65,12 @@ class DtypeInfo:
         return torch.finfo(self.torch_dtype).bits
 
     def floor(self, norm: str) -> float:
-        """c_N of the verdict rule in ``norm`` ("max" or "fro")."""
-        return self.floor_max if norm == "max" else self.floor_fro
+        """c_N of the verdict rule in ``norm`` ("max", "fro" or "scale")."""
+        return {"max": self.floor_max, "fro": self.floor_fro, "scale": self.floor_scale}[norm]
 
     def bound(self, norm: str) -> float:
-        """b_N of the verdict rule in ``norm``."""
-        return self.bound_max if norm == "max" else self.bound_fro
+        """b_N of the verdict rule in ``norm`` (none along the truth)."""
+        return {"max": self.bound_max, "fro": self.bound_fro, "scale": 0.0}[norm]
 
     def floor_in(self, norm: str, kappa: float | None = None) -> float:
         """The floor in units of u: c_N, plus b_N·κ_N where the problem knows κ_N."""
@@ -71,14 +79,15 @@ class DtypeInfo:
 
 DTYPES: dict[str, DtypeInfo] = {
     #                                            u     c_max c_fro b_max b_fro envelope
+    #                    accumulate  c_scale
     "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 6.0, 4.0, 0.5, 0.5, 10.0,
-                         "float64"),
+                         "float64", SCALE_FLOOR),
     "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 6.0, 4.0, 0.5, 0.5, 10.0,
-                         "float32"),
+                         "float32", SCALE_FLOOR),
     "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 6.0, 4.0, 0.9, 0.9, 10.0,
-                          "float32"),
+                          "float32", SCALE_FLOOR),
     "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 6.0, 4.0, 0.6, 0.6, 10.0,
-                         "float32"),
+                         "float32", SCALE_FLOOR),
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 

@@ -13,6 +13,16 @@ and in each norm N a candidate passes when
 
     err_N ≤ 2·err_N(baseline) + floor_N,     floor_N = (c_N + b_N·κ_N)·u
 
+Where the errors carry it (``compare``: verify's gradients), a third check
+looks *along the truth*:
+
+    scale      |⟨G − T, T⟩| / ‖T‖²           a wrong scale of the whole gradient
+
+Rounding errors point every way and mostly cancel in that projection (of the
+order of the normwise error over √entries), while a gradient scaled by
+(1 + δ) shows δ in full; so it resolves a scale bug that the normwise check
+cannot tell from the rounding of a long sum. Its floor is c_S·u.
+
 The floor covers a baseline that happens to round luckily. c_N (a few u)
 is what two correct evaluation orders differ by; b_N·κ_N is a fraction of
 the problem's first-order error bound, where a problem knows it: κ_N =
@@ -37,9 +47,11 @@ import torch
 
 from gradlab.core.dtypes import dtype_info
 
-#: The two norms of the rule, and how a message names them.
+#: The two norms of the rule, and how a message names them (with the third check,
+#: along the truth, where the errors carry it).
 NORMS = ("max", "fro")
-NORM_NAMES = {"max": "max-norm", "fro": "normwise"}
+SCALE = "scale"
+NORM_NAMES = {"max": "max-norm", "fro": "normwise", SCALE: "along the truth"}
 #: The statuses a verdict can have.
 STATUSES = ("pass", "fail", "too-coarse", "degenerate")
 
@@ -51,7 +63,8 @@ class Error:
     ``abs_err`` = max|G − T|; ``rel_err`` = abs_err / max|T| (max-norm);
     ``fro_err`` = ‖G − T‖_F / ‖T‖_F (normwise); ``err_u`` and ``fro_u`` are
     those in units of u of the dtype; ``nonfinite`` counts NaN or ±inf
-    entries of G.
+    entries of G. ``scale`` = ⟨G − T, T⟩/‖T‖², the error's component along the
+    truth (signed; NaN where not measured).
     """
 
     abs_err: float
@@ -60,9 +73,12 @@ class Error:
     fro_err: float
     fro_u: float
     nonfinite: int
+    scale: float = math.nan
 
     def rel(self, norm: str) -> float:
-        """The relative error in ``norm`` ("max" or "fro")."""
+        """The relative error in ``norm`` ("max", "fro", or "scale": its magnitude)."""
+        if norm == SCALE:
+            return abs(self.scale)
         return self.rel_err if norm == "max" else self.fro_err
 
 
@@ -74,11 +90,14 @@ def _ratio(num: float, den: float) -> float:
 
 
 def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
-               fro_abs: float = math.nan, ref_fro: float = math.nan) -> Error:
-    """An Error from its absolute parts: max|G − T|, max|T|, ‖G − T‖_F, ‖T‖_F."""
+               fro_abs: float = math.nan, ref_fro: float = math.nan,
+               along: float = math.nan) -> Error:
+    """An Error from its absolute parts: max|G − T|, max|T|, ‖G − T‖_F, ‖T‖_F, and
+    ⟨G − T, T⟩ (``along``)."""
     u = dtype_info(dtype).u
     rel, fro = _ratio(abs_err, ref_max), _ratio(fro_abs, ref_fro)
-    return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite)
+    return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite,
+                 _ratio(along, ref_fro * ref_fro))
 
 
 #: Entries compared at a time: the float64 difference of a block stays cache-sized.
@@ -86,14 +105,15 @@ _CHUNK = 1 << 18
 
 
 def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str) -> Error:
-    """``grad``'s error against ``truth`` in both norms, taken in float64 (or in
-    the truth's dtype where that is wider) a block of entries at a time."""
+    """``grad``'s error against ``truth`` in both norms and along the truth, taken in
+    float64 (or in the truth's dtype where that is wider) a block of entries at a
+    time."""
     if grad.shape != truth.shape:
         raise ValueError(f"shape {tuple(grad.shape)} against the truth's {tuple(truth.shape)}")
     g, t = grad.detach().reshape(-1), truth.detach().reshape(-1)
     wide = t.dtype if t.dtype == torch.float64 else torch.float64
     abs_max = ref_max = 0.0
-    dev_ss = ref_ss = 0.0
+    dev_ss = ref_ss = along = 0.0
     nonfinite = 0
     for start in range(0, g.numel(), _CHUNK):
         gb = g[start:start + _CHUNK].to(wide)
@@ -105,7 +125,9 @@ def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str) -> Error:
         ref_max = _worst(ref_max, float(tb.abs().max()) if tb.numel() else 0.0)
         dev_ss += float(torch.dot(d, d))
         ref_ss += float(torch.dot(tb, tb))
-    return make_error(abs_max, ref_max, dtype, nonfinite, math.sqrt(dev_ss), math.sqrt(ref_ss))
+        along += float(torch.dot(d, tb))
+    return make_error(abs_max, ref_max, dtype, nonfinite, math.sqrt(dev_ss), math.sqrt(ref_ss),
+                      along)
 
 
 def _worst(a: float, b: float) -> float:
@@ -211,10 +233,13 @@ def _evidence(check: NormCheck, u: float, baseline: str) -> str:
 
 def sensitivity_sentence(checks: Mapping[str, NormCheck], u: float) -> str:
     """"a bug of ≥ 7.1 u normwise (4.2e-07) or ≥ 16 u in one entry (9.5e-07) would
-    have failed here"."""
+    have failed here", with ", or a wrong scale of ≥ 3.2 u" where the check along
+    the truth ran."""
     fro, mx = checks["fro"].sensitivity, checks["max"].sensitivity
+    scale = (f", or a wrong scale of ≥ {in_u(checks[SCALE].sensitivity, u)}"
+             if SCALE in checks else "")
     return (f"a bug of ≥ {in_u(fro, u)} normwise ({fro:.2g} relative) or ≥ {in_u(mx, u)} "
-            f"in one entry ({mx:.2g} of max|truth|) would have failed here")
+            f"in one entry ({mx:.2g} of max|truth|){scale} would have failed here")
 
 
 def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, float] | None = None,
@@ -264,17 +289,22 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
                         f"{in_u(err.rel(norm), u)})")
     checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm), floors[norm])
               for norm in NORMS}
-    evidence = "; ".join(_evidence(checks[norm], u, baseline_name) for norm in ("fro", "max"))
+    if math.isfinite(err.scale) and math.isfinite(baseline.scale):
+        checks[SCALE] = NormCheck(SCALE, err.rel(SCALE), baseline.rel(SCALE),
+                                  info.floor(SCALE) * u)
+    evidence = "; ".join(_evidence(checks[norm], u, baseline_name)
+                         for norm in ("fro", "max", SCALE) if norm in checks)
     if err.nonfinite:
         return make("fail", checks, f"bug: {err.nonfinite} non-finite entries where "
                                     f"{baseline_name} and the truth are finite")
-    failed = [norm for norm in NORMS if checks[norm].failed]
+    failed = [norm for norm in checks if checks[norm].failed]
     if failed:
         return make("fail", checks, f"bug: {evidence}")
     if bug_effect is not None:
-        seen = {norm: bug_effect[norm] > checks[norm].sensitivity for norm in NORMS}
+        seen = {norm: bug_effect[norm] > checks[norm].sensitivity for norm in checks
+                if norm in bug_effect}
         if any(seen.values()):
-            norm = "fro" if seen["fro"] else "max"
+            norm = next(n for n in ("fro", "max", SCALE) if seen.get(n))
             return make("fail", checks,
                         f"bug: this mistake changes the exact gradient by "
                         f"{in_u(bug_effect[norm], u)} {NORM_NAMES[norm]}, above what this "

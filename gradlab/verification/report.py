@@ -12,15 +12,20 @@ import pandas as pd
 from gradlab.problems.seed.report import _finite_or_str as json_number
 
 #: The frame's columns, in order. Errors, thresholds and sensitivities are relative
-#: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F), with ``_u`` in units of
-#: the dtype's u. ``baseline_*`` is the composite reference's error in the same
-#: dtype; ``bug_effect_*`` a planted mistake's exact effect (NaN otherwise).
+#: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F; scale: |⟨G − T, T⟩|/‖T‖²,
+#: along the truth), with ``_u`` in units of the dtype's u. ``baseline_*`` is the
+#: composite reference's error in the same dtype; ``bug_effect_*`` a planted
+#: mistake's exact effect (NaN otherwise). float64 has no scale check (its baseline
+#: is carried over from float32 in the two norms; the Taylor test runs there).
 COLUMNS = (
     "dtype", "input", "shape", "status", "evidence",
-    "err_max", "err_max_u", "err_fro", "err_fro_u",
+    "err_max", "err_max_u", "err_fro", "err_fro_u", "err_scale", "err_scale_u",
     "baseline_max", "baseline_max_u", "baseline_fro", "baseline_fro_u",
+    "baseline_scale", "baseline_scale_u",
     "threshold_max", "threshold_max_u", "threshold_fro", "threshold_fro_u",
-    "sensitivity_max", "sensitivity_fro", "bug_effect_max", "bug_effect_fro",
+    "threshold_scale", "threshold_scale_u",
+    "sensitivity_max", "sensitivity_fro", "sensitivity_scale",
+    "bug_effect_max", "bug_effect_fro", "bug_effect_scale",
     "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite",
     "reference_precision", "taylor_rate", "taylor_rates",
     "candidate", "reference", "seed",
@@ -86,19 +91,21 @@ class Report:
         lines = [self.title(),
                  f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
                  f"{'passed' if self.passed else 'NOT passed'}", ""]
-        header = ["dtype", "input", "status", "err/u", "normwise/u", "composite/u",
-                  "composite nw/u", "threshold/u", "threshold nw/u", "grad in", "non-finite",
-                  "Taylor"]
+        header = ["dtype", "input", "status", "err/u", "normwise/u", "scale/u",
+                  "composite/u", "composite nw/u", "composite sc/u", "threshold/u",
+                  "threshold nw/u", "threshold sc/u", "grad in", "non-finite", "Taylor"]
         body = [[row["dtype"], row["input"], row["status"], _g(row["err_max_u"]),
-                 _g(row["err_fro_u"]), _g(row["baseline_max_u"]), _g(row["baseline_fro_u"]),
+                 _g(row["err_fro_u"]), _g(row["err_scale_u"]), _g(row["baseline_max_u"]),
+                 _g(row["baseline_fro_u"]), _g(row["baseline_scale_u"]),
                  _g(row["threshold_max_u"]), _g(row["threshold_fro_u"]),
-                 row["grad_dtype"] or "—", _count(row["nonfinite"]), _rate(row["taylor_rate"])]
+                 _g(row["threshold_scale_u"]), row["grad_dtype"] or "—",
+                 _count(row["nonfinite"]), _rate(row["taylor_rate"])]
                 for row in self.rows]
         lines += table(header, body)
         lines.append("")
         lines.append("errors are relative to the truth (max-norm: max|G − T|/max|T|; normwise: "
-                     "‖G − T‖_F/‖T‖_F), in units of u of the row's dtype; composite = the "
-                     "reference in the same dtype")
+                     "‖G − T‖_F/‖T‖_F; scale, along the truth: |⟨G − T, T⟩|/‖T‖²), in units "
+                     "of u of the row's dtype; composite = the reference in the same dtype")
         by_precision: dict[str, list[str]] = {}
         for row in self.rows:
             if row["reference_precision"]:
@@ -111,9 +118,10 @@ class Report:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        columns = ["dtype", "input", "status", "err_max_u", "err_fro_u", "baseline_max_u",
-                   "baseline_fro_u", "threshold_max_u", "threshold_fro_u", "grad_dtype",
-                   "nonfinite", "taylor_rate", "evidence"]
+        columns = ["dtype", "input", "status", "err_max_u", "err_fro_u", "err_scale_u",
+                   "baseline_max_u", "baseline_fro_u", "baseline_scale_u", "threshold_max_u",
+                   "threshold_fro_u", "threshold_scale_u", "grad_dtype", "nonfinite",
+                   "taylor_rate", "evidence"]
         table_html = self.frame[columns].to_html(index=False, float_format=_g, na_rep="—",
                                                  escape=True, border=0)
         verdict = "passed" if self.passed else "NOT passed"

@@ -36,7 +36,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
-from gradlab.core.verdict import Error, Verdict, compare, verdict
+from gradlab.core.verdict import SCALE, Error, Verdict, compare, verdict
 from gradlab.verification.calls import (
     Grads,
     as_outputs,
@@ -349,7 +349,7 @@ class _Run:
         out = {}
         for n, t in right.items():
             e = compare(wrong[n], t, "float64")
-            out[n] = {"max": e.rel_err, "fro": e.fro_err}
+            out[n] = {"max": e.rel_err, "fro": e.fro_err, SCALE: e.rel(SCALE)}
         return out
 
     def _row(self, name, spec, status, evidence, precision="", base_err=None,
@@ -378,12 +378,14 @@ class _Run:
         row.update(err_max=err.rel_err, err_max_u=err.err_u, err_fro=err.fro_err,
                    err_fro_u=err.fro_u, grad_dtype=dtype_name(grad.dtype),
                    nonfinite=err.nonfinite)
-        for norm in ("max", "fro"):
+        if SCALE in v.checks:
+            row.update(err_scale=err.rel(SCALE), err_scale_u=err.rel(SCALE) / u)
+        for norm in ("max", "fro", SCALE):
             threshold = v.threshold_in(norm)
             row[f"threshold_{norm}"] = threshold
             row[f"threshold_{norm}_u"] = threshold / u
             row[f"sensitivity_{norm}"] = v.sensitivity(norm)
-            if v.bug_effect is not None:
+            if v.bug_effect is not None and norm in v.bug_effect:
                 row[f"bug_effect_{norm}"] = v.bug_effect[norm]
         if taylor is not None:
             row.update(taylor_rate=taylor.rate, taylor_rates=taylor.rates_text())
@@ -391,8 +393,10 @@ class _Run:
 
 
 def _baseline_columns(row: dict, e: Error) -> None:
+    scale = e.rel(SCALE)
     row.update(baseline_max=e.rel_err, baseline_max_u=e.err_u, baseline_fro=e.fro_err,
-               baseline_fro_u=e.fro_u, baseline_nonfinite=e.nonfinite)
+               baseline_fro_u=e.fro_u, baseline_scale=scale, baseline_scale_u=scale / row["u"],
+               baseline_nonfinite=e.nonfinite)
 
 
 def _scaled(e: Error, name: str) -> Error:

@@ -4,6 +4,7 @@ dtype with the expected status of every input, and the planted bugs across width
 from __future__ import annotations
 
 import functools
+import math
 
 import pytest
 import torch
@@ -42,9 +43,11 @@ def expect(name: str, candidate: str, size: int, dtype: str) -> tuple:
         else (C, C, P, P),
         ("seed", "wrong-mean"): (F, F, P, P),
         ("seed", "transposed"): (F, P, P, P),
-        # ∂x of the seed layer's float32 composite errs by ~13 u normwise at width 64
-        # (its projection cancels), so a 10 u pattern there is below the sensitivity.
-        ("seed", "pattern"): (F, EITHER, F, F) if size == 64 else (EITHER,) * 4,
+        # ∂x of the seed layer's float32 composite errs by ~13 u normwise at width 64,
+        # above a 10 u pattern; the check along the truth sees the pattern in full. In
+        # bfloat16 and float16 the composite's ∂g is itself off in scale by up to ~4 u
+        # (u = sqrt(mean(a²)) rounded once for every entry), so ∂g may be too coarse.
+        ("seed", "pattern"): (F, F, F, F) if dtype == "float32" else (F, F, EITHER, F),
         ("seed", "single-entry"): (F, P, P, P),
         ("layernorm", "no-mean"): (F, P, P),
         ("layernorm", "pattern"): (F, F, F),
@@ -56,7 +59,7 @@ def expect(name: str, candidate: str, size: int, dtype: str) -> tuple:
         ("gelu", "pattern"): (F,),
         ("gelu", "single-entry"): (F,),
         ("attention", "no-subtraction"): (F, F, P),
-        ("attention", "pattern"): (F, F, F) if size == 16 or dtype != "float32" else (C, C, C),
+        ("attention", "pattern"): (F, F, F),
         ("attention", "single-entry"): (F, P, P),
     }
     return table[name, candidate]
@@ -89,8 +92,9 @@ def test_a_mistake_far_above_rounding_fails_and_below_says_so(name):
     for cand in PROBLEMS[name].of_kind("mistake"):
         for size in SIZES[name]:
             for _, row in report(name, cand.name, size).frame.iterrows():
-                effect = max(row["bug_effect_max"] / row["threshold_max"],
-                             row["bug_effect_fro"] / row["threshold_fro"])
+                effect = max(row[f"bug_effect_{n}"] / row[f"threshold_{n}"]
+                             for n in ("max", "fro", "scale")
+                             if math.isfinite(row[f"threshold_{n}"]))
                 where = f"{cand.name} {size} {row['dtype']} {row['input']}: {row['evidence']}"
                 if effect > 2:
                     assert row["status"] == F, where
@@ -107,18 +111,22 @@ WIDTHS = [64, 256, 1024, pytest.param(4096, marks=pytest.mark.slow)]
 @pytest.mark.parametrize("name", ["layernorm", "seed"])
 def test_planted_10u_and_20u_bugs_fail_at_every_width(name, width):
     """The 10 u pattern bug and the 20 u single-entry bug never pass, in float32 and
-    bfloat16, at widths 64 to 4096 (seed 0). The single-entry row fails; LayerNorm's
-    pattern bug fails on every gradient. The seed layer's float32 composite errs by
-    several u on ∂x and ∂W at large widths, so its threshold can exceed the bug and
-    such a row is too coarse (for other seeds, the single-entry row too: see
+    bfloat16, at widths 64 to 4096 (seed 0). The pattern bug fails on every gradient
+    in float32 (the check along the truth sees its 10 u in full), and in bfloat16 but
+    where the composite's own error along the truth is several u (the seed layer's
+    ∂g: its u = sqrt(mean(a²)) rounds once for every entry); the single-entry row
+    fails. The seed layer's float32 composite errs by ~10 u on ∂W at large widths, so
+    its max-norm threshold can exceed a 20 u entry and such a row is too coarse (see
     bench/calibrate_verify.py and docs/verify.md)."""
     pattern = PROBLEMS[name].verify("pattern", width, ("float32", "bfloat16"))
     entry = PROBLEMS[name].verify("single-entry", width, ("float32", "bfloat16"))
     for r in (pattern, entry):
         assert not r.passed
-    assert set(pattern.frame["status"]) <= {F, C} and F in set(pattern.frame["status"])
-    if name == "layernorm":
-        assert set(pattern.frame["status"]) == {F}
+    rows = pattern.frame
+    assert set(rows.loc[rows["dtype"] == "float32", "status"]) == {F}, rows["evidence"]
+    coarse = rows[rows["status"] != F]
+    assert set(coarse["status"]) <= {C} and (coarse["baseline_scale_u"] >= 3).all(), \
+        coarse[["dtype", "input", "evidence"]]
     first = entry.frame["input"] == entry.frame["input"].iloc[0]
     if name == "layernorm":
         assert set(entry.frame[first]["status"]) == {F}
