@@ -64,7 +64,7 @@ class Error:
     ``fro_err`` = ‖G − T‖_F / ‖T‖_F (normwise); ``err_u`` and ``fro_u`` are
     those in units of u of the dtype; ``nonfinite`` counts NaN or ±inf
     entries of G. ``scale`` = ⟨G − T, T⟩/‖T‖², the error's component along the
-    truth (signed; NaN where not measured).
+    truth (signed; None where not measured).
     """
 
     abs_err: float
@@ -73,12 +73,13 @@ class Error:
     fro_err: float
     fro_u: float
     nonfinite: int
-    scale: float = math.nan
+    scale: float | None = None
 
     def rel(self, norm: str) -> float:
-        """The relative error in ``norm`` ("max", "fro", or "scale": its magnitude)."""
+        """The relative error in ``norm`` ("max", "fro", or "scale": its magnitude, NaN
+        where not measured)."""
         if norm == SCALE:
-            return abs(self.scale)
+            return math.nan if self.scale is None else abs(self.scale)
         return self.rel_err if norm == "max" else self.fro_err
 
 
@@ -96,8 +97,8 @@ def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
     ⟨G − T, T⟩ (``along``)."""
     u = dtype_info(dtype).u
     rel, fro = _ratio(abs_err, ref_max), _ratio(fro_abs, ref_fro)
-    return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite,
-                 _ratio(along, ref_fro * ref_fro))
+    scale = None if math.isnan(along) else _ratio(along, ref_fro * ref_fro)
+    return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite, scale)
 
 
 #: Entries compared at a time: the float64 difference of a block stays cache-sized.
@@ -289,7 +290,7 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
                         f"{in_u(err.rel(norm), u)})")
     checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm), floors[norm])
               for norm in NORMS}
-    if math.isfinite(err.scale) and math.isfinite(baseline.scale):
+    if math.isfinite(err.rel(SCALE)) and math.isfinite(baseline.rel(SCALE)):
         checks[SCALE] = NormCheck(SCALE, err.rel(SCALE), baseline.rel(SCALE),
                                   info.floor(SCALE) * u)
     evidence = "; ".join(_evidence(checks[norm], u, baseline_name)

@@ -1,5 +1,5 @@
-"""The one verdict engine (gradlab/core/verdict.py): the rule in two norms, the
-sensitivity it states, too-coarse only below that sensitivity, and degenerate
+"""The one verdict engine (gradlab/core/verdict.py): the rule in two norms and along
+the truth, the sensitivity it states, too-coarse only below that sensitivity, and degenerate
 cases as results."""
 
 from __future__ import annotations
@@ -200,3 +200,66 @@ def test_more_error_never_turns_a_fail_into_a_pass(base, scale, kmax, kfro, dtyp
     # a larger κ or a worse baseline only widens the threshold
     for norm in NORMS:
         assert higher.threshold_in(norm) == lower.threshold_in(norm)
+
+
+# ------------------------------------------------------------------ along the truth
+
+def scaled(rel: float, along: float | None, dtype: str = "float32") -> Error:
+    """An Error of max-norm and normwise ``rel``, and ``along`` the truth (None: not
+    measured), relative."""
+    return make_error(rel, 1.0, dtype, 0, rel, 1.0, math.nan if along is None else along)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("delta_u", [-10.0, 10.0, 1e3])
+def test_compare_sees_a_scaled_gradient_in_full_along_the_truth(dtype, delta_u):
+    """G = (1 + δ)·T: the error along the truth is δ exactly, whatever T is."""
+    truth = torch.randn(300, 7, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    delta = delta_u * DTYPES[dtype].u
+    e = compare(truth * (1 + delta), truth, dtype)
+    assert e.scale == pytest.approx(delta, rel=1e-6)
+    assert e.rel("scale") / DTYPES[dtype].u == pytest.approx(abs(delta_u), rel=1e-6)
+
+
+@given(seed=st.integers(0, 2**31 - 1), n=st.integers(1, 400))
+@settings(max_examples=60, deadline=None)
+def test_the_error_along_the_truth_never_exceeds_the_normwise_error(seed, n):
+    """Cauchy–Schwarz: |⟨G − T, T⟩|/‖T‖² ≤ ‖G − T‖/‖T‖; equal for a pure scale."""
+    gen = torch.Generator().manual_seed(seed)
+    truth = torch.randn(n, generator=gen, dtype=torch.float64)
+    grad = truth + 1e-6 * torch.randn(n, generator=gen, dtype=torch.float64)
+    e = compare(grad, truth, "float32")
+    assert e.rel("scale") <= e.fro_err * (1 + 1e-12)
+
+
+def test_a_scale_bug_hidden_normwise_fails_along_the_truth():
+    """The seed layer's float32 ∂x at width 1024: the composite errs by ~8 u normwise
+    but ~0.4 u along the truth; a 10 u scale bug stays under twice the normwise
+    baseline, and fails along the truth, saying so."""
+    u = DTYPES["float32"].u
+    base = scaled(8 * u, 0.4 * u)
+    v = verdict("float32", scaled(13 * u, 10.4 * u), base)
+    assert v.status == "fail" and "scale" in v.checks
+    assert not v.checks["fro"].failed and v.checks["scale"].failed
+    assert "along the truth 10.4 u > 3.8 u = 2 × autograd 0.4 u + floor 3 u" in v.message
+    ok = verdict("float32", scaled(8 * u, 0.3 * u), base)
+    assert ok.status == "pass" and "or a wrong scale of ≥ 4.1 u" in ok.message
+
+
+def test_without_a_measure_along_the_truth_the_rule_has_two_norms():
+    u = DTYPES["float32"].u
+    pairs = [(scaled(u, None), scaled(u, 0.1 * u)), (scaled(u, 0.1 * u), scaled(u, None))]
+    for cand, base in pairs:
+        v = verdict("float32", cand, base)
+        assert set(v.checks) == set(NORMS) and "along the truth" not in v.message
+        assert "wrong scale" not in v.message
+
+
+def test_a_known_scale_mistake_below_every_sensitivity_is_too_coarse():
+    u = DTYPES["float32"].u
+    v = verdict("float32", scaled(8 * u, 2 * u), scaled(8 * u, 0.4 * u),
+                bug_effect={"max": 2 * u, "fro": 2 * u, "scale": 2 * u})
+    assert v.status == "too-coarse"
+    seen = verdict("float32", scaled(8 * u, 0.5 * u), scaled(8 * u, 0.4 * u),
+                   bug_effect={"max": 2 * u, "fro": 2 * u, "scale": 10 * u})
+    assert seen.status == "fail" and "along the truth" in seen.message
