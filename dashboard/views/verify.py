@@ -58,7 +58,7 @@ st.title("Verify")
 st.markdown("Is a backward right **in every dtype**? A candidate's gradients against the "
             "same mathematics in plain torch ops (the *composite*), both against a float64 "
             "truth on the same rounded inputs, judged by the one verdict rule in the "
-            "max-norm and normwise (docs/verify.md).")
+            "max-norm, normwise and along the truth (docs/verify.md).")
 
 problems = ui.restore_widgets(DEFAULT, P)
 if st.session_state[P + "show_dtype"] not in st.session_state[P + "dtypes"]:
@@ -153,10 +153,12 @@ st.dataframe(table.style.format(number_text, subset=[c for c in NUMBER_COLUMNS i
 for line in not_passing(frame):
     st.markdown(f"- {line}")
 st.caption("Errors are relative to the float64 truth on the same rounded inputs, in units "
-           "of the row's u (max-norm: max|G − T|/max|T|; normwise: ‖G − T‖_F/‖T‖_F). "
-           "composite: the reference in the same dtype, the yardstick. A row passes when, "
-           "in both norms, err ≤ threshold = 2 × composite + (c + b·κ)·u. Taylor rate "
-           "(float64 only): 2 when the gradient is the derivative of the candidate's forward.")
+           "of the row's u (max-norm: max|G − T|/max|T|; normwise: ‖G − T‖_F/‖T‖_F; scale, "
+           "along the truth: |⟨G − T, T⟩|/‖T‖², where a wrong scale shows in full and "
+           "rounding cancels). composite: the reference in the same dtype, the yardstick. "
+           "A row passes when, in every check, err ≤ threshold = 2 × composite + "
+           "(c + b·κ)·u (not along the truth in float64). Taylor rate (float64 only): 2 "
+           "when the gradient is the derivative of the candidate's forward.")
 
 ui.chart(verify_chart(frame, width=CHART_PANEL_PX),
          "Per input and dtype: the candidate (circle), the composite (diamond) and the "
