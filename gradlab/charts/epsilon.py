@@ -44,7 +44,11 @@ def log_domain(values: pd.Series) -> list[float]:
     finite = values[np.isfinite(values) & (values > 0)]
     if finite.empty:
         return [0.1, 1.0]
-    low, high = math.floor(math.log10(finite.min())), math.ceil(math.log10(finite.max()))
+    lo, hi = float(finite.min()), float(finite.max())
+    low, high = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    # log10 rounds: just under a power of ten it can give the power itself.
+    low -= 10.0 ** low > lo
+    high += 10.0 ** high < hi
     return [10.0 ** low, 10.0 ** max(high, low + 1)]
 
 
