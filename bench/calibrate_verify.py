@@ -36,11 +36,12 @@ import pandas as pd
 import torch
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.core.verdict import CHECKS
 from gradlab.problems.library import PROBLEMS
 from gradlab.verification import verify
 
 HALF = ("float32", "bfloat16", "float16")
-NORMS = ("max", "fro", "scale")  # scale: along the truth (not in float64)
+NORMS = CHECKS  # max, fro, and scale: along the truth (not in float64)
 
 
 def correct_runs(holdout: int) -> pd.DataFrame:

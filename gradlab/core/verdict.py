@@ -51,6 +51,8 @@ from gradlab.core.dtypes import dtype_info
 #: along the truth, where the errors carry it).
 NORMS = ("max", "fro")
 SCALE = "scale"
+#: Every check, as the report's columns name them (``err_{check}``, …).
+CHECKS = (*NORMS, SCALE)
 NORM_NAMES = {"max": "max-norm", "fro": "normwise", SCALE: "along the truth"}
 #: The statuses a verdict can have.
 STATUSES = ("pass", "fail", "too-coarse", "degenerate")

@@ -51,7 +51,7 @@ from gradlab.core.limits import Limits
 from gradlab.core.provenance import provenance
 from gradlab.problems.seed.case import Case
 from gradlab.sweep.executor import Executor
-from gradlab.sweep.forkserver import PRELOAD, start_method
+from gradlab.sweep.forkserver import preload, start_method
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import Cancel, Progress, failed_rows, group_rows, reason
 
@@ -203,12 +203,10 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
 
 def local_cluster(workers: int) -> LocalCluster:
     """A local cluster of ``workers`` processes with one thread each, on 127.0.0.1,
-    whose workers are forked from a server that has imported ``PRELOAD``
+    whose workers are forked from a server that has imported ``forkserver.PRELOAD``
     (gradlab/sweep/forkserver.py: the CLI starts that server first thing)."""
     with dask.config.set({"distributed.worker.multiprocessing-method": start_method()}):
-        ctx = get_mp_context()  # Dask sets its own preload list once, here
-        if ctx.get_start_method() == "forkserver":
-            ctx.set_forkserver_preload(list(PRELOAD))
+        preload(get_mp_context())  # after Dask has set its own list, once, here
         # The scheduler always serves HTTP (health, metrics); without an address it takes
         # port 8787, which another cluster may hold (a warning, then another port).
         # Here: a free port on 127.0.0.1, and no dashboard pages.

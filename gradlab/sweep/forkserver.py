@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 
+from gradlab.sweep.executor import usable_cores
+
 #: What the fork server imports before it forks the first worker. Two workers on two
 #: cores took 4.6–4.8 s to import torch and gradlab after a 1.5–1.7 s start, and
 #: 1.6–1.8 s to close; forked, 4.5–4.9 s start to closed (docs/benchmarks.md).
@@ -25,6 +27,13 @@ def start_method() -> str:
         else "spawn"
 
 
+def preload(context) -> None:
+    """Have a fork-server ``context`` import PRELOAD when its server starts (nothing
+    for another start method, or once the server runs)."""
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload(list(PRELOAD))
+
+
 def local_workers(argv: list[str]) -> int:
     """N of ``sweep --workers N`` in a command line, else 0; anything unclear is 0
     (the command's own parser says what is wrong with it)."""
@@ -36,7 +45,7 @@ def local_workers(argv: list[str]) -> int:
         args, _ = parser.parse_known_args(argv[1:])
     except ValueError:
         return 0
-    return max(0, args.workers or 0)
+    return max(0, args.workers)
 
 
 class _Quiet(argparse.ArgumentParser):
@@ -51,13 +60,10 @@ def start_early(argv: list[str]) -> bool:
     with PRELOAD; True if it did. It runs until this process exits. Dask's nanny
     forks the workers from it later (the fork server is one per process). An N the
     command will refuse (more than the cores here) starts nothing."""
-    from gradlab.sweep.executor import usable_cores
-
     if not 1 <= local_workers(argv) <= usable_cores() or start_method() != "forkserver":
         return False
     from multiprocessing import forkserver
 
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(PRELOAD))
+    preload(multiprocessing.get_context("forkserver"))
     forkserver.ensure_running()
     return True

@@ -36,7 +36,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
-from gradlab.core.verdict import SCALE, Error, Verdict, compare, verdict
+from gradlab.core.verdict import CHECKS, SCALE, Error, Verdict, compare, verdict
 from gradlab.verification.calls import (
     Grads,
     as_outputs,
@@ -380,7 +380,7 @@ class _Run:
                    nonfinite=err.nonfinite)
         if SCALE in v.checks:
             row.update(err_scale=err.rel(SCALE), err_scale_u=err.rel(SCALE) / u)
-        for norm in ("max", "fro", SCALE):
+        for norm in CHECKS:
             threshold = v.threshold_in(norm)
             row[f"threshold_{norm}"] = threshold
             row[f"threshold_{norm}_u"] = threshold / u

@@ -45,7 +45,7 @@ def expect(name: str, candidate: str, size: int, dtype: str) -> tuple:
         ("seed", "transposed"): (F, P, P, P),
         # ∂x of the seed layer's float32 composite errs by ~13 u normwise at width 64,
         # above a 10 u pattern; the check along the truth sees the pattern in full. In
-        # bfloat16 and float16 the composite's ∂g is itself off in scale by up to ~4 u
+        # bfloat16 and float16 the composite's ∂g is itself off in scale by several u
         # (u = sqrt(mean(a²)) rounded once for every entry), so ∂g may be too coarse.
         ("seed", "pattern"): (F, F, F, F) if dtype == "float32" else (F, F, EITHER, F),
         ("seed", "single-entry"): (F, P, P, P),
