@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gradlab.core.dtypes import dtype_info
+from gradlab.core.precise import worst
 
 #: The two norms of the rule, and how a message names them (with the third check,
 #: along the truth, where the errors carry it).
@@ -107,36 +108,55 @@ def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
 _CHUNK = 1 << 18
 
 
-def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str) -> Error:
+@dataclass(frozen=True)
+class TruthNorms:
+    """The truth's own norms, which every gradient compared with it shares:
+    ``peak`` = max|T| (NaN if T has a NaN) and ``fro`` = ‖T‖_F."""
+
+    peak: float
+    fro: float
+
+
+def _wide(t: torch.Tensor) -> torch.dtype:
+    return t.dtype if t.dtype == torch.float64 else torch.float64
+
+
+def truth_norms(truth: torch.Tensor) -> TruthNorms:
+    """max|T| and ‖T‖_F in float64, a block of entries at a time."""
+    t = truth.detach().reshape(-1)
+    peak = ss = 0.0
+    for start in range(0, t.numel(), _CHUNK):
+        tb = t[start:start + _CHUNK].to(_wide(t))
+        low, high, sq = torch.stack((*torch.aminmax(tb), torch.dot(tb, tb))).tolist()
+        peak, ss = worst(peak, -low, high), ss + sq
+    return TruthNorms(peak + 0.0, math.sqrt(ss))
+
+
+def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
+            norms: TruthNorms | None = None) -> Error:
     """``grad``'s error against ``truth`` in both norms and along the truth, taken in
     float64 (or in the truth's dtype where that is wider) a block of entries at a
-    time."""
+    time: d = G − T, then max|d|, ‖d‖² and ⟨d, T⟩ in one sweep of d. ``norms``:
+    the truth's ``truth_norms`` where the caller has them (a truth compared with
+    several gradients)."""
     if grad.shape != truth.shape:
         raise ValueError(f"shape {tuple(grad.shape)} against the truth's {tuple(truth.shape)}")
+    norms = truth_norms(truth) if norms is None else norms
     g, t = grad.detach().reshape(-1), truth.detach().reshape(-1)
-    wide = t.dtype if t.dtype == torch.float64 else torch.float64
-    abs_max = ref_max = 0.0
-    dev_ss = ref_ss = along = 0.0
+    wide = _wide(t)
+    abs_max = dev_ss = along = 0.0
     nonfinite = 0
     for start in range(0, g.numel(), _CHUNK):
         gb = g[start:start + _CHUNK].to(wide)
         tb = t[start:start + _CHUNK].to(wide)
-        bad = ~torch.isfinite(gb)
-        nonfinite += int(bad.sum())
         d = gb - tb
-        abs_max = _worst(abs_max, float(d.abs().max()) if d.numel() else 0.0)
-        ref_max = _worst(ref_max, float(tb.abs().max()) if tb.numel() else 0.0)
-        dev_ss += float(torch.dot(d, d))
-        ref_ss += float(torch.dot(tb, tb))
-        along += float(torch.dot(d, tb))
-    return make_error(abs_max, ref_max, dtype, nonfinite, math.sqrt(dev_ss), math.sqrt(ref_ss),
-                      along)
-
-
-def _worst(a: float, b: float) -> float:
-    if math.isnan(a) or math.isnan(b):
-        return math.nan
-    return max(a, b)
+        low, high, dd, dt = torch.stack((*torch.aminmax(d), torch.dot(d, d),
+                                         torch.dot(d, tb))).tolist()
+        if not math.isfinite(dd):  # a non-finite entry (or an overflowing square)
+            nonfinite += int((~torch.isfinite(gb)).sum())
+        abs_max, dev_ss, along = worst(abs_max, -low, high), dev_ss + dd, along + dt
+    return make_error(abs_max + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
+                      norms.fro, along)
 
 
 def bounds(n: int, dtype: str) -> tuple[float, float]:

@@ -36,7 +36,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
-from gradlab.core.verdict import CHECKS, SCALE, Error, Verdict, compare, verdict
+from gradlab.core.verdict import CHECKS, SCALE, Error, Verdict, compare, truth_norms, verdict
 from gradlab.verification.calls import (
     Grads,
     as_outputs,
@@ -273,7 +273,7 @@ class _Run:
             args = self._args(dtype)
             truth, ups = self._truth(args, dtype)
             base = self._reference(args, ups, dtype)
-            self._baselines[name] = {n: compare(base[n], truth[n], name) for n in truth}
+            self._baselines[name] = {n: compare(base[n], t, name) for n, t in truth.items()}
         return self._baselines[name]
 
     def rows(self, name: str) -> list[dict]:
@@ -286,12 +286,13 @@ class _Run:
                    f"(max|{overflow[0].name}| = {overflow[0].peak:.3g})")
             return [self._row(name, s, "degenerate", why) for s in specs]
         truth, ups = self._truth(args, dtype)
+        norms = {n: truth_norms(t) for n, t in truth.items()}
         if name == "float64":
             baseline = {n: _scaled(e, name) for n, e in self.baseline_errors("float32").items()}
             precision, base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
         else:
             base = self._reference(args, ups, dtype)
-            baseline = {n: compare(base[n], truth[n], name) for n in truth}
+            baseline = {n: compare(base[n], t, name, norms[n]) for n, t in truth.items()}
             self._baselines.setdefault(name, baseline)
             precision, base_name = "float64", BASELINE
         try:
@@ -315,9 +316,8 @@ class _Run:
                                       "not depend on it, or its backward returned None)",
                                       precision, base_err, cand.output_dtypes))
                 continue
-            t = truth[spec.name]
-            err = compare(grad, t, name)
-            peak = abs_max(t)                  # one pass: NaN or inf if t is not finite
+            err = compare(grad, truth[spec.name], name, norms[spec.name])
+            peak = norms[spec.name].peak       # NaN or inf if the truth is not finite
             finite = math.isfinite(peak)
             bug = effect.get(spec.name)
             untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gradlab.core.precise import fixed_dot
+from gradlab.core.precise import fixed_dot, fixed_sum
 
 F64 = torch.float64
 U64 = 2.0**-53
@@ -80,9 +80,9 @@ def pairing(upstream: Sequence[torch.Tensor | None]):
         for w, out in zip(upstream, outputs):
             if w is None:
                 continue
-            out = out.detach().to(F64)
-            total += fixed_dot(w, out)
-            scale += fixed_dot(w.abs(), out.abs())
+            product = w.reshape(-1) * out.detach().to(F64).reshape(-1)
+            total += fixed_sum(product)
+            scale += fixed_sum(product.abs())     # |w|·|f| = |w·f| exactly
         return total, scale
     return measure
 
