@@ -9,7 +9,11 @@ and against ``torch.autograd.gradcheck``.
    ``verify(…, dtypes=(dtype,))`` over ``--reps`` rounds, and of one forward +
    backward of the candidate in that dtype (``torch.autograd.grad`` with a ones
    upstream, on inputs already rounded), interleaved round by round; the
-   ratio is verify ÷ forward + backward (target ≤ 5×).
+   ratio is verify ÷ forward + backward (target ≤ 5×). Beside it, what the rule
+   needs whatever verify does around it: the reference's forward + backward in
+   the dtype (the baseline; in float32 for float64's carried-over baseline) and
+   in float64 (the truth), and the least ratio that allows, 1 + (those two) ÷
+   (the candidate's).
 2. gradcheck (float64, default mode) against ``verify(…, dtypes=("float64",))``
    on the same function, LayerNorm's hand-written backward (x: 16 × width): the
    width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``, or until its
@@ -35,8 +39,8 @@ from gradlab.problems.registry import Problem
 from gradlab.verification import verify
 
 
-def forward_backward(problem: Problem, candidate: str, size: int, dtype: str):
-    """One forward + backward of the candidate in ``dtype`` (inputs rounded beforehand)."""
+def forward_backward(problem: Problem, fn, size: int, dtype: str):
+    """One forward + backward of ``fn`` in ``dtype`` (inputs rounded beforehand)."""
     gen = torch.Generator().manual_seed(0)
     torch_dtype = dtype_info(dtype).torch_dtype
     args = []
@@ -47,7 +51,6 @@ def forward_backward(problem: Problem, candidate: str, size: int, dtype: str):
             value = value.to(torch_dtype).requires_grad_(True)
         args.append(value)
     leaves = [a for a in args if a.requires_grad]
-    fn = problem.candidate(candidate).fn
 
     def run():
         out = fn(*args)
@@ -69,16 +72,23 @@ def cost_rows(problem: Problem, reps: int) -> list[str]:
     for candidate in ("correct", "torch"):
         cand = problem.candidate(candidate)
         for dtype in DTYPE_NAMES:
-            fb = forward_backward(problem, candidate, size, dtype)
+            fb = forward_backward(problem, cand.fn, size, dtype)
+            # What the rule itself needs besides the candidate: the reference's forward +
+            # backward in the dtype (the baseline; float32 for float64's carried-over
+            # baseline) and in float64 (the truth).
+            base_dtype = "float32" if dtype == "float64" else dtype
+            ref = [forward_backward(problem, problem.reference, size, d)
+                   for d in (base_dtype, "float64")]
             check = partial(verify, cand.fn, problem.reference, inputs, (dtype,))
-            fb(), check()  # warm-up
-            t_fb, t_check = [], []
+            fb(), check(), [r() for r in ref]  # warm-up
+            t_fb, t_check, t_ref = [], [], []
             for _ in range(reps):
                 t_fb.append(statistics.median(seconds(fb) for _ in range(3)))
+                t_ref.append(sum(statistics.median(seconds(r) for _ in range(3)) for r in ref))
                 t_check.append(seconds(check))
-            a, b = statistics.median(t_fb), statistics.median(t_check)
+            a, b, c = (statistics.median(t) for t in (t_fb, t_check, t_ref))
             rows.append(f"| {problem.name} | {size} | {candidate} | {dtype} | {a * 1e3:.3g} | "
-                        f"{b * 1e3:.4g} | {b / a:.1f} |")
+                        f"{b * 1e3:.4g} | {b / a:.1f} | {c * 1e3:.3g} | {1 + c / a:.1f} |")
             print(rows[-1], flush=True)
     return rows
 
@@ -141,8 +151,9 @@ def main() -> None:
     names = {"all": list(PROBLEMS), "none": []}.get(args.problems, args.problems.split(","))
     p = provenance()
     print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
-    print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio | "
+          "reference fwd+bwd ms (baseline + truth) | least ratio the rule allows |")
+    print("|---|---|---|---|---|---|---|---|---|")
     start = time.perf_counter()
     for name in names:
         cost_rows(PROBLEMS[name], args.reps)
