@@ -376,6 +376,22 @@ def test_cancellation_in_a_counts_in_kappa():
         {k: v.message for k, v in check.verdicts.items()}
 
 
+@pytest.mark.parametrize("dtype, scale, eps, seed", [
+    ("float64", 1e-4, 10.0, 115), ("float64", 1e-4, 3.0, 120), ("float32", 1.0, 10.0, 136)],
+    ids=["float64-eps10-seed115", "float64-eps3-seed120", "float32-eps10-seed136"])
+def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
+    """m = n = 1, batch 4, ε outside and large: dL/dW sums four tokens' terms of either
+    sign (Σ|terms| is 9–16× the result), each carrying the rounding of u = |a| + ε,
+    its reciprocal and the products after it (structured's per-token rows: 0.3–2.5 u).
+    κ counts u's own rounding, and structured passes (held-out false alarms of the ε
+    grid before it did: 25.8 u against 23 u, 13.7 against 10.3, 9.33 against 9.23)."""
+    check = run_check(Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement="outside",
+                           scale=scale, seed=seed))
+    assert set(statuses(check).values()) == {"pass"}, \
+        {k: v.message for k, v in check.verdicts.items()}
+    assert check.kappa > 15
+
+
 def test_a_bug_whose_k_would_vanish_still_fails():
     """float16, W × 0.01, ε = 1e-5: 1/u² overflows float16, which made k = 0 and the
     mistake vanish. k is now u²/Σa² of like magnitudes, the bug shows, and fails."""

@@ -318,7 +318,8 @@ def term_scale(fw, rows, X, g, b, eps, placement, acc=None) -> dict[str, float]:
     token, through the backward as the kernels compute it::
 
         σ_a  = |a| + (u_acc/u)·‖W_i ⊙ x‖₂          a = W x: storage, the length-n sum
-        e_u  = (|a|·σ_a)/D                          u from mean(a²) (D = m u² or m r u)
+        e_u  = (|a|·σ_a)/D + 1                      u from mean(a²) (D = m u² or m r u),
+                                                    and u's own rounding
         e_â  = (σ_a + |a| e_u)/u                    â = a/u
         e_dg = 2(|g||â| + |b| + |g| e_â)|g|         dg = 2 v ⊙ g,  v = g ⊙ â + b
         e_c  = |â|·e_dg + e_â·|dg|                  c = â·dg
@@ -340,7 +341,7 @@ def term_scale(fw, rows, X, g, b, eps, placement, acc=None) -> dict[str, float]:
     dg = 2 * v * g
     c = sum_last(a_hat * dg, keepdim=True)
     sigma_a = a.abs() if acc is None else a.abs() + acc
-    e_u = sum_last(a.abs() * sigma_a, keepdim=True) / D
+    e_u = sum_last(a.abs() * sigma_a, keepdim=True) / D + 1
     e_a = (sigma_a + a.abs() * e_u) / u
     e_dg = 2 * (g.abs() * a_hat.abs() + b.abs() + g.abs() * e_a) * g.abs()
     e_c = sum_last(a_hat.abs() * e_dg, keepdim=True) + sum_last(e_a * dg.abs(), keepdim=True)
