@@ -9,11 +9,12 @@ and against ``torch.autograd.gradcheck``.
    ``verify(…, dtypes=(dtype,))`` over ``--reps`` rounds, and of one forward +
    backward of the candidate in that dtype (``torch.autograd.grad`` with a ones
    upstream, on inputs already rounded), interleaved round by round; the
-   ratio is verify ÷ forward + backward (target ≤ 5×). Beside it, what the rule
-   needs whatever verify does around it: the reference's forward + backward in
+   ratio is verify ÷ forward + backward (target ≤ 5×). Beside it, what verify's
+   design needs whatever it does around it: the reference's forward + backward in
    the dtype (the baseline; in float32 for float64's carried-over baseline) and
-   in float64 (the truth), and the least ratio that allows, 1 + (those two) ÷
-   (the candidate's).
+   in float64 (the truth), and the seeded float64 normal draws (inputs given as
+   shapes, the upstream gradient, float64's Taylor directions); and the least
+   ratio that allows, 1 + (those) ÷ (the candidate's forward + backward).
 2. gradcheck (float64, default mode) against ``verify(…, dtypes=("float64",))``
    on the same function, LayerNorm's hand-written backward (x: 16 × width): the
    width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``, or until its
@@ -37,6 +38,7 @@ from gradlab.core.provenance import provenance
 from gradlab.problems.library import PROBLEMS
 from gradlab.problems.registry import Problem
 from gradlab.verification import verify
+from gradlab.verification.spec import draw_inputs
 
 
 def forward_backward(problem: Problem, fn, size: int, dtype: str):
@@ -59,6 +61,28 @@ def forward_backward(problem: Problem, fn, size: int, dtype: str):
     return run
 
 
+def draws(problem: Problem, size: int, dtype: str):
+    """verify's float64 normal draws, as it draws them: the inputs given as shapes, an
+    upstream gradient per non-scalar floating output and, in float64, a Taylor
+    direction per differentiated input."""
+    inputs = problem.inputs(size)
+    specs = draw_inputs(inputs, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = problem.reference(*(s.values if s.values is not None else s.fixed
+                                  for s in specs))
+    outs = out if isinstance(out, tuple) else (out,)
+    shapes = [tuple(o.shape) for o in outs if o.is_floating_point() and o.dim()]
+    if dtype == "float64":
+        shapes += [s.shape for s in specs if s.differentiated]
+
+    def run():
+        gen = torch.Generator().manual_seed(0)
+        draw_inputs(inputs, gen)
+        for shape in shapes:
+            torch.randn(shape, generator=gen, dtype=torch.float64)
+    return run
+
+
 def seconds(fn) -> float:
     start = time.perf_counter()
     fn()
@@ -73,12 +97,12 @@ def cost_rows(problem: Problem, reps: int) -> list[str]:
         cand = problem.candidate(candidate)
         for dtype in DTYPE_NAMES:
             fb = forward_backward(problem, cand.fn, size, dtype)
-            # What the rule itself needs besides the candidate: the reference's forward +
+            # What verify's design needs besides the candidate: the reference's forward +
             # backward in the dtype (the baseline; float32 for float64's carried-over
-            # baseline) and in float64 (the truth).
+            # baseline) and in float64 (the truth), and its seeded float64 draws.
             base_dtype = "float32" if dtype == "float64" else dtype
             ref = [forward_backward(problem, problem.reference, size, d)
-                   for d in (base_dtype, "float64")]
+                   for d in (base_dtype, "float64")] + [draws(problem, size, dtype)]
             check = partial(verify, cand.fn, problem.reference, inputs, (dtype,))
             fb(), check(), [r() for r in ref]  # warm-up
             t_fb, t_check, t_ref = [], [], []
@@ -152,7 +176,7 @@ def main() -> None:
     p = provenance()
     print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
     print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio | "
-          "reference fwd+bwd ms (baseline + truth) | least ratio the rule allows |")
+          "reference fwd+bwd (baseline + truth) + draws, ms | least ratio the design allows |")
     print("|---|---|---|---|---|---|---|---|---|")
     start = time.perf_counter()
     for name in names:
