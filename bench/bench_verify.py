@@ -75,11 +75,12 @@ def draws(problem: Problem, size: int, dtype: str):
     if dtype == "float64":
         shapes += [s.shape for s in specs if s.differentiated]
 
-    def run():
+    def run() -> torch.Generator:
         gen = torch.Generator().manual_seed(0)
         draw_inputs(inputs, gen)
         for shape in shapes:
             torch.randn(shape, generator=gen, dtype=torch.float64)
+        return gen
     return run
 
 
