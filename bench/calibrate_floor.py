@@ -1,7 +1,7 @@
 """Fit the seed layer's verdict floors on some seeds, then count false alarms on
 seeds the fit never saw.
 
-    python bench/calibrate_floor.py --fit-seeds 0-9 --test-seeds 100-179
+    python -m bench.calibrate_floor --fit-seeds 0-9 --test-seeds 100-149 [--workers 2]
 
 Every point is a *correct* case (variant none) of ``run_check``, run through
 the sweep engine over five grids (``GRIDS``): m = n from 1 to 64 at activation
@@ -16,12 +16,15 @@ method that ran and each norm N the excess
 
 is what the floor (c_N + b_N·κ_N)·u of ``gradlab.core.dtypes.DTYPES`` must
 cover (kron's κ carries its length-m matrix-vector product, see
-``check.method_kappa``). The fit finds, per dtype × norm, the (c, b) that
-covers ``MARGIN`` × every fit excess with the smallest median floor, and
-prints it beside the table's values, with the widest autograd err_N/floor_N
-(what the envelope must exceed). The test counts the cases whose verdict is
-``fail`` with the table's floors, on the held-out seeds: for a correct method
-every one is a false alarm. It also counts the degenerate verdicts, by reason.
+``check.method_kappa``). The fit finds, per dtype × norm, the least b that
+covers ``MARGIN`` × every fit excess at the table's c (what the table takes: c_N
+comes from verify's problems, which know no κ), and the (c, b) that would do it
+with the smallest median floor were c free, and prints them beside the table's
+values, with the widest autograd err_N/floor_N (what the envelope must exceed).
+The test counts the cases whose verdict is ``fail`` with the table's floors, on
+the held-out seeds: for a correct method every one is a false alarm. It also
+counts the degenerate verdicts, by reason, and gives the largest held-out excess
+in floors.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import torch
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.limits import Limits
 from gradlab.problems.seed.check import method_kappa
+from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import run_sweep
 
@@ -68,14 +72,17 @@ def seeds(text: str) -> tuple[int, ...]:
     return tuple(range(int(low), int(high or low) + 1))
 
 
-def run(grids: list[str], seed_values: tuple[int, ...]) -> pd.DataFrame:
+def run(grids: list[str], seed_values: tuple[int, ...],
+        executor: Executor = Executor()) -> pd.DataFrame:
+    """Every grid's correct cases on ``seed_values``; ``executor`` may spread them over
+    Dask workers, which gives the same numbers (gradlab/sweep/cluster.py)."""
     frames = []
     limits = Limits(max_points=10**7)
     for name in grids:
         grid, count = GRIDS[name]
         sweep = dataclasses.replace(grid, seeds=seed_values[:count])
         start = time.perf_counter()
-        frame = run_sweep(sweep, limits)
+        frame = run_sweep(sweep, limits, executor=executor)
         frame["grid"] = name
         frames.append(frame)
         print(f"  grid {name}: {len(frame):,} cases in {time.perf_counter() - start:,.0f} s",
@@ -107,17 +114,38 @@ def long_form(frame: pd.DataFrame) -> pd.DataFrame:
 
 def fit_floor(excess: np.ndarray, kappa: np.ndarray) -> tuple[float, float]:
     """(c, b) ≥ 0 with c + b·κ_i ≥ MARGIN·excess_i for every i, and the smallest median
-    floor c + b·median(κ): a small linear programme, solved over the b at which a
-    constraint turns."""
+    floor c + b·median(κ): a small linear programme.
+
+    For a given b the least c is c(b) = max(0, max_i(MARGIN·excess_i − b·κ_i)), so the
+    median floor c(b) + b·median(κ) is convex in b. It rises past b₀ = max_i
+    MARGIN·excess_i/κ_i (c is 0 there); a golden-section search on [0, b₀] finds its
+    least value.
+    """
     need = MARGIN * excess
     kappa_med = float(np.median(kappa))
-    best = None
-    for b in np.unique(np.concatenate([[0.0], np.clip(need / kappa, 0, None)])):
-        c = max(0.0, float((need - b * kappa).max()))
-        cost = c + b * kappa_med
-        if best is None or cost < best[0]:
-            best = (cost, c, float(b))
-    return best[1], best[2]
+
+    def least_c(b: float) -> float:
+        return max(0.0, float((need - b * kappa).max()))
+
+    def cost(b: float) -> float:
+        return least_c(b) + b * kappa_med
+
+    low, high = 0.0, max(0.0, float((need / kappa).max()))
+    ratio = (math.sqrt(5) - 1) / 2
+    for _ in range(200):
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        if cost(left) <= cost(right):
+            high = right
+        else:
+            low = left
+    b = min((0.0, low, max(0.0, float((need / kappa).max()))), key=cost)
+    return least_c(b), b
+
+
+def bound_at(c: float, excess: np.ndarray, kappa: np.ndarray) -> float:
+    """The smallest b ≥ 0 with c + b·κ_i ≥ MARGIN·excess_i for every i: the fit with the
+    table's c_N, which verify's problems share (they know no κ)."""
+    return max(0.0, float(((MARGIN * excess - c) / kappa).max()))
 
 
 def report_fit(rows: pd.DataFrame) -> None:
@@ -125,7 +153,8 @@ def report_fit(rows: pd.DataFrame) -> None:
     print(f"\nfit: the floor (c + b·κ)·u that covers {MARGIN:g} × every excess "
           "(err − 2·autograd)/u of a correct method, with the smallest median floor")
     print(f"{'dtype':9s} {'norm':4s} {'c fit':>6s} {'b fit':>6s} {'c now':>6s} {'b now':>6s} "
-          f"{'median floor':>12s} {'widest env':>10s}  largest excess/floor now at")
+          f"{'b at c now':>10s} {'median floor':>12s} {'widest env':>10s}  "
+          "largest excess/floor now at")
     for dtype in DTYPE_NAMES:
         info = DTYPES[dtype]
         part = live[live["dtype"] == dtype]
@@ -136,6 +165,7 @@ def report_fit(rows: pd.DataFrame) -> None:
             excess = part[f"excess_{norm}"].to_numpy(float)
             ok = np.isfinite(kappa) & np.isfinite(excess)
             c, b = fit_floor(excess[ok], kappa[ok])
+            b_now = bound_at(info.floor(norm), excess[ok], kappa[ok])
             floor_now = info.floor(norm) + info.bound(norm) * kappa
             ratio = excess / floor_now
             worst = part.iloc[int(np.nanargmax(ratio))]
@@ -145,7 +175,7 @@ def report_fit(rows: pd.DataFrame) -> None:
                      f"scale={worst['scale']:g} seed={worst['seed']} "
                      f"κ={worst[f'kappa_{norm}']:.3g} ({np.nanmax(ratio):.2f} floors)")
             print(f"{dtype:9s} {norm:4s} {c:6.2f} {b:6.3f} {info.floor(norm):6.2f} "
-                  f"{info.bound(norm):6.3f} {np.median(c + b * kappa[ok]):12.2f} "
+                  f"{info.bound(norm):6.3f} {b_now:10.3f} {np.median(c + b * kappa[ok]):12.2f} "
                   f"{widest:10.2f}  {where}")
     for norm in NORMS:
         k = live[f"kappa_{norm}"].replace(math.inf, np.nan)
@@ -169,6 +199,17 @@ def report_test(rows: pd.DataFrame, cases: int) -> None:
               f"seed={row['seed']}: {row['verdict'][:160]}")
     by_dtype = rows.groupby("dtype")["status"].apply(lambda s: (s == "fail").sum())
     print("  false alarms by dtype: " + ", ".join(f"{d} {by_dtype.get(d, 0)}" for d in DTYPE_NAMES))
+    live = rows[rows["status"] != "degenerate"]
+    for dtype in DTYPE_NAMES:
+        part = live[live["dtype"] == dtype]
+        if part.empty:
+            continue
+        info = DTYPES[dtype]
+        largest = [float(np.nanmax(part[f"excess_{norm}"] / (info.floor(norm) + info.bound(norm)
+                                                             * part[f"kappa_{norm}"])))
+                   for norm in NORMS]
+        print(f"  {dtype}: largest held-out excess, in the table's floors: "
+              + ", ".join(f"{norm} {x:.2f}" for norm, x in zip(NORMS, largest)))
 
 
 def main() -> None:
@@ -180,21 +221,24 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (1: small cases run fastest without a thread pool, "
                              "and the verdicts do not depend on it)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="run the grids on this many local Dask workers (0: in this process)")
     parser.add_argument("--save", default="", help="write the per-method rows to NAME-fit.csv "
                         "and NAME-test.csv")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     grids = args.grids.split(",")
+    executor = Executor(workers=args.workers)
     start = time.perf_counter()
     if args.fit_seeds:
         print(f"fit seeds {args.fit_seeds}", flush=True)
-        fit = long_form(run(grids, seeds(args.fit_seeds)))
+        fit = long_form(run(grids, seeds(args.fit_seeds), executor))
         report_fit(fit)
         if args.save:
             fit.to_csv(args.save.replace(".csv", "-fit.csv"), index=False)
     if args.test_seeds:
         print(f"\nheld-out seeds {args.test_seeds}", flush=True)
-        frame = run(grids, seeds(args.test_seeds))
+        frame = run(grids, seeds(args.test_seeds), executor)
         test = long_form(frame)
         report_test(test, len(frame))
         if args.save:
