@@ -230,6 +230,7 @@ def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
               f"transfers/deserialising {d['other']:.2f} s")
         print(f"  longest task {d['longest']:.1f} s ({d['longest_unit']}); scheduling "
               f"overhead (run − busiest worker) {d['overhead']:.1f} s")
+    print_spread([d["total"] / serial for serial, d, _ in runs])
 
 
 #: ``python -m gradlab`` with the fork server started only when the cluster starts.
@@ -254,11 +255,21 @@ def compare_cli(workers: int, repeat: int) -> None:
     the fork server started late."""
     flags = ["--workers", str(workers)]
     print(f"\nthe commands end to end (default sweep), {repeat} round(s), alternating:")
+    ratios = []
     for i in range(1, repeat + 1):
         serial, fast, late = cli_seconds([]), cli_seconds(flags), cli_seconds(flags, late=True)
+        ratios.append(fast / serial)
         print(f"round {i}: serial {serial:.1f} s; --workers {workers} {fast:.1f} s: "
               f"{fast / serial:.2f} × serial (target ≤ 0.75); with the fork server started "
               f"late {late:.1f} s: {late / serial:.2f} × serial")
+    print_spread(ratios)
+
+
+def print_spread(ratios: list[float]) -> None:
+    """The median and range of the rounds' ratios to serial, when there are several."""
+    if len(ratios) > 1:
+        print(f"median of {len(ratios)} rounds: {statistics.median(ratios):.2f} × serial "
+              f"(target ≤ 0.75; rounds from {min(ratios):.2f} to {max(ratios):.2f})")
 
 
 def main() -> None:

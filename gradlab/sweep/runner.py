@@ -14,8 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import torch
 
 from gradlab import __version__
@@ -29,6 +29,9 @@ from gradlab.problems.seed.inputs import Inputs, draw
 from gradlab.sweep import schema
 from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import Sweep
+
+if TYPE_CHECKING:  # the frame is built in schema.to_frame: a Dask worker imports no pandas
+    import pandas as pd
 
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]

@@ -9,9 +9,12 @@ A row is ``Check.to_row()`` (the case, the context, then each method), then
 
 from __future__ import annotations
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from gradlab.problems.seed.gradients import METHODS
+
+if TYPE_CHECKING:  # pandas is imported where a frame is built: a Dask worker needs none
+    import pandas as pd
 
 Column = tuple[str, str, str]
 
@@ -152,6 +155,8 @@ def typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 def to_frame(rows: list[dict]) -> pd.DataFrame:
     """Rows (dicts with every column) → a typed frame in COLUMNS order."""
+    import pandas as pd
+
     return typed(pd.DataFrame(rows, columns=list(COLUMNS)))
 
 

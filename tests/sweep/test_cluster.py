@@ -465,6 +465,17 @@ def test_local_workers_are_forked_from_a_server_that_has_imported_torch():
     assert parents == {server} and server != os.getpid()
 
 
+def test_what_a_worker_preloads_imports_no_pandas():
+    """The fork server imports PRELOAD before the first worker: pandas (about 0.5 s) is
+    for building frames in the calling process, never needed on a worker."""
+    code = ("import importlib, sys; from gradlab.sweep import forkserver\n"
+            "for name in forkserver.PRELOAD: importlib.import_module(name)\n"
+            "print('pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=START_SECONDS, cwd=Path(__file__).parents[2])
+    assert done.stdout.strip() == "False", done.stderr
+
+
 def _listening() -> set[tuple[str, int]]:
     """(address as /proc/net writes it, port) of every listening TCP socket here."""
     found = set()
