@@ -166,7 +166,7 @@ def report_fit(rows: pd.DataFrame) -> None:
             ok = np.isfinite(kappa) & np.isfinite(excess)
             c, b = fit_floor(excess[ok], kappa[ok])
             b_now = bound_at(info.floor(norm), excess[ok], kappa[ok])
-            floor_now = info.floor(norm) + info.bound(norm) * kappa
+            floor_now = info.floor_in(norm, kappa)
             ratio = excess / floor_now
             worst = part.iloc[int(np.nanargmax(ratio))]
             widest = np.nanmax(part[f"base_{norm}_u"].to_numpy(float) / floor_now)
@@ -205,8 +205,8 @@ def report_test(rows: pd.DataFrame, cases: int) -> None:
         if part.empty:
             continue
         info = DTYPES[dtype]
-        largest = [float(np.nanmax(part[f"excess_{norm}"] / (info.floor(norm) + info.bound(norm)
-                                                             * part[f"kappa_{norm}"])))
+        largest = [float(np.nanmax(part[f"excess_{norm}"]
+                                   / info.floor_in(norm, part[f"kappa_{norm}"])))
                    for norm in NORMS]
         print(f"  {dtype}: largest held-out excess, in the table's floors: "
               + ", ".join(f"{norm} {x:.2f}" for norm, x in zip(NORMS, largest)))
