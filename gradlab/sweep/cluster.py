@@ -201,11 +201,29 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
     return rows
 
 
+#: Dask's background work, slowed for a local cluster, whose processes share the cores
+#: with the sweep's tasks and which serves no dashboard (docs/benchmarks.md, "Dask's
+#: background work"). Each worker's statistical profiler samples the running task's
+#: stack every 10 ms, holding the GIL; every server's event-loop health check ticks
+#: every 20 ms; the system and memory monitors poll 2 and 10 times a second. On the
+#: 2-core machine that was 2.3–2.7 s of the calling process's CPU (the scheduler and
+#: the nannies live in it) and 1.9–2.1 s of each worker's, beside its task, over a
+#: 24–27 s sweep; with these settings 0.6–0.7 s and 0.1–0.4 s.
+QUIET = {
+    "distributed.worker.profile.enabled": False,  # its pages are not served here
+    "distributed.admin.tick.interval": "500ms",  # warns of a loop blocked ≥ 3 s still
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.worker.memory.monitor-interval": "500ms",  # the nanny's limit, spilling
+}
+
+
 def local_cluster(workers: int) -> LocalCluster:
     """A local cluster of ``workers`` processes with one thread each, on 127.0.0.1,
     whose workers are forked from a server that has imported ``forkserver.PRELOAD``
-    (gradlab/sweep/forkserver.py: the CLI starts that server first thing)."""
-    with dask.config.set({"distributed.worker.multiprocessing-method": start_method()}):
+    (gradlab/sweep/forkserver.py: the CLI starts that server first thing), with Dask's
+    background work slowed (``QUIET``)."""
+    with dask.config.set({**QUIET,
+                          "distributed.worker.multiprocessing-method": start_method()}):
         preload(get_mp_context())  # after Dask has set its own list, once, here
         # The scheduler always serves HTTP (health, metrics); without an address it takes
         # port 8787, which another cluster may hold (a warning, then another port).

@@ -21,8 +21,10 @@ import sys
 import time
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
+from dask.utils import parse_timedelta
 from distributed import Client
 
 import gradlab.sweep.cluster as cluster
@@ -463,6 +465,34 @@ def test_local_workers_are_forked_from_a_server_that_has_imported_torch():
     # A spawned worker's parent is this process (its nanny lives here); a forked one's
     # is the fork server.
     assert parents == {server} and server != os.getpid()
+
+
+def _background(server) -> dict[str, float]:
+    """A Dask server's periodic background work: its callbacks' intervals, in ms."""
+    return {name: pc.callback_time for name, pc in server.periodic_callbacks.items()
+            if name in ("tick", "monitor", "memory_monitor", "profile", "profile-cycle")}
+
+
+def test_a_local_cluster_keeps_dasks_background_work_off_the_cores():
+    """A local cluster shares the cores with its tasks and serves no dashboard: its
+    workers run no statistical profiler (a stack sample of the task every 10 ms, under
+    the GIL), and the scheduler, nannies and workers tick and monitor at QUIET's slower
+    intervals. This process's own config is left as it was."""
+    ms = {key: parse_timedelta(value) * 1000 for key, value in cluster.QUIET.items()
+          if isinstance(value, str)}
+    tick = ms["distributed.admin.tick.interval"]
+    monitor = ms["distributed.admin.system-monitor.interval"]
+    memory = ms["distributed.worker.memory.monitor-interval"]
+    before = dask.config.get("distributed")
+    link = cluster.connect(Executor(workers=1))
+    with link as client:
+        workers = list(client.run(lambda dask_worker: _background(dask_worker)).values())
+        servers = [link.cluster.scheduler, *link.cluster.workers.values()]
+        here = [_background(server) for server in servers]  # the scheduler, the nanny
+    assert workers == [{"tick": tick, "monitor": monitor, "memory_monitor": memory}]
+    assert here[0] == {"tick": tick, "monitor": monitor}
+    assert here[1] == {"tick": tick, "monitor": monitor, "memory_monitor": memory}
+    assert dask.config.get("distributed") == before
 
 
 def test_what_a_worker_preloads_imports_no_pandas():
