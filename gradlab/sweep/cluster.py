@@ -216,13 +216,20 @@ QUIET = {
     "distributed.worker.memory.monitor-interval": "500ms",  # the nanny's limit, spilling
 }
 
+#: A local cluster's scheduler sends a worker its next unit only when the worker is
+#: free. Dask's default, worker-saturation 1.1, sends a one-thread worker
+#: ceil(1.1) = 2 units, so the unit next in line could wait behind a 10 s m = n = 4096
+#: unit while the other worker idled: the workers finished 1.5–3 s apart in the default
+#: sweep, against 0.1–0.4 s with 1.0 (docs/benchmarks.md).
+SCHEDULING = {"distributed.scheduler.worker-saturation": 1.0}
+
 
 def local_cluster(workers: int) -> LocalCluster:
     """A local cluster of ``workers`` processes with one thread each, on 127.0.0.1,
     whose workers are forked from a server that has imported ``forkserver.PRELOAD``
     (gradlab/sweep/forkserver.py: the CLI starts that server first thing), with Dask's
-    background work slowed (``QUIET``)."""
-    with dask.config.set({**QUIET,
+    background work slowed (``QUIET``) and one unit at a time per worker (``SCHEDULING``)."""
+    with dask.config.set({**QUIET, **SCHEDULING,
                           "distributed.worker.multiprocessing-method": start_method()}):
         preload(get_mp_context())  # after Dask has set its own list, once, here
         # The scheduler always serves HTTP (health, metrics); without an address it takes

@@ -477,7 +477,8 @@ def test_a_local_cluster_keeps_dasks_background_work_off_the_cores():
     """A local cluster shares the cores with its tasks and serves no dashboard: its
     workers run no statistical profiler (a stack sample of the task every 10 ms, under
     the GIL), and the scheduler, nannies and workers tick and monitor at QUIET's slower
-    intervals. This process's own config is left as it was."""
+    intervals. Its scheduler sends a worker one unit at a time (SCHEDULING). This
+    process's own config is left as it was."""
     ms = {key: parse_timedelta(value) * 1000 for key, value in cluster.QUIET.items()
           if isinstance(value, str)}
     tick = ms["distributed.admin.tick.interval"]
@@ -489,9 +490,11 @@ def test_a_local_cluster_keeps_dasks_background_work_off_the_cores():
         workers = list(client.run(lambda dask_worker: _background(dask_worker)).values())
         servers = [link.cluster.scheduler, *link.cluster.workers.values()]
         here = [_background(server) for server in servers]  # the scheduler, the nanny
+        saturation = link.cluster.scheduler.WORKER_SATURATION
     assert workers == [{"tick": tick, "monitor": monitor, "memory_monitor": memory}]
     assert here[0] == {"tick": tick, "monitor": monitor}
     assert here[1] == {"tick": tick, "monitor": monitor, "memory_monitor": memory}
+    assert saturation == cluster.SCHEDULING["distributed.scheduler.worker-saturation"] == 1
     assert dask.config.get("distributed") == before
 
 
