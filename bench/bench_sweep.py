@@ -35,7 +35,16 @@ and says where the Dask run's time goes, from Dask's task stream:
   scheduling overhead;
 - ``close``: stopping the cluster;
 - ``warm run``: the same sweep again on the running cluster (a dashboard with
-  GRADLAB_DASK_SCHEDULER pays no start).
+  GRADLAB_DASK_SCHEDULER pays no start);
+- the CPU of Dask's own work over the run, beside the tasks: the calling process
+  (scheduler, nannies, client) and each worker's threads other than the task's;
+  and how far apart the two workers finished.
+
+    python -m bench.bench_sweep --workers 2 --dask-defaults [--repeat 3]
+
+adds, each repeat, a run on a local cluster with Dask's default settings instead of
+``cluster.QUIET`` and ``cluster.SCHEDULING`` (profiler, ticks and monitors, and two
+units per worker at a time), so that both sides come from the same run.
 
     python -m bench.bench_sweep --workers 2 --cli [--repeat 3]
 
@@ -151,19 +160,53 @@ def one_run(sweep: Sweep) -> dict:
             "own": total - sum(sums.values()), "parts": dict(parts)}
 
 
-def dask_run(sweep: Sweep, workers: int) -> dict:
+def thread_cpu() -> dict[str, float]:
+    """This process's CPU seconds so far, by thread name (its id where unnamed)."""
+    import threading
+
+    import psutil  # a dependency of distributed
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    return {names.get(t.id, str(t.id)): t.user_time + t.system_time
+            for t in psutil.Process().threads()}
+
+
+def dask_cpu(before: dict, after: dict) -> float:
+    """CPU seconds between two ``thread_cpu`` readings, outside the task threads."""
+    return sum(cpu - before.get(name, 0.0) for name, cpu in after.items()
+               if "Dask-Default-Threads" not in name)
+
+
+@contextmanager
+def dask_defaults(on: bool):
+    """With ``on``, local clusters get Dask's default settings (no QUIET, no SCHEDULING)."""
+    saved = cluster.QUIET, cluster.SCHEDULING
+    if on:
+        cluster.QUIET, cluster.SCHEDULING = {}, {}
+    try:
+        yield
+    finally:
+        cluster.QUIET, cluster.SCHEDULING = saved
+
+
+def dask_run(sweep: Sweep, workers: int, defaults: bool = False) -> dict:
     """One run on a fresh local cluster of ``workers``, timed in parts (see the module
-    docstring), then a warm run of the same sweep on the same cluster."""
+    docstring), then a warm run of the same sweep on the same cluster; ``defaults``:
+    the cluster with Dask's default settings."""
     from distributed import get_task_stream
 
     executor = Executor(workers=workers)
     clear_cache()
     start = time.perf_counter()
-    with cluster.connect(executor) as client:
+    with dask_defaults(defaults), cluster.connect(executor) as client:
         up = time.perf_counter()
+        cpu_here, cpu_workers = thread_cpu(), client.run(thread_cpu)
         with get_task_stream(client) as stream:
             rows = cluster.run_on_client(client, sweep, Limits(), None, None, "cpu", executor)
         ran = time.perf_counter()
+        own_here = dask_cpu(cpu_here, thread_cpu())
+        own_workers = sorted((dask_cpu(cpu_workers[w], after) for w, after
+                              in client.run(thread_cpu).items()), reverse=True)
         cluster.run_on_client(client, sweep, Limits(), None, None, "cpu", executor)
         warm = time.perf_counter() - ran
         closing = time.perf_counter()
@@ -171,10 +214,12 @@ def dask_run(sweep: Sweep, workers: int) -> dict:
     assert len(rows) == sweep.points
     units = {u.index: u for u in cluster.plan(sweep, Limits(), workers)}
     tasks = []
+    finished = defaultdict(float)
     for task in stream.data:
         parts = defaultdict(float)
         for ss in task["startstops"]:
             parts[ss["action"]] += ss["stop"] - ss["start"]
+            finished[task["worker"]] = max(finished[task["worker"]], ss["stop"])
         unit = units[int(str(task["key"]).rsplit("-", 1)[1])]
         tasks.append({"worker": task["worker"], "compute": parts["compute"],
                       "other": sum(v for k, v in parts.items() if k != "compute"),
@@ -193,7 +238,9 @@ def dask_run(sweep: Sweep, workers: int) -> dict:
             "longest": longest["compute"],
             "longest_unit": f"m = n = {c.m}, seed {c.seed}, "
                             f"{', '.join(sorted({x.dtype for x in longest['unit'].cases}))}",
-            "overhead": (ran - up) - max(busy.values())}
+            "overhead": (ran - up) - max(busy.values()),
+            "apart": max(finished.values()) - min(finished.values()),
+            "own_here": own_here, "own_workers": own_workers}
 
 
 def serial_run(sweep: Sweep, threads: int) -> float:
@@ -209,28 +256,42 @@ def serial_run(sweep: Sweep, threads: int) -> float:
         torch.set_num_threads(saved)
 
 
-def compare_dask(sweep: Sweep, workers: int, repeat: int) -> None:
+def compare_dask(sweep: Sweep, workers: int, repeat: int, defaults: bool = False) -> None:
     """Serial against ``workers`` local Dask workers, alternating, in one process; and
-    serial on one torch thread, to show how much of the serial run used the others."""
+    serial on one torch thread, to show how much of the serial run used the others.
+    ``defaults``: each round also runs a cluster with Dask's default settings."""
     threads = torch.get_num_threads()
-    runs = [(serial_run(sweep, threads), dask_run(sweep, workers), serial_run(sweep, 1))
-            for _ in range(repeat)]
+    runs = [(serial_run(sweep, threads), dask_run(sweep, workers),
+             dask_run(sweep, workers, defaults=True) if defaults else None,
+             serial_run(sweep, 1)) for _ in range(repeat)]
     print(f"\nserial ({threads} torch threads) against a local Dask "
           f"cluster of {workers} workers ({Executor(workers=workers).threads_per_worker()} "
           f"torch thread(s) each), {len(runs)} run(s), each in one run:")
-    for i, (serial, d, one) in enumerate(runs, 1):
-        print(f"run {i}: serial {serial:.1f} s, Dask {d['total']:.1f} s: "
-              f"{d['total'] / serial:.2f} × serial (target ≤ 0.75); warm (cluster "
-              f"already up) {d['warm']:.1f} s: {d['warm'] / serial:.2f} × serial; "
-              f"serial on 1 thread {one:.1f} s")
-        print(f"  start {d['start']:.1f} s · run {d['run']:.1f} s · close {d['close']:.1f} s")
-        print(f"  {d['tasks']} tasks, compute {d['compute']:.1f} s in all "
-              f"(workers busy {', '.join(f'{b:.1f}' for b in d['busy'])} s), "
-              f"per task {d['compute'] / d['tasks']:.2f} s on average; "
-              f"transfers/deserialising {d['other']:.2f} s")
-        print(f"  longest task {d['longest']:.1f} s ({d['longest_unit']}); scheduling "
-              f"overhead (run − busiest worker) {d['overhead']:.1f} s")
-    print_spread([d["total"] / serial for serial, d, _ in runs])
+    for i, (serial, d, plain, one) in enumerate(runs, 1):
+        print(f"run {i}: serial {serial:.1f} s, serial on 1 thread {one:.1f} s")
+        for name, run in (("Dask", d), ("Dask's defaults", plain)):
+            if run is not None:
+                print_dask_run(name, run, serial)
+    print_spread([d["total"] / serial for serial, d, _, _ in runs])
+    if defaults:
+        print("with Dask's default settings:")
+        print_spread([plain["total"] / serial for serial, _, plain, _ in runs])
+
+
+def print_dask_run(name: str, d: dict, serial: float) -> None:
+    print(f"  {name}: {d['total']:.1f} s: {d['total'] / serial:.2f} × serial (target ≤ "
+          f"0.75); warm (cluster already up) {d['warm']:.1f} s: {d['warm'] / serial:.2f} "
+          "× serial")
+    print(f"    start {d['start']:.1f} s · run {d['run']:.1f} s · close {d['close']:.1f} s")
+    print(f"    {d['tasks']} tasks, compute {d['compute']:.1f} s in all "
+          f"(workers busy {', '.join(f'{b:.1f}' for b in d['busy'])} s, finished "
+          f"{d['apart']:.1f} s apart), per task {d['compute'] / d['tasks']:.2f} s on average; "
+          f"transfers/deserialising {d['other']:.2f} s")
+    print(f"    longest task {d['longest']:.1f} s ({d['longest_unit']}); scheduling "
+          f"overhead (run − busiest worker) {d['overhead']:.1f} s")
+    print(f"    Dask's own CPU in the run: {d['own_here']:.2f} s in this process "
+          f"(scheduler, nannies, client), {', '.join(f'{c:.2f}' for c in d['own_workers'])} "
+          "s in the workers beside their tasks")
 
 
 #: ``python -m gradlab`` with the fork server started only when the cluster starts.
@@ -280,7 +341,12 @@ def main() -> None:
                         help="compare serial with a local Dask cluster of this many workers")
     parser.add_argument("--cli", action="store_true",
                         help="with --workers: time the commands end to end instead")
+    parser.add_argument("--dask-defaults", action="store_true",
+                        help="with --workers: also run a cluster with Dask's default "
+                             "settings each round")
     args = parser.parse_args()
+    if args.dask_defaults and (args.cli or not args.workers):
+        parser.error("--dask-defaults needs --workers N, without --cli")
     if args.cli:
         if not args.workers:
             parser.error("--cli needs --workers N")
@@ -294,7 +360,7 @@ def main() -> None:
     # Warm up: the first op of each dtype pays one-off costs.
     runner.run_sweep(dataclasses.replace(sweep, dims=(2, 64)))
     if args.workers:
-        compare_dask(sweep, args.workers, args.repeat)
+        compare_dask(sweep, args.workers, args.repeat, args.dask_defaults)
         return
 
     runs = [one_run(sweep) for _ in range(args.repeat)]

@@ -206,9 +206,9 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
 #: background work"). Each worker's statistical profiler samples the running task's
 #: stack every 10 ms, holding the GIL; every server's event-loop health check ticks
 #: every 20 ms; the system and memory monitors poll 2 and 10 times a second. On the
-#: 2-core machine that was 2.3–2.7 s of the calling process's CPU (the scheduler and
-#: the nannies live in it) and 1.9–2.1 s of each worker's, beside its task, over a
-#: 24–27 s sweep; with these settings 0.6–0.7 s and 0.1–0.4 s.
+#: 2-core machine that was 1.6–3.0 s of the calling process's CPU (the scheduler and
+#: the nannies live in it) and 1.4–2.4 s of each worker's, beside its task, over a
+#: 22–29 s sweep; with these settings 0.65–0.70 s and 0.14–0.37 s.
 QUIET = {
     "distributed.worker.profile.enabled": False,  # its pages are not served here
     "distributed.admin.tick.interval": "500ms",  # warns of a loop blocked ≥ 3 s still
@@ -219,8 +219,8 @@ QUIET = {
 #: A local cluster's scheduler sends a worker its next unit only when the worker is
 #: free. Dask's default, worker-saturation 1.1, sends a one-thread worker
 #: ceil(1.1) = 2 units, so the unit next in line could wait behind a 10 s m = n = 4096
-#: unit while the other worker idled: the workers finished 1.5–3 s apart in the default
-#: sweep, against 0.1–0.4 s with 1.0 (docs/benchmarks.md).
+#: unit while the other worker idled: in five traced runs of the default sweep the two
+#: workers finished 0.0–3.0 s apart, against 0.0–1.0 s with 1.0 (docs/benchmarks.md).
 SCHEDULING = {"distributed.scheduler.worker-saturation": 1.0}
 
 

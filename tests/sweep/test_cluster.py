@@ -10,10 +10,12 @@ neither hangs nor loses the sweep.
 from __future__ import annotations
 
 import contextlib
+import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -496,6 +498,20 @@ def test_a_local_cluster_keeps_dasks_background_work_off_the_cores():
     assert here[1] == {"tick": tick, "monitor": monitor, "memory_monitor": memory}
     assert saturation == cluster.SCHEDULING["distributed.scheduler.worker-saturation"] == 1
     assert dask.config.get("distributed") == before
+
+
+def test_the_docs_give_a_local_clusters_settings_as_dasks_environment():
+    """docs/sweeps.md gives QUIET and SCHEDULING as environment variables for clusters
+    started by hand: exactly those, and Dask reads each as the setting it stands for."""
+    text = (ROOT / "docs" / "sweeps.md").read_text(encoding="utf-8")
+    documented = dict(re.findall(r"^ +export (DASK_\w+)=(\S+)$", text, flags=re.M))
+    settings = {**cluster.QUIET, **cluster.SCHEDULING}
+    assert len(documented) == len(settings)
+    code = ("import json, dask\n"
+            f"print(json.dumps([dask.config.get(k) for k in {list(settings)!r}]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=START_SECONDS, env={**os.environ, **documented})
+    assert json.loads(done.stdout) == list(settings.values()), done.stderr
 
 
 def test_what_a_worker_preloads_imports_no_pandas():
