@@ -130,7 +130,8 @@ def fit_floor(excess: np.ndarray, kappa: np.ndarray) -> tuple[float, float]:
     def cost(b: float) -> float:
         return least_c(b) + b * kappa_med
 
-    low, high = 0.0, max(0.0, float((need / kappa).max()))
+    b0 = max(0.0, float((need / kappa).max()))
+    low, high = 0.0, b0
     ratio = (math.sqrt(5) - 1) / 2
     for _ in range(200):
         left, right = high - ratio * (high - low), low + ratio * (high - low)
@@ -138,7 +139,7 @@ def fit_floor(excess: np.ndarray, kappa: np.ndarray) -> tuple[float, float]:
             high = right
         else:
             low = left
-    b = min((0.0, low, max(0.0, float((need / kappa).max()))), key=cost)
+    b = min((0.0, low, b0), key=cost)
     return least_c(b), b
 
 
