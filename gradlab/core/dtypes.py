@@ -25,6 +25,10 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   ⟨G − T, T⟩/‖T‖² of the error, a wrong scale of the whole gradient. Rounding
   errors point every way and mostly cancel in it; a scale bug does not
   (``verdict.compare``). Its rule is err_S ≤ 2·err_S(baseline) + c_S·u.
+- ``bound_generic`` is b_G: where a row fails the rule, verify measures how far
+  rounding-sized moves of the inputs and of each long sum's result move the
+  float64 truth (κ_N in u, ``verification.allowance``) and the floor gains
+  b_G·κ_N·u. It is fitted on the op corpus (``gradlab ops``; docs/verdict.md).
 - ``envelope`` bounds a correct baseline's error outright, in floors:
   ``err_N ≤ envelope·floor_N``, where a problem's κ is complete (the seed
   layer); past it the dtype has lost the case to underflow or overflow and
@@ -43,6 +47,8 @@ from gradlab.core.errors import GradlabError
 #: largest excess of 1.51 u on seeds 0–9 and 2.92 u held out on seeds 100–199
 #: (docs/verdict.md); float64 rows have no check along the truth.
 SCALE_FLOOR = 3.0
+#: b_G for every dtype (see above).
+GENERIC_BOUND = 2.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,7 @@ class DtypeInfo:
     envelope: float
     accumulate: str
     floor_scale: float
+    bound_generic: float
 
     @property
     def u_acc(self) -> float:
@@ -84,13 +91,13 @@ DTYPES: dict[str, DtypeInfo] = {
     #                                            u     c_max c_fro b_max b_fro envelope
     #                    accumulate  c_scale
     "float64": DtypeInfo("float64", torch.float64, 2.0**-53, 6.0, 4.0, 0.47, 0.98, 10.0,
-                         "float64", SCALE_FLOOR),
+                         "float64", SCALE_FLOOR, GENERIC_BOUND),
     "float32": DtypeInfo("float32", torch.float32, 2.0**-24, 6.0, 4.0, 0.39, 0.64, 10.0,
-                         "float32", SCALE_FLOOR),
+                         "float32", SCALE_FLOOR, GENERIC_BOUND),
     "bfloat16": DtypeInfo("bfloat16", torch.bfloat16, 2.0**-8, 6.0, 4.0, 0.65, 0.65, 10.0,
-                          "float32", SCALE_FLOOR),
+                          "float32", SCALE_FLOOR, GENERIC_BOUND),
     "float16": DtypeInfo("float16", torch.float16, 2.0**-11, 6.0, 4.0, 0.67, 0.68, 10.0,
-                         "float32", SCALE_FLOOR),
+                         "float32", SCALE_FLOOR, GENERIC_BOUND),
 }
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 

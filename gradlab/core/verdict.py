@@ -268,7 +268,8 @@ def sensitivity_sentence(checks: Mapping[str, NormCheck], u: float) -> str:
 def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, float] | None = None,
             truth_finite: bool = True, truth_zero: bool = False,
             bug_effect: Mapping[str, float] | None = None, envelope: bool = False,
-            baseline_name: str = "autograd", notes: tuple[str, ...] = ()) -> Verdict:
+            baseline_name: str = "autograd", notes: tuple[str, ...] = (),
+            extra: Mapping[str, float] | None = None) -> Verdict:
     """The verdict on a candidate's ``err`` beside the ``baseline``'s, in ``dtype``.
 
     ``kappa`` maps each norm to κ_N ≥ 1, the problem's first-order error bound
@@ -277,12 +278,14 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
     known mistake's exact effect in each norm (relative). ``envelope``: the
     problem's κ is complete enough that a baseline error beyond
     ``DTYPES[dtype].envelope`` floors means the dtype cannot represent the case
-    (underflow, overflow), and the verdict is then ``degenerate``.
+    (underflow, overflow), and the verdict is then ``degenerate``. ``extra`` adds
+    to the floor of each check, in u (what ``verification.allowance`` measured).
     """
     info = dtype_info(dtype)
     u = info.u
-    floors = {norm: info.floor_in(norm, None if kappa is None else kappa[norm]) * u
-              for norm in NORMS}
+    extra = extra or {}
+    floors = {norm: (info.floor_in(norm, None if kappa is None else kappa[norm])
+                     + extra.get(norm, 0.0)) * u for norm in NORMS}
 
     def make(status: str, checks: Mapping[str, NormCheck], message: str) -> Verdict:
         return Verdict(status, dtype, u, dict(checks), None if bug_effect is None
@@ -314,7 +317,7 @@ def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, floa
               for norm in NORMS}
     if math.isfinite(err.rel(SCALE)) and math.isfinite(baseline.rel(SCALE)):
         checks[SCALE] = NormCheck(SCALE, err.rel(SCALE), baseline.rel(SCALE),
-                                  info.floor(SCALE) * u)
+                                  (info.floor(SCALE) + extra.get(SCALE, 0.0)) * u)
     evidence = "; ".join(_evidence(checks[norm], u, baseline_name)
                          for norm in ("fro", "max", SCALE) if norm in checks)
     if err.nonfinite:

@@ -29,14 +29,29 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
+class NotTensors(TypeError):
+    """A function returned something other than a tensor or a tuple of tensors; the
+    message says what ("returns a tuple whose element 1 is None, …")."""
+
+
 def as_outputs(value) -> list:
-    """A function's result as a list of tensors; TypeError for anything else."""
+    """A function's result as a list of tensors; NotTensors for anything else."""
     if isinstance(value, torch.Tensor):
         return [value]
-    if isinstance(value, (tuple, list)) and value and all(
-            isinstance(v, torch.Tensor) for v in value):
-        return list(value)
-    raise TypeError(f"returns {type(value).__name__}, not a tensor or a tuple of tensors")
+    if isinstance(value, (tuple, list)) and value:
+        bad = [(i, v) for i, v in enumerate(value) if not isinstance(v, torch.Tensor)]
+        if not bad:
+            return list(value)
+        i, v = bad[0]
+        what = "None" if v is None else f"a {type(v).__name__}"
+        raise NotTensors(f"returns a {type(value).__name__} whose element {i} is {what}, not "
+                         "a tensor (every output must be a tensor)")
+    raise NotTensors(f"returns {type(value).__name__}, not a tensor or a tuple of tensors")
+
+
+def failure_text(exc: BaseException) -> str:
+    """How a row says why a call gave no gradients: what it returned, or what it raised."""
+    return str(exc) if isinstance(exc, NotTensors) else f"raised {first_line(exc)}"
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
+import torch
 
 from gradlab.problems.seed.report import _finite_or_str as json_number
 
@@ -26,7 +27,7 @@ COLUMNS = (
     "threshold_scale", "threshold_scale_u",
     "sensitivity_max", "sensitivity_fro", "sensitivity_scale",
     "bug_effect_max", "bug_effect_fro", "bug_effect_scale",
-    "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite",
+    "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite", "kinks",
     "reference_precision", "taylor_rate", "taylor_rates",
     "candidate", "reference", "seed",
     "gradlab_version", "torch_version", "python_version", "device", "threads", "timestamp",
@@ -34,9 +35,40 @@ COLUMNS = (
 _TEXT = {"dtype", "input", "shape", "status", "evidence", "grad_dtype", "output_dtype",
          "reference_precision", "taylor_rates", "candidate", "reference", "gradlab_version",
          "torch_version", "python_version", "device", "timestamp"}
-_COUNTS = {"nonfinite", "baseline_nonfinite", "seed", "threads"}
+_COUNTS = {"nonfinite", "baseline_nonfinite", "kinks", "seed", "threads"}
 #: The provenance columns (the same on every row; the report's ``provenance``).
 PROVENANCE = COLUMNS[COLUMNS.index("gradlab_version"):]
+
+
+#: Entries with the largest |G − T| kept per (dtype, input), for ``Report.worst``.
+WORST_KEPT = 100
+#: ``Report.worst``'s columns.
+WORST_COLUMNS = ("dtype", "input", "index", "candidate", "composite", "truth", "error_u",
+                 "at_kink")
+
+
+def worst_entries(grad: torch.Tensor, composite: torch.Tensor | None, truth: torch.Tensor,
+                  peak: float, u: float, kinks=None) -> tuple[dict, ...]:
+    """The WORST_KEPT entries with the largest |G − T|, largest first: the index, the
+    candidate's, the composite's (NaN where there is none) and the truth's values,
+    the error |G − T| in u of max|T|, and whether the entry sits at a kink."""
+    g = grad.detach().to(torch.float64).reshape(-1)
+    t = truth.detach().reshape(-1)
+    d = (g - t).abs().nan_to_num(nan=math.inf)
+    k = min(WORST_KEPT, d.numel())
+    _, flat = torch.topk(d, k)
+    b = None if composite is None else composite.detach().to(torch.float64).reshape(-1)
+    mask = None if kinks is None else kinks.mask.reshape(-1)
+    scale = peak * u if peak > 0 and math.isfinite(peak) else math.nan
+    out = []
+    for i in flat.tolist():
+        index = tuple(int(j) for j in torch.unravel_index(torch.tensor(i), truth.shape))
+        gi, ti = float(g[i]), float(t[i])
+        out.append({"index": index, "candidate": gi, "truth": ti,
+                    "composite": math.nan if b is None else float(b[i]),
+                    "error_u": abs(gi - ti) / scale if scale == scale else math.nan,
+                    "at_kink": bool(mask is not None and mask[i])})
+    return tuple(out)
 
 
 def empty_row() -> dict:
@@ -57,6 +89,7 @@ class Report:
     seed: int
     inputs: tuple[tuple[str, str], ...]
     provenance: dict
+    entries: dict = field(default_factory=dict, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -66,6 +99,26 @@ class Report:
     @property
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(list(self.rows), columns=list(COLUMNS))
+
+    def worst(self, input: str | None = None, dtype: str | None = None,
+              k: int = 10) -> pd.DataFrame:
+        """The k entries with the largest |candidate − truth| of each (dtype, input)
+        row selected (``input``, ``dtype``: None selects all), largest first: the
+        index, the candidate's, the composite's and the truth's values, and the
+        error in u of max|truth| (``WORST_COLUMNS``)."""
+        from gradlab.core.errors import GradlabError
+
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= WORST_KEPT:
+            raise GradlabError(f"k must be an integer from 1 to {WORST_KEPT} (got {k!r})")
+        for value, what, known in ((input, "input", [n for n, _ in self.inputs]),
+                                   (dtype, "dtype", list(self.dtypes))):
+            if value is not None and value not in known:
+                raise GradlabError(f"{what} must be one of {', '.join(known)} (got {value!r})")
+        records = [{"dtype": d, "input": n, **entry}
+                   for (d, n), entries in self.entries.items()
+                   if (dtype is None or d == dtype) and (input is None or n == input)
+                   for entry in entries[:k]]
+        return pd.DataFrame(records, columns=list(WORST_COLUMNS))
 
     def failures(self) -> list[dict]:
         """The rows that are not ``pass``."""

@@ -25,6 +25,7 @@ forward.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
 from gradlab.core.verdict import CHECKS, SCALE, Error, Verdict, compare, truth_norms, verdict
+from gradlab.verification.allowance import Allowance, measure, on_range
 from gradlab.verification.calls import (
     Grads,
     as_outputs,
@@ -44,10 +46,12 @@ from gradlab.verification.calls import (
     call,
     describe,
     dtype_name,
+    failure_text,
     first_line,
     gradients,
 )
-from gradlab.verification.report import Report, empty_row
+from gradlab.verification.recorder import Recorder
+from gradlab.verification.report import Report, empty_row, worst_entries
 from gradlab.verification.spec import (
     DEFAULT_DTYPES,
     F64,
@@ -68,6 +72,9 @@ BASELINE = "composite"
 FLOAT64_BASELINE = "baseline (1.5 × float32 composite's u)"
 #: float64's baseline: 1.5 × the float32 composite's error in u (see above).
 FLOAT64_BASELINE_FACTOR = 1.5
+#: The allowance's draws come from a generator seeded seed + this, apart from
+#: verify's own stream and a problem's (spec.side_generator: seed + 2³²).
+ALLOWANCE_STREAM = 2 * 2**32
 
 
 @dataclass(frozen=True)
@@ -113,7 +120,7 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     for row in rows:
         row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
     return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
-                  tuple((s.name, s.describe()) for s in specs), prov)
+                  tuple((s.name, s.describe()) for s in specs), prov, dict(run.worst))
 
 
 def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
@@ -174,7 +181,7 @@ def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, d
     try:
         cand = autograd_grads(candidate, args, run.names, ups, run.draws.shapes, torch_dtype)
     except Exception as exc:
-        cand = Grads(failure=f"raised {first_line(exc)}")
+        cand = Grads(failure=failure_text(exc))
     if cand.failure:
         return Deltas(dtype, {}, composite, peak, f"the candidate {cand.failure} in {dtype}")
     missing = [n for n, g in cand.grads.items() if g is None]
@@ -215,13 +222,26 @@ class _Draws:
 
 
 class _Run:
-    """The draws and functions of one verify call; ``rows(dtype)`` does one dtype."""
+    """The draws and functions of one verify call; ``rows(dtype)`` does one dtype.
+
+    The first float64 truth pass runs under a ``Recorder``: it says whether the
+    reference narrows float64 (then no row is judged) and the longest sum behind
+    each input's gradient. Where a dtype has a row that fails the rule, the
+    ``allowance`` of that dtype (kinks, the truth's spread) judges its failing
+    rows again."""
 
     def __init__(self, candidate, reference, specs, mistake, draws: _Draws):
         self.candidate, self.reference, self.mistake = candidate, reference, mistake
         self.specs, self.draws = specs, draws
         self.names = [s.name if s.differentiated else None for s in specs]
         self._baselines: dict[str, dict[str, Error]] = {}
+        self.narrowing: str | None = None
+        self.recorded = False
+        self.lengths: dict[str, int] = {}
+        self.allowance_generator = torch.Generator().manual_seed(
+            draws.generator.initial_seed() + ALLOWANCE_STREAM)
+        #: (dtype, input) → the WORST_KEPT entries with the largest |G − T|.
+        self.worst: dict[tuple[str, str], tuple[dict, ...]] = {}
 
     def _args(self, dtype: torch.dtype) -> list[torch.Tensor]:
         return [s.at(dtype) for s in self.specs]
@@ -236,7 +256,7 @@ class _Run:
             result = autograd_grads(self.reference, args, self.names, ups, self.draws.shapes,
                                     dtype)
         except Exception as exc:
-            raise GradlabError(f"reference raised {first_line(exc)} in {name}") from None
+            raise GradlabError(f"reference {failure_text(exc)} in {name}") from None
         return self._checked(result, name)
 
     def _checked(self, result: Grads, name: str) -> dict[str, torch.Tensor]:
@@ -251,20 +271,46 @@ class _Run:
     def _truth(self, args, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list]:
         """The reference in float64 on the same rounded inputs and upstream (drawn
         after the first such run, which gives the outputs' shapes), and that
-        upstream rounded to ``dtype``."""
+        upstream rounded to ``dtype``. The first run is recorded (``Recorder``)."""
         wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
-        try:
-            leaves, outs = call(self.reference, wide, self.names)
-        except Exception as exc:
-            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
-        self.draws.know(outs, self.specs)
-        ups = self._ups(dtype)
+        recorder = None if self.recorded else Recorder()
+        with recorder or contextlib.nullcontext():
+            try:
+                leaves, outs = call(self.reference, wide, self.names)
+            except Exception as exc:
+                raise GradlabError(f"reference {failure_text(exc)} in float64") from None
+            with recorder.pause() if recorder else contextlib.nullcontext():
+                self.draws.know(outs, self.specs)
+                ups = self._ups(dtype)
+                wide_ups = [None if w is None else w.to(F64) for w in ups]
+            try:
+                result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
+            except Exception as exc:
+                raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+        if recorder is not None:
+            self.recorded, self.narrowing = True, recorder.narrowing
+            self.lengths = {n: recorder.length(g) for n, g in (result.grads or {}).items()
+                            if g is not None}
+        return self._checked(result, "float64"), ups
+
+    def _truth_at(self, wide: list, wide_ups: list) -> dict[str, torch.Tensor]:
+        """The reference's float64 gradients at moved inputs (``allowance.measure``'s
+        ``truth_at``)."""
+        result = autograd_grads(self.reference, [a.clone() for a in wide], self.names,
+                                wide_ups, self.draws.shapes, F64)
+        return {n: g.detach() for n, g in self._checked(result, "float64").items()}
+
+    def allowance(self, name: str, args, ups, truth) -> Allowance | None:
+        """The Allowance of dtype ``name`` (None where the reference raises at a moved
+        point: the rule alone then stands)."""
+        info = dtype_info(name)
+        wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
         wide_ups = [None if w is None else w.to(F64) for w in ups]
         try:
-            result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
-        except Exception as exc:
-            raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
-        return self._checked(result, "float64"), ups
+            return measure(self._truth_at, wide, wide_ups, self.names, truth, self.lengths,
+                           info.u, info.u_acc, name == "float64", self.allowance_generator)
+        except Exception:  # noqa: BLE001 - the reference failed at a moved point
+            return None
 
     def baseline_errors(self, name: str) -> dict[str, Error]:
         """The composite's error against the truth in dtype ``name``, per input."""
@@ -278,65 +324,24 @@ class _Run:
 
     def rows(self, name: str) -> list[dict]:
         dtype = dtype_info(name).torch_dtype
-        args = self._args(dtype)
         specs = [s for s in self.specs if s.differentiated]
         overflow = [s for s in specs if s.overflows(dtype)]
         if overflow:
             why = (f"degenerate: input {overflow[0].name!r} overflows {name} when rounded "
                    f"(max|{overflow[0].name}| = {overflow[0].peak:.3g})")
             return [self._row(name, s, "degenerate", why) for s in specs]
+        args = self._args(dtype)
         truth, ups = self._truth(args, dtype)
-        norms = {n: truth_norms(t) for n, t in truth.items()}
-        if name == "float64":
-            baseline = {n: _scaled(e, name) for n, e in self.baseline_errors("float32").items()}
-            precision, base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
-        else:
-            base = self._reference(args, ups, dtype)
-            baseline = {n: compare(base[n], t, name, norms[n]) for n, t in truth.items()}
-            self._baselines.setdefault(name, baseline)
-            precision, base_name = "float64", BASELINE
-        try:
-            cand = autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
-                                  dtype)
-        except Exception as exc:
-            cand = Grads(failure=f"raised {first_line(exc)}")
-        effect = self._effects(name, args, ups) if self.mistake else {}
-        rows, at_x = [], None
-        for spec in specs:
-            base_err = baseline[spec.name]
-            if cand.failure:
-                rows.append(self._row(name, spec, "error", f"error: the candidate "
-                                      f"{cand.failure} in {name}", precision, base_err,
-                                      cand.output_dtypes))
-                continue
-            grad = cand.grads[spec.name]
-            if grad is None:
-                rows.append(self._row(name, spec, "error", f"error: no gradient for input "
-                                      f"{spec.name!r} in {name} (the candidate's output does "
-                                      "not depend on it, or its backward returned None)",
-                                      precision, base_err, cand.output_dtypes))
-                continue
-            err = compare(grad, truth[spec.name], name, norms[spec.name])
-            peak = norms[spec.name].peak       # NaN or inf if the truth is not finite
-            finite = math.isfinite(peak)
-            bug = effect.get(spec.name)
-            untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
-            v = verdict(name, err, base_err, truth_finite=finite,
-                        truth_zero=peak == 0,
-                        bug_effect=None if untouched else bug, baseline_name=base_name)
-            taylor = None
-            if name == "float64" and v.status != "degenerate":
-                plain = [a.detach() for a in args]
-                try:
-                    if at_x is None:
-                        at_x = loss_at(self.candidate, plain, self.draws.upstream, as_outputs)
-                    taylor = taylor_test(self.candidate, plain, self.names.index(spec.name),
-                                         grad.detach(), self.draws.upstream,
-                                         self.draws.directions[spec.name], as_outputs, at_x)
-                except Exception as exc:  # the forward at a moved point: no decision
-                    taylor = Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
-            rows.append(self._verdict_row(name, spec, v, err, base_err, grad, precision,
-                                          cand.output_dtypes, taylor, untouched))
+        if self.narrowing:
+            why = (f"degenerate: the reference does not compute in float64 ({self.narrowing}: "
+                   "a .float() or dtype= inside it), so there is no float64 truth to judge "
+                   "against")
+            return [self._row(name, s, "degenerate", why) for s in specs]
+        dt = _Dtype(self, name, args, ups, truth)
+        cand = dt.candidate()
+        rows = [dt.error_row(spec, cand) or dt.judged_row(spec, cand.grads[spec.name])
+                for spec in specs]
+        self.worst.update({(name, n): w for n, w in dt.worst.items()})
         return rows
 
     def _effects(self, name, args, ups) -> dict[str, dict[str, float]]:
@@ -362,9 +367,121 @@ class _Run:
             _baseline_columns(row, base_err)
         return row
 
-    def _verdict_row(self, name, spec, v: Verdict, err: Error, base_err: Error, grad,
-                     precision, output_dtypes, taylor, untouched=False) -> dict:
+
+class _Dtype:
+    """One dtype of a run: the truth, the composite, the candidate and their verdicts."""
+
+    def __init__(self, run: _Run, name: str, args, ups, truth):
+        self.run, self.name, self.args, self.ups, self.truth = run, name, args, ups, truth
+        self.dtype = dtype_info(name).torch_dtype
+        self.norms = {n: truth_norms(t) for n, t in truth.items()}
+        self.composite: dict[str, torch.Tensor] = {}
+        if name == "float64":
+            self.baseline = {n: _scaled(e, name)
+                             for n, e in run.baseline_errors("float32").items()}
+            self.precision, self.base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
+        else:
+            self.composite = run._reference(args, ups, self.dtype)
+            self.baseline = {n: compare(self.composite[n], t, name, self.norms[n])
+                             for n, t in truth.items()}
+            run._baselines.setdefault(name, self.baseline)
+            self.precision, self.base_name = "float64", BASELINE
+        self.effect = run._effects(name, args, ups) if run.mistake else {}
+        self._allowance: Allowance | None | bool = False   # False: not measured yet
+        self.at_x = None
+        self.output_dtypes: tuple[str, ...] = ()
+        self.worst: dict[str, tuple[dict, ...]] = {}
+
+    def candidate(self) -> Grads:
+        run = self.run
+        try:
+            cand = autograd_grads(run.candidate, self.args, run.names, self.ups,
+                                  run.draws.shapes, self.dtype)
+        except Exception as exc:
+            cand = Grads(failure=failure_text(exc))
+        self.output_dtypes = cand.output_dtypes
+        return cand
+
+    def error_row(self, spec, cand: Grads) -> dict | None:
+        """The ``error`` row of an input the candidate gave no gradient for (None if it
+        gave one)."""
+        if cand.failure:
+            why = f"error: the candidate {cand.failure} in {self.name}"
+        elif cand.grads[spec.name] is None:
+            why = (f"error: no gradient for input {spec.name!r} in {self.name} (the "
+                   "candidate's output does not depend on it, or its backward returned None)")
+        else:
+            return None
+        return self.run._row(self.name, spec, "error", why, self.precision,
+                             self.baseline[spec.name], self.output_dtypes)
+
+    def judged_row(self, spec, grad: torch.Tensor) -> dict:
+        """The rule's verdict on one input's gradient; where it fails, the verdict with
+        this dtype's allowance; in float64, the Taylor test beside it."""
+        n = spec.name
+        err = compare(grad, self.truth[n], self.name, self.norms[n])
+        bug = self.effect.get(n)
+        untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
+        bug = None if untouched else bug
+        v = self._verdict(n, err, self.baseline[n], bug)
+        base_err, allowed = self.baseline[n], ""
+        if v.status == "fail" and not err.nonfinite and self.allowance() is not None:
+            v, err, base_err, allowed = self._allowed(n, grad, bug)
+        self.worst[n] = worst_entries(grad, self.composite.get(n), self.truth[n],
+                                      self.norms[n].peak, v.u, self._kinks(n))
+        taylor = (self._taylor(n, grad) if self.name == "float64" and v.status != "degenerate"
+                  else None)
+        return self._verdict_row(spec, v, err, base_err, grad, taylor, untouched, allowed)
+
+    def _verdict(self, n: str, err: Error, base_err: Error, bug, extra=None) -> Verdict:
+        peak = self.norms[n].peak       # NaN or inf if the truth is not finite
+        return verdict(self.name, err, base_err, truth_finite=math.isfinite(peak),
+                       truth_zero=peak == 0, bug_effect=bug, baseline_name=self.base_name,
+                       extra=extra)
+
+    def allowance(self) -> Allowance | None:
+        if self._allowance is False:
+            self._allowance = self.run.allowance(self.name, self.args, self.ups, self.truth)
+        return self._allowance
+
+    def _kinks(self, n: str):
+        allowance = self._allowance or None
+        return allowance.kinks.get(n) if allowance else None
+
+    def _allowed(self, n: str, grad, bug) -> tuple[Verdict, Error, Error, str]:
+        """The verdict with kink entries judged against their one-sided range and the
+        floor widened by b_G·κ (``allowance``), and the sentence that says so."""
+        allowance, info = self.allowance(), dtype_info(self.name)
+        kinks = allowance.kinks.get(n)
+        truth, norms = self.truth[n], self.norms[n]
+        err = compare(on_range(grad, truth, kinks), truth, self.name, norms)
+        base_err = self.baseline[n]
+        if n in self.composite and kinks is not None and kinks.count:
+            base_err = compare(on_range(self.composite[n], truth, kinks), truth, self.name, norms)
+        rule = self._verdict(n, err, base_err, bug)
+        extra = {check: max(0.0, allowed - rule.threshold_in(check) / info.u)
+                 for check, allowed in allowance.thresholds(n, info).items()
+                 if check in rule.checks}
+        v = self._verdict(n, err, base_err, bug, extra)
+        return v, err, base_err, allowance.sentence(n, info.bound_generic)
+
+    def _taylor(self, n: str, grad) -> Taylor:
+        run = self.run
+        plain = [a.detach() for a in self.args]
+        try:
+            if self.at_x is None:
+                self.at_x = loss_at(run.candidate, plain, run.draws.upstream, as_outputs)
+            return taylor_test(run.candidate, plain, run.names.index(n), grad.detach(),
+                               run.draws.upstream, run.draws.directions[n], as_outputs,
+                               self.at_x)
+        except Exception as exc:  # the forward at a moved point: no decision
+            return Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
+
+    def _verdict_row(self, spec, v: Verdict, err: Error, base_err: Error, grad, taylor,
+                     untouched: bool, allowed: str) -> dict:
         status, evidence = v.status, v.message
+        if allowed:
+            evidence = f"{evidence} ({allowed})"
         if untouched:
             evidence = f"{evidence} (the planted mistake leaves ∂{spec.name} unchanged)"
         if taylor is not None:
@@ -373,7 +490,8 @@ class _Run:
                 evidence = f"bug: {taylor.sentence()}; the rule alone: {evidence}"
             else:
                 evidence = f"{evidence}; {taylor.sentence()}"
-        row = self._row(name, spec, status, evidence, precision, base_err, output_dtypes)
+        row = self.run._row(self.name, spec, status, evidence, self.precision, base_err,
+                            self.output_dtypes)
         u = v.u
         row.update(err_max=err.rel_err, err_max_u=err.err_u, err_fro=err.fro_err,
                    err_fro_u=err.fro_u, grad_dtype=dtype_name(grad.dtype),
@@ -389,6 +507,8 @@ class _Run:
                 row[f"bug_effect_{norm}"] = v.bug_effect[norm]
         if taylor is not None:
             row.update(taylor_rate=taylor.rate, taylor_rates=taylor.rates_text())
+        kinks = self._kinks(spec.name)
+        row.update(kinks=kinks.count if kinks is not None else 0)
         return row
 
 

@@ -9,7 +9,14 @@ import pytest
 import torch
 
 from gradlab.verification.calls import as_outputs
-from gradlab.verification.taylor import MIN_RATE, Taylor, taylor_test
+from gradlab.verification.taylor import (
+    FIRST_ORDER,
+    FIT_TOL,
+    MIN_RATE,
+    Taylor,
+    fit_remainders,
+    taylor_test,
+)
 
 F64 = torch.float64
 
@@ -49,11 +56,29 @@ def test_a_linear_function_leaves_no_usable_step():
     t = run(lambda x: 3 * x + 1, x, 3 * w, w, v)
     assert not t.decided and not t.failed
     assert math.isnan(t.rate)
-    assert "no usable step" in t.sentence()
+    assert "too few usable steps" in t.sentence()
 
 
-def test_the_decision_reads_the_smallest_steps():
-    t = Taylor((0.3, 1.2, 2.0, 2.0, 1.98), usable=6, steps=12)
-    assert t.rate == 2.0 and not t.failed
-    t = Taylor((2.0, 1.6, 1.2, 1.05, 1.01), usable=6, steps=12)
-    assert t.rate == 1.05 and t.failed
+def test_the_fit_reads_the_first_order_share_at_the_smallest_step():
+    h = [2.0**-k for k in range(4, 12)]
+    right = [0.3 * s * s + 0.1 * s**3 for s in h]
+    misfit, share = fit_remainders(h, right)
+    assert misfit < 1e-9 and share < 1e-6
+    wrong = [1e-3 * s + 0.3 * s * s for s in h]       # a·h takes over below h = 1/300
+    misfit, share = fit_remainders(h, wrong)
+    assert misfit < 1e-9 and share > FIRST_ORDER
+    assert math.isnan(fit_remainders(h[:3], wrong[:3])[0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("fn, grad", [
+    (torch.relu, lambda x, w: w * (x > 0)),
+    (torch.abs, lambda x, w: w * torch.sign(x)),
+    (lambda x: torch.clamp(x, -1, 1), lambda x, w: w * ((x > -1) & (x < 1))),
+], ids=["relu", "abs", "hardtanh"])
+def test_steps_across_kinks_are_inconclusive_never_a_wrong_gradient(fn, grad, seed):
+    x, w, v = draws(32, 512, seed=seed)
+    t = run(fn, x, grad(x, w), w, v)
+    assert not t.failed
+    assert "inconclusive (not smooth here)" in t.sentence()
+    assert t.misfit > FIT_TOL

@@ -1,0 +1,142 @@
+r"""What the reference's float64 truth pass does, read from its aten ops.
+
+verify runs the reference's forward and backward in float64 once under
+``Recorder`` (a ``TorchDispatchMode``), which sees every aten op of both passes
+and learns two facts about the truth:
+
+- **narrowing**: an op that takes a float64 tensor and returns a narrower
+  floating one (``.float()``, ``dtype=`` inside the reference). The "truth" is
+  then a float32 (or lower) computation, and verify must not judge against it.
+- **reduction lengths**: for each tensor, the length of the sum whose result it
+  is: n for a matrix product's inner dimension k, a convolution's C_in·kernel
+  (∂w and ∂b: N·output pixels), a softmax's row, a sum over n entries. A correct
+  kernel may evaluate such a sum in any order, sequentially too, which rounds
+  about √(n/2)·u relative (``allowance``). Exact reductions (max, min, sorting)
+  and reshaping ops (select, gather, slicing) sum nothing.
+
+A length follows the data through elementwise ops (∂b = Σ g · scale is still a
+sum of n terms) from operands of the output's own size only: a sum's result that
+is broadcast into a larger tensor (LayerNorm's mean in ∂x) is one small term of
+each entry there, not the entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+from torch.utils.weak import WeakIdKeyDictionary
+
+__all__ = ["Recorder", "op_lengths"]
+
+F64 = torch.float64
+
+#: Matrix products: the inner dimension k is the last of the first matrix operand
+#: (addmm, addmv, baddbmm, addbmm take the added tensor first).
+_PRODUCTS = {"mm": 0, "bmm": 0, "mv": 0, "dot": 0, "vdot": 0, "matmul": 0, "inner": 0,
+             "addmm": 1, "addmv": 1, "baddbmm": 1, "addbmm": 1, "_addmm_activation": 1,
+             "linear": 0}
+#: Sums over whole dimensions: the length is the entries in over the entries out.
+_SUMS = {"sum", "mean", "nansum", "nanmean", "var", "std", "var_mean", "std_mean",
+         "linalg_vector_norm", "norm", "prod", "logsumexp", "trace", "_sum_to_size",
+         "sum_to_size", "dist", "frobenius_norm", "nuclear_norm", "renorm"}
+#: Reductions along one dimension ``dim`` (its size is the length).
+_ALONG = {"_softmax", "_log_softmax", "_softmax_backward_data",
+          "_log_softmax_backward_data", "cumsum", "cumprod", "logcumsumexp"}
+
+
+def _numel(t) -> int:
+    return t.numel() if isinstance(t, torch.Tensor) else 1
+
+
+def _dim_size(t: torch.Tensor, dim) -> int:
+    if not isinstance(dim, int) or t.dim() == 0:
+        return 1
+    return t.shape[dim]
+
+
+def op_lengths(name: str, args: tuple, kwargs: dict, outs: list[torch.Tensor]) -> list[int]:
+    """The length of the longest sum each output of aten op ``name`` does itself
+    (1 where it sums nothing)."""
+    tensors = [a for a in args if isinstance(a, torch.Tensor)]
+    ones = [1] * len(outs)
+    if name in _PRODUCTS:
+        mats = tensors[_PRODUCTS[name]:]
+        return [mats[0].shape[-1] if mats and mats[0].dim() else 1] * len(outs)
+    if name in ("convolution", "_convolution", "conv1d", "conv2d", "conv3d"):
+        weight = args[1]
+        return [math.prod(weight.shape[1:])] * len(outs)
+    if name == "convolution_backward":
+        grad_out, weight = args[0], args[2]
+        groups = args[9] if len(args) > 9 and isinstance(args[9], int) and args[9] > 0 else 1
+        channels = max(weight.shape[0] // groups, weight.shape[1])  # transposed: the other
+        per_pixel = channels * math.prod(weight.shape[2:])
+        over_pixels = grad_out.shape[0] * math.prod(grad_out.shape[2:])
+        return [per_pixel, over_pixels, over_pixels][:len(outs)]
+    if name in _ALONG:
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        return [_dim_size(tensors[0], dim)] * len(outs)
+    if name in ("native_layer_norm", "native_layer_norm_backward"):
+        x = tensors[1] if name.endswith("backward") else tensors[0]
+        shape = args[2] if name.endswith("backward") else args[1]
+        row = math.prod(shape)
+        return [row] + [max(1, x.numel() // max(1, row))] * (len(outs) - 1)
+    if "batch_norm" in name:
+        x = tensors[1] if "backward" in name else tensors[0]
+        per_channel = x.numel() // max(1, x.shape[1] if x.dim() > 1 else 1)
+        return [per_channel] * len(outs)
+    if name in _SUMS:
+        biggest = max((_numel(t) for t in tensors), default=1)
+        return [max(1, biggest // max(1, o.numel())) for o in outs]
+    return ones
+
+
+class Recorder(TorchDispatchMode):
+    """Run code under ``with Recorder() as r:``; then ``r.narrowing`` names the first
+    op that narrowed a float64 tensor (None if none did) and ``r.length(t)`` is
+    the length of the sum tensor ``t`` is the result of (1 for none)."""
+
+    def __init__(self):
+        super().__init__()
+        self._lengths = WeakIdKeyDictionary()
+        self.narrowing: str | None = None
+        self.paused = False
+
+    @contextlib.contextmanager
+    def pause(self):
+        """Ops run here (verify's own, such as rounding the upstream) are not the
+        reference's: they are not recorded."""
+        self.paused = True
+        try:
+            yield
+        finally:
+            self.paused = False
+
+    def length(self, t: torch.Tensor) -> int:
+        return self._lengths.get(t, 1)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if self.paused:
+            return out
+        ins = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        outs = [t for t in tree_leaves(out) if isinstance(t, torch.Tensor)]
+        if not outs:
+            return out
+        name = func.overloadpacket.__name__
+        if self.narrowing is None and any(t.dtype == F64 for t in ins):
+            narrow = next((t for t in outs if t.is_floating_point() and t.dtype != F64), None)
+            if narrow is not None:
+                self.narrowing = f"{func} turns float64 into {str(narrow.dtype)[6:]}"
+        try:
+            own = op_lengths(name, args, kwargs, outs)
+        except (IndexError, TypeError, AttributeError):  # an overload of another form
+            own = [1] * len(outs)
+        for t, n in zip(outs, own):
+            same = (self.length(i) for i in ins if i.numel() == t.numel())
+            self._lengths[t] = max(same, default=1) if n == 1 else n
+        return out

@@ -1,0 +1,202 @@
+"""The verdict on real code: the failure classes that made it cry wolf on PyTorch's own
+kernels (each fails without its change), and the real inaccuracies it must still call
+bugs."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import gradlab
+from gradlab.core.errors import GradlabError
+from gradlab.verification.recorder import Recorder
+
+F64 = torch.float64
+
+
+def rows(report):
+    return {(r["dtype"], r["input"]): r for r in report.rows}
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_relu_in_float64_is_not_a_wrong_gradient_where_steps_cross_its_kink(seed):
+    report = gradlab.verify(F.relu, lambda x: x * (x > 0), {"x": (32, 512)},
+                            dtypes=("float64",), seed=seed)
+    row = report.rows[0]
+    assert row["status"] == "pass", row["evidence"]
+    assert "inconclusive (not smooth here)" in row["evidence"]
+
+
+def conv_reference(x, w, b):
+    """conv2d as unfold + einsum: torch.sum-style blocked sums, not oneDNN's order."""
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    cols = F.unfold(x, (kh, kw)).reshape(n, c, kh * kw, -1)
+    out = torch.einsum("nckl,ock->nol", cols, w.reshape(o, c, kh * kw))
+    return out.reshape(n, o, h - kh + 1, wd - kw + 1) + b[:, None, None]
+
+
+def test_conv2d_long_sums_in_float32_are_rounding_with_the_sum_in_the_evidence():
+    report = gradlab.verify(F.conv2d, conv_reference,
+                            {"x": (16, 8, 32, 32), "w": (16, 8, 3, 3), "b": (16,)},
+                            dtypes=("float32",), seed=0)
+    by = rows(report)
+    for name in ("x", "w", "b"):
+        assert by[("float32", name)]["status"] == "pass", by[("float32", name)]["evidence"]
+    # ∂w and ∂b are 14,400-term sums (N·output pixels), and their errors say so
+    assert by[("float32", "w")]["err_fro_u"] > 16
+    assert "allows a 14,400-term sequential sum" in by[("float32", "w")]["evidence"]
+    assert "sequential sum" not in by[("float32", "x")]["evidence"]
+
+
+def log_softmax_reference(x):
+    m = x.amax(-1, keepdim=True)
+    s = x - m
+    return s - torch.log(torch.exp(s).sum(-1, keepdim=True))
+
+
+@pytest.mark.parametrize("seed", [0, 4])
+def test_log_softmax_in_float64_against_a_less_accurate_decomposition(seed):
+    report = gradlab.verify(lambda x: F.log_softmax(x, -1), log_softmax_reference,
+                            {"x": (1, 512)}, dtypes=("float64",), seed=seed)
+    row = report.rows[0]
+    assert row["status"] == "pass", row["evidence"]
+    assert row["err_max_u"] > 20          # the decomposition's own rounding at the argmax
+    assert "generic κ" in row["evidence"]
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_hardtanh_entries_rounded_onto_its_kinks_are_judged_one_sided(dtype):
+    report = gradlab.verify(F.hardtanh, lambda x: torch.clamp(x, -1, 1), {"x": (32, 512)},
+                            dtypes=(dtype,), seed=0)
+    row = report.rows[0]
+    assert row["status"] == "pass", row["evidence"]
+    assert row["kinks"] >= 1
+    assert f"{row['kinks']} entries at kinks or ties" in row["evidence"]
+    worst = report.worst(k=3)
+    assert worst["at_kink"].all()
+
+
+def test_a_wrong_mask_away_from_the_kink_still_fails():
+    report = gradlab.verify(lambda x: HardtanhWrongMask.apply(x), lambda x: torch.clamp(x, -1, 1),
+                            {"x": (32, 512)}, dtypes=("bfloat16", "float32"), seed=0)
+    assert {r["status"] for r in report.rows} == {"fail"}
+
+
+class HardtanhWrongMask(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x.clamp(-1, 1)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ((x > -0.9) & (x < 1))      # the lower kink moved to −0.9
+
+
+def test_a_reference_that_downcasts_gives_no_truth_and_says_which_op():
+    report = gradlab.verify(torch.tanh, lambda x: torch.tanh(x.float()).to(x.dtype),
+                            {"x": (8, 8)}, dtypes=("float64", "float32"), seed=0)
+    for row in report.rows:
+        assert row["status"] == "degenerate"
+        assert "aten._to_copy.default turns float64 into float32" in row["evidence"]
+
+
+def test_a_candidate_returning_none_says_which_element_and_that_it_did_not_raise():
+    report = gradlab.verify(lambda x: (x * 2, None), lambda x: (x * 2, x * 3), {"x": (4,)},
+                            dtypes=("float32",), seed=0)
+    row = report.rows[0]
+    assert row["status"] == "error"
+    assert "returns a tuple whose element 1 is None" in row["evidence"]
+    assert "raised" not in row["evidence"]
+
+
+def test_the_recorder_reads_reduction_lengths_per_gradient():
+    x = torch.randn(4, 3, 10, 10, dtype=F64, requires_grad=True)
+    w = torch.randn(5, 3, 3, 3, dtype=F64, requires_grad=True)
+    b = torch.randn(5, dtype=F64, requires_grad=True)
+    with Recorder() as recorder:
+        y = F.conv2d(x, w, b)
+        grads = torch.autograd.grad(y, [x, w, b], torch.ones_like(y))
+    assert [recorder.length(g) for g in grads] == [5 * 9, 4 * 8 * 8, 4 * 8 * 8]
+    assert recorder.narrowing is None
+    z = torch.randn(8, 256, dtype=F64, requires_grad=True)
+    with Recorder() as recorder:          # LayerNorm's row means are broadcast into ∂x
+        m = z.mean(-1, keepdim=True)
+        out = (z - m) / torch.sqrt(((z - m) ** 2).mean(-1, keepdim=True) + 1e-5)
+        (gz,) = torch.autograd.grad(out, [z], torch.ones_like(out))
+    assert recorder.length(gz) == 1
+
+
+# The real inaccuracies that must stay bugs.
+
+def test_hardsigmoid_float64_backward_multiplies_by_a_float32_sixth():
+    report = gradlab.verify(F.hardsigmoid, lambda x: torch.clamp(x / 6 + 0.5, 0, 1),
+                            {"x": (32, 256)}, dtypes=("float64",), seed=0)
+    row = report.rows[0]
+    assert row["status"] == "fail"
+    assert row["err_max_u"] > 1e8         # 1/6 rounded to float32: 3.0e-8 relative
+
+
+class Float32Inside(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.tanh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return (g.float() * (1 - torch.tanh(x.float()) ** 2)).to(x.dtype)
+
+
+def test_a_backward_computing_in_float32_inside_a_float64_call_fails():
+    report = gradlab.verify(Float32Inside.apply, torch.tanh, {"x": (64, 64)},
+                            dtypes=("float64",), seed=0)
+    assert report.rows[0]["status"] == "fail"
+    assert report.rows[0]["err_max_u"] > 1e7
+
+
+def test_logsumexp_over_32000_entries_in_float16_fails():
+    def reference(x):
+        m = x.amax(-1, keepdim=True).detach()
+        return (m + torch.log(torch.exp(x - m).sum(-1, keepdim=True))).squeeze(-1)
+
+    report = gradlab.verify(lambda x: torch.logsumexp(x, -1), reference, {"x": (4, 32000)},
+                            dtypes=("float16",), seed=0)
+    assert report.rows[0]["status"] == "fail"
+
+
+# report.worst
+
+def test_worst_lists_the_largest_errors_with_their_values():
+    report = gradlab.verify(Float32Inside.apply, torch.tanh, {"x": (16, 16)},
+                            dtypes=("float64", "float32"), seed=1)
+    worst = report.worst(input="x", dtype="float64", k=4)
+    assert list(worst.columns) == ["dtype", "input", "index", "candidate", "composite",
+                                   "truth", "error_u", "at_kink"]
+    assert len(worst) == 4
+    errors = list(worst["error_u"])
+    assert errors == sorted(errors, reverse=True)
+    top = worst.iloc[0]
+    peak = max(abs(e["truth"]) for e in report.entries[("float64", "x")])
+    assert top["error_u"] == pytest.approx(report.rows[0]["err_max_u"])
+    assert abs(top["candidate"] - top["truth"]) / peak / 2.0**-53 == pytest.approx(
+        top["error_u"])
+    assert math.isnan(top["composite"])           # float64's truth is the composite
+    both = report.worst(k=2)
+    assert set(both["dtype"]) == {"float64", "float32"} and len(both) == 4
+    assert not math.isnan(both[both["dtype"] == "float32"].iloc[0]["composite"])
+
+
+@pytest.mark.parametrize("kwargs, word", [({"k": 0}, "k"), ({"k": 101}, "k"),
+                                           ({"input": "y"}, "input"),
+                                           ({"dtype": "float16"}, "dtype")])
+def test_worst_refuses_bad_arguments_by_name(kwargs, word):
+    report = gradlab.verify(torch.tanh, torch.tanh, {"x": (4,)}, dtypes=("float32",))
+    with pytest.raises(GradlabError, match=f"^{word} must be"):
+        report.worst(**kwargs)
