@@ -311,3 +311,17 @@ def verdict_line(report: Report) -> str:
              if s in counts]
     return f"NOT passed: {', '.join(parts)} of {len(report.rows)} rows (dtype × input)"
 
+
+
+def worst_entries_table(report: Report, k: int = 5) -> pd.DataFrame:
+    """The k entries with the largest |candidate − truth| of each row that did not
+    pass (``Report.worst``), as the page shows them: where to look in the code."""
+    bad = [(row["dtype"], row["input"]) for row in report.rows
+           if row["status"] not in ("pass", "error", "degenerate")]
+    frames = [report.worst(input=n, dtype=d, k=k) for d, n in bad]
+    if not frames:
+        return pd.DataFrame(columns=["dtype", "input", "index", "candidate", "composite",
+                                     "truth", "error / u", "at a kink"])
+    table = pd.concat(frames, ignore_index=True)
+    table["index"] = [str(list(i)) for i in table["index"]]
+    return table.rename(columns={"error_u": "error / u", "at_kink": "at a kink"})

@@ -20,6 +20,7 @@ from dashboard.verify_view import (
     problem_report,
     verdict_line,
     verdict_table,
+    worst_entries_table,
 )
 from gradlab.charts.verify import (
     delta_heatmap,
@@ -152,6 +153,12 @@ st.dataframe(table.style.format(number_text, subset=[c for c in NUMBER_COLUMNS i
              hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
 for line in not_passing(frame):
     st.markdown(f"- {line}")
+worst = worst_entries_table(report)
+if len(worst):
+    st.markdown("**The worst entries** of each row that did not pass: the index, the "
+                "candidate's, the composite's and the truth's values, and the error in u "
+                "of max|truth|.")
+    st.dataframe(worst, hide_index=True, width="stretch")
 st.caption("Errors are relative to the float64 truth on the same rounded inputs, in units "
            "of the row's u (max-norm: max|G − T|/max|T|; normwise: ‖G − T‖_F/‖T‖_F; scale, "
            "along the truth: |⟨G − T, T⟩|/‖T‖², where a wrong scale shows in full and "

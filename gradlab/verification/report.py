@@ -167,7 +167,13 @@ class Report:
                     dtypes.append(row["dtype"])
         lines += [f"truth for {', '.join(dtypes)}: the reference in {precision}, on the same "
                   "rounded inputs" for precision, dtypes in by_precision.items()]
-        lines += [f"{row['dtype']} {row['input']}: {row['evidence']}" for row in self.rows]
+        for row in self.rows:
+            lines.append(f"{row['dtype']} {row['input']}: {row['evidence']}")
+            if row["status"] == "fail":
+                lines += [f"    worst entry {_index(e['index'])}: candidate {e['candidate']:.9g}, "
+                          f"truth {e['truth']:.9g} ({_g(e['error_u'])} u of max|truth|)"
+                          + (", at a kink" if e["at_kink"] else "")
+                          for e in self.entries.get((row["dtype"], row["input"]), ())[:3]]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -190,12 +196,17 @@ class Report:
 
     def to_json_dict(self) -> dict:
         """Strict-JSON data: ``passed``, ``verdicts`` (each row, NaN and ±inf as
-        strings, provenance apart) and ``provenance``."""
+        strings, provenance apart), ``worst`` (each row's ten largest errors, as
+        ``worst``) and ``provenance``."""
         verdicts = [{k: json_number(v) for k, v in row.items() if k not in PROVENANCE}
                     for row in self.rows]
+        worst = [{"dtype": d, "input": n,
+                  "entries": [{k: list(v) if k == "index" else json_number(v)
+                               for k, v in e.items()} for e in entries[:10]]}
+                 for (d, n), entries in self.entries.items()]
         return {"passed": self.passed, "candidate": self.candidate,
                 "reference": self.reference, "seed": self.seed, "dtypes": list(self.dtypes),
-                "inputs": dict(self.inputs), "verdicts": verdicts,
+                "inputs": dict(self.inputs), "verdicts": verdicts, "worst": worst,
                 "provenance": dict(self.provenance)}
 
 
@@ -203,6 +214,10 @@ def _g(x) -> str:
     if isinstance(x, float) and math.isnan(x):
         return "—"
     return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def _index(index: tuple[int, ...]) -> str:
+    return "[" + ", ".join(str(i) for i in index) + "]"
 
 
 def _rate(x: float) -> str:

@@ -200,3 +200,18 @@ def test_worst_refuses_bad_arguments_by_name(kwargs, word):
     report = gradlab.verify(torch.tanh, torch.tanh, {"x": (4,)}, dtypes=("float32",))
     with pytest.raises(GradlabError, match=f"^{word} must be"):
         report.worst(**kwargs)
+
+
+def test_the_text_report_and_the_json_carry_the_worst_entries():
+    report = gradlab.verify(Float32Inside.apply, torch.tanh, {"x": (8, 8)},
+                            dtypes=("float64", "float32"), seed=0)
+    text = str(report)
+    top = report.worst(dtype="float64", k=1).iloc[0]
+    index = "[" + ", ".join(str(i) for i in top["index"]) + "]"
+    assert f"    worst entry {index}: candidate {top['candidate']:.9g}" in text
+    assert text.count("worst entry") == 3          # under the failing float64 row only
+    doc = report.to_json_dict()
+    first = doc["worst"][0]
+    assert (first["dtype"], first["input"]) == ("float64", "x") and len(first["entries"]) == 10
+    assert first["entries"][0]["index"] == list(top["index"])
+    assert first["entries"][0]["composite"] == "nan"

@@ -79,6 +79,9 @@ def test_a_planted_mistake_fails(monkeypatch):
     assert len(listed) == 3 and all("∂x** — fail: bug:" in line for line in listed)
     assert dict(at.query_params) == {"candidate": "no-mean"}
     assert len(specs(at)) == 4
+    worst = next(d.value for d in at.dataframe if "error / u" in d.value.columns)
+    assert set(worst["input"]) == {"x"} and len(worst) == 3 * 5     # 5 per failing row
+    assert any("The worst entries" in m.value for m in at.markdown)
 
 
 def test_a_shared_url_restores_the_view():
