@@ -1,4 +1,4 @@
-"""The headless command line: ``python -m gradlab check | sweep | verify …``."""
+"""The headless command line: ``python -m gradlab check | sweep | verify | ops …``."""
 
 from __future__ import annotations
 
@@ -70,6 +70,7 @@ def missing_package(exc: ModuleNotFoundError, who: str = "gradlab") -> str | Non
 
 def build_parser() -> argparse.ArgumentParser:
     from gradlab.cli.check import add_check
+    from gradlab.cli.ops import add_ops
     from gradlab.cli.sweep import add_sweep
     from gradlab.cli.verify import add_verify
 
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_check(sub)
     add_sweep(sub)
     add_verify(sub)
+    add_ops(sub)
     return parser
 
 
