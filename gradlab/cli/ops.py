@@ -1,5 +1,6 @@
 """``python -m gradlab ops``: verify torch's own ops' backward against their
-references (the OpInfo corpus, gradlab/corpus/opinfo.py), to a CSV.
+references (the OpInfo corpus, gradlab/corpus/opinfo.py) and the hand-written
+kernels (gradlab/corpus/kernels.py), to a CSV.
 
     python -m gradlab ops [--op NAME …] [--dtype LIST] [--seed LIST]
         [--workers N | --scheduler ADDRESS] [--out ops.csv] [--list]
@@ -34,8 +35,9 @@ def add_ops(sub) -> None:
                     "(torch._refs, a decomposition or a short formula), on its own sample "
                     "inputs, in each dtype. Needs expecttest (pip install expecttest).")
     p.add_argument("--op", action="append", default=None, metavar="NAME",
-                   help="an op (repeat, or a comma list); a bare name takes all its "
-                        "variants (default: every op; --list shows them)")
+                   help="an op, or a hand-written kernel kernel.NAME (repeat, or a comma "
+                        "list); a bare name takes all its variants (default: every op and "
+                        "kernel; --list shows them)")
     p.add_argument("--dtype", default="all", metavar="LIST",
                    help=f"'all', or a list of {', '.join(DTYPE_NAMES)} (default all)")
     p.add_argument("--seed", default="0", metavar="LIST",
@@ -78,11 +80,11 @@ def run_ops_command(args) -> int:
     executor = executor_from_args(args)
     if args.out:
         _check_out(args.out)
-    from gradlab.corpus.opinfo import opinfo_entries, select_ops
+    from gradlab.corpus.build import corpus_entries, select
 
-    select_ops(names)  # unknown names: bad input, before any work
+    select(names)  # unknown names: bad input, before any work
     start = time.perf_counter()
-    built = [(seed, *opinfo_entries(seed, names)) for seed in seeds]
+    built = [(seed, *corpus_entries(seed, names)) for seed in seeds]
     if args.list:
         print(listing(built[0][1], built[0][2]))
         return 0

@@ -79,6 +79,10 @@ MISTAKE_TAG = "mistake"
 SEED_OFFSET = 2**33
 
 
+#: The dtypes real kernels accumulate in float32.
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     """The dtype a real kernel accumulates in: float32, float64 for float64 inputs."""
     return torch.float64 if dtype == torch.float64 else torch.float32
@@ -219,13 +223,15 @@ def sequential_linear_reference(x, weight, bias):
 
 
 class SequentialLinear(torch.autograd.Function):
-    """y = x Wᵀ + b, whose backward sums ∂W and ∂b row by row in the inputs' dtype::
+    """y = x Wᵀ + b, whose backward sums ∂W and ∂b row by row::
 
         ∂x = ∂y W,   ∂W ← ∂W + ∂y_i x_iᵀ,   ∂b ← ∂b + ∂y_i     (i = 1 … n, in order)
 
-    one rounding per step and entry, as a kernel that accumulates over the batch in a
-    loop does: its error grows like u·√n where a pairwise or blocked sum's grows like
-    u·log n (tens of u at n = 4096 in float32).
+    one rounding per step and entry in the accumulation dtype (float32 for bfloat16
+    and float16 inputs, as real kernels accumulate; the inputs' own dtype otherwise),
+    as a kernel that accumulates over the batch in a loop does: its error grows like
+    u·√n where a pairwise or blocked sum's grows like u·log n (tens of u at n = 4096
+    in float32).
 
     ``mistake``: "transposed_dw" returns Σ x_i ∂y_iᵀ, "last_row_skipped" stops the
     sums one row early, "bias_mean" divides ∂b by n.
@@ -242,16 +248,18 @@ class SequentialLinear(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         mistake = ctx.mistake
         dx = dy @ weight                                                # ∂x = ∂y W
-        dw = torch.zeros_like(weight)
-        db = torch.zeros(weight.shape[0], dtype=dy.dtype)
+        acc = accumulation_dtype(dy.dtype) if dy.dtype in HALF_DTYPES else dy.dtype
+        dw = torch.zeros(weight.shape, dtype=acc)
+        db = torch.zeros(weight.shape[0], dtype=acc)
         rows = x.shape[0] - 1 if mistake == "last_row_skipped" else x.shape[0]
         left, right = (x, dy) if mistake == "transposed_dw" else (dy, x)
+        left, right, dy_acc = left.to(acc), right.to(acc), dy.to(acc)
         for i in range(rows):
             dw.addr_(left[i], right[i])                                 # ∂W += ∂y_i x_iᵀ
-            db.add_(dy[i])                                              # ∂b += ∂y_i
+            db.add_(dy_acc[i])                                          # ∂b += ∂y_i
         if mistake == "bias_mean":
             db = db / x.shape[0]
-        return dx, dw, db, None
+        return dx, dw.to(dy.dtype), db.to(dy.dtype), None
 
 
 def sequential_linear(x, weight, bias):

@@ -24,15 +24,18 @@ c_N + √(n/2)·u_acc/u in the max-norm and normwise checks, and c_S + 3/√N_ef
 that along the truth, where N_eff = ‖T‖₂⁴/‖T‖₄⁴ counts the entries whose
 independent errors cancel there.
 
-**Conditioning.** A correct kernel rounds its inputs and intermediates; how much
-that moves the gradient is the function's business. Moving each input and the
-upstream gradient of the float64 truth by a relative ±u (one ulp in float64),
-the *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and |⟨T' − T, T⟩|/‖T‖²
-along the truth; the largest of SPREAD_DRAWS draws, kink entries left out) gives
-a generic condition number κ_N = s_N/u; correct code may reach b_G·κ_N (b_G:
-``DtypeInfo.bound_generic``). The float64 truth's own rounding shows in the
-spread too, which is how a float64 reference less accurate than the kernel
-(log_softmax through its amax) is recognised.
+**Conditioning.** A correct kernel rounds its inputs and every intermediate; how
+much that moves the gradient is the function's business. So the float64 truth is
+moved the way the standard model fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, says rounding
+moves it: each input and the upstream gradient by a relative ±u (one ulp in
+float64), and the result of each op of the reference's forward and backward by a
+relative ±u (``recorder.Rounder``; views, copies and exact selections are left
+alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
+|⟨T' − T, T⟩|/‖T‖² along the truth; the largest of ``spread_draws`` draws, kink entries
+left out) gives a generic condition number κ_N = s_N/u; correct code may reach
+b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In float64 the spread shows the
+reference's own rounding too, which is how a float64 reference less accurate than
+the kernel (log_softmax through its amax) is recognised.
 
 Where the larger of the two exceeds the rule's threshold 2·baseline + c_N, it
 becomes the threshold: a short sum or a well-conditioned gradient leaves the
@@ -51,8 +54,9 @@ from dataclasses import dataclass
 import torch
 
 from gradlab.core.verdict import CHECKS, SCALE, TruthNorms, truth_norms
+from gradlab.verification.recorder import Rounder
 
-__all__ = ["KINK_JUMP", "KINK_STEP", "SPREAD_DRAWS", "Allowance", "Kinks",
+__all__ = ["KINK_JUMP", "KINK_STEP", "SPREAD_DRAWS", "Allowance", "Kinks", "spread_draws",
            "effective_entries", "find_kinks", "measure", "on_range", "spread"]
 
 F64 = torch.float64
@@ -63,8 +67,17 @@ KINK_STEP = 2.0**-44
 #: A jump: the truth moves by more than this times max|T| under that step. A smooth
 #: truth moves by KINK_STEP times its curvature; float64's rounding by ~1e-16·κ.
 KINK_JUMP = 2.0**-26
-#: Draws of the rounding-sized moves; the spread is the largest.
+#: Draws of the rounding-sized moves; the spread is the largest. A gradient of few
+#: entries samples rounding in few places, so it gets more draws, up to
+#: MAX_SPREAD_DRAWS, SPREAD_ENTRIES entries' worth in all.
 SPREAD_DRAWS = 2
+MAX_SPREAD_DRAWS = 8
+SPREAD_ENTRIES = 64
+
+
+def spread_draws(entries: int) -> int:
+    """How many draws a gradient of ``entries`` entries (the smallest one) gets."""
+    return min(MAX_SPREAD_DRAWS, max(SPREAD_DRAWS, math.ceil(SPREAD_ENTRIES / max(entries, 1))))
 
 
 @dataclass(frozen=True)
@@ -149,7 +162,8 @@ class Allowance:
         """What the floor now allows for input ``name``, and the kinks left out."""
         k, n = self.kappa(name), self.lengths.get(name, 1)
         parts = [f"generic κ = {k['fro']:.3g} normwise, {k['max']:.3g} max-norm (the float64 "
-                 f"truth's spread when the inputs move by u; b_G = {bound:g})"]
+                 f"truth's spread when its inputs and intermediates round by u; b_G = "
+                 f"{bound:g})"]
         if n > 1:
             parts.append(f"allows a {n:,}-term sequential sum: ≤ "
                          f"{self.sums(name)['fro']:.3g} u")
@@ -178,11 +192,11 @@ def measure(truth_at: Callable, wide: list, ups: list, names: list[str | None],
     kinks = {n: find_kinks(t, sides[0][n], sides[1][n]) for n, t in truth.items()}
     norms = {n: truth_norms(t) for n, t in truth.items()}
     spreads = {n: dict.fromkeys(CHECKS, 0.0) for n in truth}
-    for _ in range(SPREAD_DRAWS):
+    for _ in range(spread_draws(min(t.numel() for t in truth.values()))):
         moved = [_rounding_move(a, u, ulp, generator) if n else a
                  for a, n in zip(wide, names)]
         moved_ups = [None if w is None else _rounding_move(w, u, ulp, generator) for w in ups]
-        grads = truth_at(moved, moved_ups)
+        grads = truth_at(moved, moved_ups, Rounder(2 * u if ulp else u, generator))
         for n, t in truth.items():
             s = spread(t, grads[n], norms[n], kinks[n])
             spreads[n] = {c: max(spreads[n][c], s[c]) for c in CHECKS}

@@ -1,4 +1,5 @@
-r"""What the reference's float64 truth pass does, read from its aten ops.
+r"""What the reference's float64 truth pass does, read from its aten ops; and the
+truth pass moved the way rounding moves it (``Rounder``).
 
 verify runs the reference's forward and backward in float64 once under
 ``Recorder`` (a ``TorchDispatchMode``), which sees every aten op of both passes
@@ -30,7 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.weak import WeakIdKeyDictionary
 
-__all__ = ["Recorder", "op_lengths"]
+__all__ = ["Recorder", "Rounder", "op_lengths"]
 
 F64 = torch.float64
 
@@ -140,3 +141,44 @@ class Recorder(TorchDispatchMode):
             same = (self.length(i) for i in ins if i.numel() == t.numel())
             self._lengths[t] = max(same, default=1) if n == 1 else n
         return out
+
+
+#: Ops whose result is exact (a selection, a sign, a copy): no rounding moves it.
+_EXACT = {"neg", "abs", "relu", "where", "clamp", "clamp_min", "clamp_max", "maximum",
+          "minimum", "amax", "amin", "max", "min", "sort", "topk", "gather", "index",
+          "index_select", "scatter", "cat", "stack", "clone", "_to_copy", "copy",
+          "zeros_like", "ones_like", "full_like", "empty_like", "zeros", "ones", "full",
+          "fill", "masked_fill", "sign", "floor", "ceil", "round", "trunc", "new_zeros",
+          "new_ones", "new_full", "new_empty", "lift_fresh", "lift_fresh_copy",
+          "constant_pad_nd", "embedding", "threshold_backward", "scalar_tensor", "detach",
+          "alias", "slice_scatter", "select_scatter", "index_put", "masked_scatter",
+          "eq", "ne", "lt", "le", "gt", "ge", "isnan", "isinf", "logical_not", "argmax",
+          "argmin", "randint", "randn", "rand", "normal", "bernoulli", "sum_to_size"}
+
+
+class Rounder(TorchDispatchMode):
+    """Every op that computes (not a view, a copy, an in-place update or an exact
+    selection) has its floating results moved by a relative ±u, a random sign per
+    entry: the standard model fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, of each result a
+    correct kernel rounds."""
+
+    def __init__(self, u: float, generator: torch.Generator):
+        super().__init__()
+        self.u, self.generator = u, generator
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        name = func.overloadpacket.__name__
+        if name in _EXACT or name.endswith("_") or func.is_view or func._schema.is_mutable:
+            return out
+        if isinstance(out, torch.Tensor):
+            return self._moved(out)
+        if isinstance(out, tuple) and all(isinstance(t, torch.Tensor) for t in out):
+            return tuple(self._moved(t) for t in out)
+        return out
+
+    def _moved(self, t: torch.Tensor) -> torch.Tensor:
+        if not t.is_floating_point() or not t.numel():
+            return t
+        sign = torch.randint(0, 2, t.shape, generator=self.generator, dtype=t.dtype) * 2 - 1
+        return t * (1 + self.u * sign)

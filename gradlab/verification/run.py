@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gradlab.core.dtypes import DTYPES, dtype_info
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES, dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
@@ -72,8 +72,9 @@ BASELINE = "composite"
 FLOAT64_BASELINE = "baseline (1.5 × float32 composite's u)"
 #: float64's baseline: 1.5 × the float32 composite's error in u (see above).
 FLOAT64_BASELINE_FACTOR = 1.5
-#: The allowance's draws come from a generator seeded seed + this, apart from
-#: verify's own stream and a problem's (spec.side_generator: seed + 2³²).
+#: The allowance's draws in dtype d come from a generator seeded seed + this + d's
+#: index in DTYPE_NAMES, apart from verify's own stream and a problem's
+#: (spec.side_generator: seed + 2³²), and the same whichever dtypes run before d.
 ALLOWANCE_STREAM = 2 * 2**32
 
 
@@ -238,8 +239,7 @@ class _Run:
         self.narrowing: str | None = None
         self.recorded = False
         self.lengths: dict[str, int] = {}
-        self.allowance_generator = torch.Generator().manual_seed(
-            draws.generator.initial_seed() + ALLOWANCE_STREAM)
+        self.seed = draws.generator.initial_seed()
         #: (dtype, input) → the WORST_KEPT entries with the largest |G − T|.
         self.worst: dict[tuple[str, str], tuple[dict, ...]] = {}
 
@@ -293,11 +293,13 @@ class _Run:
                             if g is not None}
         return self._checked(result, "float64"), ups
 
-    def _truth_at(self, wide: list, wide_ups: list) -> dict[str, torch.Tensor]:
-        """The reference's float64 gradients at moved inputs (``allowance.measure``'s
-        ``truth_at``)."""
-        result = autograd_grads(self.reference, [a.clone() for a in wide], self.names,
-                                wide_ups, self.draws.shapes, F64)
+    def _truth_at(self, wide: list, wide_ups: list, rounding=None) -> dict[str, torch.Tensor]:
+        """The reference's float64 gradients at moved inputs, with ``rounding`` (a
+        dispatch mode that moves each intermediate) where given
+        (``allowance.measure``'s ``truth_at``)."""
+        with rounding or contextlib.nullcontext():
+            result = autograd_grads(self.reference, [a.clone() for a in wide], self.names,
+                                    wide_ups, self.draws.shapes, F64)
         return {n: g.detach() for n, g in self._checked(result, "float64").items()}
 
     def allowance(self, name: str, args, ups, truth) -> Allowance | None:
@@ -307,8 +309,10 @@ class _Run:
         wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
         wide_ups = [None if w is None else w.to(F64) for w in ups]
         try:
+            generator = torch.Generator().manual_seed(  # its own stream per dtype
+                self.seed + ALLOWANCE_STREAM + DTYPE_NAMES.index(name))
             return measure(self._truth_at, wide, wide_ups, self.names, truth, self.lengths,
-                           info.u, info.u_acc, name == "float64", self.allowance_generator)
+                           info.u, info.u_acc, name == "float64", generator)
         except Exception:  # noqa: BLE001 - the reference failed at a moved point
             return None
 

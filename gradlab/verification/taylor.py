@@ -16,7 +16,8 @@ O(h⁴) with a = ⟨∇f − ∇L, v⟩, the gradient's error along v; a least-s
 of that cubic (relative to each |R|) matches the remainders to about 1e-3. Then
 
 - the first-order share |a·h|/|R(h)| at the smallest usable step says whether
-  the error term has taken over: at or above FIRST_ORDER the gradient is wrong;
+  the error term has taken over: at or above FIRST_ORDER, with the rates of the
+  smallest steps below MIN_RATE, the gradient is wrong;
 - a fit off by more than FIT_TOL means f is not smooth along v at this scale:
   the steps cross kinks (relu, abs, a max with near-ties) and the rates jump
   about; the test is then *inconclusive* and decides nothing.
@@ -55,8 +56,9 @@ FIT_TOL = 0.05
 #: The first-order term's share of the smallest usable remainder that means a wrong
 #: gradient: it has taken over from the h² term.
 FIRST_ORDER = 0.5
-#: Usable steps needed to fit three coefficients and see how well they fit.
-MIN_POINTS = 4
+#: Usable steps needed to fit three coefficients and see how well they fit (three
+#: degrees of freedom left: with four, any three rates fit).
+MIN_POINTS = 6
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,9 @@ class Taylor:
 
     @property
     def failed(self) -> bool:
-        return self.smooth and self.first_order >= FIRST_ORDER
+        """Consistent first-order evidence: a smooth fit whose linear term carries the
+        smallest remainder, and rates that have fallen below MIN_RATE there."""
+        return self.smooth and self.first_order >= FIRST_ORDER and self.rate < MIN_RATE
 
     def rates_text(self) -> str:
         return ", ".join(f"{r:.2f}" for r in self.rates)

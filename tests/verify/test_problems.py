@@ -48,7 +48,10 @@ def expect(name: str, candidate: str, size: int, dtype: str) -> tuple:
         # bfloat16 and float16 the composite's ∂g is itself off in scale by several u
         # (u = sqrt(mean(a²)) rounded once for every entry), so ∂g may be too coarse.
         ("seed", "pattern"): (F, F, F, F) if dtype == "float32" else (F, F, EITHER, F),
-        ("seed", "single-entry"): (F, P, P, P),
+        # At width 64 in float32 the seed layer's ∂W moves by 16.8 u in one entry when
+        # every intermediate rounds by u (the generic κ, docs/verdict.md): a 20 u entry
+        # is at what the check resolves there, so fail or too coarse.
+        ("seed", "single-entry"): (EITHER if dtype == "float32" else F, P, P, P),
         ("layernorm", "no-mean"): (F, P, P),
         ("layernorm", "pattern"): (F, F, F),
         ("layernorm", "single-entry"): (F, P, P),
