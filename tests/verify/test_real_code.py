@@ -215,3 +215,43 @@ def test_the_text_report_and_the_json_carry_the_worst_entries():
     assert (first["dtype"], first["input"]) == ("float64", "x") and len(first["entries"]) == 10
     assert first["entries"][0]["index"] == list(top["index"])
     assert first["entries"][0]["composite"] == "nan"
+
+
+# The allowance's parts
+
+def test_the_rounder_moves_computed_results_by_u_and_leaves_views_and_selections():
+    from gradlab.verification.recorder import Rounder
+
+    x = torch.linspace(1, 2, 50, dtype=F64)
+    u = 2.0**-20
+    with Rounder(u, torch.Generator().manual_seed(0)):
+        product = x * 3
+        view = x.reshape(5, 10)
+        top = x.amax()
+    moved = (product / (x * 3) - 1).abs()
+    assert torch.allclose(moved, torch.full_like(moved, u), rtol=1e-6)
+    assert torch.equal(view.reshape(-1), x) and top == 2
+
+
+def test_few_entries_get_more_spread_draws():
+    from gradlab.verification.allowance import MAX_SPREAD_DRAWS, SPREAD_DRAWS, spread_draws
+
+    assert spread_draws(1) == MAX_SPREAD_DRAWS
+    assert spread_draws(32) == SPREAD_DRAWS == spread_draws(10**6)
+
+
+def test_the_allowance_is_the_same_whichever_dtypes_ran_before():
+    from gradlab.verification.run import _start
+
+    _, run = _start(torch.tanh, torch.tanh, {"x": (8, 64)}, ("bfloat16", "float16"), 0,
+                    None, None)
+
+    def allowance(name):
+        dtype = getattr(torch, name)
+        args = run._args(dtype)
+        truth, ups = run._truth(args, dtype)
+        return run.allowance(name, args, ups, truth).spreads
+
+    first = allowance("bfloat16")
+    allowance("float16")                       # draws of its own, from its own stream
+    assert allowance("bfloat16") == first
