@@ -20,9 +20,9 @@ random walk of n roundings of partial sums as large as the result), where the
 composite's pairwise or blocked sums round far less. ``recorder`` reads, from
 the reference's own graph, the length n of the sum each gradient is the result
 of (a convolution's ∂w: N·output pixels); correct code may then reach
-c_N + √(n/2)·u_acc/u in the max-norm and normwise checks, and c_S + 3/√N_eff of
-that along the truth, where N_eff = ‖T‖₂⁴/‖T‖₄⁴ counts the entries whose
-independent errors cancel there.
+c_N + √(n/2)·u_acc/u normwise, c_N plus twice that in the max-norm (the largest of
+many entries' errors), and c_S + 3/√N_eff of the normwise part along the truth,
+where N_eff = ‖T‖₂⁴/‖T‖₄⁴ counts the entries whose independent errors cancel there.
 
 **Conditioning.** A correct kernel rounds its inputs and every intermediate; how
 much that moves the gradient is the function's business. So the float64 truth is
@@ -67,6 +67,10 @@ KINK_STEP = 2.0**-44
 #: A jump: the truth moves by more than this times max|T| under that step. A smooth
 #: truth moves by KINK_STEP times its curvature; float64's rounding by ~1e-16·κ.
 KINK_JUMP = 2.0**-26
+#: The max-norm check takes the largest entry's error: a sequential sum's allowance
+#: there is this many times its typical size √(n/2)·u_acc (a 4,096-term float64 bias
+#: reached 1.4× it on a held-out seed).
+MAX_NORM_SUMS = 2.0
 #: Draws of the rounding-sized moves; the spread is the largest. A gradient of few
 #: entries samples rounding in few places, so it gets more draws, up to
 #: MAX_SPREAD_DRAWS, SPREAD_ENTRIES entries' worth in all.
@@ -145,10 +149,13 @@ class Allowance:
         return {check: s / self.u for check, s in self.spreads[name].items()}
 
     def sums(self, name: str) -> dict[str, float]:
-        """What a sequential sum of the gradient's length adds to each floor, in u."""
+        """What a sequential sum of the gradient's length adds to each floor, in u:
+        √(n/2)·u_acc/u normwise, twice that in the max-norm (the largest of many
+        entries' errors), 3/√N_eff of it along the truth."""
         n = self.lengths.get(name, 1)
         per = math.sqrt(n / 2) * self.u_acc / self.u if n > 1 else 0.0
-        return {"max": per, "fro": per, SCALE: 3 * per / math.sqrt(self.entries[name])}
+        return {"max": MAX_NORM_SUMS * per, "fro": per,
+                SCALE: 3 * per / math.sqrt(self.entries[name])}
 
     def thresholds(self, name: str, info) -> dict[str, float]:
         """What correct code may reach in each check, in u: b_G·κ_N, or the floor c_N
@@ -165,8 +172,9 @@ class Allowance:
                  f"truth's spread when its inputs and intermediates round by u; b_G = "
                  f"{bound:g})"]
         if n > 1:
-            parts.append(f"allows a {n:,}-term sequential sum: ≤ "
-                         f"{self.sums(name)['fro']:.3g} u")
+            sums = self.sums(name)
+            parts.append(f"allows a {n:,}-term sequential sum: ≤ {sums['fro']:.3g} u "
+                         f"normwise, {sums['max']:.3g} u in one entry")
         kinks = self.kinks.get(name)
         if kinks is not None and kinks.count:
             parts.append(f"{kinks.count} entries at kinks or ties judged against their "
