@@ -12,6 +12,8 @@ GradlabError naming the flag: ``gradlab: error: --m must be ≥ 1 (got 0)``.
 from __future__ import annotations
 
 import dataclasses
+import os
+import sys
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ENV_NAMES, Limits, parse_budget
@@ -72,3 +74,28 @@ def limits_from_args(args) -> Limits:
         if text is not None:
             changes[field] = parse_budget(text, flag(dest), ENV_NAMES[field][1])
     return dataclasses.replace(limits, **changes)
+
+
+def check_out(path: str) -> None:
+    """Refuse an ``--out`` path that cannot be written, before any work."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise GradlabError(f"--out {path} is a directory; give a file name such as sweep.csv")
+    if not os.path.isdir(parent):
+        raise GradlabError(f"--out {path}: the folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise GradlabError(f"--out {path}: the folder {parent} is not writable")
+
+
+def write_out(data: bytes, out: str | None) -> str:
+    """``data`` to the file ``out``, or to stdout; where it went, for the summary."""
+    if not out:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return "stdout"
+    try:
+        with open(out, "wb") as f:
+            f.write(data)
+    except OSError as exc:
+        raise GradlabError(f"--out {out}: {exc.strerror}") from None
+    return out

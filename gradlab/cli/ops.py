@@ -15,8 +15,8 @@ import sys
 import time
 from collections import Counter
 
-from gradlab.cli.flags import values
-from gradlab.cli.sweep import _check_out, executor_from_args
+from gradlab.cli.flags import check_out, values, write_out
+from gradlab.cli.sweep import executor_from_args
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 
@@ -79,7 +79,7 @@ def run_ops_command(args) -> int:
     names = _ops(args)
     executor = executor_from_args(args)
     if args.out:
-        _check_out(args.out)
+        check_out(args.out)
     from gradlab.corpus.build import corpus_entries, select
 
     select(names)  # unknown names: bad input, before any work
@@ -104,17 +104,7 @@ def run_ops_command(args) -> int:
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130
-    data = to_csv_bytes(frame)
-    if args.out:
-        try:
-            with open(args.out, "wb") as f:
-                f.write(data)
-        except OSError as exc:
-            raise GradlabError(f"--out {args.out}: {exc.strerror}") from None
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-    where = args.out or "stdout"
+    where = write_out(to_csv_bytes(frame), args.out)
     print(summary(frame, len(items), time.perf_counter() - start, where), file=sys.stderr)
     return 1 if (frame["status"] == "fail").any() else 0
 

@@ -10,11 +10,18 @@ Cartesian product instead. The progress bar (tqdm) goes to stderr, the CSV to
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 import time
 
-from gradlab.cli.flags import add_budget_flags, default_text, flag, limits_from_args, values
+from gradlab.cli.flags import (
+    add_budget_flags,
+    check_out,
+    default_text,
+    flag,
+    limits_from_args,
+    values,
+    write_out,
+)
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import MiB
@@ -138,16 +145,6 @@ def torch_warning(frame) -> str | None:
             "numbers may differ in the last bits (see the torch_version column)")
 
 
-def _check_out(path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise GradlabError(f"--out {path} is a directory; give a file name such as sweep.csv")
-    if not os.path.isdir(parent):
-        raise GradlabError(f"--out {path}: the folder {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise GradlabError(f"--out {path}: the folder {parent} is not writable")
-
-
 def run_sweep_command(args) -> int:
     from tqdm import tqdm
 
@@ -163,7 +160,7 @@ def run_sweep_command(args) -> int:
         raise GradlabError(_flag_message(str(exc))) from None
     executor = executor_from_args(args)
     if args.out:
-        _check_out(args.out)
+        check_out(args.out)
     big = sweep.largest_case()
     if args.dry_run:
         print(f"{sweep.points} points; the largest (m={big.m}, n={big.n}, batch={big.batch}, "
@@ -181,18 +178,7 @@ def run_sweep_command(args) -> int:
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130
-    data = to_csv_bytes(frame)
-    if args.out:
-        try:
-            with open(args.out, "wb") as f:
-                f.write(data)
-        except OSError as exc:
-            raise GradlabError(f"--out {args.out}: {exc.strerror}") from None
-        where = args.out
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-        where = "stdout"
+    where = write_out(to_csv_bytes(frame), args.out)
     failed = int((frame["error"] != "").sum())
     ran = "" if executor.serial else f" on {executor.describe()}"
     print(f"gradlab: {len(frame)} points in {time.perf_counter() - start:.1f} s{ran} → {where}"
