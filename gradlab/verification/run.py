@@ -453,8 +453,9 @@ class _Dtype:
         return allowance.kinks.get(n) if allowance else None
 
     def _allowed(self, n: str, grad, bug) -> tuple[Verdict, Error, Error, str]:
-        """The verdict with kink entries judged against their one-sided range and the
-        floor widened by b_G·κ (``allowance``), and the sentence that says so."""
+        """The verdict with kink entries judged against their one-sided range and each
+        threshold raised to what correct code may reach where that is larger
+        (``Allowance.thresholds``), and the sentence that says so."""
         allowance, info = self.allowance(), dtype_info(self.name)
         kinks = allowance.kinks.get(n)
         truth, norms = self.truth[n], self.norms[n]
@@ -467,7 +468,10 @@ class _Dtype:
                  for check, allowed in allowance.thresholds(n, info).items()
                  if check in rule.checks}
         v = self._verdict(n, err, base_err, bug, extra)
-        return v, err, base_err, allowance.sentence(n, info.bound_generic)
+        sentence = allowance.sentence(n, info.bound_generic)
+        if kinks is not None and kinks.count and rule.status != "fail":
+            sentence += ": all of the disagreement beyond rounding sits at those entries"
+        return v, err, base_err, sentence
 
     def _taylor(self, n: str, grad) -> Taylor:
         run = self.run

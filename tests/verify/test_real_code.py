@@ -76,6 +76,7 @@ def test_hardtanh_entries_rounded_onto_its_kinks_are_judged_one_sided(dtype):
     assert row["status"] == "pass", row["evidence"]
     assert row["kinks"] >= 1
     assert f"{row['kinks']} entries at kinks or ties" in row["evidence"]
+    assert "all of the disagreement beyond rounding sits at those entries" in row["evidence"]
     worst = report.worst(k=3)
     assert worst["at_kink"].all()
 
