@@ -84,34 +84,33 @@ def run_ops_command(args) -> int:
 
     select(names)  # unknown names: bad input, before any work
     start = time.perf_counter()
-    built = [(seed, *corpus_entries(seed, names)) for seed in seeds]
     if args.list:
-        print(listing(built[0][1], built[0][2]))
+        print(listing(*corpus_entries(seeds[0], names)))
         return 0
     from tqdm import tqdm
 
-    from gradlab.corpus.run import run_corpus
+    from gradlab.corpus.run import jobs_for, run_ops
     from gradlab.sweep.export import to_csv_bytes
 
-    items = [(e, seed) for seed, entries, _ in built for e in entries]
-    skipped = [(s, seed) for seed, _, skips in built for s in skips]
-    bar = tqdm(total=len(items), desc="ops", unit="entry", file=sys.stderr,
+    jobs = jobs_for(names, seeds, dtypes)
+    bar = tqdm(total=len(jobs), desc="ops", unit="op", file=sys.stderr,
                disable=args.no_progress, dynamic_ncols=True)
     try:
         with bar:
-            frame = run_corpus(items, skipped, dtypes, executor,
-                               progress=lambda done, total, elapsed: bar.update(done - bar.n))
+            frame = run_ops(jobs, executor,
+                            progress=lambda done, total, elapsed: bar.update(done - bar.n))
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130
     where = write_out(to_csv_bytes(frame), args.out)
-    print(summary(frame, len(items), time.perf_counter() - start, where), file=sys.stderr)
+    print(summary(frame, time.perf_counter() - start, where), file=sys.stderr)
     return 1 if (frame["status"] == "fail").any() else 0
 
 
-def summary(frame, entries: int, seconds: float, where: str) -> str:
+def summary(frame, seconds: float, where: str) -> str:
     """Ops, entries and verdicts; each status per dtype; the failing rows."""
     verdicts = frame[frame["status"] != "skipped"]
+    entries = len(verdicts[["entry", "entry_seed"]].drop_duplicates())
     ops = frame.loc[frame["family"] == "opinfo", "op"].nunique()
     lines = [f"gradlab: {ops} ops, {entries} entries, {len(verdicts)} verdicts in "
              f"{seconds:.1f} s → {where}"]

@@ -4,12 +4,14 @@ kernels (``kernels``, names starting ``kernel.``), as ``python -m gradlab ops`` 
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Sequence
 
 from gradlab.core.errors import GradlabError
 from gradlab.corpus.entry import Entry, Skipped
 
-__all__ = ["KERNEL_PREFIX", "corpus_entries", "kernel_names", "select"]
+__all__ = ["KERNEL_PREFIX", "corpus_entries", "kernel_names", "op_corpus", "op_names",
+           "select"]
 
 #: A hand-written kernel's entries are named "kernel.<name>".
 KERNEL_PREFIX = "kernel."
@@ -68,3 +70,46 @@ def corpus_entries(seed: int, names: Sequence[str] | None = None
         skipped += [s for s in kernel_skipped() if kernels is None or any(
             s.name == k or s.name.startswith(k + ".") for k in kernels)]
     return entries, skipped
+
+
+def op_names(names: Sequence[str] | None = None) -> list[str]:
+    """The exact name of every op that ``names`` selects (all: None), OpInfo ops
+    first (a bare name takes its variants), then the kernels: the units the corpus
+    runs in (``op_corpus``)."""
+    ops, kernels = select(names)
+    out: list[str] = []
+    if ops is None or ops:
+        from gradlab.corpus.opinfo import full_name, select_ops
+
+        out += dict.fromkeys(full_name(op) for op in select_ops(ops))
+    if kernels is None or kernels:
+        out += [k for k in kernel_names() if kernels is None or any(
+            k == n or k.startswith(n + ".") for n in kernels)]
+    return out
+
+
+def op_corpus(name: str, seed: int) -> tuple[list[Entry], list[Skipped]]:
+    """The entries and skips of the one op named exactly ``name`` (an OpInfo's full
+    name, or "kernel.<name>") for ``seed``."""
+    if name.startswith(KERNEL_PREFIX):
+        from gradlab.corpus.kernels import kernel_skipped
+
+        return ([e for e in _kernel_entries(seed) if e.name == name],
+                [s for s in kernel_skipped() if s.name == name])
+    from gradlab.corpus.opinfo import full_name, load_op_db, op_entries
+
+    entries: list[Entry] = []
+    skipped: list[Skipped] = []
+    for op in load_op_db():
+        if full_name(op) == name:
+            got, skips = op_entries(op, seed)
+            entries += got
+            skipped += skips
+    return entries, skipped
+
+
+@functools.lru_cache(maxsize=8)
+def _kernel_entries(seed: int) -> tuple[Entry, ...]:
+    from gradlab.corpus.kernels import kernel_entries
+
+    return tuple(kernel_entries(seed))

@@ -1,5 +1,5 @@
-"""Running corpus entries through ``gradlab.verify`` into one frame, serially or on
-Dask (the sweep engine's clusters: gradlab/sweep/cluster.py).
+"""Running the corpus through ``gradlab.verify`` into one frame, serially or on Dask
+(the sweep engine's clusters: gradlab/sweep/cluster.py).
 
 Each (entry, seed) becomes ``verify(entry.candidate, entry.reference,
 entry.inputs, dtypes, seed)``'s rows, with the corpus columns first (``entry``,
@@ -11,15 +11,16 @@ dtype's). Every row carries the provenance. An entry whose verify call raises
 ``error`` row per dtype with the message: never a traceback, and the other
 entries' rows are kept.
 
-On Dask, closures are not pickled: a task carries (family, op, entry name,
-seed, dtypes) and the worker rebuilds the op's entries (``rebuild``; the samples
-are drawn under ``torch.manual_seed(seed)`` per op, so they are the same).
+``run_ops`` runs the corpus by op: a Job is one op at one seed, and whoever runs
+it (this process, or a Dask worker: closures are not pickled) builds that op's
+entries itself (``build.op_corpus``; the samples are drawn under
+``torch.manual_seed(seed)`` per op, so they are the same anywhere) and verifies
+them. ``run_corpus`` runs entries built here (the test slice, a hand-made entry).
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import queue
 import time
 import uuid
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
 
     from gradlab.sweep.executor import Executor
 
-__all__ = ["COLUMNS", "CORPUS_COLUMNS", "Job", "rebuild", "run_corpus", "run_job",
-           "skipped_row"]
+__all__ = ["COLUMNS", "CORPUS_COLUMNS", "Job", "jobs_for", "run_corpus", "run_job",
+           "run_ops", "skipped_row"]
 
 #: The corpus columns, before verify's (gradlab/verification/report.py: COLUMNS).
 CORPUS_COLUMNS = ("entry", "op", "family", "sample", "reference_kind", "entry_seed")
@@ -51,23 +52,28 @@ COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note", "worker")
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]
 TICK = 0.2  # seconds between polls of cancel
-HEARTBEAT = 1.0  # seconds between progress calls while no entry completes
+HEARTBEAT = 1.0  # seconds between progress calls while no op completes
+Rows = tuple[list[dict], list[dict]]  # (the entries' rows, the skips' rows)
 
 
 @dataclass(frozen=True)
 class Job:
-    """What a worker needs to rebuild and run one entry: no closures."""
+    """One op of the corpus (an OpInfo's full name or "kernel.<name>") at one seed,
+    in ``dtypes`` (None: every dtype of each entry): no closures, so it travels."""
 
-    family: str
     op: str
-    name: str
     seed: int
-    dtypes: tuple[str, ...]
+    dtypes: tuple[str, ...] | None = None
 
-    @classmethod
-    def of(cls, entry: Entry, seed: int, dtypes: Sequence[str] | None = None) -> Job:
-        wanted = tuple(d for d in entry.dtypes if dtypes is None or d in dtypes)
-        return cls(entry.family, op_of(entry), entry.name, seed, wanted)
+
+def jobs_for(names: Sequence[str] | None, seeds: Sequence[int],
+             dtypes: Sequence[str] | None = None) -> list[Job]:
+    """A Job per op that ``names`` selects (all: None) per seed, seed by seed."""
+    from gradlab.corpus.build import op_names
+
+    ops = op_names(names)
+    wanted = None if dtypes is None else tuple(dtypes)
+    return [Job(op, seed, wanted) for seed in seeds for op in ops]
 
 
 def op_of(entry: Entry) -> str:
@@ -81,26 +87,15 @@ def sample_of(name: str) -> int:
     return int(tail) if tail.isdigit() else -1
 
 
-@functools.lru_cache(maxsize=64)
-def _built(family: str, op: str, seed: int) -> dict[str, Entry]:
-    if family == "opinfo":
-        from gradlab.corpus.opinfo import opinfo_entries
-
-        entries, _ = opinfo_entries(seed, [op])
-    else:
-        from gradlab.corpus.kernels import kernel_entries
-
-        entries = kernel_entries(seed)
-    return {e.name: e for e in entries}
+def _in(entry: Entry, dtypes: tuple[str, ...] | None) -> tuple[str, ...]:
+    """The entry's dtypes among ``dtypes`` (all of them for None)."""
+    return tuple(d for d in entry.dtypes if dtypes is None or d in dtypes)
 
 
-def rebuild(job: Job) -> Entry:
-    """The entry ``job`` names, built again here (a GradlabError if it is gone)."""
-    entry = _built(job.family, job.op, job.seed).get(job.name)
-    if entry is None:
-        raise GradlabError(f"entry {job.name!r} ({job.family}, seed {job.seed}) could not be "
-                           "built again on this worker")
-    return entry
+def _keeps(skip: Skipped, dtypes: tuple[str, ...] | None) -> bool:
+    """Whether a skip belongs in a run of ``dtypes``: a skip of one dtype only there."""
+    head = skip.reason.partition(":")[0]
+    return dtypes is None or head not in DTYPE_NAMES or head in dtypes
 
 
 def _corpus_columns(entry_name: str, op: str, family: str, kind: str, seed: int) -> dict:
@@ -153,9 +148,12 @@ def skipped_row(skip: Skipped, seed: int, stamp: dict) -> dict:
     return row
 
 
-def run_job(job: Job, threads: int = 0) -> list[dict]:
-    """On a worker (or here): the job's entry rebuilt and verified, with this
-    process's provenance; ``threads`` > 0 sets torch's threads first."""
+def run_job(job: Job, threads: int = 0) -> Rows:
+    """Here or on a worker: the job's op built and verified, with this process's
+    provenance; ``threads`` > 0 sets torch's threads first. An op that cannot be
+    built is one error row per dtype."""
+    from gradlab.corpus.build import op_corpus
+
     if threads:
         torch.set_num_threads(threads)
     where = None
@@ -165,61 +163,80 @@ def run_job(job: Job, threads: int = 0) -> list[dict]:
         where = get_worker().address
     stamp = provenance("cpu", where)
     try:
-        entry = rebuild(job)
-    except Exception as exc:  # noqa: BLE001 (an entry that cannot be rebuilt: its rows)
+        entries, skipped = op_corpus(job.op, job.seed)
+    except Exception as exc:  # noqa: BLE001 (an op that cannot be built: its rows)
         message = str(exc) if isinstance(exc, GradlabError) else first_line(exc)
-        return [{**_corpus_columns(job.name, job.op, job.family, "", job.seed), **row,
-                 "note": "", **stamp} for row in _error_rows(job.dtypes, f"error: {message}")]
-    return entry_rows(entry, job.seed, job.dtypes, stamp)
+        return _job_error(job, f"error: building {job.op} raised {message}", stamp), []
+    rows = [row for e in entries for row in entry_rows(e, job.seed, _in(e, job.dtypes), stamp)]
+    return rows, [skipped_row(s, job.seed, stamp) for s in skipped if _keeps(s, job.dtypes)]
+
+
+def _job_error(job: Job, message: str, stamp: dict) -> list[dict]:
+    head = _corpus_columns(job.op, job.op, "", "", job.seed)
+    return [{**head, **row, "note": "", **stamp}
+            for row in _error_rows(job.dtypes or DTYPE_NAMES, message)]
 
 
 def run_corpus(items: Sequence[tuple[Entry, int]], skipped: Sequence[tuple[Skipped, int]] = (),
-               dtypes: Sequence[str] | None = None, executor: Executor | None = None,
-               progress: Progress | None = None, cancel: Cancel | None = None
-               ) -> pd.DataFrame:
-    """The rows of every (entry, seed) in ``items`` (each in its dtypes among
-    ``dtypes``, all of them for None) and of every (skip, seed), as one frame with
-    ``COLUMNS``, in the order given. ``executor``: serial by default, or a local
-    Dask cluster / running scheduler (gradlab/sweep/executor.py). ``progress(done,
-    total, elapsed)`` as entries complete; ``cancel()`` polled between entries
-    (serial) or while waiting (Dask): the rows so far come back, and
+               dtypes: Sequence[str] | None = None, progress: Progress | None = None,
+               cancel: Cancel | None = None) -> pd.DataFrame:
+    """The rows of every (entry, seed) in ``items``, built here (each in its dtypes
+    among ``dtypes``, all of them for None), and of every (skip, seed), as one frame
+    with ``COLUMNS``, in this process. ``progress(done, total, elapsed)`` after each
+    entry; ``cancel()`` polled between entries: the rows so far come back, and
     ``frame.attrs["complete"]`` is False."""
-    import pandas as pd
+    wanted = None if dtypes is None else tuple(dtypes)
+    stamp = provenance("cpu")
+    done: dict[int, Rows] = {}
+    start = time.perf_counter()
+    for index, (entry, seed) in enumerate(items):
+        if cancel is not None and cancel():
+            break
+        done[index] = entry_rows(entry, seed, _in(entry, wanted), stamp), []
+        if progress is not None:
+            progress(index + 1, len(items), time.perf_counter() - start)
+    skips = [skipped_row(skip, seed, stamp) for skip, seed in skipped if _keeps(skip, wanted)]
+    return _frame(done, len(items), skips)
 
+
+def run_ops(jobs: Sequence[Job], executor: Executor | None = None,
+            progress: Progress | None = None, cancel: Cancel | None = None) -> pd.DataFrame:
+    """The rows of every Job (``jobs_for``) as one frame with ``COLUMNS``: each job's
+    entries' rows in job order, then each job's skips. ``executor``: serial by
+    default, or a local Dask cluster / running scheduler (gradlab/sweep/executor.py),
+    where each job is one task. ``progress(done, total, elapsed)`` as jobs complete;
+    ``cancel()`` polled between jobs (serial) or while waiting (Dask): the rows so
+    far come back, and ``frame.attrs["complete"]`` is False."""
     from gradlab.sweep.executor import Executor
 
     executor = executor or Executor()
     executor.check()
-    wanted = None if dtypes is None else tuple(dtypes)
-    jobs = [Job.of(entry, seed, wanted) for entry, seed in items]
     if executor.serial:
-        done = _run_serial(items, jobs, progress, cancel)
+        done: dict[int, Rows] = {}
+        start = time.perf_counter()
+        for index, job in enumerate(jobs):
+            if cancel is not None and cancel():
+                break
+            done[index] = run_job(job)
+            if progress is not None:
+                progress(index + 1, len(jobs), time.perf_counter() - start)
     else:
-        done = _run_dask(jobs, executor, progress, cancel)
-    stamp = provenance("cpu")
-    rows = [row for index in sorted(done) for row in done[index]]
-    rows += [skipped_row(skip, seed, stamp) for skip, seed in skipped
-             if wanted is None or skip.reason.partition(":")[0] not in DTYPE_NAMES
-             or skip.reason.partition(":")[0] in wanted]
+        done = _run_dask(list(jobs), executor, progress, cancel)
+    return _frame(done, len(jobs))
+
+
+def _frame(done: dict[int, Rows], total: int, skips: Sequence[dict] = ()) -> pd.DataFrame:
+    import pandas as pd
+
+    order = sorted(done)
+    rows = [row for index in order for row in done[index][0]]
+    rows += [row for index in order for row in done[index][1]] + list(skips)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    frame.attrs["complete"] = len(done) == len(jobs)
+    frame.attrs["complete"] = len(done) == total
     return frame
 
 
-def _run_serial(items, jobs: list[Job], progress, cancel) -> dict[int, list[dict]]:
-    done: dict[int, list[dict]] = {}
-    stamp = provenance("cpu")
-    start = time.perf_counter()
-    for index, ((entry, seed), job) in enumerate(zip(items, jobs)):
-        if cancel is not None and cancel():
-            break
-        done[index] = entry_rows(entry, seed, job.dtypes, stamp)
-        if progress is not None:
-            progress(index + 1, len(jobs), time.perf_counter() - start)
-    return done
-
-
-def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int, list[dict]]:
+def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int, Rows]:
     """Each job on the cluster, one task each; the rows by job index."""
     from gradlab.sweep.cluster import connect, without_gradlab
     from gradlab.sweep.runner import reason
@@ -245,14 +262,14 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
                     client.cancel(waiting, force=True)
 
 
-def _collect(futures: dict, jobs: list[Job], progress, cancel) -> dict[int, list[dict]]:
+def _collect(futures: dict, jobs: list[Job], progress, cancel) -> dict[int, Rows]:
     from gradlab.sweep.runner import reason
 
     arrived: queue.Queue = queue.Queue()
     for future in futures:
         future.add_done_callback(arrived.put)
     pending = dict(futures)
-    done: dict[int, list[dict]] = {}
+    done: dict[int, Rows] = {}
     start = last = time.perf_counter()
     while pending:
         if cancel is not None and cancel():
@@ -267,11 +284,8 @@ def _collect(futures: dict, jobs: list[Job], progress, cancel) -> dict[int, list
             try:
                 done[index] = future.result(timeout=60)
             except Exception as exc:  # noqa: BLE001 (a task that failed: its error rows)
-                job = jobs[index]
-                stamp = provenance("cpu")
-                done[index] = [{**_corpus_columns(job.name, job.op, job.family, "", job.seed),
-                                **row, "note": "", **stamp}
-                               for row in _error_rows(job.dtypes, f"error: {reason(exc)}")]
+                done[index] = _job_error(jobs[index], f"error: {reason(exc)}",
+                                         provenance("cpu")), []
         if progress is not None and (future is not None or now - last >= HEARTBEAT):
             last = now
             progress(len(done), len(jobs), now - start)

@@ -368,7 +368,7 @@ def _rows_of(future: Future, unit: Unit, sweep: Sweep, device: str) -> list[dict
         else:
             return None
     except Exception as exc:  # noqa: BLE001 (a unit that cannot be read is its rows' error)
-        if future.status == "pending":
+        if future.status in ("pending", "lost"):  # its worker died while we fetched it
             return None
         why = reason(exc)
     return _here(failed_rows(unit.cases, sweep.variants, why), device)

@@ -12,7 +12,18 @@ x ± δ·rms(x)·v (δ = KINK_STEP, v a seeded normal direction), find them: an
 entry whose truth moves by more than KINK_JUMP·max|T| under so small a step sits
 at a jump. Such an entry is judged against the range of its one-sided truths
 and T (the candidate's error there is its distance from that range), and the
-report counts them.
+report counts them. An entry can also sit *within rounding* of a kink of some
+intermediate (a grid sample a rounding away from a cell edge, a sparsemax entry
+a rounding away from the support): there correct code in the dtype may take either
+branch. So the truth is also moved the way rounding moves it (see Conditioning
+below), JUMP_PROBE times as far, in mirror-image pairs (every sign negated); a
+smooth entry's two changes cancel to second order, so an entry whose truth changes
+by more than JUMP_ROUNDING·u·max|T| and not antisymmetrically
+(|d₊ + d₋| > JUMP_ASYMMETRY·max(|d₊|, |d₋|)) sits within rounding of a jump. Its
+truth is not defined to the dtype's precision, so it leaves the comparison, and the
+report counts it. (Not in float64: its rounding is far finer than any kink the
+inputs meet, and its truth's own rounding noise, which a pair does not cancel, is
+what κ measures there.)
 
 **Long sums.** A correct kernel may sum in any order; a sequential n-term sum
 in the accumulation dtype is typically off by about √(n/2)·u_acc relative (a
@@ -33,7 +44,8 @@ relative ±u (``recorder.Rounder``; views, copies and exact selections are left
 alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
 |⟨T' − T, T⟩|/‖T‖² along the truth; the largest of ``spread_draws`` draws, kink entries
 left out) gives a generic condition number κ_N = s_N/u; correct code may reach
-b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In float64 the spread shows the
+b_G·κ_N (b_G: ``DtypeInfo.bound_generic``), and three times that along the truth,
+a single number per draw (ALONG_TRUTH_DRAWS). In float64 the spread shows the
 reference's own rounding too, which is how a float64 reference less accurate than
 the kernel (log_softmax through its amax) is recognised.
 
@@ -57,7 +69,7 @@ from gradlab.core.verdict import CHECKS, SCALE, TruthNorms, truth_norms
 from gradlab.verification.recorder import Rounder
 
 __all__ = ["KINK_JUMP", "KINK_STEP", "SPREAD_DRAWS", "Allowance", "Kinks", "spread_draws",
-           "effective_entries", "find_kinks", "measure", "on_range", "spread"]
+           "effective_entries", "find_jumps", "find_kinks", "measure", "on_range", "spread"]
 
 F64 = torch.float64
 #: The one-sided step, relative to each input's root-mean-square: far below any
@@ -67,10 +79,29 @@ KINK_STEP = 2.0**-44
 #: A jump: the truth moves by more than this times max|T| under that step. A smooth
 #: truth moves by KINK_STEP times its curvature; float64's rounding by ~1e-16·κ.
 KINK_JUMP = 2.0**-26
+#: A jump within rounding: under a rounding-sized move and its mirror image an
+#: entry's truth changes by more than JUMP_ROUNDING·u·max|T| (less never matters
+#: to a verdict whose floor is several u), and the two changes fail to cancel by
+#: more than JUMP_ASYMMETRY of the larger (a smooth entry's cancel to O(κ²u²)).
+JUMP_ROUNDING = 4.0
+JUMP_ASYMMETRY = 0.5
+#: The pairs move by this many times a rounding (u per op result, input and upstream
+#: entry), and there are at least JUMP_PAIRS of them, so that an entry that the
+#: kernel's own few roundings carry across a kink (≲ 5u of a coordinate computed in
+#: three or four ops) is found with high probability, not by luck: a pair moves it
+#: by ~N(0, 4u·√ops) and crosses a kink on either side.
+JUMP_PROBE = 4.0
+JUMP_PAIRS = 4
 #: The max-norm check takes the largest entry's error: a sequential sum's allowance
 #: there is this many times its typical size √(n/2)·u_acc (a 4,096-term float64 bias
 #: reached 1.4× it on a held-out seed).
 MAX_NORM_SUMS = 2.0
+#: Along the truth the spread is one signed number per draw, and the largest of a
+#: few draws of a zero-mean number understates its range (a correct kernel's own
+#: error exceeds the larger of two draws one time in three): correct code may reach
+#: this many times it there. The max-norm and normwise spreads gather many entries'
+#: errors each and vary far less from draw to draw.
+ALONG_TRUTH_DRAWS = 1.0
 #: Draws of the rounding-sized moves; the spread is the largest. A gradient of few
 #: entries samples rounding in few places, so it gets more draws, up to
 #: MAX_SPREAD_DRAWS, SPREAD_ENTRIES entries' worth in all.
@@ -97,6 +128,18 @@ class Kinks:
     def count(self) -> int:
         return int(self.mask.sum())
 
+    @property
+    def near(self) -> int:
+        """How many of them sit within rounding of a kink (left out: no range)."""
+        return int((self.mask & torch.isinf(self.lo)).sum())
+
+    def widened(self, near: torch.Tensor) -> Kinks:
+        """These kinks and the entries of ``near``, which leave the comparison: their
+        range is everything."""
+        near = near & ~self.mask
+        return Kinks(self.mask | near, self.lo.masked_fill(near, -math.inf),
+                     self.hi.masked_fill(near, math.inf))
+
 
 def find_kinks(truth: torch.Tensor, plus: torch.Tensor, minus: torch.Tensor) -> Kinks:
     """The entries where a truth one step either side jumps from ``truth``."""
@@ -105,6 +148,18 @@ def find_kinks(truth: torch.Tensor, plus: torch.Tensor, minus: torch.Tensor) -> 
     mask = jump > KINK_JUMP * peak
     return Kinks(mask, torch.minimum(torch.minimum(plus, minus), truth),
                  torch.maximum(torch.maximum(plus, minus), truth))
+
+
+def find_jumps(truth: torch.Tensor, plus: torch.Tensor, minus: torch.Tensor,
+               u: float) -> torch.Tensor:
+    """The entries whose truth jumps under a rounding-sized move (``plus``) or its
+    mirror image (``minus``): a change above JUMP_ROUNDING·u·max|T| that the other
+    does not undo."""
+    peak = float(truth.abs().max()) if truth.numel() else 0.0
+    d_plus, d_minus = plus - truth, minus - truth
+    larger = torch.maximum(d_plus.abs(), d_minus.abs())
+    return (larger > JUMP_ROUNDING * u * peak) & \
+        ((d_plus + d_minus).abs() > JUMP_ASYMMETRY * larger)
 
 
 def on_range(grad: torch.Tensor, truth: torch.Tensor, kinks: Kinks | None) -> torch.Tensor:
@@ -120,7 +175,8 @@ def on_range(grad: torch.Tensor, truth: torch.Tensor, kinks: Kinks | None) -> to
 
 def spread(truth: torch.Tensor, moved: torch.Tensor, norms: TruthNorms,
            kinks: Kinks | None) -> dict[str, float]:
-    """How far ``moved`` is from ``truth`` in each check, relative, kinks left out."""
+    """How far ``moved`` is from ``truth`` in each check, relative, the entries at or
+    within rounding of a kink left out (their jumps are not conditioning)."""
     d = (moved - truth)
     if kinks is not None and kinks.count:
         d = d.masked_fill(kinks.mask, 0.0)
@@ -158,10 +214,12 @@ class Allowance:
                 SCALE: 3 * per / math.sqrt(self.entries[name])}
 
     def thresholds(self, name: str, info) -> dict[str, float]:
-        """What correct code may reach in each check, in u: b_G·κ_N, or the floor c_N
+        """What correct code may reach in each check, in u: b_G·κ_N (3·b_G·κ_S along the
+        truth: ALONG_TRUTH_DRAWS), or the floor c_N
         plus a sequential sum of the gradient's length, whichever is larger. Where
         this exceeds the rule's threshold it becomes the threshold."""
         kappa, sums = self.kappa(name), self.sums(name)
+        kappa[SCALE] *= ALONG_TRUTH_DRAWS
         return {check: max(info.bound_generic * kappa[check], info.floor(check) + sums[check])
                 for check in CHECKS}
 
@@ -177,8 +235,13 @@ class Allowance:
                          f"normwise, {sums['max']:.3g} u in one entry")
         kinks = self.kinks.get(name)
         if kinks is not None and kinks.count:
-            parts.append(f"{kinks.count} entries at kinks or ties judged against their "
-                         "one-sided derivatives")
+            near, at = kinks.near, kinks.count - kinks.near
+            said = [f"{at} entries at kinks or ties judged against their one-sided "
+                    "derivatives"] if at else []
+            if near:
+                said.append(f"{near} entries within rounding of a kink (the truth jumps when "
+                            "rounding moves the inputs) left out")
+            parts.append(", and ".join(said))
         return "; ".join(parts)
 
 
@@ -200,11 +263,30 @@ def measure(truth_at: Callable, wide: list, ups: list, names: list[str | None],
     kinks = {n: find_kinks(t, sides[0][n], sides[1][n]) for n, t in truth.items()}
     norms = {n: truth_norms(t) for n, t in truth.items()}
     spreads = {n: dict.fromkeys(CHECKS, 0.0) for n in truth}
-    for _ in range(spread_draws(min(t.numel() for t in truth.values()))):
-        moved = [_rounding_move(a, u, ulp, generator) if n else a
+    draws = spread_draws(min(t.numel() for t in truth.values()))
+    step = 2 * u if ulp else u  # what one op's rounding moves a result by, relative
+    # Mirror-image pairs find the jumps within rounding; not in float64, where a
+    # rounding is far from any kink the samples meet, and the truth's own rounding
+    # noise (which does not cancel between the pair) is what κ measures.
+    for _ in range(0 if ulp else max(draws, JUMP_PAIRS)):
+        signs = [_signs(a, generator) if n else None for a, n in zip(wide, names)]
+        up_signs = [None if w is None else _signs(w, generator) for w in ups]
+        rounder = Rounder(JUMP_PROBE * step, generator)
+        pair = [truth_at([a if g is None else a * (1 + side * JUMP_PROBE * step * g)
+                          for a, g in zip(wide, signs)],
+                         [None if w is None else w * (1 + side * JUMP_PROBE * step * g)
+                          for w, g in zip(ups, up_signs)],
+                         rounder if side > 0 else Rounder.mirror(rounder))
+                for side in (1, -1)]
+        for n, t in truth.items():
+            jumps = find_jumps(t, pair[0][n], pair[1][n], step)
+            if bool(jumps.any()):
+                kinks[n] = kinks[n].widened(jumps)
+    for _ in range(draws):
+        moved = [_moved(a, _signs(a, generator), u, ulp) if n else a
                  for a, n in zip(wide, names)]
-        moved_ups = [None if w is None else _rounding_move(w, u, ulp, generator) for w in ups]
-        grads = truth_at(moved, moved_ups, Rounder(2 * u if ulp else u, generator))
+        moved_ups = [None if w is None else _moved(w, _signs(w, generator), u, ulp) for w in ups]
+        grads = truth_at(moved, moved_ups, Rounder(step, generator))
         for n, t in truth.items():
             s = spread(t, grads[n], norms[n], kinks[n])
             spreads[n] = {c: max(spreads[n][c], s[c]) for c in CHECKS}
@@ -225,10 +307,13 @@ def _rms(a: torch.Tensor) -> float:
     return rms if rms > 0 else 1.0
 
 
-def _rounding_move(a: torch.Tensor, u: float, ulp: bool,
-                   generator: torch.Generator) -> torch.Tensor:
-    """Each entry moved by a relative ±u (a random sign), or by one ulp in float64."""
-    sign = torch.randint(0, 2, a.shape, generator=generator, dtype=F64) * 2 - 1
+def _signs(a: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A random ±1 per entry of ``a``."""
+    return torch.randint(0, 2, a.shape, generator=generator, dtype=F64) * 2 - 1
+
+
+def _moved(a: torch.Tensor, sign: torch.Tensor, u: float, ulp: bool) -> torch.Tensor:
+    """Each entry of ``a`` moved by a relative u (one ulp in float64) towards ``sign``."""
     if ulp:
         return torch.nextafter(a, sign * math.inf)
     return a * (1 + u * sign)

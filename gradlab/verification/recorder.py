@@ -156,20 +156,54 @@ _EXACT = {"neg", "abs", "relu", "where", "clamp", "clamp_min", "clamp_max", "max
           "argmin", "randint", "randn", "rand", "normal", "bernoulli", "sum_to_size"}
 
 
+#: Ops exact on whole numbers (below 2^p): integer arithmetic.
+_INTEGER_ARITHMETIC = {"add", "sub", "rsub", "mul", "neg", "sum"}
+
+
+def _whole(args, kwargs) -> bool:
+    """Whether every number among an op's arguments is a whole number."""
+    for a in tree_leaves((args, kwargs)):
+        if isinstance(a, torch.Tensor):
+            if a.is_floating_point() and not bool((a == a.round()).all()):
+                return False
+        elif isinstance(a, float) and not a.is_integer():
+            return False
+    return True
+
+
 class Rounder(TorchDispatchMode):
     """Every op that computes (not a view, a copy, an in-place update or an exact
     selection) has its floating results moved by a relative ±u, a random sign per
     entry: the standard model fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, of each result a
-    correct kernel rounds."""
+    correct kernel rounds.
 
-    def __init__(self, u: float, generator: torch.Generator):
+    Integer arithmetic is left alone: the sum, difference or product of whole
+    numbers (an index computed as floor(x) + 1, a count) is exact in any dtype up to
+    2^p, and moving an index would move what it selects. (Not a whole result of other
+    arithmetic: exp(0) = 1 in the reference may be exp(a rounding) in a kernel.)
+
+    ``signs`` keeps the signs drawn, in op order; ``Rounder.mirror(other)`` moves
+    each result by the opposite signs of ``other`` (its antithetic partner: where
+    the ops or their shapes differ, fresh signs)."""
+
+    def __init__(self, u: float, generator: torch.Generator,
+                 opposite: list[torch.Tensor] | None = None):
         super().__init__()
         self.u, self.generator = u, generator
+        self.signs: list[torch.Tensor] = []
+        self._opposite = opposite
+
+    @classmethod
+    def mirror(cls, other: Rounder) -> Rounder:
+        """A Rounder whose moves are ``other``'s, negated."""
+        return cls(other.u, other.generator, other.signs)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
         if name in _EXACT or name.endswith("_") or func.is_view or func._schema.is_mutable:
+            return out
+        if name in _INTEGER_ARITHMETIC and _whole(args, kwargs):
             return out
         if isinstance(out, torch.Tensor):
             return self._moved(out)
@@ -180,5 +214,13 @@ class Rounder(TorchDispatchMode):
     def _moved(self, t: torch.Tensor) -> torch.Tensor:
         if not t.is_floating_point() or not t.numel():
             return t
-        sign = torch.randint(0, 2, t.shape, generator=self.generator, dtype=t.dtype) * 2 - 1
+        sign = self._sign(t)
+        self.signs.append(sign)
         return t * (1 + self.u * sign)
+
+    def _sign(self, t: torch.Tensor) -> torch.Tensor:
+        k = len(self.signs)
+        if self._opposite is not None and k < len(self._opposite) \
+                and self._opposite[k].shape == t.shape:
+            return -self._opposite[k].to(t.dtype)
+        return torch.randint(0, 2, t.shape, generator=self.generator, dtype=t.dtype) * 2 - 1

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from gradlab.corpus.entry import Entry, Skipped
-from gradlab.corpus.run import COLUMNS, run_corpus
+from gradlab.corpus.run import COLUMNS, Job, jobs_for, run_corpus, run_job, run_ops
 from gradlab.sweep.export import to_csv_bytes
 
 pytest.importorskip("expecttest")
@@ -75,6 +75,45 @@ def test_a_serial_run_has_the_columns_a_skipped_row_and_error_rows():
     (skip,) = [r for r in rows if r["entry"] == "nowhere"]
     assert skip["status"] == "skipped" and skip["evidence"] == "no torch._refs"
     assert all(r["torch_version"] == torch.__version__ and r["timestamp"] for r in rows)
+
+
+def test_jobs_are_one_per_op_and_seed_seed_by_seed():
+    jobs = jobs_for(["nn.functional.relu", "kernel.blockwise_attention"], [3, 1], ["float32"])
+    ops = ["nn.functional.relu", "kernel.blockwise_attention",
+           "kernel.blockwise_attention.ill_conditioned"]
+    assert jobs == [Job(op, seed, ("float32",)) for seed in (3, 1) for op in ops]
+
+
+def test_an_op_that_cannot_be_built_is_error_rows_not_a_traceback(monkeypatch):
+    import gradlab.corpus.build as build
+
+    def broken(name, seed):
+        raise RuntimeError("sample_inputs exploded")
+
+    monkeypatch.setattr(build, "op_corpus", broken)
+    rows, skips = run_job(Job("abs", 0, ("float32", "float16")))
+    assert skips == [] and [r["dtype"] for r in rows] == ["float32", "float16"]
+    assert all(r["status"] == "error" and r["entry"] == "abs" and
+               "building abs raised RuntimeError: sample_inputs exploded" in r["evidence"]
+               for r in rows)
+
+
+def test_two_dask_workers_give_the_serial_rows():
+    """Each job is built and verified on a worker: the same rows, bit for bit, as
+    building and verifying here (all but where and when they ran)."""
+    from gradlab.sweep.executor import Executor
+
+    jobs = jobs_for(["abs", "nn.functional.relu", "kernel.sparsemax", "exp"], [0, 1],
+                    ["float32", "bfloat16"])
+    serial = run_ops(jobs)
+    seen = []
+    dask = run_ops(jobs, Executor(workers=2),
+                   progress=lambda done, total, elapsed: seen.append((done, total)))
+    assert seen[-1] == (len(jobs), len(jobs)) and dask.attrs["complete"]
+    where = ["timestamp", "worker", "threads"]
+    assert serial.drop(columns=where).equals(dask.drop(columns=where))
+    assert set(dask.loc[dask["status"] != "skipped", "worker"]) - {""}
+    assert (serial["status"] == "skipped").sum() == 2  # exp, seeds 0 and 1
 
 
 @pytest.mark.parametrize("argv, words", [
