@@ -27,8 +27,11 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   (``verdict.compare``). Its rule is err_S ≤ 2·err_S(baseline) + c_S·u.
 - ``bound_generic`` is b_G: where a row fails the rule, verify measures how far
   the float64 truth moves when its inputs and intermediates round by u (κ_N in u,
-  ``verification.allowance``); correct code may reach b_G·κ_N·u. Set to 1 on the
-  op corpus, seeds 0–2 (docs/verdict.md).
+  ``verification.allowance``); correct code may reach b_G·κ_N·u. Fitted on the
+  op corpus, seeds 0–2: the least that clears every row that exact arithmetic
+  shows correct (grid_sampler_2d#0's ∂grid in bfloat16, seed 1, needed 1.44),
+  rounded up to 1.5; held out on seeds 3–4 (docs/verdict.md, docs/findings.md).
+  Along the truth it is GENERIC_BOUND_SCALE.
 - ``envelope`` bounds a correct baseline's error outright, in floors:
   ``err_N ≤ envelope·floor_N``, where a problem's κ is complete (the seed
   layer); past it the dtype has lost the case to underflow or overflow and
@@ -49,8 +52,12 @@ from gradlab.core.errors import GradlabError
 SCALE_FLOOR = 3.0
 #: b_G (see above); float64's truth is the reference itself, whose own rounding the
 #: spread also measures, so its rows get that once more (triangle inequality).
-GENERIC_BOUND = 1.0
+GENERIC_BOUND = 1.5
 GENERIC_BOUND_FLOAT64 = GENERIC_BOUND + 1.0
+#: b_G along the truth (the wrong-scale check), fitted on its own: no correct row of
+#: the fit seeds needed more than 1 there, and more costs the planted 10 u pattern
+#: bug on the seed layer's ∂g in bfloat16 (width 1024) its fail.
+GENERIC_BOUND_SCALE = 1.0
 
 
 @dataclass(frozen=True)

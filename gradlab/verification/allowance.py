@@ -44,8 +44,7 @@ relative ±u (``recorder.Rounder``; views, copies and exact selections are left
 alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
 |⟨T' − T, T⟩|/‖T‖² along the truth; the largest of ``spread_draws`` draws, kink entries
 left out) gives a generic condition number κ_N = s_N/u; correct code may reach
-b_G·κ_N (b_G: ``DtypeInfo.bound_generic``), and three times that along the truth,
-a single number per draw (ALONG_TRUTH_DRAWS). In float64 the spread shows the
+b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In float64 the spread shows the
 reference's own rounding too, which is how a float64 reference less accurate than
 the kernel (log_softmax through its amax) is recognised.
 
@@ -65,6 +64,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gradlab.core.dtypes import GENERIC_BOUND_SCALE
 from gradlab.core.verdict import CHECKS, SCALE, TruthNorms, truth_norms
 from gradlab.verification.recorder import Rounder
 
@@ -96,12 +96,6 @@ JUMP_PAIRS = 4
 #: there is this many times its typical size √(n/2)·u_acc (a 4,096-term float64 bias
 #: reached 1.4× it on a held-out seed).
 MAX_NORM_SUMS = 2.0
-#: Along the truth the spread is one signed number per draw, and the largest of a
-#: few draws of a zero-mean number understates its range (a correct kernel's own
-#: error exceeds the larger of two draws one time in three): correct code may reach
-#: this many times it there. The max-norm and normwise spreads gather many entries'
-#: errors each and vary far less from draw to draw.
-ALONG_TRUTH_DRAWS = 1.0
 #: Draws of the rounding-sized moves; the spread is the largest. A gradient of few
 #: entries samples rounding in few places, so it gets more draws, up to
 #: MAX_SPREAD_DRAWS, SPREAD_ENTRIES entries' worth in all.
@@ -214,13 +208,14 @@ class Allowance:
                 SCALE: 3 * per / math.sqrt(self.entries[name])}
 
     def thresholds(self, name: str, info) -> dict[str, float]:
-        """What correct code may reach in each check, in u: b_G·κ_N (3·b_G·κ_S along the
-        truth: ALONG_TRUTH_DRAWS), or the floor c_N
+        """What correct code may reach in each check, in u: b_G·κ_N (along the truth
+        GENERIC_BOUND_SCALE·κ_S), or the floor c_N
         plus a sequential sum of the gradient's length, whichever is larger. Where
         this exceeds the rule's threshold it becomes the threshold."""
         kappa, sums = self.kappa(name), self.sums(name)
-        kappa[SCALE] *= ALONG_TRUTH_DRAWS
-        return {check: max(info.bound_generic * kappa[check], info.floor(check) + sums[check])
+        bound = {check: GENERIC_BOUND_SCALE if check == SCALE else info.bound_generic
+                 for check in CHECKS}
+        return {check: max(bound[check] * kappa[check], info.floor(check) + sums[check])
                 for check in CHECKS}
 
     def sentence(self, name: str, bound: float) -> str:
