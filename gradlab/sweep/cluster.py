@@ -234,11 +234,14 @@ def local_cluster(workers: int) -> LocalCluster:
         preload(get_mp_context())  # after Dask has set its own list, once, here
         # The scheduler always serves HTTP (health, metrics); without an address it takes
         # port 8787, which another cluster may hold (a warning, then another port).
-        # Here: a free port on 127.0.0.1, and no dashboard pages.
+        # Here: a free port on 127.0.0.1, and no dashboard pages. Its processes log
+        # only what is critical: a worker that loses the scheduler while the cluster
+        # closes logs an ERROR with a traceback, and a failing unit's reason is in its
+        # rows anyway.
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             host="127.0.0.1", dashboard_address="127.0.0.1:0",
                             scheduler_kwargs={"dashboard": False},
-                            silence_logs=logging.ERROR)
+                            silence_logs=logging.CRITICAL)
 
 
 class connect:
