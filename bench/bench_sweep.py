@@ -71,6 +71,7 @@ from contextlib import contextmanager
 import torch
 
 import gradlab.problems.seed.check as seed_check
+import gradlab.sweep.points as points
 import gradlab.sweep.runner as runner
 from gradlab.core.limits import Limits
 from gradlab.problems.seed.inputs import Inputs
@@ -112,10 +113,10 @@ class Timers:
 
     @contextmanager
     def installed(self):
-        saved = (runner.draw, runner.run_check, seed_check.reference_grads,
+        saved = (points.draw, points.run_check, seed_check.reference_grads,
                  Inputs.to, Reference.weight_parts)
-        runner.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
-        runner.run_check = self.timed("check", saved[1], lambda case, *a:
+        points.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
+        points.run_check = self.timed("check", saved[1], lambda case, *a:
                                              (case.m, case.dtype))
         seed_check.reference_grads = self.timed("reference", saved[2])
         Reference.weight_parts = self.timed("reference", saved[4])
@@ -132,7 +133,7 @@ class Timers:
         try:
             yield self
         finally:
-            (runner.draw, runner.run_check, seed_check.reference_grads,
+            (points.draw, points.run_check, seed_check.reference_grads,
              Inputs.to, Reference.weight_parts) = saved
 
 

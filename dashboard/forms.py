@@ -1,6 +1,6 @@
 """The Sweep, Precision and Compare pages' configs, and the list syntax of their
 text widgets: pure (no Streamlit), so pages stay thin and the parsing is
-testable on its own. A config round-trips through the URL (gradlab/urlstate.py).
+testable on its own. A config round-trips through the URL (dashboard/urlstate.py).
 """
 
 from __future__ import annotations

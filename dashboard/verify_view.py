@@ -21,12 +21,12 @@ from typing import ClassVar
 import pandas as pd
 
 from gradlab.charts.heatmaps import Pooled, pooled
-from gradlab.cli.verify import load, parse_inputs
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ALLOW_IMPORT, Limits, allow_import
 from gradlab.core.lists import parse_list
 from gradlab.problems.library import PROBLEMS, problem
 from gradlab.problems.registry import Problem
+from gradlab.verification.inputs import load, parse_inputs
 from gradlab.verification.report import Report
 from gradlab.verification.run import DEFAULT_DTYPES, gradient_deltas, verify
 from gradlab.verification.spec import check_dtypes, check_seed

@@ -4,9 +4,8 @@ The pure package: it never imports Streamlit. See README.md.
 ``gradlab.verify`` and ``gradlab.Report`` (docs/verify.md) load on first use.
 """
 
-__version__ = "0.1.0"
-
-from gradlab.core.errors import GradlabError  # noqa: E402
+from gradlab._version import __version__
+from gradlab.core.errors import GradlabError
 
 __all__ = ["GradlabError", "Report", "__version__", "verify"]
 

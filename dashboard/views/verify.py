@@ -32,7 +32,7 @@ from gradlab.charts.verify import (
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.limits import ALLOW_IMPORT, allow_import
 from gradlab.problems.library import PROBLEMS
-from gradlab.verification.sizes import sizes_frame
+from gradlab.problems.sizes import sizes_frame
 
 P = "verify."
 DEFAULT = VerifyView()

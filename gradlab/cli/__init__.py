@@ -1,4 +1,4 @@
-"""The command line: ``python -m gradlab check | sweep``."""
+"""The command line: ``python -m gradlab check | sweep | verify | ops`` (main.py)."""
 
 from gradlab.cli.main import main
 

@@ -16,25 +16,14 @@ when any does not, 2 for a bad invocation.
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import json
-import os
 import sys
-from collections.abc import Callable
-from pathlib import Path
 
 from gradlab.cli.flags import default_text, values
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
-from gradlab.verification.calls import first_line
-from gradlab.verification.spec import (
-    DEFAULT_DTYPES,
-    check_dtypes,
-    check_seed,
-    integers,
-    parse_shape,
-)
+from gradlab.verification.inputs import load, parse_inputs
+from gradlab.verification.spec import DEFAULT_DTYPES, check_dtypes, check_seed
 
 USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem NAME "
               "(--list shows the problems)")
@@ -111,67 +100,6 @@ def _report(args):
     reference = load(args.reference, "--reference")
     return verify(candidate, reference, inputs, args.dtype, args.seed,
                   names=(args.target, args.reference))
-
-
-def parse_inputs(items: list[str], seed: int, what: str = "--input") -> dict:
-    """["x=16x1024", "t=16:int:10"] → {"x": (16, 1024), "t": int64 tensor}; errors
-    name ``what`` (the flag, or the dashboard's field)."""
-    inputs: dict = {}
-    for item in items:
-        name, sep, spec = item.partition("=")
-        name = name.strip()
-        if not sep or not name.isidentifier():
-            raise GradlabError(f"{what} must be NAME=SHAPE such as x=64x1024 (got {item!r})")
-        if name in inputs:
-            raise GradlabError(f"{what} names {name!r} twice")
-        shape_part, _, high = spec.partition(":int:")
-        shape = parse_shape(shape_part, f"{what} {name}")
-        if high:
-            if not high.strip().isdigit() or int(high) < 1:
-                raise GradlabError(f"{what} {name}: HIGH of SHAPE:int:HIGH must be an "
-                                   f"integer ≥ 1 (got {high!r})")
-            inputs[name] = integers(shape, int(high), seed)
-        else:
-            inputs[name] = shape
-    return inputs
-
-
-def load(target: str, what: str) -> Callable:
-    """The callable MODULE:NAME names; GradlabError naming what is wrong."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise GradlabError(f"{what} must be MODULE:NAME, such as mymodule:my_function "
-                           f"(got {target!r})")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        module = _import(module_name)
-    except (Exception, SystemExit) as exc:
-        raise GradlabError(f"{what}: cannot import {module_name!r} ({first_line(exc)})") \
-            from None
-    obj = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise GradlabError(f"{what}: {module_name!r} has no attribute {attr!r}") from None
-    if not callable(obj):
-        raise GradlabError(f"{what}: {target} is a {type(obj).__name__}, not callable")
-    return obj
-
-
-def _import(module_name: str):
-    if not module_name.endswith(".py"):
-        return importlib.import_module(module_name)
-    path = Path(module_name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no file {module_name}")
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def problem_list() -> str:

@@ -8,7 +8,7 @@ import socket
 
 import torch
 
-from gradlab import __version__
+from gradlab._version import __version__
 
 
 def provenance(device: str = "cpu", worker: str | None = None) -> dict:

@@ -239,7 +239,7 @@ def _frame(done: dict[int, Rows], total: int, skips: Sequence[dict] = ()) -> pd.
 def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int, Rows]:
     """Each job on the cluster, one task each; the rows by job index."""
     from gradlab.sweep.cluster import connect, without_gradlab
-    from gradlab.sweep.runner import reason
+    from gradlab.sweep.points import reason
 
     with connect(executor) as client:
         try:
@@ -263,7 +263,7 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
 
 
 def _collect(futures: dict, jobs: list[Job], progress, cancel) -> dict[int, Rows]:
-    from gradlab.sweep.runner import reason
+    from gradlab.sweep.points import reason
 
     arrived: queue.Queue = queue.Queue()
     for future in futures:

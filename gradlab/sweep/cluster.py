@@ -12,7 +12,7 @@ The sweep is cut into units (``plan``), one Dask task each (``run_unit``):
   repeated);
 - the biggest units go first (Dask priorities), so the tail is short.
 
-A unit's rows are computed by ``runner.group_rows``, the serial runner's own
+A unit's rows are computed by ``points.group_rows``, the serial runner's own
 code, and every sum in it is thread-count independent, so a worker with one
 torch thread gives the serial run's numbers bit for bit. Each row carries its
 worker's provenance (address, torch and Python versions, threads).
@@ -53,7 +53,7 @@ from gradlab.problems.seed.case import Case
 from gradlab.sweep.executor import Executor
 from gradlab.sweep.forkserver import preload, start_method
 from gradlab.sweep.grid import Sweep
-from gradlab.sweep.runner import Cancel, Progress, failed_rows, group_rows, reason
+from gradlab.sweep.points import Cancel, Progress, failed_rows, group_rows, reason
 
 TICK = 0.2  # seconds between polls of cancel, and of the cluster's workers
 HEARTBEAT = 1.0  # seconds between progress calls while no unit completes
@@ -139,7 +139,7 @@ def undo_nanny_malloc() -> bool:
 
 def run_unit(sweep: Sweep, cases: tuple[Case, ...], limits: Limits, device: str,
              threads: int) -> list[dict]:
-    """On a worker: the unit's rows (``runner.group_rows``) with this worker's
+    """On a worker: the unit's rows (``points.group_rows``) with this worker's
     provenance; ``threads`` > 0 sets torch's threads first. The worker's heap gets
     glibc's defaults back first (``undo_nanny_malloc``)."""
     undo_nanny_malloc()

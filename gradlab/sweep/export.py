@@ -134,7 +134,7 @@ def _column(name: str, kind: str, cells: list[str], lines: list[int] | None = No
 
 def read_csv_bytes(data: bytes, name: str = "upload.csv", limits: Limits = Limits()
                    ) -> pd.DataFrame:
-    """The frame of an exported sweep CSV, typed as gradlab/schema.py says.
+    """The frame of an exported sweep CSV, typed as gradlab/sweep/schema.py says.
 
     Raises CSVError naming ``name`` and listing every problem: too large for
     ``limits.upload_bytes``, empty, binary or not UTF-8, not CSV, missing or

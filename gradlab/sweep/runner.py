@@ -13,29 +13,21 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import torch
 
-from gradlab import __version__
-from gradlab.core.dtypes import dtype_info
+from gradlab._version import __version__
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.provenance import provenance
-from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.check import run_check
-from gradlab.problems.seed.inputs import Inputs, draw
 from gradlab.sweep import schema
 from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import Sweep
+from gradlab.sweep.points import Cancel, Progress, group_rows
 
 if TYPE_CHECKING:  # the frame is built in schema.to_frame: a Dask worker imports no pandas
     import pandas as pd
-
-Progress = Callable[[int, int, float], None]
-Cancel = Callable[[], bool]
-
 
 def check_device(device: str) -> None:
     """cpu, or cuda where torch sees a GPU; a clear refusal otherwise."""
@@ -47,73 +39,6 @@ def check_device(device: str) -> None:
                                "(torch.cuda.is_available() is False); use cpu")
         return
     raise GradlabError(f"device must be cpu or cuda (got {device!r})")
-
-
-def _failed_row(case: Case, variant: str, why: str) -> dict:
-    """The row of a point that could not run: its case, NaN numbers, the reason."""
-    row = {name: schema.MISSING[kind] for name, (kind, _, _) in schema.COLUMNS.items()}
-    row.update(case.to_row(), variant=variant, error=why)
-    return row
-
-
-def failed_rows(cases, variants, why: str) -> list[dict]:
-    """The rows of every point of ``cases`` × ``variants``, none of which could run."""
-    return [_failed_row(case, variant, why) for case in cases for variant in variants]
-
-
-def reason(exc: BaseException) -> str:
-    """An exception as an ``error`` cell: 'TypeName: message'."""
-    return f"{type(exc).__name__}: {exc}"
-
-
-def _run_point(case: Case, variant: str, methods, limits: Limits, device: str,
-               inputs: Inputs, reference):
-    """(row, reference) of one point. Any Exception the point raises (a guard, out of
-    memory, an AssertionError of a method that ran in the wrong dtype …) becomes a row
-    saying so; KeyboardInterrupt and SystemExit still stop the sweep."""
-    try:
-        check = run_check(case, methods, None if variant == "none" else variant, limits,
-                          kron_over_budget="skip", reference=reference, device=device,
-                          inputs=inputs)
-    except Exception as exc:  # noqa: BLE001 (one point's failure is its row)
-        return _failed_row(case, variant, reason(exc)), reference
-    row = check.to_row()
-    row["error"] = ""
-    return row, check.reference
-
-
-def group_rows(sweep: Sweep, cases, limits: Limits = Limits(), device: str = "cpu"
-               ) -> Iterator[dict]:
-    """The rows of ``cases`` × ``sweep.variants``, in run order, one per ``next``.
-
-    ``cases`` share m, n, batch, scale and seed (all or part of one of
-    ``sweep.groups()``): their inputs are drawn once in float64, rounded once per
-    dtype, and each case's reference is computed once, by its first variant, for
-    the others. A generator: nothing runs until the next row is asked for, so a
-    caller can stop between points. A draw or rounding that raises makes the
-    rows of the points that needed it error rows. Rows carry no provenance.
-    """
-    base = None  # float64 draws, when first needed
-    rounded: dict[str, Inputs] = {}
-    for case in cases:
-        try:
-            if base is None:
-                base = draw(case.m, case.n, case.batch, case.seed, case.scale)
-            if case.dtype not in rounded:
-                rounded.clear()  # one dtype at a time: bounded memory
-                rounded[case.dtype] = base.to(dtype_info(case.dtype).torch_dtype).on(device)
-            r = rounded[case.dtype]
-            # ε is an input too: as case_inputs does, a float64 tensor rounded to the dtype.
-            eps = torch.tensor(case.eps, dtype=torch.float64).to(r.dtype).to(r.W.device)
-            inputs = Inputs(r.W, r.X, r.g, r.b, eps)
-        except Exception as exc:  # noqa: BLE001 (the points that needed it say why)
-            yield from failed_rows([case], sweep.variants, reason(exc))
-            continue
-        reference = None  # computed by the first variant, shared by the others
-        for variant in sweep.variants:
-            row, reference = _run_point(case, variant, sweep.methods, limits, device,
-                                        inputs, reference)
-            yield row
 
 
 def run_sweep(sweep: Sweep, limits: Limits = Limits(), progress: Progress | None = None,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from gradlab.problems.seed.report import _finite_or_str as json_number
+from gradlab.core.numbers import json_number
 
 #: The frame's columns, in order. Errors, thresholds and sensitivities are relative
 #: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F; scale: |⟨G − T, T⟩|/‖T‖²,

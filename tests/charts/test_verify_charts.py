@@ -17,7 +17,7 @@ from gradlab.charts.verify import (
     size_undrawable,
 )
 from gradlab.problems.library import problem
-from gradlab.verification.sizes import size_sweep
+from gradlab.problems.sizes import size_sweep
 
 
 @pytest.fixture(scope="module")

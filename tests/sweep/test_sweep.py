@@ -15,7 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import gradlab.sweep.runner as sweep_module
+import gradlab.sweep.points as sweep_module
 from dashboard.urlstate import from_query, to_query
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits

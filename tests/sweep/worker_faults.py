@@ -10,15 +10,15 @@ MESSAGE = "structured ran in {'float32'}, not float16 (injected on the worker)"
 
 
 class Float16Asserts(WorkerPlugin):
-    """While registered, ``gradlab.sweep.runner.run_check`` raises AssertionError for
+    """While registered, ``gradlab.sweep.points.run_check`` raises AssertionError for
     float16 cases on this worker; unregistering restores it."""
 
     name = "gradlab-float16-asserts"
 
     def setup(self, worker):
-        import gradlab.sweep.runner as runner
+        import gradlab.sweep.points as points
 
-        real = runner.run_check
+        real = points.run_check
 
         def run_check(case, *args, **kwargs):
             if case.dtype == "float16":
@@ -26,9 +26,9 @@ class Float16Asserts(WorkerPlugin):
             return real(case, *args, **kwargs)
 
         self._real = real
-        runner.run_check = run_check
+        points.run_check = run_check
 
     def teardown(self, worker):
-        import gradlab.sweep.runner as runner
+        import gradlab.sweep.points as points
 
-        runner.run_check = self._real
+        points.run_check = self._real

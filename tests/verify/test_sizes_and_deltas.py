@@ -8,8 +8,8 @@ import torch
 
 from gradlab.core.errors import GradlabError
 from gradlab.problems.library import problem
+from gradlab.problems.sizes import SWEEP_COLUMNS, check_sizes, size_sweep, sizes_frame
 from gradlab.verification.run import gradient_deltas
-from gradlab.verification.sizes import SWEEP_COLUMNS, check_sizes, size_sweep, sizes_frame
 
 DTYPES = ("float64", "float32", "bfloat16", "float16")
 

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
+from gradlab.core.numbers import json_number
 from gradlab.core.provenance import provenance
 from gradlab.core.verdict import verdict_dict
 from gradlab.problems.seed.check import Check
 from gradlab.problems.seed.gradients import PARAMS
 from gradlab.problems.seed.reference import describe_precision
-
-
-def _finite_or_str(x: float):
-    """JSON has no NaN or infinity: they travel as the strings "nan", "inf", "-inf"."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
 
 
 def _plain(value):
@@ -31,7 +23,7 @@ def _plain(value):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
-    return _finite_or_str(value)
+    return json_number(value)
 
 
 def to_json_dict(check: Check) -> dict:
