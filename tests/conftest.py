@@ -13,7 +13,7 @@ import pytest
 from hypothesis import settings
 
 from gradlab.core.dtypes import DTYPE_NAMES
-from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.case import PLACEMENTS, Case
 from gradlab.problems.seed.check import Check, run_check
 
 #: No hypothesis deadlines: a test is never timed (the machine is shared and noisy;
@@ -21,7 +21,6 @@ from gradlab.problems.seed.check import Check, run_check
 settings.register_profile("gradlab", deadline=None)
 settings.load_profile("gradlab")
 
-PLACEMENTS = ("inside", "outside")
 SIZES = (2, 3, 16, 128, 512)
 #: kron forms J (m²n entries); past this m the envelope/verdict grids leave it out
 #: to keep the suite fast (its budget is tested on its own).

@@ -10,11 +10,11 @@ from dashboard.forms import PrecisionView, short_number
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.limits import MiB
+from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
 
 P = "precision."
 EPS_CHOICES = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
-PLACEMENTS = ("inside", "outside")
 UNITS = {"relative": "relative (÷ max|ref|)", "u": "in units of u"}
 #: Each dtype's panel, sized so two fit the main column at 1024 px with the sidebar open.
 PANEL_PX = 150

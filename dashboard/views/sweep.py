@@ -10,12 +10,12 @@ from dashboard.urlstate import to_query
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
+from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import ANALYTIC, METHODS
 from gradlab.sweep.export import to_csv_bytes
 from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
 P = "sweep."
-PLACEMENTS = ("inside", "outside")
 #: The main column's width at 1024 px with the sidebar open, about (px).
 PLAN_PX = 540
 

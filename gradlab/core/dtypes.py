@@ -111,6 +111,11 @@ DTYPES: dict[str, DtypeInfo] = {
 DTYPE_NAMES: tuple[str, ...] = tuple(DTYPES)
 
 
+def dtype_name(dtype: torch.dtype) -> str:
+    """torch.float32 → "float32": how gradlab names a dtype everywhere."""
+    return str(dtype).removeprefix("torch.")
+
+
 def dtype_info(name: str) -> DtypeInfo:
     """The table row for ``name``; a clear error for an unknown dtype."""
     try:

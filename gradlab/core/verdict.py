@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import torch
 
 from gradlab.core.dtypes import dtype_info
+from gradlab.core.numbers import ratio_or_zero
 from gradlab.core.precise import worst
 
 #: The two norms of the rule, and how a message names them (with the third check,
@@ -86,21 +87,14 @@ class Error:
         return self.rel_err if norm == "max" else self.fro_err
 
 
-def _ratio(num: float, den: float) -> float:
-    """num/den, with 0/0 = 0 and x/0 = inf (a nonzero error of a zero truth)."""
-    if den > 0:
-        return num / den
-    return 0.0 if num == 0 else (math.nan if math.isnan(num) else math.inf)
-
-
 def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
                fro_abs: float = math.nan, ref_fro: float = math.nan,
                along: float = math.nan) -> Error:
     """An Error from its absolute parts: max|G − T|, max|T|, ‖G − T‖_F, ‖T‖_F, and
     ⟨G − T, T⟩ (``along``)."""
     u = dtype_info(dtype).u
-    rel, fro = _ratio(abs_err, ref_max), _ratio(fro_abs, ref_fro)
-    scale = None if math.isnan(along) else _ratio(along, ref_fro * ref_fro)
+    rel, fro = ratio_or_zero(abs_err, ref_max), ratio_or_zero(fro_abs, ref_fro)
+    scale = None if math.isnan(along) else ratio_or_zero(along, ref_fro * ref_fro)
     return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite, scale)
 
 

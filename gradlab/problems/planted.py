@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import torch
 
+from gradlab.core.dtypes import dtype_info, dtype_name
+
 #: K of the pattern bug (every gradient scaled by 1 + K·u_d).
 K_PATTERN = 10
 #: K of the single-entry bug (one entry moved by K·u_d·max|g|).
@@ -25,8 +27,8 @@ K_ENTRY = 20
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
-    """u = eps/2 of a torch floating dtype."""
-    return torch.finfo(dtype).eps / 2
+    """u of a torch floating dtype, from the one table (core.dtypes.DTYPES)."""
+    return dtype_info(dtype_name(dtype)).u
 
 
 class _Identity(torch.autograd.Function):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gradlab.core.dtypes import dtype_name
 from gradlab.verification.spec import shape_text
 
 
@@ -62,10 +63,6 @@ class Grads:
     output_dtypes: tuple[str, ...] = ()
     grads: Mapping[str, torch.Tensor | None] | None = None
     failure: str | None = None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
 
 
 def call(fn: Callable, args: list[torch.Tensor], names: list[str | None]):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gradlab.core.dtypes import DTYPE_NAMES, DTYPES, dtype_info
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES, dtype_info, dtype_name
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
@@ -45,7 +45,6 @@ from gradlab.verification.calls import (
     autograd_grads,
     call,
     describe,
-    dtype_name,
     failure_text,
     first_line,
     gradients,

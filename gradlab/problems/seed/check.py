@@ -10,6 +10,7 @@ import torch
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
+from gradlab.core.numbers import ratio_or_nan
 from gradlab.core.verdict import NORMS, Error, Verdict, bounds, degenerate, verdict
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.gradients import ANALYTIC, METHODS, MethodRun, check_variant, run_method
@@ -199,8 +200,8 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
     if variant is not None:
         wrong = reference_grads(inputs, case.eps_placement, variant)
         peak, fro = reference.distance(wrong)
-        bug_effect = {"max": _ratio(peak, reference.max_abs("W")),
-                      "fro": _ratio(fro, reference.fro("W"))}
+        bug_effect = {"max": ratio_or_nan(peak, reference.max_abs("W")),
+                      "fro": ratio_or_nan(fro, reference.fro("W"))}
     finite = math.isfinite(reference.max_abs("W"))
     kappa = {norm: reference.kappa(norm) for norm in NORMS} if finite else None
     lost = forward_overflow(case, inputs, runs["autograd"].u)
@@ -234,5 +235,3 @@ def forward_overflow(case: Case, inputs: Inputs, u: torch.Tensor) -> str | None:
             f"{lost} of {case.batch} tokens, in autograd and every method alike")
 
 
-def _ratio(num: float, den: float) -> float:
-    return num / den if den > 0 else math.nan

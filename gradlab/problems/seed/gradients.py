@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gradlab.core.dtypes import dtype_name
 from gradlab.core.errors import GradlabError
 from gradlab.core.precise import mean_last, sum_last
 from gradlab.problems.seed import layer
@@ -52,10 +53,6 @@ class MethodRun:
     seconds: float
     u: object = None  # the forward's u per token, in the case dtype, where the method has it
     overflow: str | None = None  # where the method's own intermediates overflow the dtype
-
-
-def dtype_name(t) -> str:
-    return str(t.dtype).removeprefix("torch.")
 
 
 @dataclass(frozen=True)
@@ -259,9 +256,10 @@ def _out_of_range(a, u, D) -> str | None:
     values = {"D": float(D.double().max()), "max a_i a_j": float(a.double().abs().max()) ** 2}
     shown = ", ".join(f"{k} = {v:.3g}" for k, v in values.items())
     if not (bool(torch.isfinite(D).all()) and bool(torch.isfinite(peak))):
-        return f"kron: the seed's R = (1/u)(I − a aᵀ/D) overflows {dtype_name(a)} here ({shown})"
+        return (f"kron: the seed's R = (1/u)(I − a aᵀ/D) overflows {dtype_name(a.dtype)} "
+                f"here ({shown})")
     if 0 < float(peak) < tiny or 0 < float(D.abs().min()) < tiny:
-        return (f"kron: the seed's a aᵀ/D underflows to {dtype_name(a)} subnormals here "
+        return (f"kron: the seed's a aᵀ/D underflows to {dtype_name(a.dtype)} subnormals here "
                 f"({shown}; the smallest normal is {tiny:.3g})")
     return None
 
@@ -294,8 +292,8 @@ def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = 
         else:
             raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
     seconds = time.perf_counter() - start
-    ran = {dtype_name(t) for t in grads.values()}
+    ran = {dtype_name(t.dtype) for t in grads.values()}
     note = overflow if name == "kron" else None
-    if ran != {dtype_name(inputs.W)}:
-        raise AssertionError(f"{name} ran in {ran}, not {dtype_name(inputs.W)}")
+    if ran != {dtype_name(inputs.W.dtype)}:
+        raise AssertionError(f"{name} ran in {ran}, not {dtype_name(inputs.W.dtype)}")
     return MethodRun(name, ran.pop(), grads, seconds, u, note)

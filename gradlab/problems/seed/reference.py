@@ -28,7 +28,7 @@ import torch
 
 from gradlab.core.doubledouble import DD
 from gradlab.core.doubledouble import concatenate as dd_concatenate
-from gradlab.core.dtypes import dtype_info
+from gradlab.core.dtypes import dtype_info, dtype_name
 from gradlab.core.errors import GradlabError
 from gradlab.core.precise import (
     WIDEN_ENTRIES,
@@ -43,7 +43,6 @@ from gradlab.core.precise import (
     worst,
 )
 from gradlab.problems.seed import gradients, layer
-from gradlab.problems.seed.gradients import dtype_name
 from gradlab.problems.seed.inputs import Inputs
 
 LONGDOUBLE, DOUBLE_DOUBLE = "longdouble", "double-double"
@@ -289,7 +288,8 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None,
         for sl, Wb in W_wide:
             dx = dx + layer.d_input(rows[:, sl], Wb)
         grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
-        accumulates = dtype_info(dtype_name(inputs.W)).accumulate == dtype_name(inputs.W)
+        name = dtype_name(inputs.W.dtype)
+        accumulates = dtype_info(name).accumulate == name
         acc = sum_scale(inputs.W, inputs.X) if accumulates else None
         terms = term_scale(fw, rows, X, g, b, eps, placement, acc)
     return Reference(precision, shape, rows, X, grads, terms)
