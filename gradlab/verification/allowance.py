@@ -40,8 +40,8 @@ much that moves the gradient is the function's business. So the float64 truth is
 moved the way the standard model fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, says rounding
 moves it: each input and the upstream gradient by a relative ±u (one ulp in
 float64), and the result of each op of the reference's forward and backward by a
-relative ±u (``recorder.Rounder``; views, copies and exact selections are left
-alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
+relative ±u (``recorder.Rounder``; views, copies, exact selections and integer
+arithmetic, such as an index floor(x) + 1, are left alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
 |⟨T' − T, T⟩|/‖T‖² along the truth; the largest of ``spread_draws`` draws, kink entries
 left out) gives a generic condition number κ_N = s_N/u; correct code may reach
 b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In float64 the spread shows the
