@@ -21,7 +21,6 @@ them. ``run_corpus`` runs entries built here (the test slice, a hand-made entry)
 from __future__ import annotations
 
 import contextlib
-import queue
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -51,8 +50,7 @@ CORPUS_COLUMNS = ("entry", "op", "family", "sample", "reference_kind", "entry_se
 COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note", "worker")
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]
-TICK = 0.2  # seconds between polls of cancel
-HEARTBEAT = 1.0  # seconds between progress calls while no op completes
+RESULT_SECONDS = 60.0  # to fetch a finished job's rows from its worker
 Rows = tuple[list[dict], list[dict]]  # (the entries' rows, the skips' rows)
 
 
@@ -237,8 +235,10 @@ def _frame(done: dict[int, Rows], total: int, skips: Sequence[dict] = ()) -> pd.
 
 
 def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int, Rows]:
-    """Each job on the cluster, one task each; the rows by job index."""
-    from gradlab.sweep.cluster import connect, without_gradlab
+    """Each job on the cluster, one task each; the rows by job index (the sweep's
+    collector: a task whose worker died runs again, and with no worker left the jobs
+    still waiting become error rows)."""
+    from gradlab.sweep.cluster import collect, connect, without_gradlab
     from gradlab.sweep.points import reason
 
     with connect(executor) as client:
@@ -254,7 +254,12 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
         futures = {client.submit(run_job, job, threads, key=f"{run}-{i}", pure=False): i
                    for i, job in enumerate(jobs)}
         try:
-            return _collect(futures, jobs, progress, cancel)
+            return collect(client, futures, len(jobs),
+                           read=lambda future, i: _job_rows(future, jobs[i]),
+                           never_ran=lambda i, why: (_job_error(jobs[i], f"error: {why}",
+                                                                provenance("cpu")), []),
+                           size=lambda rows: 1, progress=progress, cancel=cancel,
+                           executor=executor)
         finally:
             waiting = [f for f in futures if f.status == "pending"]
             if waiting:
@@ -262,31 +267,20 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
                     client.cancel(waiting, force=True)
 
 
-def _collect(futures: dict, jobs: list[Job], progress, cancel) -> dict[int, Rows]:
+def _job_rows(future, job: Job) -> Rows | None:
+    """A finished task's rows; a failed one's error rows; None while it is pending
+    again (its worker died and Dask runs it elsewhere)."""
     from gradlab.sweep.points import reason
 
-    arrived: queue.Queue = queue.Queue()
-    for future in futures:
-        future.add_done_callback(arrived.put)
-    pending = dict(futures)
-    done: dict[int, Rows] = {}
-    start = last = time.perf_counter()
-    while pending:
-        if cancel is not None and cancel():
-            break
-        try:
-            future = arrived.get(timeout=TICK)
-        except queue.Empty:
-            future = None
-        now = time.perf_counter()
-        if future is not None and future in pending:
-            index = pending.pop(future)
-            try:
-                done[index] = future.result(timeout=60)
-            except Exception as exc:  # noqa: BLE001 (a task that failed: its error rows)
-                done[index] = _job_error(jobs[index], f"error: {reason(exc)}",
-                                         provenance("cpu")), []
-        if progress is not None and (future is not None or now - last >= HEARTBEAT):
-            last = now
-            progress(len(done), len(jobs), now - start)
-    return done
+    try:
+        if future.status == "finished":
+            return future.result(timeout=RESULT_SECONDS)
+        if future.status in ("pending", "lost"):
+            return None
+        future.result(timeout=RESULT_SECONDS)  # raises: why it failed or was cancelled
+        why = f"the task ended {future.status}"
+    except Exception as exc:  # noqa: BLE001 (a task that failed: its error rows)
+        if future.status in ("pending", "lost"):
+            return None
+        why = reason(exc)
+    return _job_error(job, f"error: {why}", provenance("cpu")), []

@@ -39,6 +39,7 @@ import os
 import queue
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import dask
@@ -314,12 +315,32 @@ def _collect(client: Client, futures: dict[Future, Unit], sweep: Sweep,
              executor: Executor) -> dict[int, list[dict]]:
     """Each unit's rows by unit index, as the units complete (see the module
     docstring for cancel, progress, errors and the bounded waits)."""
+    units = {unit.index: unit for unit in futures.values()}
+    return collect(client, {future: unit.index for future, unit in futures.items()},
+                   sweep.points,
+                   read=lambda future, i: _rows_of(future, units[i], sweep, device),
+                   never_ran=lambda i, why: _here(failed_rows(units[i].cases, sweep.variants,
+                                                              why), device),
+                   size=len, progress=progress, cancel=cancel, executor=executor)
+
+
+def collect(client: Client, futures: dict, total: int, read: Callable, never_ran: Callable,
+            size: Callable, progress: Progress | None, cancel: Cancel | None,
+            executor: Executor) -> dict:
+    """The result of each task, by its key in ``futures`` (future → key), as they
+    complete: ``read(future, key)`` gives a finished or failed task's result, or
+    None when the task is pending again (its worker died: it is waited for again).
+    With no worker at all for NO_WORKER_SECONDS, every task still waiting gets
+    ``never_ran(key, why)``. ``progress(done, total, elapsed)`` counts ``size`` of
+    each result, at least every HEARTBEAT seconds; ``cancel()`` is polled every
+    TICK: the results so far come back. The sweep and the op corpus both collect
+    this way."""
     arrived: queue.Queue = queue.Queue()
     for future in futures:
         future.add_done_callback(arrived.put)
     pending = dict(futures)
-    done: dict[int, list[dict]] = {}
-    total, points = sweep.points, 0
+    done: dict = {}
+    count = 0
     start = last_call = last_check = time.perf_counter()
     workerless_since = None
     while pending:
@@ -331,12 +352,12 @@ def _collect(client: Client, futures: dict[Future, Unit], sweep: Sweep,
             future = None
         now = time.perf_counter()
         if future is not None and future in pending:
-            rows = _rows_of(future, pending[future], sweep, device)
-            if rows is None:  # being computed again (its worker died): wait for it
+            result = read(future, pending[future])
+            if result is None:  # being computed again (its worker died): wait for it
                 future.add_done_callback(arrived.put)
                 continue
-            done[pending.pop(future).index] = rows
-            points += len(rows)
+            done[pending.pop(future)] = result
+            count += size(result)
         elif now - last_check >= HEARTBEAT:
             last_check = now
             if _thread_slots(client):
@@ -346,14 +367,13 @@ def _collect(client: Client, futures: dict[Future, Unit], sweep: Sweep,
             elif now - workerless_since >= NO_WORKER_SECONDS:
                 why = (f"no Dask worker for {NO_WORKER_SECONDS:g} s at "
                        f"{executor.describe()}; this point was never run")
-                for unit in pending.values():
-                    done[unit.index] = _here(failed_rows(unit.cases, sweep.variants, why),
-                                                device)
-                    points += unit.points(sweep)
+                for key in pending.values():
+                    done[key] = never_ran(key, why)
+                    count += size(done[key])
                 pending.clear()
         if progress is not None and (future is not None or now - last_call >= HEARTBEAT):
             last_call = now
-            progress(points, total, now - start)
+            progress(count, total, now - start)
     return done
 
 

@@ -169,7 +169,8 @@ class DaskProcesses:
             # Client retries the connection until the scheduler listens (bounded), and
             # wait_for_workers polls the scheduler until both workers joined (bounded).
             with Client(self.address, timeout=START_SECONDS, set_as_default=False) as client:
-                client.wait_for_workers(workers, timeout=START_SECONDS)
+                if workers:
+                    client.wait_for_workers(workers, timeout=START_SECONDS)
         except BaseException:
             self.stop()
             raise
@@ -396,6 +397,24 @@ def test_a_killed_worker_neither_hangs_nor_loses_the_sweep(kill_serial, tmp_path
         odd = errors[~errors.str.startswith("no Dask worker for 3 s")].unique()
         assert len(errors) and not len(odd), odd
         assert (frame.loc[~ok, "worker"] == "").all()
+
+
+def test_the_op_corpus_collects_as_the_sweep_does_no_worker_means_error_rows(tmp_path,
+                                                                             monkeypatch):
+    """The op corpus runs its jobs through the sweep's collector (cluster.collect): at a
+    scheduler with no worker, its jobs become error rows after NO_WORKER_SECONDS
+    instead of a run that never ends."""
+    pytest.importorskip("expecttest")
+    from gradlab.corpus.run import jobs_for, run_ops
+
+    monkeypatch.setattr(cluster, "NO_WORKER_SECONDS", 2.0)
+    procs = DaskProcesses(tmp_path, workers=0)
+    try:
+        frame = run_ops(jobs_for(["abs"], [0], ["float32"]), Executor(scheduler=procs.address))
+    finally:
+        procs.stop()
+    assert frame.attrs["complete"] and list(frame["status"]) == ["error"]
+    assert frame["evidence"].str.startswith("error: no Dask worker for 2 s").all()
 
 
 # ------------------------------------------------------------------ bad flags
