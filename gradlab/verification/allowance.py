@@ -41,12 +41,13 @@ moved the way the standard model fl(a ∘ b) = (a ∘ b)(1 + δ), |δ| ≤ u, sa
 moves it: each input and the upstream gradient by a relative ±u (one ulp in
 float64), and the result of each op of the reference's forward and backward by a
 relative ±u (``recorder.Rounder``; views, copies, exact selections and integer
-arithmetic, such as an index floor(x) + 1, are left alone). The *spread* s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and
-|⟨T' − T, T⟩|/‖T‖² along the truth; the largest of ``spread_draws`` draws, kink entries
-left out) gives a generic condition number κ_N = s_N/u; correct code may reach
-b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In float64 the spread shows the
-reference's own rounding too, which is how a float64 reference less accurate than
-the kernel (log_softmax through its amax) is recognised.
+arithmetic, such as an index floor(x) + 1, are left alone). The *spread*
+s_N = ‖T' − T‖_N/‖T‖_N (max-norm, normwise, and |⟨T' − T, T⟩|/‖T‖² along the truth;
+the largest of ``spread_draws`` draws, kink entries left out) gives a generic condition number
+κ_N = s_N/u; correct code may reach b_G·κ_N (b_G: ``DtypeInfo.bound_generic``). In
+float64 the spread shows the reference's own rounding too, which is how a float64
+reference less accurate than the kernel (log_softmax through its amax) is
+recognised.
 
 Where the larger of the two exceeds the rule's threshold 2·baseline + c_N, it
 becomes the threshold: a short sum or a well-conditioned gradient leaves the
