@@ -50,6 +50,7 @@ CORPUS_COLUMNS = ("entry", "op", "family", "sample", "reference_kind", "entry_se
 COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note", "worker")
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]
+RESULT_SECONDS = 60.0  # to fetch a finished job's rows from its worker
 Rows = tuple[list[dict], list[dict]]  # (the entries' rows, the skips' rows)
 
 
@@ -254,8 +255,9 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
                    for i, job in enumerate(jobs)}
         try:
             return collect(client, futures, len(jobs),
-                           failed=lambda i, why: (_job_error(jobs[i], f"error: {why}",
-                                                             provenance("cpu")), []),
+                           read=lambda future, i: _job_rows(future, jobs[i]),
+                           never_ran=lambda i, why: (_job_error(jobs[i], f"error: {why}",
+                                                                provenance("cpu")), []),
                            size=lambda rows: 1, progress=progress, cancel=cancel,
                            executor=executor)
         finally:
@@ -263,3 +265,22 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
             if waiting:
                 with contextlib.suppress(Exception):
                     client.cancel(waiting, force=True)
+
+
+def _job_rows(future, job: Job) -> Rows | None:
+    """A finished task's rows; a failed one's error rows; None while it is pending
+    again (its worker died and Dask runs it elsewhere)."""
+    from gradlab.sweep.points import reason
+
+    try:
+        if future.status == "finished":
+            return future.result(timeout=RESULT_SECONDS)
+        if future.status in ("pending", "lost"):
+            return None
+        future.result(timeout=RESULT_SECONDS)  # raises: why it failed or was cancelled
+        why = f"the task ended {future.status}"
+    except Exception as exc:  # noqa: BLE001 (a task that failed: its error rows)
+        if future.status in ("pending", "lost"):
+            return None
+        why = reason(exc)
+    return _job_error(job, f"error: {why}", provenance("cpu")), []

@@ -318,21 +318,23 @@ def _collect(client: Client, futures: dict[Future, Unit], sweep: Sweep,
     units = {unit.index: unit for unit in futures.values()}
     return collect(client, {future: unit.index for future, unit in futures.items()},
                    sweep.points,
-                   failed=lambda i, why: _here(failed_rows(units[i].cases, sweep.variants,
-                                                           why), device),
+                   read=lambda future, i: _rows_of(future, units[i], sweep, device),
+                   never_ran=lambda i, why: _here(failed_rows(units[i].cases, sweep.variants,
+                                                              why), device),
                    size=len, progress=progress, cancel=cancel, executor=executor)
 
 
-def collect(client: Client, futures: dict, total: int, failed: Callable, size: Callable,
-            progress: Progress | None, cancel: Cancel | None, executor: Executor) -> dict:
+def collect(client: Client, futures: dict, total: int, read: Callable, never_ran: Callable,
+            size: Callable, progress: Progress | None, cancel: Cancel | None,
+            executor: Executor) -> dict:
     """The result of each task, by its key in ``futures`` (future → key), as they
-    complete. A task that failed or was cancelled, or could not be read, gets
-    ``failed(key, why)``; one whose worker died is waited for again (Dask runs it
-    elsewhere); with no worker at all for NO_WORKER_SECONDS, every task still
-    waiting gets ``failed(key, why)`` too. ``progress(done, total, elapsed)`` counts
-    ``size`` of each result, at least every HEARTBEAT seconds; ``cancel()`` is polled
-    every TICK: the results so far come back. The sweep and the op corpus both
-    collect this way."""
+    complete: ``read(future, key)`` gives a finished or failed task's result, or
+    None when the task is pending again (its worker died: it is waited for again).
+    With no worker at all for NO_WORKER_SECONDS, every task still waiting gets
+    ``never_ran(key, why)``. ``progress(done, total, elapsed)`` counts ``size`` of
+    each result, at least every HEARTBEAT seconds; ``cancel()`` is polled every
+    TICK: the results so far come back. The sweep and the op corpus both collect
+    this way."""
     arrived: queue.Queue = queue.Queue()
     for future in futures:
         future.add_done_callback(arrived.put)
@@ -350,13 +352,12 @@ def collect(client: Client, futures: dict, total: int, failed: Callable, size: C
             future = None
         now = time.perf_counter()
         if future is not None and future in pending:
-            outcome = _outcome(future)
-            if outcome is None:  # being computed again (its worker died): wait for it
+            result = read(future, pending[future])
+            if result is None:  # being computed again (its worker died): wait for it
                 future.add_done_callback(arrived.put)
                 continue
-            key = pending.pop(future)
-            done[key] = outcome[0] if outcome[1] is None else failed(key, outcome[1])
-            count += size(done[key])
+            done[pending.pop(future)] = result
+            count += size(result)
         elif now - last_check >= HEARTBEAT:
             last_check = now
             if _thread_slots(client):
@@ -367,7 +368,7 @@ def collect(client: Client, futures: dict, total: int, failed: Callable, size: C
                 why = (f"no Dask worker for {NO_WORKER_SECONDS:g} s at "
                        f"{executor.describe()}; this point was never run")
                 for key in pending.values():
-                    done[key] = failed(key, why)
+                    done[key] = never_ran(key, why)
                     count += size(done[key])
                 pending.clear()
         if progress is not None and (future is not None or now - last_call >= HEARTBEAT):
@@ -376,23 +377,24 @@ def collect(client: Client, futures: dict, total: int, failed: Callable, size: C
     return done
 
 
-def _outcome(future: Future) -> tuple[object, str | None] | None:
-    """A completed task's (result, None), or (None, why) when it failed, was
-    cancelled or cannot be read; None when it is pending again (its result was on a
-    worker that died)."""
+def _rows_of(future: Future, unit: Unit, sweep: Sweep, device: str) -> list[dict] | None:
+    """A completed unit's rows: its own, or error rows saying why it has none; None
+    when the unit is pending again (its result was on a worker that died)."""
     try:
         if future.status == "finished":
-            return future.result(timeout=RESULT_SECONDS), None
+            return future.result(timeout=RESULT_SECONDS)
         if future.status == "error":
-            return None, reason(future.exception(timeout=RESULT_SECONDS))
-        if future.status == "cancelled":
+            why = reason(future.exception(timeout=RESULT_SECONDS))
+        elif future.status == "cancelled":
             future.result(timeout=0)  # raises, saying why Dask cancelled it
-            return None, "cancelled by Dask"
-        return None
-    except Exception as exc:  # noqa: BLE001 (a task that cannot be read: say why)
+            why = "cancelled by Dask"
+        else:
+            return None
+    except Exception as exc:  # noqa: BLE001 (a unit that cannot be read is its rows' error)
         if future.status in ("pending", "lost"):  # its worker died while we fetched it
             return None
-        return None, reason(exc)
+        why = reason(exc)
+    return _here(failed_rows(unit.cases, sweep.variants, why), device)
 
 
 def _here(rows: list[dict], device: str) -> list[dict]:
