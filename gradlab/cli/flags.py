@@ -28,6 +28,22 @@ def flag(dest: str) -> str:
     return "--" + dest.replace("_", "-")
 
 
+#: A GradlabError's parameter → the flag that sets it, in every command: a Case's
+#: fields (check), a Sweep's (sweep), and where a sweep or the op corpus runs.
+PARAMETER_FLAGS = {
+    **{name: flag(name) for name in ("m", "n", "dims", "batch", "dtype", "eps", "eps_placement",
+                                     "scale", "seed", "preset", "variant", "device",
+                                     "workers", "scheduler")},
+    "dtypes": "--dtype", "placements": "--eps-placement", "scales": "--scale",
+    "seeds": "--seed", "variants": "--variant", "methods": "--method",
+}
+
+
+def flag_message(exc: GradlabError) -> str:
+    """The error as the command line says it: its parameter as the flag the user typed."""
+    return exc.named(PARAMETER_FLAGS)
+
+
 def values(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) -> tuple:
     """A list flag (at least one value): see ``parse_list``."""
     parsed = parse_list(text, kind, name, allowed)

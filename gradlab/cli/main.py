@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import sys
 
+from gradlab.cli.flags import flag_message
 from gradlab.core.errors import GradlabError
 
 #: Each third-party module gradlab imports → its requirement, as pyproject.toml
@@ -35,21 +35,8 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(_fail(message.removeprefix("argument ")))
 
 
-def _fields() -> set[str]:
-    """The words that start a validator's message and are a flag's dest: Case's fields
-    and the variant (none where torch, and so Case, cannot be imported)."""
-    try:
-        from gradlab.problems.seed.case import Case
-    except ModuleNotFoundError:
-        return set()
-    return {f.name for f in dataclasses.fields(Case)} | {"variant"}
-
-
 def _fail(message: str) -> int:
-    """One line on stderr; a message that starts with a Case field names its flag."""
-    first, _, rest = message.partition(" ")
-    if first in _fields():
-        message = f"--{first.replace('_', '-')} {rest}"
+    """One line on stderr, exit status 2 (bad input)."""
     print(f"gradlab: error: {message}", file=sys.stderr)
     return 2
 
@@ -96,7 +83,7 @@ def main(argv=None) -> int:
         who = f"the {args.command} command"
         return args.func(args)
     except GradlabError as exc:
-        return _fail(str(exc))
+        return _fail(flag_message(exc))
     except ModuleNotFoundError as exc:
         message = missing_package(exc, who)
         if message is None:

@@ -105,21 +105,7 @@ def sweep_from_args(args) -> Sweep:
             raise GradlabError("--m and --n go together (a Cartesian product); "
                                "for m = n use --dims")
         given["dims"] = ()
-    try:
-        return dataclasses.replace(Sweep.default(),
-                                   **{FLAGS[d][0]: v for d, v in given.items()})
-    except GradlabError as exc:
-        raise GradlabError(_flag_message(str(exc))) from None
-
-
-def _flag_message(message: str) -> str:
-    """'dtypes: …' → '--dtype: …': name the flag the user typed."""
-    if message.startswith(("device ", "workers ", "scheduler ")):
-        return "--" + message
-    for dest, (field, _, _) in FLAGS.items():
-        if message.startswith(field + ":") or message.startswith(field + " "):
-            return flag(dest) + message[len(field):]
-    return message
+    return dataclasses.replace(Sweep.default(), **{FLAGS[d][0]: v for d, v in given.items()})
 
 
 def executor_from_args(args) -> Executor:
@@ -127,11 +113,8 @@ def executor_from_args(args) -> Executor:
     if args.workers is not None and args.workers < 1:
         raise GradlabError(f"--workers must be ≥ 1 (got {args.workers}); leave it out for "
                            "a serial run")
-    try:
-        executor = Executor(workers=args.workers or 0, scheduler=args.scheduler or "")
-        executor.check()
-    except GradlabError as exc:
-        raise GradlabError(_flag_message(str(exc))) from None
+    executor = Executor(workers=args.workers or 0, scheduler=args.scheduler or "")
+    executor.check()
     return executor
 
 
@@ -154,10 +137,7 @@ def run_sweep_command(args) -> int:
     sweep = sweep_from_args(args)
     limits = limits_from_args(args)
     sweep.check(limits)
-    try:
-        check_device(args.device)
-    except GradlabError as exc:
-        raise GradlabError(_flag_message(str(exc))) from None
+    check_device(args.device)
     executor = executor_from_args(args)
     if args.out:
         check_out(args.out)
@@ -173,8 +153,6 @@ def run_sweep_command(args) -> int:
         with bar:
             frame = run_sweep(sweep, limits, device=args.device, executor=executor,
                               progress=lambda done, total, elapsed: bar.update(done - bar.n))
-    except GradlabError as exc:  # a cluster that cannot be started or reached
-        raise GradlabError(_flag_message(str(exc))) from None
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130

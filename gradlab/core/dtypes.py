@@ -122,5 +122,5 @@ def dtype_info(name: str) -> DtypeInfo:
         return DTYPES[name]
     except (KeyError, TypeError):
         raise GradlabError(
-            f"dtype must be one of {', '.join(DTYPE_NAMES)} (got {name!r})"
+            f"dtype must be one of {', '.join(DTYPE_NAMES)} (got {name!r})", "dtype"
         ) from None

@@ -36,12 +36,12 @@ def check_address(address: str, name: str = "scheduler") -> str:
     """``address`` if it is a Dask scheduler address, else a GradlabError naming ``name``."""
     if not isinstance(address, str):
         raise GradlabError(f"{name} must be a Dask scheduler address such as {EXAMPLE} "
-                           f"(got {address!r})")
+                           f"(got {address!r})", name)
     text = address.strip()
     match = _ADDRESS.fullmatch(text)
     if not match or not 1 <= int(match.group(1)) <= 65535:
         raise GradlabError(f"{name} must be a Dask scheduler address such as {EXAMPLE}, "
-                           f"port 1–65535 (got {address!r})")
+                           f"port 1–65535 (got {address!r})", name)
     return text
 
 
@@ -63,12 +63,12 @@ class Executor:
         if not isinstance(self.workers, int) or isinstance(self.workers, bool) \
                 or self.workers < 0:
             raise GradlabError(f"workers must be a whole number ≥ 1, or 0 for a serial run "
-                               f"(got {self.workers!r})")
+                               f"(got {self.workers!r})", "workers")
         if self.scheduler or not isinstance(self.scheduler, str):
             object.__setattr__(self, "scheduler", check_address(self.scheduler))
         if self.workers and self.scheduler:
             raise GradlabError("workers starts a local cluster and scheduler connects to a "
-                               "running one: give one of them, not both")
+                               "running one: give one of them, not both", "workers")
 
     @classmethod
     def from_env(cls, environ=None) -> Executor:
@@ -90,7 +90,7 @@ class Executor:
         if self.workers > cores:
             raise GradlabError(f"workers must be ≤ {cores}, the cores here: more worker "
                                f"processes than cores only compete for them "
-                               f"(got {self.workers})")
+                               f"(got {self.workers})", "workers")
 
     def threads_per_worker(self) -> int:
         """torch threads for each local worker: the usable cores shared out, ≥ 1."""

@@ -53,7 +53,7 @@ class Sweep:
         for name in (*_AXES, "variants", "methods"):
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
-                raise GradlabError(f"{name} must be a tuple of values (got {value!r})")
+                raise GradlabError(f"{name} must be a tuple of values (got {value!r})", name)
             value = tuple(value)
             if name in _FLOATS:  # 0 and 0.0 are the same sweep
                 value = tuple(float(v) if _number(v) else v for v in value)
@@ -64,20 +64,19 @@ class Sweep:
         for name, case_field in _AXES.items():
             values = getattr(self, name)
             if not values and not (name == "dims" or (name in ("m", "n") and self.dims)):
-                raise GradlabError(f"{name} must have at least one value (got ())")
+                raise GradlabError(f"{name} must have at least one value (got ())", name)
             for value in values:
                 try:
                     Case(**{"m": 2, "n": 3, case_field: value})
                 except GradlabError as exc:  # "m must be ≥ 1 …" → "dims: each must be ≥ 1 …"
-                    raise GradlabError(f"{name}: each{str(exc).removeprefix(case_field)}") \
-                        from None
+                    raise GradlabError(f"{name}: each{exc.detail}", name) from None
         check_members("variants", self.variants, VARIANT_NAMES)
         check_members("methods", self.methods, METHODS)
         for name in (*_AXES, "variants", "methods"):
             values = getattr(self, name)
             repeated = sorted(str(v) for v, count in Counter(values).items() if count > 1)
             if repeated:
-                raise GradlabError(f"{name} repeats {', '.join(repeated)}: each value once")
+                raise GradlabError(f"{name} repeats {', '.join(repeated)}: each value once", name)
 
     @classmethod
     def default(cls) -> Sweep:
@@ -148,8 +147,8 @@ def check_members(name: str, values: tuple, allowed: tuple) -> None:
     """``values`` is not empty and each is one of ``allowed``, or a GradlabError
     naming ``name``."""
     if not values:
-        raise GradlabError(f"{name} must have at least one value (got ())")
+        raise GradlabError(f"{name} must have at least one value (got ())", name)
     for value in values:
         if value not in allowed:
             raise GradlabError(f"{name}: each must be one of {', '.join(allowed)} "
-                               f"(got {value!r})")
+                               f"(got {value!r})", name)

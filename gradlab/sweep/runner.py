@@ -36,9 +36,9 @@ def check_device(device: str) -> None:
     if device == "cuda" or (isinstance(device, str) and device.startswith("cuda:")):
         if not torch.cuda.is_available():
             raise GradlabError(f"device {device}: no CUDA GPU is available here "
-                               "(torch.cuda.is_available() is False); use cpu")
+                               "(torch.cuda.is_available() is False); use cpu", "device")
         return
-    raise GradlabError(f"device must be cpu or cuda (got {device!r})")
+    raise GradlabError(f"device must be cpu or cuda (got {device!r})", "device")
 
 
 def run_sweep(sweep: Sweep, limits: Limits = Limits(), progress: Progress | None = None,

@@ -119,7 +119,7 @@ def check_dtypes(dtypes) -> tuple[str, ...]:
 
 def check_seed(seed) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
-        raise GradlabError(f"seed must be an integer in [0, 2³²) (got {seed!r})")
+        raise GradlabError(f"seed must be an integer in [0, 2³²) (got {seed!r})", "seed")
 
 
 def estimate_bytes(inputs: Mapping) -> dict[str, int]:

@@ -156,3 +156,28 @@ def test_sweep_takes_the_dashboards_ranges(capsys):
 def test_argparse_errors_name_the_flag_without_argparse_wording(capsys):
     line = error_line(["check", "--preset", "seed"], capsys)
     assert line.startswith("gradlab: error: --preset: invalid choice: 'seed'")
+
+
+def test_every_field_a_flag_sets_is_named_as_that_flag():
+    """One table (cli/flags.py) turns a GradlabError's parameter into the flag the user
+    typed: every Case field ``check`` sets and every Sweep field ``sweep`` sets."""
+    from gradlab.cli.flags import PARAMETER_FLAGS, flag
+    from gradlab.cli.sweep import FLAGS
+
+    for dest, (field, _, _) in FLAGS.items():
+        assert PARAMETER_FLAGS[field] == flag(dest), field
+    for option in subparser("check")._actions:
+        if option.option_strings and option.dest in {f.name for f in
+                                                     __import__("dataclasses").fields(Case)}:
+            assert PARAMETER_FLAGS[option.dest] == option.option_strings[0], option.dest
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["sweep", "--dtype", "float32", "--eps-placement", "inside", "--seed", "0",
+      "--dims", "0"], "gradlab: error: --dims: each must be ≥ 1 (got 0)"),
+    (["sweep", "--device", "tpu"], "gradlab: error: --device must be cpu or cuda (got 'tpu')"),
+    (["check", "--eps-placement", "sideways"], "gradlab: error: --eps-placement must be one of"),
+    (["verify", "--problem", "gelu", "--seed", "-1"], "gradlab: error: --seed must be an integer"),
+], ids=["sweep-dims", "sweep-device", "check-placement", "verify-seed"])
+def test_errors_name_the_flag_in_every_command(argv, line, capsys):
+    assert error_line(argv, capsys).startswith(line)

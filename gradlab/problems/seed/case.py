@@ -42,21 +42,21 @@ class Case:
         if self.eps_placement not in PLACEMENTS:
             raise GradlabError(
                 f"eps_placement must be one of {', '.join(PLACEMENTS)} "
-                f"(got {self.eps_placement!r})"
+                f"(got {self.eps_placement!r})", "eps_placement"
             )
         finite_float("scale", self.scale, minimum=0.0, strict=True)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})")
+            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})", "seed")
         if self.preset is not None:
             if self.preset not in PRESETS:
                 raise GradlabError(
-                    f"preset must be one of {', '.join(PRESETS)} (got {self.preset!r})"
+                    f"preset must be one of {', '.join(PRESETS)} (got {self.preset!r})", "preset"
                 )
             if (self.m, self.n, self.batch, self.scale, self.seed) != (2, 3, 1, 1.0, 0):
                 raise GradlabError(
                     "preset 'notebook' fixes m=2, n=3, batch=1, scale=1, seed=0 "
                     f"(got m={self.m}, n={self.n}, batch={self.batch}, "
-                    f"scale={self.scale:g}, seed={self.seed})"
+                    f"scale={self.scale:g}, seed={self.seed})", "preset"
                 )
 
     @classmethod

@@ -38,7 +38,7 @@ VARIANTS: dict[str, str] = {
 def check_variant(variant: str | None) -> None:
     if variant is not None and variant not in VARIANTS:
         raise GradlabError(
-            f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})"
+            f"variant must be one of {', '.join(VARIANTS)} (got {variant!r})", "variant"
         )
 
 
