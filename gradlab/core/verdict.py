@@ -2,7 +2,7 @@ r"""The verdict: bug or rounding, with the evidence. One engine for every proble
 
 The rule adapts FlashAttention's tests: a kernel's error against a
 higher-precision truth must be within 2× the error of the same mathematics
-done in plain ops in the same low dtype (the *baseline*), which stands for
+done in plain ops in the same low dtype (*autograd*: the yardstick), which stands for
 what rounding can do here. It is applied in two norms::
 
     max-norm   max|G − T| / max|T|       localised bugs: one entry, one row
@@ -11,7 +11,7 @@ what rounding can do here. It is applied in two norms::
 
 and in each norm N a candidate passes when
 
-    err_N ≤ 2·err_N(baseline) + floor_N,     floor_N = (c_N + b_N·κ_N)·u
+    err_N ≤ 2·err_N(autograd) + floor_N,     floor_N = (c_N + b_N·κ_N)·u
 
 Where the errors carry it (``compare``: verify's gradients), a third check
 looks *along the truth*:
@@ -23,7 +23,7 @@ order of the normwise error over √entries), while a gradient scaled by
 (1 + δ) shows δ in full; so it resolves a scale bug that the normwise check
 cannot tell from the rounding of a long sum. Its floor is c_S·u.
 
-The floor covers a baseline that happens to round luckily. c_N (a few u)
+The floor covers an autograd that happens to round luckily. c_N (a few u)
 is what two correct evaluation orders differ by; b_N·κ_N is a fraction of
 the problem's first-order error bound, where a problem knows it: κ_N =
 T_N/‖T‖_N, the size of the terms that cancel into the gradient over the
@@ -162,16 +162,16 @@ def bounds(n: int, dtype: str) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class NormCheck:
-    """The rule in one norm: err ≤ threshold = 2·baseline + floor (all relative)."""
+    """The rule in one norm: err ≤ threshold = 2·autograd + floor (all relative)."""
 
     norm: str
     err: float
-    baseline: float
+    autograd: float
     floor: float
 
     @property
     def threshold(self) -> float:
-        return 2 * self.baseline + self.floor
+        return 2 * self.autograd + self.floor
 
     @property
     def sensitivity(self) -> float:
@@ -191,7 +191,7 @@ class Verdict:
     status: ``pass`` (within rounding), ``fail`` (a bug), ``too-coarse`` (a
     known bug whose exact effect is below what this check resolves), or
     ``degenerate`` (no rounding yardstick: the truth is 0 or not finite, or
-    the baseline itself overflows or leaves its envelope). ``checks`` holds
+    autograd itself overflows or leaves its envelope). ``checks`` holds
     the rule in each norm (empty when degenerate); errors are relative.
     """
 
@@ -218,8 +218,8 @@ class Verdict:
 
     @property
     def err_autograd(self) -> float:
-        """The baseline's max-norm relative error."""
-        return self._max("baseline")
+        """The yardstick's (autograd's) max-norm relative error."""
+        return self._max("autograd")
 
     @property
     def threshold(self) -> float:
@@ -242,10 +242,10 @@ def in_u(x: float, u: float) -> str:
     return f"{x / u:.3g} u"
 
 
-def _evidence(check: NormCheck, u: float, baseline: str) -> str:
+def _evidence(check: NormCheck, u: float, autograd_label: str) -> str:
     rel = "≤" if not check.failed else ">"
     return (f"{NORM_NAMES[check.norm]} {in_u(check.err, u)} {rel} {in_u(check.threshold, u)} "
-            f"= 2 × {baseline} {in_u(check.baseline, u)} + floor {in_u(check.floor, u)}")
+            f"= 2 × {autograd_label} {in_u(check.autograd, u)} + floor {in_u(check.floor, u)}")
 
 
 def sensitivity_sentence(checks: Mapping[str, NormCheck], u: float) -> str:
@@ -259,86 +259,123 @@ def sensitivity_sentence(checks: Mapping[str, NormCheck], u: float) -> str:
             f"in one entry ({mx:.2g} of max|truth|){scale} would have failed here")
 
 
-def verdict(dtype: str, err: Error, baseline: Error, *, kappa: Mapping[str, float] | None = None,
-            truth_finite: bool = True, truth_zero: bool = False,
-            bug_effect: Mapping[str, float] | None = None, envelope: bool = False,
-            baseline_name: str = "autograd", notes: tuple[str, ...] = (),
-            extra: Mapping[str, float] | None = None) -> Verdict:
-    """The verdict on a candidate's ``err`` beside the ``baseline``'s, in ``dtype``.
+def verdict(dtype: str, err: Error, autograd: Error, *,
+            kappa: Mapping[str, float] | None = None, truth_finite: bool = True,
+            truth_zero: bool = False, bug_effect: Mapping[str, float] | None = None,
+            envelope: bool = False, autograd_label: str = "autograd",
+            notes: tuple[str, ...] = (), extra: Mapping[str, float] | None = None) -> Verdict:
+    """The verdict on a candidate's ``err`` beside ``autograd``'s, in ``dtype``.
 
+    ``autograd`` is the yardstick: the same mathematics in plain ops in ``dtype``,
+    differentiated by autograd (``autograd_label`` names it in the messages).
     ``kappa`` maps each norm to κ_N ≥ 1, the problem's first-order error bound
     over the gradient (None: not known); the floor is
     ``DTYPES[dtype].floor_in(N, κ_N)`` = (c_N + b_N·κ_N)·u. ``bug_effect`` is a
     known mistake's exact effect in each norm (relative). ``envelope``: the
-    problem's κ is complete enough that a baseline error beyond
+    problem's κ is complete enough that an autograd error beyond
     ``DTYPES[dtype].envelope`` floors means the dtype cannot represent the case
     (underflow, overflow), and the verdict is then ``degenerate``. ``extra`` adds
     to the floor of each check, in u (what ``verification.allowance`` measured).
     """
     info = dtype_info(dtype)
-    u = info.u
-    extra = extra or {}
-    floors = {norm: (info.floor_in(norm, None if kappa is None else kappa[norm])
-                     + extra.get(norm, 0.0)) * u for norm in NORMS}
+    floors = rule_floors(dtype, kappa, extra)
 
     def make(status: str, checks: Mapping[str, NormCheck], message: str) -> Verdict:
-        return Verdict(status, dtype, u, dict(checks), None if bug_effect is None
+        return Verdict(status, dtype, info.u, dict(checks), None if bug_effect is None
                        else dict(bug_effect), message, tuple(notes))
 
-    if not truth_finite:
-        return make("degenerate", {}, "degenerate: the exact gradient is not finite here")
-    if truth_zero:
-        return make("degenerate", {}, "degenerate: the exact gradient is 0, so no relative "
-                                      "error is defined (compare absolute errors)")
-    if baseline.nonfinite:
-        return make("degenerate", {},
-                    f"degenerate: {dtype} overflows or underflows here; {baseline_name} gives "
-                    f"{baseline.nonfinite} non-finite entries (this candidate: "
-                    f"{err.nonfinite}, err {in_u(err.rel_err, u)})")
-    if envelope:
-        over = [norm for norm in NORMS
-                if not baseline.rel(norm) <= info.envelope * floors[norm]]
-        if over:
-            norm = over[0]
-            where = "" if kappa is None else f" that κ = {kappa[norm]:.3g} allows"
-            return make("degenerate", {},
-                        f"degenerate: {dtype} loses this case to underflow or overflow; "
-                        f"{baseline_name}'s own {NORM_NAMES[norm]} error is "
-                        f"{in_u(baseline.rel(norm), u)}, past the rounding envelope "
-                        f"{in_u(info.envelope * floors[norm], u)}{where} (this candidate: "
-                        f"{in_u(err.rel(norm), u)})")
-    checks = {norm: NormCheck(norm, err.rel(norm), baseline.rel(norm), floors[norm])
-              for norm in NORMS}
-    if math.isfinite(err.rel(SCALE)) and math.isfinite(baseline.rel(SCALE)):
-        checks[SCALE] = NormCheck(SCALE, err.rel(SCALE), baseline.rel(SCALE),
-                                  (info.floor(SCALE) + extra.get(SCALE, 0.0)) * u)
-    evidence = "; ".join(_evidence(checks[norm], u, baseline_name)
+    why = degenerate_reason(dtype, err, autograd, floors, kappa=kappa,
+                            truth_finite=truth_finite, truth_zero=truth_zero,
+                            envelope=envelope, autograd_label=autograd_label)
+    if why:
+        return make("degenerate", {}, why)
+    checks = norm_checks(dtype, err, autograd, floors, extra)
+    evidence = "; ".join(_evidence(checks[norm], info.u, autograd_label)
                          for norm in ("fro", "max", SCALE) if norm in checks)
     if err.nonfinite:
         return make("fail", checks, f"bug: {err.nonfinite} non-finite entries where "
-                                    f"{baseline_name} and the truth are finite")
-    failed = [norm for norm in checks if checks[norm].failed]
-    if failed:
+                                    f"{autograd_label} and the truth are finite")
+    if any(check.failed for check in checks.values()):
         return make("fail", checks, f"bug: {evidence}")
     if bug_effect is not None:
-        seen = {norm: bug_effect[norm] > checks[norm].sensitivity for norm in checks
-                if norm in bug_effect}
-        if any(seen.values()):
-            norm = next(n for n in ("fro", "max", SCALE) if seen.get(n))
-            return make("fail", checks,
-                        f"bug: this mistake changes the exact gradient by "
-                        f"{in_u(bug_effect[norm], u)} {NORM_NAMES[norm]}, above what this "
-                        f"check resolves ({in_u(checks[norm].sensitivity, u)}), yet the "
-                        f"computed gradient is within rounding of the truth: in {dtype} the "
-                        f"mistake vanished numerically here ({evidence})")
-        return make("too-coarse", checks,
-                    f"too coarse: this mistake changes the gradient by only "
-                    f"{in_u(bug_effect['fro'], u)} normwise and {in_u(bug_effect['max'], u)} "
-                    f"max-norm ({bug_effect['fro']:.2g} relative), within what rounding can "
-                    f"hide in {dtype} here ({sensitivity_sentence(checks, u)}), so {dtype} "
-                    f"cannot resolve it")
+        return make(*known_mistake(dtype, checks, bug_effect, evidence))
     return make("pass", checks,
-                f"rounding: {evidence}; {sensitivity_sentence(checks, u)}")
+                f"rounding: {evidence}; {sensitivity_sentence(checks, info.u)}")
+
+
+def rule_floors(dtype: str, kappa: Mapping[str, float] | None,
+                extra: Mapping[str, float] | None) -> dict[str, float]:
+    """floor_N = (c_N + b_N·κ_N + extra_N)·u in each norm of the rule (relative)."""
+    info, extra = dtype_info(dtype), extra or {}
+    return {norm: (info.floor_in(norm, None if kappa is None else kappa[norm])
+                   + extra.get(norm, 0.0)) * info.u for norm in NORMS}
+
+
+def degenerate_reason(dtype: str, err: Error, autograd: Error, floors: Mapping[str, float], *,
+                      kappa: Mapping[str, float] | None, truth_finite: bool, truth_zero: bool,
+                      envelope: bool, autograd_label: str) -> str:
+    """Why the rule has no yardstick here ('' when it has one): the truth is not
+    finite or is 0, autograd overflows, or (``envelope``) autograd's own error is past
+    envelope·floor_N, where the dtype has lost the case."""
+    info = dtype_info(dtype)
+    u = info.u
+    if not truth_finite:
+        return "degenerate: the exact gradient is not finite here"
+    if truth_zero:
+        return ("degenerate: the exact gradient is 0, so no relative error is defined "
+                "(compare absolute errors)")
+    if autograd.nonfinite:
+        return (f"degenerate: {dtype} overflows or underflows here; {autograd_label} gives "
+                f"{autograd.nonfinite} non-finite entries (this candidate: "
+                f"{err.nonfinite}, err {in_u(err.rel_err, u)})")
+    over = [norm for norm in NORMS if envelope
+            and not autograd.rel(norm) <= info.envelope * floors[norm]]
+    if not over:
+        return ""
+    norm = over[0]
+    where = "" if kappa is None else f" that κ = {kappa[norm]:.3g} allows"
+    return (f"degenerate: {dtype} loses this case to underflow or overflow; "
+            f"{autograd_label}'s own {NORM_NAMES[norm]} error is "
+            f"{in_u(autograd.rel(norm), u)}, past the rounding envelope "
+            f"{in_u(info.envelope * floors[norm], u)}{where} (this candidate: "
+            f"{in_u(err.rel(norm), u)})")
+
+
+def norm_checks(dtype: str, err: Error, autograd: Error, floors: Mapping[str, float],
+                extra: Mapping[str, float] | None) -> dict[str, NormCheck]:
+    """The rule in each norm, and along the truth where both errors carry it
+    (its floor is (c_S + extra_S)·u)."""
+    info, extra = dtype_info(dtype), extra or {}
+    checks = {norm: NormCheck(norm, err.rel(norm), autograd.rel(norm), floors[norm])
+              for norm in NORMS}
+    if math.isfinite(err.rel(SCALE)) and math.isfinite(autograd.rel(SCALE)):
+        checks[SCALE] = NormCheck(SCALE, err.rel(SCALE), autograd.rel(SCALE),
+                                  (info.floor(SCALE) + extra.get(SCALE, 0.0)) * info.u)
+    return checks
+
+
+def known_mistake(dtype: str, checks: Mapping[str, NormCheck],
+                  bug_effect: Mapping[str, float], evidence: str) -> tuple:
+    """(status, checks, message) for a known mistake within the rule: ``fail`` when
+    its exact effect exceeds the check's sensitivity in some norm (it vanished
+    numerically), else ``too-coarse`` (rounding can hide it in ``dtype``)."""
+    u = dtype_info(dtype).u
+    seen = [n for n in ("fro", "max", SCALE)
+            if n in checks and n in bug_effect and bug_effect[n] > checks[n].sensitivity]
+    if seen:
+        norm = seen[0]
+        return ("fail", checks,
+                f"bug: this mistake changes the exact gradient by "
+                f"{in_u(bug_effect[norm], u)} {NORM_NAMES[norm]}, above what this "
+                f"check resolves ({in_u(checks[norm].sensitivity, u)}), yet the "
+                f"computed gradient is within rounding of the truth: in {dtype} the "
+                f"mistake vanished numerically here ({evidence})")
+    return ("too-coarse", checks,
+            f"too coarse: this mistake changes the gradient by only "
+            f"{in_u(bug_effect['fro'], u)} normwise and {in_u(bug_effect['max'], u)} "
+            f"max-norm ({bug_effect['fro']:.2g} relative), within what rounding can "
+            f"hide in {dtype} here ({sensitivity_sentence(checks, u)}), so {dtype} "
+            f"cannot resolve it")
 
 
 def degenerate(dtype: str, why: str, bug_effect: Mapping[str, float] | None = None
@@ -356,8 +393,9 @@ def verdict_dict(v: Verdict) -> dict:
         "status": v.status, "passed": v.passed, "message": v.message, "dtype": v.dtype,
         "u": v.u, "err": v.err, "err_autograd": v.err_autograd, "threshold": v.threshold,
         "bug_effect": None if v.bug_effect is None else dict(v.bug_effect),
-        "norms": {norm: {"err": c.err, "baseline": c.baseline, "floor": c.floor,
-                         "threshold": c.threshold, "sensitivity": c.sensitivity}
+        "norms": {norm: {"err": c.err, "autograd": c.autograd, "floor": c.floor,
+                         "threshold": c.threshold, "sensitivity": c.sensitivity,
+                         "baseline": c.autograd}  # its 0.1 name, kept through 0.2
                   for norm, c in v.checks.items()},
         "notes": list(v.notes),
     }

@@ -178,18 +178,23 @@ def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, d
     if dtype != "float64":
         base = run._reference(args, ups, torch_dtype)
         composite = {n: (base[n].detach().to(F64) - t).abs() for n, t in truth.items()}
-    try:
-        cand = autograd_grads(candidate, args, run.names, ups, run.draws.shapes, torch_dtype)
-    except Exception as exc:
-        cand = Grads(failure=failure_text(exc))
-    if cand.failure:
-        return Deltas(dtype, {}, composite, peak, f"the candidate {cand.failure} in {dtype}")
-    missing = [n for n, g in cand.grads.items() if g is None]
-    if missing:
-        return Deltas(dtype, {}, composite, peak,
-                      f"no gradient for input {missing[0]!r} in {dtype}")
+    cand = run.candidate_grads(args, ups, torch_dtype)
+    why = next(filter(None, (no_gradient(cand, n, dtype) for n in truth)), None)
+    if why:
+        return Deltas(dtype, {}, composite, peak, why)
     deltas = {n: (cand.grads[n].detach().to(F64) - t).abs() for n, t in truth.items()}
     return Deltas(dtype, deltas, composite, peak)
+
+
+def no_gradient(cand: Grads, name: str, dtype: str) -> str | None:
+    """Why the candidate gave no gradient for input ``name`` in ``dtype`` (it raised,
+    or returned None for it); None when it gave one."""
+    if cand.failure:
+        return f"the candidate {cand.failure} in {dtype}"
+    if cand.grads[name] is None:
+        return (f"no gradient for input {name!r} in {dtype} (the candidate's output does "
+                "not depend on it, or its backward returned None)")
+    return None
 
 
 class _Draws:
@@ -247,6 +252,14 @@ class _Run:
 
     def _ups(self, dtype: torch.dtype) -> list[torch.Tensor | None]:
         return [None if w is None else w.to(dtype) for w in self.draws.upstream]
+
+    def candidate_grads(self, args, ups, dtype: torch.dtype) -> Grads:
+        """The candidate's gradients, or a Grads whose ``failure`` says how it failed."""
+        try:
+            return autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
+                                  dtype)
+        except Exception as exc:
+            return Grads(failure=failure_text(exc))
 
     def _reference(self, args, ups, dtype: torch.dtype) -> dict[str, torch.Tensor]:
         """The reference's gradients (a GradlabError if it fails)."""
@@ -396,26 +409,17 @@ class _Dtype:
         self.worst: dict[str, tuple[dict, ...]] = {}
 
     def candidate(self) -> Grads:
-        run = self.run
-        try:
-            cand = autograd_grads(run.candidate, self.args, run.names, self.ups,
-                                  run.draws.shapes, self.dtype)
-        except Exception as exc:
-            cand = Grads(failure=failure_text(exc))
+        cand = self.run.candidate_grads(self.args, self.ups, self.dtype)
         self.output_dtypes = cand.output_dtypes
         return cand
 
     def error_row(self, spec, cand: Grads) -> dict | None:
         """The ``error`` row of an input the candidate gave no gradient for (None if it
         gave one)."""
-        if cand.failure:
-            why = f"error: the candidate {cand.failure} in {self.name}"
-        elif cand.grads[spec.name] is None:
-            why = (f"error: no gradient for input {spec.name!r} in {self.name} (the "
-                   "candidate's output does not depend on it, or its backward returned None)")
-        else:
+        why = no_gradient(cand, spec.name, self.name)
+        if why is None:
             return None
-        return self.run._row(self.name, spec, "error", why, self.precision,
+        return self.run._row(self.name, spec, "error", f"error: {why}", self.precision,
                              self.baseline[spec.name], self.output_dtypes)
 
     def judged_row(self, spec, grad: torch.Tensor) -> dict:
@@ -439,7 +443,7 @@ class _Dtype:
     def _verdict(self, n: str, err: Error, base_err: Error, bug, extra=None) -> Verdict:
         peak = self.norms[n].peak       # NaN or inf if the truth is not finite
         return verdict(self.name, err, base_err, truth_finite=math.isfinite(peak),
-                       truth_zero=peak == 0, bug_effect=bug, baseline_name=self.base_name,
+                       truth_zero=peak == 0, bug_effect=bug, autograd_label=self.base_name,
                        extra=extra)
 
     def allowance(self) -> Allowance | None:

@@ -263,3 +263,13 @@ def test_a_known_scale_mistake_below_every_sensitivity_is_too_coarse():
     seen = verdict("float32", scaled(8 * u, 0.5 * u), scaled(8 * u, 0.4 * u),
                    bug_effect={"max": 2 * u, "fro": 2 * u, "scale": 10 * u})
     assert seen.status == "fail" and "along the truth" in seen.message
+
+
+def test_the_json_names_the_yardstick_autograd_and_keeps_the_old_key_for_one_release():
+    """verdict_dict's norms say "autograd"; "baseline", its name in 0.1, still reads through 0.2
+    (docs/verify.md, "The JSON")."""
+    u = DTYPES["float32"].u
+    d = verdict_dict(verdict("float32", err(2 * u), err(3 * u)))
+    for norm in NORMS:
+        assert d["norms"][norm]["autograd"] == d["norms"][norm]["baseline"] == 3 * u
+    assert d["err_autograd"] == 3 * u
