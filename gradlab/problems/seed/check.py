@@ -161,7 +161,7 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
               limits: Limits = Limits(), kron_over_budget: str = "skip",
               reference: Reference | None = None, device: str = "cpu",
               inputs: Inputs | None = None) -> Check:
-    """Run ``methods`` (autograd always runs: it is the baseline) on ``case``.
+    """Run ``methods`` (autograd always runs: it is the yardstick) on ``case``.
 
     ``variant`` swaps the analytic methods' derivation for a bug-zoo mistake.
     ``kron_over_budget``: ``skip`` records why kron did not run; ``raise``
@@ -172,13 +172,37 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
     """
     check_variant(variant)
     case.check_limits(limits)
+    check_methods(methods)
+    inputs = case_inputs(case, device) if inputs is None else inputs
+    reference = reference_grads(inputs, case.eps_placement) if reference is None else reference
+    runs, skipped = run_methods(case, methods, variant, limits, kron_over_budget, inputs)
+    weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
+                                                   runs.items()}, residual=case.eps == 0)
+    errors = {name: {p: weights.error(name, reference, grad, case.dtype) if p == "W"
+                     else error(reference, p, grad, case.dtype)
+                     for p, grad in run.grads.items()}
+              for name, run in runs.items()}
+    bug_effect = None if variant is None else mistake_effect(case, inputs, reference, variant)
+    lost = forward_overflow(case, inputs, runs["autograd"].u)
+    verdicts = method_verdicts(case, reference, runs, errors, bug_effect, lost)
+    underflow = int((runs["autograd"].u == 0).sum())
+    notes = ([lost] if lost else []) + _notes(case, inputs, reference, runs, errors, underflow)
+    return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
+                 weights.residual, verdicts, bug_effect, notes, underflow)
+
+
+def check_methods(methods) -> None:
     for name in methods:
         if name not in METHODS:
-            raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
-    if inputs is None:
-        inputs = case_inputs(case, device)
-    if reference is None:
-        reference = reference_grads(inputs, case.eps_placement)
+            raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})",
+                               "method")
+
+
+def run_methods(case: Case, methods, variant: str | None, limits: Limits,
+                kron_over_budget: str, inputs: Inputs
+                ) -> tuple[dict[str, MethodRun], dict[str, str]]:
+    """(runs, skipped): autograd first, then each asked method in METHODS' order;
+    kron over its budget is skipped with its reason, or raises (``raise``)."""
     skipped: dict[str, str] = {}
     runs: dict[str, MethodRun] = {}
     for name in ("autograd",) + tuple(m for m in METHODS if m in methods and m != "autograd"):
@@ -190,35 +214,33 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
             continue
         runs[name] = run_method(name, inputs, case.eps_placement,
                                 variant if name in ANALYTIC else None)
-    weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
-                                                   runs.items()}, residual=case.eps == 0)
-    errors = {name: {p: weights.error(name, reference, grad, case.dtype) if p == "W"
-                     else error(reference, p, grad, case.dtype)
-                     for p, grad in run.grads.items()}
-              for name, run in runs.items()}
-    bug_effect = None
-    if variant is not None:
-        wrong = reference_grads(inputs, case.eps_placement, variant)
-        peak, fro = reference.distance(wrong)
-        bug_effect = {"max": ratio_or_nan(peak, reference.max_abs("W")),
-                      "fro": ratio_or_nan(fro, reference.fro("W"))}
+    return runs, skipped
+
+
+def mistake_effect(case: Case, inputs: Inputs, reference: Reference, variant: str
+                   ) -> dict[str, float]:
+    """A bug-zoo mistake's exact effect on dL/dW: max|ΔT|/max|T| and ‖ΔT‖_F/‖T‖_F."""
+    wrong = reference_grads(inputs, case.eps_placement, variant)
+    peak, fro = reference.distance(wrong)
+    return {"max": ratio_or_nan(peak, reference.max_abs("W")),
+            "fro": ratio_or_nan(fro, reference.fro("W"))}
+
+
+def method_verdicts(case: Case, reference: Reference, runs: dict[str, MethodRun],
+                    errors: dict, bug_effect: dict | None, lost: str | None
+                    ) -> dict[str, Verdict]:
+    """Each method's verdict on dL/dW beside autograd's (degenerate where the forward
+    or the method overflows), with each method's κ (``method_kappa``)."""
     finite = math.isfinite(reference.max_abs("W"))
     kappa = {norm: reference.kappa(norm) for norm in NORMS} if finite else None
-    lost = forward_overflow(case, inputs, runs["autograd"].u)
-    verdicts = {name: degenerate(case.dtype, lost or runs[name].overflow, bug_effect)
-                if lost or runs[name].overflow else
-                verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
-                        kappa=kappa and {norm: method_kappa(name, k, case.m, case.dtype)
-                                         for norm, k in kappa.items()},
-                        truth_finite=finite, truth_zero=finite and not reference.resolved,
-                        bug_effect=bug_effect, envelope=True)
-                for name in runs if name != "autograd"}
-    underflow = int((runs["autograd"].u == 0).sum())
-    notes = _notes(case, inputs, reference, runs, errors, underflow)
-    if lost:
-        notes.insert(0, lost)
-    return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
-                 weights.residual, verdicts, bug_effect, notes, underflow)
+    return {name: degenerate(case.dtype, lost or runs[name].overflow, bug_effect)
+            if lost or runs[name].overflow else
+            verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
+                    kappa=kappa and {norm: method_kappa(name, k, case.m, case.dtype)
+                                     for norm, k in kappa.items()},
+                    truth_finite=finite, truth_zero=finite and not reference.resolved,
+                    bug_effect=bug_effect, envelope=True)
+            for name in runs if name != "autograd"}
 
 
 def forward_overflow(case: Case, inputs: Inputs, u: torch.Tensor) -> str | None:
