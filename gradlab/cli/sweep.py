@@ -129,10 +129,8 @@ def torch_warning(frame) -> str | None:
 
 
 def run_sweep_command(args) -> int:
-    from tqdm import tqdm
-
     from gradlab.sweep.export import to_csv_bytes
-    from gradlab.sweep.runner import check_device, run_sweep
+    from gradlab.sweep.runner import check_device
 
     sweep = sweep_from_args(args)
     limits = limits_from_args(args)
@@ -141,25 +139,40 @@ def run_sweep_command(args) -> int:
     executor = executor_from_args(args)
     if args.out:
         check_out(args.out)
-    big = sweep.largest_case()
     if args.dry_run:
+        big = sweep.largest_case()
         print(f"{sweep.points} points; the largest (m={big.m}, n={big.n}, batch={big.batch}, "
               f"{big.dtype}) needs about {big.case_bytes() / MiB:,.1f} MiB")
         return 0
-    bar = tqdm(total=sweep.points, desc="sweep", unit="pt", file=sys.stderr,
-               disable=args.no_progress, dynamic_ncols=True)
     start = time.perf_counter()
     try:
-        with bar:
-            frame = run_sweep(sweep, limits, device=args.device, executor=executor,
-                              progress=lambda done, total, elapsed: bar.update(done - bar.n))
+        frame = run_with_bar(sweep, limits, args.device, executor, args.no_progress)
     except KeyboardInterrupt:
         print("gradlab: interrupted; nothing written", file=sys.stderr)
         return 130
     where = write_out(to_csv_bytes(frame), args.out)
+    return summarize(frame, time.perf_counter() - start, executor, where)
+
+
+def run_with_bar(sweep: Sweep, limits, device: str, executor: Executor, quiet: bool):
+    """The sweep's frame, with tqdm's progress bar on stderr unless ``quiet``."""
+    from tqdm import tqdm
+
+    from gradlab.sweep.runner import run_sweep
+
+    bar = tqdm(total=sweep.points, desc="sweep", unit="pt", file=sys.stderr,
+               disable=quiet, dynamic_ncols=True)
+    with bar:
+        return run_sweep(sweep, limits, device=device, executor=executor,
+                         progress=lambda done, total, elapsed: bar.update(done - bar.n))
+
+
+def summarize(frame, seconds: float, executor: Executor, where: str) -> int:
+    """The run's lines on stderr (points, time, rows that could not run, mixed torch
+    versions, false alarms) and the exit status: 1 when the correct derivation fails."""
     failed = int((frame["error"] != "").sum())
     ran = "" if executor.serial else f" on {executor.describe()}"
-    print(f"gradlab: {len(frame)} points in {time.perf_counter() - start:.1f} s{ran} → {where}"
+    print(f"gradlab: {len(frame)} points in {seconds:.1f} s{ran} → {where}"
           + (f" ({failed} could not run: see the error column)" if failed else ""),
           file=sys.stderr)
     warning = torch_warning(frame)

@@ -264,18 +264,15 @@ def verdict(dtype: str, err: Error, autograd: Error, *,
             truth_zero: bool = False, bug_effect: Mapping[str, float] | None = None,
             envelope: bool = False, autograd_label: str = "autograd",
             notes: tuple[str, ...] = (), extra: Mapping[str, float] | None = None) -> Verdict:
-    """The verdict on a candidate's ``err`` beside ``autograd``'s, in ``dtype``.
+    """The verdict on a candidate's ``err`` beside ``autograd``'s (the yardstick: the
+    same mathematics in plain ops in ``dtype``; ``autograd_label`` names it).
 
-    ``autograd`` is the yardstick: the same mathematics in plain ops in ``dtype``,
-    differentiated by autograd (``autograd_label`` names it in the messages).
-    ``kappa`` maps each norm to κ_N ≥ 1, the problem's first-order error bound
-    over the gradient (None: not known); the floor is
-    ``DTYPES[dtype].floor_in(N, κ_N)`` = (c_N + b_N·κ_N)·u. ``bug_effect`` is a
-    known mistake's exact effect in each norm (relative). ``envelope``: the
-    problem's κ is complete enough that an autograd error beyond
-    ``DTYPES[dtype].envelope`` floors means the dtype cannot represent the case
-    (underflow, overflow), and the verdict is then ``degenerate``. ``extra`` adds
-    to the floor of each check, in u (what ``verification.allowance`` measured).
+    ``kappa``: κ_N ≥ 1 per norm, the problem's first-order error bound over the
+    gradient (None: not known); floor_N = (c_N + b_N·κ_N)·u (``rule_floors``).
+    ``bug_effect``: a known mistake's exact effect per norm (relative).
+    ``envelope``: κ is complete, so autograd past ``DTYPES[dtype].envelope``
+    floors means the dtype lost the case (``degenerate``). ``extra``: added to
+    each floor, in u (what ``verification.allowance`` measured).
     """
     info = dtype_info(dtype)
     floors = rule_floors(dtype, kappa, extra)
