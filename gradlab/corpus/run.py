@@ -47,7 +47,7 @@ __all__ = ["COLUMNS", "CORPUS_COLUMNS", "Job", "jobs_for", "run_corpus", "run_jo
 
 #: The corpus columns, before verify's (gradlab/verification/report.py: COLUMNS).
 CORPUS_COLUMNS = ("entry", "op", "family", "sample", "reference_kind", "entry_seed")
-COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note", "worker")
+COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note")  # verify's end with the provenance
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]
 RESULT_SECONDS = 60.0  # to fetch a finished job's rows from its worker

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
 from gradlab.problems.seed.gradients import METHODS
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a Dask worker needs none
     import pandas as pd
-
-Column = tuple[str, str, str]
 
 #: kind → the pandas dtype of a column of that kind.
 PANDAS_DTYPES = {"int": "int64", "float": "float64", "str": "str"}
@@ -109,26 +108,13 @@ _TAIL: dict[str, Column] = {
                           "NaN then); the sweep goes on"),
 }
 
-#: Each row's provenance is that of the process that ran its point: on Dask, its worker's.
-_PROVENANCE: dict[str, Column] = {
-    "gradlab_version": ("str", "—", "gradlab's version where the point ran"),
-    "torch_version": ("str", "—", "torch's version where the point ran: workers with "
-                                  "different versions show here (and the CLI warns)"),
-    "python_version": ("str", "—", "Python's version where the point ran"),
-    "device": ("str", "—", "where the methods ran: cpu or cuda (the reference is on the CPU)"),
-    "threads": ("int", "count", "torch's CPU threads where the point ran"),
-    "worker": ("str", "—", "where the point ran: the Dask worker's address, or the host's "
-                           "name for a serial run"),
-    "timestamp": ("str", "ISO 8601, UTC", "when the sweep started"),
-}
-
 #: The columns that say which point a row is (the case and the variant): two rows
 #: with the same values here are the same computation.
 CASE_COLUMNS: tuple[str, ...] = tuple(_CASE)
 
 #: The columns that differ between two runs of one sweep, whatever the executor:
 #: the wall times and the provenance. Every other column is the same, bit for bit.
-VOLATILE = (*(f"{m}_seconds" for m in METHODS), *_PROVENANCE)
+VOLATILE = (*(f"{m}_seconds" for m in METHODS), *PROVENANCE_COLUMNS)
 
 #: Every column: name → (kind, unit, meaning), in the order of a sweep's frame.
 COLUMNS: dict[str, Column] = {
@@ -136,7 +122,7 @@ COLUMNS: dict[str, Column] = {
     **_CONTEXT,
     **{k: v for name in METHODS for k, v in _method_columns(name).items()},
     **_TAIL,
-    **_PROVENANCE,
+    **PROVENANCE_COLUMNS,
 }
 
 #: The columns of a point that did not run, other than its case, variant and error.

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from gradlab.core.numbers import json_number
+from gradlab.core.provenance import PROVENANCE_COLUMNS
 
 #: The frame's columns, in order. Errors, thresholds and sensitivities are relative
 #: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F; scale: |⟨G − T, T⟩|/‖T‖²,
@@ -29,15 +30,12 @@ COLUMNS = (
     "bug_effect_max", "bug_effect_fro", "bug_effect_scale",
     "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite", "kinks",
     "reference_precision", "taylor_rate", "taylor_rates",
-    "candidate", "reference", "seed",
-    "gradlab_version", "torch_version", "python_version", "device", "threads", "timestamp",
+    "candidate", "reference", "seed", *PROVENANCE_COLUMNS,
 )
 _TEXT = {"dtype", "input", "shape", "status", "evidence", "grad_dtype", "output_dtype",
-         "reference_precision", "taylor_rates", "candidate", "reference", "gradlab_version",
-         "torch_version", "python_version", "device", "timestamp"}
+         "reference_precision", "taylor_rates", "candidate", "reference",
+         *(c for c, col in PROVENANCE_COLUMNS.items() if col.kind == "str")}
 _COUNTS = {"nonfinite", "baseline_nonfinite", "kinks", "seed", "threads"}
-#: The provenance columns (the same on every row; the report's ``provenance``).
-PROVENANCE = COLUMNS[COLUMNS.index("gradlab_version"):]
 
 
 #: Entries with the largest |G − T| kept per (dtype, input), for ``Report.worst``.
@@ -198,7 +196,7 @@ class Report:
         """Strict-JSON data: ``passed``, ``verdicts`` (each row, NaN and ±inf as
         strings, provenance apart), ``worst`` (each row's ten largest errors, as
         ``worst``) and ``provenance``."""
-        verdicts = [{k: json_number(v) for k, v in row.items() if k not in PROVENANCE}
+        verdicts = [{k: json_number(v) for k, v in row.items() if k not in PROVENANCE_COLUMNS}
                     for row in self.rows]
         worst = [{"dtype": d, "input": n,
                   "entries": [{k: list(v) if k == "index" else json_number(v)

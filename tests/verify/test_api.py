@@ -14,6 +14,7 @@ import verify_functions as fn
 import gradlab
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
+from gradlab.core.provenance import PROVENANCE_COLUMNS, provenance
 from gradlab.verification.report import COLUMNS
 from gradlab.verification.run import FLOAT64_BASELINE_FACTOR, FLOAT64_PRECISION
 
@@ -41,6 +42,10 @@ def test_the_frame_has_every_column_and_provenance(square_report):
     assert (frame["torch_version"] == torch.__version__).all()
     assert (frame["seed"] == 0).all()
     assert frame["timestamp"].str.len().gt(0).all()
+    # every provenance column, declared once (core/provenance.py), worker included
+    assert list(frame.columns[-len(PROVENANCE_COLUMNS):]) == list(PROVENANCE_COLUMNS)
+    assert frame["worker"].str.len().gt(0).all()
+    assert list(provenance()) == list(PROVENANCE_COLUMNS)
     for norm in ("max", "fro"):
         assert (frame[f"threshold_{norm}"] > 2 * frame[f"baseline_{norm}"]).all()
         assert (frame[f"sensitivity_{norm}"] >= frame[f"threshold_{norm}"]).all()
