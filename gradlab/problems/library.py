@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gradlab.core.errors import GradlabError
-from gradlab.problems import attention, cross_entropy, gelu, layernorm, seed_layer
+from gradlab.problems import attention, cross_entropy, gelu, layernorm
 from gradlab.problems.registry import Problem
+from gradlab.problems.seed import problem as seed_layer
 
 #: Every built-in problem, by name.
 PROBLEMS: Mapping[str, Problem] = {
