@@ -11,8 +11,12 @@ __all__ = ["GradlabError", "Report", "__version__", "verify"]
 
 
 def __getattr__(name: str):
-    if name in ("verify", "Report"):
-        import gradlab.verification as verification
+    if name == "verify":
+        from gradlab.public import verify
 
-        return getattr(verification, name)
+        return verify
+    if name == "Report":
+        from gradlab.verification.report import Report
+
+        return Report
     raise AttributeError(f"module 'gradlab' has no attribute {name!r}")

@@ -3,3 +3,5 @@
 The dashboard renders them; a notebook can too. Every error axis is
 logarithmic and every dtype keeps one colour (``style.DTYPE_COLORS``).
 """
+
+__all__: list[str] = []

@@ -25,6 +25,10 @@ from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.studies.epsilon import FLAGS, error_frame, flag_frame
 
+__all__ = [
+    "AXIS_PX", "error_chart", "FLAG_ROW_PX", "log_domain", "magnitude_chart", "METHOD_DASHES"
+]
+
 #: One dash per method (solid, dashed, dotted).
 METHOD_DASHES = [[1, 0], [6, 3], [2, 2]]
 #: A flag strip's height per kind of flag shown, in pixels.

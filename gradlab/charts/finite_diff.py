@@ -10,6 +10,8 @@ from gradlab.charts.style import dtype_scale
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.studies.finite_diff import optimum, theory_step
 
+__all__ = ["v_curve_chart"]
+
 
 def v_curve_chart(frame: pd.DataFrame) -> alt.LayerChart:
     """Error against step h per dtype (log-log): the V, with ε_mach^(1/3)

@@ -24,6 +24,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+__all__ = [
+    "abs_bound", "as_array", "BORDER_SIDE", "kron_structure", "LABEL_COLS", "LABEL_ROWS", "LEGEND",
+    "magnitude_heatmap", "matrix_frame", "MAX_SIDE", "PLAN_WIDTH", "pool", "Pooled", "pooled",
+    "signed_heatmap", "ZERO_COLOR"
+]
+
 #: Cells a side beyond which a matrix is pooled into blocks.
 MAX_SIDE = 32
 #: Matrices with at most LABEL_ROWS rows and LABEL_COLS columns get their values

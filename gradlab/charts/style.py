@@ -8,6 +8,11 @@ import altair as alt
 
 from gradlab.core.dtypes import DTYPE_NAMES
 
+__all__ = [
+    "dtype_color", "DTYPE_COLORS", "dtype_scale", "legend_at", "present_dtypes", "STATUS_SEVERITY",
+    "status_shape", "STATUS_SHAPES"
+]
+
 #: One colour per dtype, the same on every chart and page.
 DTYPE_COLORS: dict[str, str] = {
     "float64": "#1f77b4",

@@ -32,6 +32,13 @@ from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.problems.seed.gradients import ANALYTIC, METHODS, VARIANTS
 
+__all__ = [
+    "aggregate", "AGGREGATES", "DIMENSIONS", "error_chart", "FACETS", "FILE_DASHES", "FILE_SHAPES",
+    "float64_chart", "GUIDE_COLOR", "GUIDE_DASH", "GUIDES", "max_diff_chart", "METHOD_SHAPES",
+    "overlay_chart", "OVERLAY_METRICS", "SHORT_DIMENSIONS", "TIP", "Undrawable", "undrawable",
+    "VARIANT_DASHES", "VARIANT_ORDER"
+]
+
 #: x-axis choices: the column, and its axis title.
 DIMENSIONS: dict[str, str] = {
     "n": "n (inputs: the length of each a = W x dot product)",

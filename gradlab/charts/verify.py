@@ -21,6 +21,11 @@ from gradlab.charts.style import dtype_color, legend_at, status_shape
 from gradlab.charts.sweep import Undrawable, undrawable
 from gradlab.core.dtypes import DTYPE_NAMES
 
+__all__ = [
+    "delta_heatmap", "NORM_TITLES", "SERIES", "SHAPES", "size_chart", "SIZE_DASHES", "size_long",
+    "SIZE_SERIES", "size_undrawable", "verify_chart", "verify_long", "verify_undrawable"
+]
+
 #: The norms as the chart names them, and each series' frame column per norm.
 NORM_TITLES = {"max": "max-norm: max|G − T| / max|T|", "fro": "normwise: ‖G − T‖_F / ‖T‖_F"}
 SERIES = {"candidate": "err_{norm}", "composite": "baseline_{norm}",

@@ -11,6 +11,8 @@ from gradlab.core.errors import GradlabError
 from gradlab.problems.seed.case import PLACEMENTS, PRESETS, Case
 from gradlab.problems.seed.gradients import METHODS, VARIANTS
 
+__all__ = ["add_check", "CASE_FLAGS", "case_from_args", "run_check_command"]
+
 #: m and n when neither --m, --n nor --preset says otherwise (the notebook's sizes).
 DEFAULT_M, DEFAULT_N = 2, 3
 #: The Case fields a flag sets directly, with the kind of value it reads.

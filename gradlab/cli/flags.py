@@ -19,6 +19,11 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ENV_NAMES, Limits, parse_budget
 from gradlab.core.lists import list_text, parse_list
 
+__all__ = [
+    "add_budget_flags", "BUDGET_FLAGS", "check_out", "default_text", "flag", "flag_message",
+    "limits_from_args", "one", "PARAMETER_FLAGS", "values", "write_out"
+]
+
 #: Budget flag (argparse dest) → the Limits field it sets.
 BUDGET_FLAGS = {"kron_budget_mib": "kron_bytes", "max_points": "max_points"}
 

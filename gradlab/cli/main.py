@@ -9,6 +9,8 @@ import sys
 from gradlab.cli.flags import flag_message
 from gradlab.core.errors import GradlabError
 
+__all__ = ["build_parser", "CPU_TORCH", "main", "missing_package", "Parser", "REQUIREMENTS"]
+
 #: Each third-party module gradlab imports → its requirement, as pyproject.toml
 #: declares it (tests/cli/test_packaging.py holds the two together).
 REQUIREMENTS = {

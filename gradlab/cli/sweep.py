@@ -30,6 +30,11 @@ from gradlab.problems.seed.gradients import METHODS
 from gradlab.sweep.executor import Executor
 from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
+__all__ = [
+    "add_sweep", "correct_failures", "executor_from_args", "FLAGS", "run_sweep_command",
+    "run_with_bar", "summarize", "sweep_from_args", "torch_warning"
+]
+
 #: --flag → (Sweep field, item type, the word 'all' stands for these).
 FLAGS = {
     "m": ("m", int, None),

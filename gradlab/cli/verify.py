@@ -25,6 +25,8 @@ from gradlab.core.errors import GradlabError
 from gradlab.verification.inputs import load, parse_inputs
 from gradlab.verification.spec import DEFAULT_DTYPES, check_dtypes, check_seed
 
+__all__ = ["add_verify", "problem_list", "run_verify_command", "USAGE_HINT"]
+
 USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem NAME "
               "(--list shows the problems)")
 

@@ -31,6 +31,11 @@ import functools
 
 import numpy as np
 
+__all__ = [
+    "as_dd", "concatenate", "DD", "matmul", "MATMUL_CHUNK", "split", "SPLITTER", "two_product",
+    "two_sum"
+]
+
 SPLITTER = 2.0**27 + 1  # Veltkamp: splits a float64 into two halves of 26 bits
 #: Products a matmul forms at once (a chunk of rows): 2 MiB of float64 each.
 MATMUL_CHUNK = 1 << 18

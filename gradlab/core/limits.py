@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 from gradlab.core.errors import GradlabError
 
+__all__ = [
+    "ALLOW_IMPORT", "allow_import", "ENV_NAMES", "Limits", "MAX_BUDGET", "MiB", "parse_budget"
+]
+
 MiB = 2**20
 
 

@@ -16,6 +16,8 @@ import re
 
 from gradlab.core.errors import GradlabError
 
+__all__ = ["list_text", "parse_list", "value_label"]
+
 _RANGE = re.compile(r"^\s*([0-9.eE+]+)\s*\.\.\s*([0-9.eE+]+)\s*$")
 _SEPARATOR = re.compile(r"\s*[,;]\s*|\s+")
 _EXAMPLE = {int: "2, 4, 8 or 2..64", float: "0, 1e-6, 1e-5", str: "float32, float64"}

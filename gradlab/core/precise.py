@@ -14,6 +14,12 @@ import math
 import numpy as np
 import torch
 
+__all__ = [
+    "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "dd_weight", "fixed_dot", "fixed_sum",
+    "mean_last", "norm2", "Scratch", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
+    "two_product_outer", "WideBlocks", "WIDEN_ENTRIES", "worst"
+]
+
 BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
 # The reference's own two passes (a = X Wᵀ, Rows W) widen W a block at a time and
 # make one product per block: 4× bigger blocks (2 MiB of float64, in L3) halve the

@@ -6,6 +6,8 @@ import math
 
 from gradlab.core.errors import GradlabError
 
+__all__ = ["finite_float", "positive_int"]
+
 
 def positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int):

@@ -49,6 +49,13 @@ from gradlab.core.dtypes import dtype_info
 from gradlab.core.numbers import ratio_or_zero
 from gradlab.core.precise import worst
 
+__all__ = [
+    "bounds", "CHECKS", "compare", "degenerate", "degenerate_reason", "Error", "in_u",
+    "known_mistake", "make_error", "norm_checks", "NORM_NAMES", "NormCheck", "NORMS",
+    "rule_floors", "SCALE", "sensitivity_sentence", "STATUSES", "truth_norms", "TruthNorms",
+    "Verdict", "verdict", "verdict_dict"
+]
+
 #: The two norms of the rule, and how a message names them (with the third check,
 #: along the truth, where the errors carry it).
 NORMS = ("max", "fro")

@@ -41,33 +41,15 @@ from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
 from gradlab.corpus.entry import Entry, Skipped
 
 __all__ = [
-    "ATTENTION_SHAPE",
-    "BLOCK",
-    "COMPILED_LAYER_NORM",
-    "KERNELS",
-    "MISTAKES",
-    "Kernel",
-    "Planted",
-    "accumulation_dtype",
-    "attention_reference",
-    "blockwise_attention",
-    "clamp",
-    "clamp_reference",
-    "compile_failure",
-    "compiled_dtypes",
-    "compiled_layer_norm",
-    "ill_conditioned_qkv",
-    "kernel_entries",
-    "kernel_mistakes",
-    "kernel_skipped",
-    "layer_norm",
-    "linear_attention",
-    "linear_attention_reference",
-    "sequential_linear",
-    "sequential_linear_reference",
-    "sparsemax",
-    "sparsemax_reference",
-    "sparsemax_threshold",
+    "accumulation_dtype", "attention_inputs", "attention_reference", "ATTENTION_SHAPE", "BLOCK",
+    "blockwise_attention", "BlockwiseAttention", "Clamp", "clamp", "clamp_reference",
+    "compile_failure", "compiled_dtypes", "COMPILED_LAYER_NORM", "compiled_layer_norm",
+    "ill_conditioned_qkv", "Kernel", "kernel_entries", "kernel_mistakes", "kernel_skipped",
+    "KERNELS", "key_blocks", "layer_norm", "layer_norm_inputs", "linear_attention",
+    "linear_attention_inputs", "linear_attention_reference", "linear_inputs", "LinearAttention",
+    "mat_vec", "MISTAKES", "outer", "Planted", "scores", "sequential_linear",
+    "sequential_linear_reference", "SequentialLinear", "softmax_scale", "Sparsemax", "sparsemax",
+    "sparsemax_reference", "sparsemax_threshold"
 ]
 
 FAMILY = "kernel"

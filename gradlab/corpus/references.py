@@ -34,7 +34,10 @@ from gradlab.corpus.formulas import FORMULAS
 from gradlab.corpus.samples import Call, Mapped, outputs
 from gradlab.verification.calls import first_line
 
-__all__ = ["KINDS", "NONE", "Found", "Probe", "find_reference", "own_ops", "probe", "record"]
+__all__ = [
+    "candidates", "Decomposed", "find_reference", "Found", "KINDS", "NONE", "own_ops",
+    "prims_as_aten", "Probe", "probe", "record"
+]
 
 KINDS = ("torch._refs", "torch._decomp", "formula")
 NONE = "no torch._refs, decomposition or formula"

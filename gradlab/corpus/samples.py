@@ -19,7 +19,9 @@ from dataclasses import dataclass, replace
 
 import torch
 
-__all__ = ["MAX_ELEMENTS", "Call", "Mapped", "map_sample", "outputs"]
+__all__ = [
+    "Call", "Fixed", "map_sample", "Mapped", "MAX_ELEMENTS", "outputs", "outputs_list", "Slot"
+]
 
 #: The largest sample kept, in floating elements over all differentiated inputs.
 MAX_ELEMENTS = 100_000

@@ -4,6 +4,8 @@
 use, so importing the seed package does not load every problem.
 """
 
+__all__: list[str] = []
+
 
 def __getattr__(name: str):
     if name == "PROBLEMS":

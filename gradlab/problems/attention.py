@@ -27,6 +27,11 @@ from gradlab.problems.registry import (
     planted_bugs,
 )
 
+__all__ = [
+    "Attention", "attention", "attention_no_subtraction", "BATCH", "draw", "HEAD_DIM", "PROBLEM",
+    "reference", "torch_attention"
+]
+
 BATCH = 4
 HEAD_DIM = 64
 

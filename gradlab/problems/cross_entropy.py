@@ -25,6 +25,11 @@ from gradlab.problems.registry import (
     problem_generator,
 )
 
+__all__ = [
+    "cross_entropy", "cross_entropy_no_mean", "CrossEntropy", "draw", "PROBLEM", "reference",
+    "ROWS", "torch_cross_entropy"
+]
+
 ROWS = 64
 
 

@@ -26,6 +26,10 @@ from gradlab.problems.registry import (
     planted_bugs,
 )
 
+__all__ = [
+    "A", "C", "draw", "Gelu", "gelu", "gelu_tanh_arg", "PROBLEM", "reference", "ROWS", "torch_gelu"
+]
+
 C = math.sqrt(2 / math.pi)
 A = 0.044715
 ROWS = 16

@@ -25,6 +25,11 @@ from gradlab.problems.registry import (
     planted_bugs,
 )
 
+__all__ = [
+    "draw", "EPS", "layer_norm", "layer_norm_no_mean", "LayerNorm", "PROBLEM", "reference", "ROWS",
+    "torch_layer_norm"
+]
+
 EPS = 1e-5
 ROWS = 16
 

@@ -10,6 +10,8 @@ from gradlab.problems import attention, cross_entropy, gelu, layernorm
 from gradlab.problems.registry import Problem
 from gradlab.problems.seed import problem as seed_layer
 
+__all__ = ["problem", "PROBLEMS"]
+
 #: Every built-in problem, by name.
 PROBLEMS: Mapping[str, Problem] = {
     p.name: p for p in (seed_layer.PROBLEM, layernorm.PROBLEM, cross_entropy.PROBLEM,

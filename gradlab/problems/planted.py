@@ -20,6 +20,10 @@ import torch
 
 from gradlab.core.dtypes import dtype_info, dtype_name
 
+__all__ = [
+    "K_ENTRY", "K_PATTERN", "MoveEntry", "pattern", "ScaleGrad", "single_entry", "unit_roundoff"
+]
+
 #: K of the pattern bug (every gradient scaled by 1 + K·u_d).
 K_PATTERN = 10
 #: K of the single-entry bug (one entry moved by K·u_d·max|g|).

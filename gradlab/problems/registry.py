@@ -13,6 +13,11 @@ from gradlab.problems import planted
 from gradlab.verification.run import DEFAULT_DTYPES, Mistake, verify
 from gradlab.verification.spec import side_generator
 
+__all__ = [
+    "Candidate", "derivation_mistake", "hand_written", "kernel", "KINDS", "planted_bugs",
+    "Problem", "problem_generator"
+]
+
 #: The kinds of candidate: the hand-written backward, a planted mistake in it,
 #: and a kernel of torch's own.
 KINDS = ("correct", "mistake", "kernel")

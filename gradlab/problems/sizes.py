@@ -17,6 +17,8 @@ from gradlab.core.validate import positive_int
 from gradlab.problems.registry import Problem
 from gradlab.verification.report import COLUMNS, Report
 
+__all__ = ["check_sizes", "size_sweep", "sizes_frame", "SWEEP_COLUMNS"]
+
 #: The columns a size sweep adds in front of the report's.
 SWEEP_COLUMNS = ("size", "problem", "candidate_name")
 

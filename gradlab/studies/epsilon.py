@@ -31,6 +31,11 @@ from gradlab.problems.seed.gradients import METHODS
 from gradlab.sweep.grid import Sweep, check_members
 from gradlab.sweep.runner import run_sweep
 
+__all__ = [
+    "backward_nonfinite", "eps_label", "eps_rounds_to_zero", "eps_study", "EPS_VALUES", "EpsStudy",
+    "error_frame", "flag_frame", "FLAGS", "MAX_POINTS", "SCALES", "summary"
+]
+
 EPS_VALUES: tuple[float, ...] = (0.0, 1e-12, 1e-8, 1e-6, 1e-5, 1e-3)
 SCALES: tuple[float, ...] = (1.0, 1e-2, 1e-4)
 #: Flag kinds, in legend order, with their mark shapes.

@@ -30,6 +30,11 @@ from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.inputs import Inputs, case_inputs
 from gradlab.problems.seed.reference import reference_grads
 
+__all__ = [
+    "central_difference", "losses", "machine_eps", "MAX_ENTRIES", "optimum", "step_study", "STEPS",
+    "StepStudy", "theory_step"
+]
+
 #: Steps of the default study: 10⁻¹² … 1, four per decade.
 STEPS: tuple[float, ...] = tuple(float(10.0 ** (k / 4)) for k in range(-48, 1))
 #: The study's largest W: the estimate holds m·n perturbed copies of W (m²n² entries).

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 from gradlab.core.errors import GradlabError
 
+__all__ = ["check_address", "ENV_SCHEDULER", "EXAMPLE", "Executor", "usable_cores"]
+
 ENV_SCHEDULER = "GRADLAB_DASK_SCHEDULER"
 #: Dask's address forms: [protocol://]host:port, the host a name, IPv4 or [IPv6].
 _ADDRESS = re.compile(r"(?:(?:tcp|tls|ws|wss|ucx)://)?"

@@ -25,6 +25,8 @@ from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import VARIANTS
 from gradlab.sweep import schema
 
+__all__ = ["CHOICES", "CSVError", "MAX_COLUMNS", "read_csv_bytes", "to_csv_bytes"]
+
 #: Columns whose values must come from a known set (the charts colour and facet by them).
 CHOICES = {"dtype": DTYPE_NAMES, "eps_placement": PLACEMENTS,
            "variant": ("none", *VARIANTS)}

@@ -17,6 +17,8 @@ from gradlab.core.limits import Limits, MiB
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.gradients import METHODS, VARIANTS
 
+__all__ = ["check_members", "DEFAULT_DIMS", "Sweep", "VARIANT_NAMES"]
+
 #: Sweep field → the Case field that validates each of its values.
 _AXES = {"m": "m", "n": "n", "dims": "m", "batch": "batch", "dtypes": "dtype", "eps": "eps",
          "placements": "eps_placement", "scales": "scale", "seeds": "seed"}

@@ -29,6 +29,8 @@ from gradlab.sweep.points import Cancel, Progress, group_rows
 if TYPE_CHECKING:  # the frame is built in schema.to_frame: a Dask worker imports no pandas
     import pandas as pd
 
+__all__ = ["cache_key", "cached_sweep", "check_device", "clear_cache", "run_sweep"]
+
 def check_device(device: str) -> None:
     """cpu, or cuda where torch sees a GPU; a clear refusal otherwise."""
     if device == "cpu":

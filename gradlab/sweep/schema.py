@@ -17,6 +17,11 @@ from gradlab.problems.seed.gradients import METHODS
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a Dask worker needs none
     import pandas as pd
 
+__all__ = [
+    "CASE_COLUMNS", "COLUMNS", "kind", "markdown_table", "MISSING", "PANDAS_DTYPES", "to_frame",
+    "typed", "VOLATILE"
+]
+
 #: kind → the pandas dtype of a column of that kind.
 PANDAS_DTYPES = {"int": "int64", "float": "float64", "str": "str"}
 

@@ -11,6 +11,11 @@ import torch
 from gradlab.core.dtypes import dtype_name
 from gradlab.verification.spec import shape_text
 
+__all__ = [
+    "as_outputs", "autograd_grads", "call", "describe", "failure_text", "first_line", "gradients",
+    "Grads", "NotTensors"
+]
+
 
 def describe(fn: Callable) -> str:
     """A function's readable name: ``module.qualname``, ``Class.apply`` for an

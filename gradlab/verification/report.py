@@ -3,15 +3,22 @@ table, an HTML table, JSON and a chart."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 
+from gradlab.core.errors import GradlabError
 from gradlab.core.numbers import json_number
 from gradlab.core.provenance import PROVENANCE_COLUMNS
+
+__all__ = [
+    "COLUMNS", "empty_row", "Report", "table", "WORST_COLUMNS", "worst_entries", "WORST_KEPT"
+]
 
 #: The frame's columns, in order. Errors, thresholds and sensitivities are relative
 #: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F; scale: |⟨G − T, T⟩|/‖T‖²,
@@ -88,6 +95,8 @@ class Report:
     inputs: tuple[tuple[str, str], ...]
     provenance: dict
     entries: dict = field(default_factory=dict, repr=False)
+    #: frame → an Altair chart: set by ``gradlab.verify`` (the charts are a layer above).
+    chart_builder: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -186,11 +195,16 @@ class Report:
                 f"<p>Errors in units of u of the row's dtype; composite = the reference in "
                 f"the same dtype.</p></div>")
 
+    def with_charts(self, builder: Callable) -> Report:
+        """This report, drawing its chart with ``builder`` (frame → Altair chart)."""
+        return dataclasses.replace(self, chart_builder=builder)
+
     def chart(self):
         """Candidate vs composite vs threshold per dtype and input (log scale)."""
-        from gradlab.charts.verify import verify_chart
-
-        return verify_chart(self.frame)
+        if self.chart_builder is None:
+            raise GradlabError("this report has no chart builder: gradlab.verify's reports "
+                               "draw (or use gradlab.charts.verify.verify_chart(report.frame))")
+        return self.chart_builder(self.frame)
 
     def to_json_dict(self) -> dict:
         """Strict-JSON data: ``passed``, ``verdicts`` (each row, NaN and ±inf as

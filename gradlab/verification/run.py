@@ -65,6 +65,11 @@ from gradlab.verification.spec import (
 )
 from gradlab.verification.taylor import Taylor, loss_at, taylor_test
 
+__all__ = [
+    "ALLOWANCE_STREAM", "BASELINE", "Deltas", "FLOAT64_BASELINE", "FLOAT64_BASELINE_FACTOR",
+    "FLOAT64_PRECISION", "gradient_deltas", "Mistake", "no_gradient", "verify"
+]
+
 #: What the float64 rows' reference precision says.
 FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
 BASELINE = "composite"

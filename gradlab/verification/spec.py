@@ -22,6 +22,12 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.precise import abs_max
 
+__all__ = [
+    "BYTES_PER_ENTRY", "check_dtypes", "check_inputs", "check_memory", "check_seed", "check_shape",
+    "DEFAULT_DTYPES", "draw_inputs", "estimate_bytes", "F64", "Input", "integers", "mib",
+    "parse_shape", "SEED_LIMIT", "shape_text", "side_generator"
+]
+
 F64 = torch.float64
 #: verify's dtypes when none are given.
 DEFAULT_DTYPES = ("float32", "bfloat16", "float16")

@@ -230,7 +230,18 @@ def test_import_gradlab_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.split() == ["False", "False"]
-    assert gradlab.verify is gradlab.verification.verify
+    # gradlab.verify is verification's run, whose reports draw with the charts layer
+    assert gradlab.verify.__wrapped__ is gradlab.verification.verify
+
+
+def test_a_report_draws_only_with_a_chart_builder(square_report):
+    """verification sits below the charts: its bare report says where a chart comes from."""
+    from gradlab.verification.run import verify
+
+    bare = verify(fn.square, fn.square_reference, {"x": (4, 4)}, dtypes=("float32",))
+    with pytest.raises(GradlabError, match="verify_chart"):
+        bare.chart()
+    assert bare.with_charts(lambda frame: len(frame)).chart() == 1
 
 
 def test_a_forward_that_raises_away_from_x_leaves_taylor_undecided():

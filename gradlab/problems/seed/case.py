@@ -9,6 +9,8 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.validate import finite_float, positive_int
 
+__all__ = ["Case", "PLACEMENTS", "PRESETS"]
+
 PLACEMENTS = ("inside", "outside")
 PRESETS = ("notebook",)
 

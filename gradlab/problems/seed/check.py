@@ -18,6 +18,11 @@ from gradlab.problems.seed.inputs import Inputs, case_inputs
 from gradlab.problems.seed.metrics import error, weight_metrics
 from gradlab.problems.seed.reference import Reference, reference_grads
 
+__all__ = [
+    "Check", "check_methods", "forward_overflow", "kron_refusal", "KRON_WALK", "method_kappa",
+    "method_verdicts", "mistake_effect", "run_check", "run_methods"
+]
+
 
 @dataclass(frozen=True)
 class Check:

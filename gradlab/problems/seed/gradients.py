@@ -22,6 +22,12 @@ from gradlab.core.precise import mean_last, sum_last
 from gradlab.problems.seed import layer
 from gradlab.problems.seed.inputs import Inputs
 
+__all__ = [
+    "ANALYTIC", "autograd_grads", "check_variant", "denominator", "formula_grads", "Forward",
+    "forward", "kron_J", "kron_R", "kron_weight", "MethodRun", "METHODS", "PARAMS", "projection_k",
+    "rows", "rows_times", "run_method", "structured_grads", "VARIANTS"
+]
+
 PARAMS = ("W", "x", "g", "b")
 METHODS = ("autograd", "structured", "kron")
 ANALYTIC = ("structured", "kron")

@@ -10,6 +10,8 @@ import torch
 from gradlab.core.dtypes import dtype_info
 from gradlab.problems.seed.case import Case
 
+__all__ = ["case_inputs", "draw", "draw_notebook", "Inputs"]
+
 
 @dataclass(frozen=True)
 class Inputs:

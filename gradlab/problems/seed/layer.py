@@ -24,6 +24,11 @@ import torch
 
 from gradlab.core.precise import mean_last, sum_last
 
+__all__ = [
+    "d_bias", "d_gain", "d_input", "d_output", "d_pre_activation", "d_weight", "loss", "matmul",
+    "output", "pre_activation", "projection_denominator", "rms", "scale", "sqrt"
+]
+
 INSIDE, OUTSIDE = "inside", "outside"
 
 

@@ -12,6 +12,8 @@ from gradlab.core.precise import Scratch, abs_max, blocks, fixed_dot, worst
 from gradlab.core.verdict import Error, make_error
 from gradlab.problems.seed.reference import Reference
 
+__all__ = ["error", "nonfinite", "scale_residual", "weight_metrics", "WeightMetrics"]
+
 
 def error(reference: Reference, param: str, grad: torch.Tensor, dtype: str) -> Error:
     """``grad``'s error in ``param`` (x, g or b) against the reference, in both norms,

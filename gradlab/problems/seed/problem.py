@@ -32,6 +32,11 @@ from gradlab.problems.registry import (
 )
 from gradlab.problems.seed import gradients, layer
 
+__all__ = [
+    "draw", "EPS", "PLACEMENT", "PROBLEM", "reference", "seed_layer", "SeedLayer", "TOKENS",
+    "torch_rms_norm"
+]
+
 EPS = 1e-5
 PLACEMENT = layer.INSIDE
 TOKENS = 4

@@ -45,6 +45,11 @@ from gradlab.core.precise import (
 from gradlab.problems.seed import gradients, layer
 from gradlab.problems.seed.inputs import Inputs
 
+__all__ = [
+    "describe_precision", "FLOAT64_REFERENCE", "longdouble_is_wider", "Reference",
+    "reference_grads", "sum_scale", "term_scale"
+]
+
 LONGDOUBLE, DOUBLE_DOUBLE = "longdouble", "double-double"
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 

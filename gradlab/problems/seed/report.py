@@ -12,6 +12,8 @@ from gradlab.problems.seed.check import Check
 from gradlab.problems.seed.gradients import PARAMS
 from gradlab.problems.seed.reference import describe_precision
 
+__all__ = ["to_json_dict", "to_table"]
+
 
 def _plain(value):
     """Tensors and arrays to nested lists of Python floats (repr round-trips)."""

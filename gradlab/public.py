@@ -1,0 +1,20 @@
+"""The public ``gradlab.verify``: verification's run, wired to the layer above it that
+draws (``Report.chart`` builds with ``gradlab.charts.verify.verify_chart``).
+
+``gradlab/__init__.py`` loads it on first use, so ``import gradlab`` stays light.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from gradlab.charts.verify import verify_chart
+from gradlab.verification import run
+from gradlab.verification.report import Report
+
+__all__ = ["verify"]
+
+
+@functools.wraps(run.verify)
+def verify(*args, **kwargs) -> Report:
+    return run.verify(*args, **kwargs).with_charts(verify_chart)
