@@ -9,7 +9,7 @@ goes wrong in a narrow dtype:
 - ``backward NaN`` / ``backward inf``: a method's dL/dW is not finite
   (float16 at scale 1e-4: NaN for ε ≤ 1e-8, inf from autograd at ε = 1e-6).
 
-The points run through the sweep engine (``gradlab.sweep.run_sweep``), so the
+The points run through the sweep engine (``gradlab.sweep.runner.run_sweep``), so the
 table is the same rows a sweep exports.
 
 The charts are in gradlab/charts/epsilon.py.
