@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "tests" / "dashboard" / "app"))
 
 from apptest_helpers import page  # noqa: E402
 
-from dashboard.verify_view import VerifyView  # noqa: E402
+from dashboard.verify import VerifyView  # noqa: E402
 from gradlab.verification.run import gradient_deltas  # noqa: E402
 
 

@@ -1,2 +1,4 @@
-"""The Streamlit dashboard: ui.py (the one Streamlit helper module), page configs
-and views/ (one thin script per page). app.py at the repository root runs it."""
+"""The Streamlit dashboard: pages.py (the list of pages), ui.py (the one Streamlit helper
+module), urlstate.py and formatting.py (shared by every page), and per page X two files,
+views/X.py (its thin script) and X.py (its pure part). app.py at the repository root
+runs it."""

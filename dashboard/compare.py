@@ -6,6 +6,10 @@ placement, scale, seed, preset, variant). Two files computed from the same point
 differ only through where and how they were computed (torch and gradlab versions,
 kernels, thread count, device); files of different grids (other seeds, say) would
 differ through their inputs, so only the points present in every file are drawn.
+
+Also the page's view config (``CompareView``: the drawing widgets, round-tripped
+through the URL by dashboard/urlstate.py). No Streamlit here; the page
+(views/compare.py) stays thin.
 """
 
 from __future__ import annotations
@@ -14,9 +18,28 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from dashboard.forms import labels, short_number
+from dashboard.formatting import labels, short_number
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.sweep.schema import CASE_COLUMNS
+
+#: View field → the result column it filters ("" keeps every value, aggregated): the
+#: Sweep page's filters of the same name, less scale and batch.
+COMPARE_PICKS = {"pick_eps": "eps", "pick_placement": "eps_placement",
+                 "pick_variant": "variant"}
+
+
+@dataclass(frozen=True)
+class CompareView:
+    """The Compare page's drawing widgets (the uploads themselves are not in the URL)."""
+
+    method: str = "structured"
+    x: str = "n"
+    agg: str = "max"
+    error_method: str = "structured"
+    pick_eps: str = ""
+    pick_placement: str = ""
+    pick_variant: str = ""
+
 
 #: Where a file was computed (the summary shows each).
 PROVENANCE = ("torch_version", "gradlab_version", "device", "threads", "python_version")

@@ -21,7 +21,7 @@ from typing import ClassVar
 import pandas as pd
 import torch
 
-from dashboard.forms import size_text
+from dashboard.formatting import size_text
 from gradlab.charts.heatmaps import Pooled, abs_bound, pooled
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
@@ -42,6 +42,9 @@ from gradlab.problems.seed.gradients import (
 #: Sizes up to this many entries of W show the inputs, R and J.
 SMALL_ENTRIES = 64
 NO_VARIANT = "none"
+#: The ε and activation-scale menus (a value from the URL joins them).
+EPS_CHOICES = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
+SCALE_CHOICES = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 #: The Explorer's kron budget: J past it is skipped (with the reason shown), so
 #: a widget change re-renders within a second. In half precision on the CPU,
 #: kron with a 256 MiB J (m = n = 512) alone takes 0.3–1.3 s.
@@ -276,17 +279,9 @@ def metrics_table(summaries: dict[str, CaseSummary]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: How the metrics table prints its numbers: as the CLI does (three significant
-#: digits, "—" for none).
-NUMBER_FORMAT = "{:.3g}"
+#: The metrics table's number columns (printed by formatting.number_text, as the CLI
+#: prints them).
 NUMBER_COLUMNS = ("max |Δ| vs autograd", "abs err", "rel err", "err / u", "normwise / u")
-
-
-def number_text(x) -> str:
-    """A table number as the CLI prints it: three significant digits, "—" for none."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return NUMBER_FORMAT.format(float(x) + 0.0)
 
 
 def all_notes(summaries: dict[str, CaseSummary]) -> list[str]:

@@ -32,7 +32,6 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.forms import size_text  # noqa: F401 (pages call ui.size_text)
 from dashboard.urlstate import field_text, from_query, named, parse_field, to_query, with_fields
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB

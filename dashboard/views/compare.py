@@ -8,8 +8,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from dashboard.compare import grid_differences, match_points, summary
-from dashboard.forms import COMPARE_PICKS, CompareView, keep_rows, labels
+from dashboard.compare import (
+    COMPARE_PICKS,
+    CompareView,
+    grid_differences,
+    match_points,
+    summary,
+)
+from dashboard.formatting import keep_rows, labels
 from gradlab.charts import sweep as charts
 from gradlab.core.limits import MiB
 from gradlab.problems.seed.gradients import ANALYTIC, METHODS

@@ -6,7 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import MAX_DIM, EpsilonView, short_number
+from dashboard.epsilon import FD_EPS_CHOICES, MAX_DIM, EpsilonView
+from dashboard.formatting import short_number
 from gradlab.charts.epsilon import error_chart, magnitude_chart
 from gradlab.charts.finite_diff import v_curve_chart
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
@@ -16,7 +17,6 @@ from gradlab.studies.finite_diff import optimum, step_study, theory_step
 
 P = "epsilon."
 DEFAULT = EpsilonView()
-FD_EPS_CHOICES = (0.0, 1e-6, 1e-5, 1e-3)
 
 cached_eps_study = ui.cached(eps_study)
 cached_step_study = ui.cached(step_study)

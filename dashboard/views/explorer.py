@@ -8,8 +8,10 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.explorer import (
+    EPS_CHOICES,
     NO_VARIANT,
     NUMBER_COLUMNS,
+    SCALE_CHOICES,
     SMALL_ENTRIES,
     ExplorerView,
     all_notes,
@@ -17,19 +19,16 @@ from dashboard.explorer import (
     derivation,
     explorer_limits,
     metrics_table,
-    number_text,
     shown_method,
     skipped_text,
 )
-from dashboard.forms import short_number
+from dashboard.formatting import number_text, short_number
 from gradlab.charts.heatmaps import kron_structure, magnitude_heatmap, signed_heatmap
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.problems.seed.gradients import ANALYTIC, VARIANTS
 
 P = "explorer."
 DEFAULT = ExplorerView()
-EPS_CHOICES = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
-SCALE_CHOICES = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 #: Summaries are small (numbers and ≤ 32 × 32 pictures), so many can be kept.
 cached_summary = ui.cached(case_summary, max_entries=256)
 

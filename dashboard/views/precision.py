@@ -6,20 +6,14 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import PrecisionView, short_number
+from dashboard.formatting import short_number
+from dashboard.precision import EPS_CHOICES, PANEL_PX, UNITS, PrecisionView, error_notes
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
-from gradlab.core.limits import MiB
 from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
 
 P = "precision."
-EPS_CHOICES = (0.0, 1e-8, 1e-6, 1e-5, 1e-3)
-UNITS = {"relative": "relative (÷ max|ref|)", "u": "in units of u"}
-#: Each dtype's panel, sized so two fit the main column at 1024 px with the sidebar open.
-PANEL_PX = 150
-
-
 DEFAULT = PrecisionView()
 
 st.title("Precision")
@@ -61,24 +55,16 @@ with ui.guard():
     parts = view.parts()
 
 
-def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
-    """Every chart of the page from the rows so far; ``pending``: sizes still running."""
-    notes = []
-    for method in view.methods:
-        ran = frame
-        if method == "kron" and "kron_status" in frame:
-            skipped = frame[frame["kron_status"] == "skipped"]
-            ran = frame[frame["kron_status"] != "skipped"]
-            if len(skipped):
-                notes.append(f"kron did not run at {len(skipped)} point(s) from m = n = "
-                             f"{skipped['m'].min():,} on: J = kron(I_m, xᵀ) would pass the "
-                             f"kron budget of {limits.kron_bytes / MiB:,.0f} MiB.")
-        notes.append(charts.undrawable(ran, f"{method}_rel_err").describe(f"{method}'s error"))
-    notes = [n for n in notes if n]
-    if pending:
-        st.caption(f"Drawn so far: m = n up to {frame['n'].max():,}. Still running: "
-                   f"{', '.join(f'{d:,}' for d in pending)} (the chart grows as each "
-                   "size finishes).")
+def progress_caption(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
+    """Which sizes are drawn so far and which still run."""
+    st.caption(f"Drawn so far: m = n up to {frame['n'].max():,}. Still running: "
+               f"{', '.join(f'{d:,}' for d in pending)} (the chart grows as each "
+               "size finishes).")
+
+
+def error_section(frame: pd.DataFrame) -> None:
+    """Each method's error per dtype, one panel per dtype, with what it cannot draw."""
+    notes = error_notes(frame, view.methods, limits.kron_bytes)
     st.subheader("Each method's error, per dtype")
     ui.chart(charts.error_chart(frame, view.methods, view.agg, view.units,
                                 width=PANEL_PX, height=PANEL_PX),
@@ -95,12 +81,20 @@ def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
              "2 × autograd's own error plus a floor c·s·u is rounding; a bug sits far above "
              f"autograd in its panel. Each point is the {view.agg} over "
              f"{len(sweep.seeds)} seed(s). " + " ".join(notes))
+
+
+def storage_note() -> None:
+    """Why the half-precision errors measure storage more than arithmetic."""
     st.info("**bfloat16 and float16 measure storage more than arithmetic here.** On the "
             "CPU, torch accumulates half-precision reductions (matrix products, sums, "
             "means) in float32 and rounds only the result, so these two dtypes' errors "
             "come mostly from rounding the inputs and each stored intermediate, not from "
             "long sums in 8 or 11 bits. On a GPU, or with other kernels, the arithmetic "
             "can round more.", icon=":material/info:")
+
+
+def float64_section(frame: pd.DataFrame) -> None:
+    """float64's own error against the longdouble reference (if float64 is chosen)."""
     st.subheader("float64 against extended precision")
     if "float64" in view.dtypes:
         ui.chart(charts.float64_chart(frame, view.methods, view.agg),
@@ -114,6 +108,15 @@ def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
                                      "autograd_rel_err").describe("autograd's error"))
     else:
         st.caption("Add float64 to the dtypes to see its error against extended precision.")
+
+
+def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
+    """Every chart of the page from the rows so far; ``pending``: sizes still running."""
+    if pending:
+        progress_caption(frame, pending)
+    error_section(frame)
+    storage_note()
+    float64_section(frame)
 
 
 # The small sizes first, drawn at once; each larger size then runs and the page redraws.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.forms import NO_FACET, SWEEP_PICKS, SweepForm, SweepView, keep_rows, labels
+from dashboard.formatting import keep_rows, labels, size_text
+from dashboard.sweep import NO_FACET, PLAN_PX, SWEEP_PICKS, SweepForm, SweepView
 from dashboard.urlstate import to_query
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
@@ -16,10 +17,6 @@ from gradlab.sweep.export import to_csv_bytes
 from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
 P = "sweep."
-#: The main column's width at 1024 px with the sidebar open, about (px).
-PLAN_PX = 540
-
-
 FORM = SweepForm.of(Sweep.default())
 VIEW = SweepView()
 
@@ -76,8 +73,8 @@ ran = st.session_state.get(P + "ran") == sweep
 
 largest = sweep.largest_case()
 st.caption(f"{sweep.points:,} points · largest point m = {largest.m:,}, n = {largest.n:,} "
-           f"needs about {ui.size_text(sweep.largest_bytes())} · this instance allows "
-           f"{limits.max_points:,} points and {ui.size_text(limits.case_bytes)} per point")
+           f"needs about {size_text(sweep.largest_bytes())} · this instance allows "
+           f"{limits.max_points:,} points and {size_text(limits.case_bytes)} per point")
 try:
     sweep.check(limits)
 except GradlabError as exc:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.explorer import number_text
-from dashboard.verify_view import (
+from dashboard.formatting import number_text
+from dashboard.verify import (
+    CHART_PANEL_PX,
     IMPORT_OFF,
     NUMBER_COLUMNS,
+    SOURCE_LABELS,
     VerifyView,
     module_deltas,
     module_report,
@@ -36,10 +38,6 @@ from gradlab.problems.sizes import sizes_frame
 
 P = "verify."
 DEFAULT = VerifyView()
-#: Each of the charts' two panels (one per norm): both fit the main column at 1024 px
-#: with the sidebar open.
-CHART_PANEL_PX = 220
-SOURCE_LABELS = {"problem": "built-in problem", "module": "module:function"}
 
 cached_report = ui.cached(problem_report)
 #: Pooled maps are small (≤ 32 × 32 cells a gradient), so many can be kept.

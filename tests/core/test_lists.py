@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import dashboard.forms
+import dashboard.sweep
 from gradlab.core.errors import GradlabError
 from gradlab.core.lists import list_text, parse_list
 
@@ -14,8 +14,8 @@ NAMES = ("float64", "float32", "bfloat16", "float16")
 
 
 def test_the_dashboard_reads_lists_with_the_same_functions():
-    assert dashboard.forms.parse_list is parse_list
-    assert dashboard.forms.list_text is list_text
+    assert dashboard.sweep.parse_list is parse_list
+    assert dashboard.sweep.list_text is list_text
 
 
 @pytest.mark.parametrize("text, kind, expected", [

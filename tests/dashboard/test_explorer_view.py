@@ -1,8 +1,6 @@
-"""gradlab.explorer: the Explorer's view config, derivation and metrics table."""
+"""dashboard/explorer.py: the Explorer's view config, derivation and metrics table."""
 
 from __future__ import annotations
-
-import math
 
 import pytest
 
@@ -14,7 +12,6 @@ from dashboard.explorer import (
     derivation,
     explorer_limits,
     metrics_table,
-    number_text,
     shown_method,
     skipped_text,
     summarize,
@@ -124,13 +121,6 @@ def test_summary_keeps_numbers_and_small_pictures_only():
     assert picture.delta.values.max() == check.max_abs_diff["structured"]
     import pickle
     assert len(pickle.dumps(summary)) < 64 * 1024 < len(pickle.dumps(check)) / 10
-
-
-@pytest.mark.parametrize("value, text", [
-    (None, "—"), (math.nan, "—"), (-0.0, "0"), (1.2671, "1.27"), (6.517e-8, "6.52e-08"),
-], ids=["none", "nan", "negative-zero", "err-u", "abs-err"])
-def test_number_text_is_the_cli_s(value, text):
-    assert number_text(value) == text
 
 
 def test_explorer_caps_the_kron_budget_only():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dashboard.epsilon import EpsilonView
 from dashboard.explorer import ExplorerView
-from dashboard.forms import EpsilonView
 from dashboard.urlstate import from_query, parse_int, to_query, with_fields
 from gradlab.core.errors import GradlabError
 

@@ -1,4 +1,4 @@
-"""The Verify page's config (dashboard/verify_view.py) and the import switch
+"""The Verify page's config (dashboard/verify.py) and the import switch
 (gradlab.core.limits.allow_import)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dashboard.urlstate import from_query, to_query
-from dashboard.verify_view import (
+from dashboard.verify import (
     MAX_SWEEP_SIZES,
     VerifyView,
     module_functions,

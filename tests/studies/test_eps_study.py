@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from dashboard.forms import EpsilonView
+from dashboard.epsilon import EpsilonView
 from gradlab.charts.epsilon import error_chart, log_domain, magnitude_chart
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError

@@ -15,13 +15,20 @@ ROOT = Path(__file__).resolve().parents[3]
 if str(ROOT) not in sys.path:  # the pages import the dashboard package
     sys.path.insert(0, str(ROOT))
 
+from dashboard.pages import PAGES_DIR  # noqa: E402
+
 TIMEOUT = 60
 
 
 def page(name: str) -> AppTest:
     """An AppTest of dashboard/views/<name>.py (not yet run)."""
-    return AppTest.from_file(str(ROOT / "dashboard" / "views" / f"{name}.py"),
-                             default_timeout=TIMEOUT)
+    return AppTest.from_file(str(PAGES_DIR / f"{name}.py"), default_timeout=TIMEOUT)
+
+
+def app() -> AppTest:
+    """An AppTest of the whole app (app.py: the navigation over dashboard/pages.py's
+    PAGES), not yet run."""
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT)
 
 
 def specs(at: AppTest) -> list[dict]:

@@ -1,12 +1,12 @@
-"""AppTest of the Explorer page (views/explorer.py) and the app shell (app.py)."""
+"""AppTest of the Explorer page (views/explorer.py); the app shell (app.py) is in
+test_app.py."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from apptest_helpers import ROOT, TIMEOUT, assert_clean, has_log_scale, page, specs
-from streamlit.testing.v1 import AppTest
+from apptest_helpers import assert_clean, has_log_scale, page, specs
 
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.problems.seed.gradients import VARIANTS
@@ -230,15 +230,6 @@ def test_large_case_pools_the_heat_maps_and_skips_inputs():
     shown = titles(at)
     assert any("96×100, pooled 3×4" in t for t in shown), shown
     assert not any(t.startswith("R (m × m)") for t in shown)
-
-
-def test_app_opens_on_the_explorer_and_switches_to_epsilon():
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=TIMEOUT).run()
-    assert_clean(at)
-    assert at.title[0].value == "Explorer"
-    at.switch_page("dashboard/views/epsilon.py").run()
-    assert_clean(at)
-    assert at.title[0].value == "Epsilon"
 
 
 def test_float16_underflow_is_shown_not_raised():

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import gradlab.sweep.runner
-from dashboard.forms import list_text, parse_list
 from gradlab.core.errors import GradlabError
+from gradlab.core.lists import list_text, parse_list
 from gradlab.sweep.export import read_csv_bytes, to_csv_bytes
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.runner import cached_sweep

@@ -36,7 +36,6 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 START_TIMEOUT_S = 90
 #: A page's scripts may run a cold sweep: allow for a slow CI machine.
 READY_TIMEOUT_MS = 120_000
-PAGES = ("explorer", "verify", "sweep", "precision", "epsilon", "compare")
 
 
 def free_port() -> int:

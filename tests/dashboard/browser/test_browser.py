@@ -13,7 +13,6 @@ pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plug
 from browser_helpers import (  # noqa: E402
     CLIPPED,
     LAYOUT,
-    PAGES,
     WIDTHS,
     assert_charts_fit,
     exceptions,
@@ -27,6 +26,7 @@ from browser_helpers import (  # noqa: E402
     stop_server,
 )
 
+from dashboard.pages import HOME, PAGES  # noqa: E402
 from gradlab.core.dtypes import DTYPE_NAMES  # noqa: E402
 from gradlab.sweep.export import read_csv_bytes, to_csv_bytes  # noqa: E402
 from gradlab.sweep.grid import Sweep  # noqa: E402
@@ -37,8 +37,6 @@ from gradlab.sweep.runner import run_sweep  # noqa: E402
 pytest_plugins = ["browser_helpers"]
 pytestmark = pytest.mark.browser
 
-TITLES = {"explorer": "Explorer", "verify": "Verify", "sweep": "Sweep", "precision": "Precision",
-          "epsilon": "Epsilon", "compare": "Compare"}
 #: Pages whose default view is worth a screenshot as it is (Sweep and Compare are shot
 #: with results, by their own tests).
 SHOT_AS_OPENED = ("explorer", "precision", "epsilon")
@@ -59,11 +57,12 @@ def tags(page, label: str) -> list[str]:
     return box.first.locator('.react-aria-ComboBox [data-tag] > span[title]').all_inner_texts()
 
 
-@pytest.mark.parametrize("name", PAGES)
-def test_every_page_loads_without_an_exception(app, tall_page, name):
-    open_page(tall_page, app, "" if name == "explorer" else name)
+@pytest.mark.parametrize("entry", PAGES, ids=[p.url_path for p in PAGES])
+def test_every_page_loads_without_an_exception(app, tall_page, entry):
+    name = entry.url_path
+    open_page(tall_page, app, "" if entry is HOME else name)
     assert exceptions(tall_page) == []
-    assert tall_page.locator("h1").first.inner_text().strip() == TITLES[name]
+    assert tall_page.locator("h1").first.inner_text().strip() == entry.title
     if name in SHOT_AS_OPENED:
         assert tall_page.locator('[data-testid="stVegaLiteChart"]').count() >= 1
         shoot(tall_page, name)

@@ -14,12 +14,12 @@ Two sources of a candidate:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import ClassVar
 
 import pandas as pd
 
+from dashboard.formatting import plain
 from gradlab.charts.heatmaps import Pooled, pooled
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ALLOW_IMPORT, Limits, allow_import
@@ -32,8 +32,13 @@ from gradlab.verification.run import DEFAULT_DTYPES, gradient_deltas, verify
 from gradlab.verification.spec import check_dtypes, check_seed
 
 SOURCES = ("problem", "module")
+#: How the sidebar names each source.
+SOURCE_LABELS = {"problem": "built-in problem", "module": "module:function"}
 #: The most sizes one size sweep runs.
 MAX_SWEEP_SIZES = 8
+#: Each of the charts' two panels (one per norm): both fit the main column at 1024 px
+#: with the sidebar open.
+CHART_PANEL_PX = 220
 #: Why the module source is off, and how to turn it on (the page shows it).
 IMPORT_OFF = (f"Importing a module runs its code in the server's process, so this "
               f"instance does not import `module:function`. To verify your own "
@@ -295,11 +300,6 @@ def not_passing(frame: pd.DataFrame) -> list[str]:
     rows = frame[frame["status"] != "pass"]
     return [f"**{r.dtype} ∂{r.input}** — {r.status}: {plain(r.evidence)}"
             for r in rows.itertuples()]
-
-
-def plain(text: str) -> str:
-    """``text`` with Markdown's (and Streamlit's LaTeX) special characters escaped."""
-    return re.sub(r"([\\`*_$~<>\[\]#|])", r"\\\1", str(text))
 
 
 def verdict_line(report: Report) -> str:
