@@ -74,7 +74,7 @@ def excess_table(rows: pd.DataFrame) -> str:
             cells = []
             for group in ("fit", "held-out"):
                 g = sub[sub["group"] == group]
-                excess = ((g[f"err_{norm}"] - 2 * g[f"baseline_{norm}"]) / g["u"]).dropna()
+                excess = ((g[f"err_{norm}"] - 2 * g[f"autograd_{norm}"]) / g["u"]).dropna()
                 if excess.empty:
                     cells.append("—")
                     continue

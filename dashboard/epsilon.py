@@ -30,6 +30,8 @@ class EpsilonView:
 
     #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("m", "seed", "fd_m")
+    #: Field → its widget's label: the page's one table for naming a field in an error.
+    WIDGETS: ClassVar[dict[str, str]] = {"m": "m = n", "seed": "seed", "fd_m": "FD m = n"}
 
     m: int = 16
     seed: int = 0
@@ -43,14 +45,14 @@ class EpsilonView:
         # fd_m "m"), before the studies check the rest.
         positive_int("m", self.m)
         if self.m > MAX_DIM:
-            raise GradlabError(f"m must be ≤ {MAX_DIM} for the ε study (got {self.m})")
+            raise GradlabError(f"m must be ≤ {MAX_DIM} for the ε study (got {self.m})", "m")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})")
+            raise GradlabError(f"seed must be an integer ≥ 0 (got {self.seed!r})", "seed")
         positive_int("fd_m", self.fd_m)
         fd_max = math.isqrt(MAX_ENTRIES)
         if self.fd_m > fd_max:
             raise GradlabError(f"fd_m must be ≤ {fd_max} for the finite-difference study "
-                               f"(got {self.fd_m})")
+                               f"(got {self.fd_m})", "fd_m")
         finite_float("fd_eps", self.fd_eps, minimum=0.0)
         self.study()
         self.step_study()

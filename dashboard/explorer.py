@@ -66,6 +66,9 @@ class ExplorerView:
 
     #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("m", "n", "batch", "seed")
+    #: Field → its widget's label: the page's one table for naming a field in an error.
+    WIDGETS: ClassVar[dict[str, str]] = {"m": "m (outputs)", "n": "n (inputs)",
+                                         "batch": "batch (tokens)", "seed": "seed"}
 
     preset: bool = True
     m: int = 8
@@ -82,12 +85,12 @@ class ExplorerView:
     def __post_init__(self):
         if self.variant != NO_VARIANT and self.variant not in VARIANTS:
             raise GradlabError(f"variant must be one of {NO_VARIANT}, {', '.join(VARIANTS)} "
-                               f"(got {self.variant!r})")
+                               f"(got {self.variant!r})", "variant")
         if self.method not in ANALYTIC:
             raise GradlabError(f"method must be one of {', '.join(ANALYTIC)} "
-                               f"(got {self.method!r})")
+                               f"(got {self.method!r})", "method")
         if not isinstance(self.preset, bool):
-            raise GradlabError(f"preset must be on or off (got {self.preset!r})")
+            raise GradlabError(f"preset must be on or off (got {self.preset!r})", "preset")
         Case(m=self.m, n=self.n, batch=self.batch, dtype=self.dtype, eps=self.eps,
              eps_placement=self.placement, scale=self.scale, seed=self.seed)
 
@@ -109,7 +112,7 @@ def derivation(placement: str) -> list[tuple[str, str]]:
     the page's narrowest column (about 560 px at 1024 px with the sidebar open)."""
     if placement not in PLACEMENTS:
         raise GradlabError(f"placement must be one of {', '.join(PLACEMENTS)} "
-                           f"(got {placement!r})")
+                           f"(got {placement!r})", "placement")
     if placement == "inside":
         u = r"u = \sqrt{\tfrac{1}{m}\textstyle\sum_i a_i^2 + \varepsilon}"
         D = r"D = m\,u^2"
@@ -272,7 +275,7 @@ def metrics_table(summaries: dict[str, CaseSummary]) -> pd.DataFrame:
                 "abs err": _num(e.abs_err), "rel err": _num(e.rel_err),
                 "err / u": _num(e.err_u), "normwise / u": _num(e.fro_u),
                 "non-finite": e.nonfinite,
-                "verdict": verdict.status if verdict else "baseline",
+                "verdict": verdict.status if verdict else "yardstick",
                 "evidence": verdict.message if verdict else
                 f"autograd against the {summary.reference_precision} reference",
             })

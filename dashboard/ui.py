@@ -32,7 +32,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard.urlstate import field_text, from_query, named, parse_field, to_query, with_fields
+from dashboard.urlstate import (
+    field_text,
+    from_query,
+    named,
+    parse_field,
+    to_query,
+    widget_labels,
+    with_fields,
+)
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.sweep.executor import Executor
@@ -119,7 +127,7 @@ def show_url_problems(problems: list[str]) -> None:
 def widget_config(default, prefix: str = ""):
     """The frozen config the widgets now hold. A GradlabError lists every field
     that does not parse or validate, each by name."""
-    cls, text = type(default), text_fields(default)
+    cls, text, labels = type(default), text_fields(default), widget_labels(type(default))
     values, problems = {}, []
     for f in dataclasses.fields(default):
         key = _key(prefix, f.name)
@@ -130,10 +138,10 @@ def widget_config(default, prefix: str = ""):
             try:
                 value = parse_field(cls, f.name, value)
             except GradlabError as exc:
-                problems.append(named(f.name, str(exc)))
+                problems.append(named(f.name, exc, labels))
                 continue
         values[f.name] = tuple(value) if isinstance(value, list) else value
-    config, invalid = with_fields(default, values)
+    config, invalid = with_fields(default, values, labels)
     problems += invalid.values()
     if problems:
         raise GradlabError("; ".join(problems))

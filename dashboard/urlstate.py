@@ -47,9 +47,9 @@ def parse_int(text: str, name: str) -> int:
     try:
         value = Decimal(text.strip())
     except InvalidOperation:
-        raise GradlabError(f"{name} must be an integer (got {text!r})") from None
+        raise GradlabError(f"{name} must be an integer (got {text!r})", name) from None
     if not value.is_finite() or value != value.to_integral_value():
-        raise GradlabError(f"{name} must be an integer (got {text!r})")
+        raise GradlabError(f"{name} must be an integer (got {text!r})", name)
     return int(value)
 
 
@@ -59,16 +59,16 @@ def _scalar(kind, text: str, name: str):
             return True
         if text.lower() in ("0", "false", "no", "off"):
             return False
-        raise GradlabError(f"{name} must be 1 or 0 (got {text!r})")
+        raise GradlabError(f"{name} must be 1 or 0 (got {text!r})", name)
     if kind is int:
         return parse_int(text, name)
     if kind is float:
         try:
             value = float(text)
         except ValueError:
-            raise GradlabError(f"{name} must be a number (got {text!r})") from None
+            raise GradlabError(f"{name} must be a number (got {text!r})", name) from None
         if math.isinf(value) and "inf" not in text.lower():
-            raise GradlabError(f"{name} is out of range (got {text!r})")
+            raise GradlabError(f"{name} is out of range (got {text!r})", name)
         return value
     return text
 
@@ -90,17 +90,27 @@ def parse_field(cls, name: str, text: str):
     return _parse(typing.get_type_hints(cls)[name], str(text), name)
 
 
-def named(name: str, message: str) -> str:
-    """``message``, prefixed with the parameter's name unless it starts with it."""
-    return message if message.startswith(name) else f"{name}: {message}"
+def named(name: str, exc: GradlabError, labels: Mapping[str, str] | None = None) -> str:
+    """The problem with field ``name``, as a page shows that field: by its widget's
+    label in ``labels`` (the page's one table, its view's ``WIDGETS``), else by its
+    name, as the URL writes it. An error about the field itself (its ``parameter``)
+    says the name in place; any other error is prefixed with it."""
+    shown = (labels or {}).get(name, name)
+    return exc.named({name: shown}) if exc.parameter == name else f"{shown}: {exc}"
 
 
-def with_fields(config, values: Mapping) -> tuple[object, dict[str, str]]:
+def widget_labels(cls) -> dict[str, str]:
+    """A view's field → widget label table (``WIDGETS``; empty where it has none)."""
+    return dict(getattr(cls, "WIDGETS", {}))
+
+
+def with_fields(config, values: Mapping, labels: Mapping[str, str] | None = None
+                ) -> tuple[object, dict[str, str]]:
     """(config, problems by field): ``config`` with ``values`` replaced, field by field.
 
     All values at once when the result validates; otherwise each value is
     tried on its own, in order, and one that fails validation is reported
-    (named) while the others are kept.
+    (``named``, by ``labels`` where given) while the others are kept.
     """
     try:
         return dataclasses.replace(config, **values), {}
@@ -111,7 +121,7 @@ def with_fields(config, values: Mapping) -> tuple[object, dict[str, str]]:
         try:
             config = dataclasses.replace(config, **{name: value})
         except GradlabError as exc:
-            problems[name] = named(name, str(exc))
+            problems[name] = named(name, exc, labels)
     return config, problems
 
 
@@ -133,7 +143,7 @@ def from_query(cls, params: Mapping, default):
         try:
             values[f.name] = parse_field(cls, f.name, text)
         except GradlabError as exc:
-            problems[f.name] = named(f.name, str(exc))
+            problems[f.name] = named(f.name, exc)
     config, invalid = with_fields(default, values)
     problems.update(invalid)
     return config, [problems[f.name] for f in dataclasses.fields(cls) if f.name in problems]

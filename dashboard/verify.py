@@ -61,6 +61,11 @@ class VerifyView:
 
     #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
     TEXT_FIELDS: ClassVar[tuple[str, ...]] = ("size", "seed")
+    #: Field → its widget's label: the page's one table for naming a field in an error.
+    WIDGETS: ClassVar[dict[str, str]] = {
+        "size": "size", "seed": "seed", "sweep": "size sweep",
+        "target": "candidate (module:function)", "reference": "reference (module:function)",
+        "inputs": "inputs (NAME=SHAPE, …)"}
 
     source: str = "problem"
     problem: str = "layernorm"
@@ -78,22 +83,25 @@ class VerifyView:
     def __post_init__(self):
         if self.source not in SOURCES:
             raise GradlabError(f"source must be one of {', '.join(SOURCES)} "
-                               f"(got {self.source!r})")
+                               f"(got {self.source!r})", "source")
         prob = problem(self.problem)
         prob.candidate(self.candidate)
         if self.size is not None:
             check_size(prob, self.size, "size")
         self.sweep_sizes()
         if not isinstance(self.dtypes, tuple) or not self.dtypes:
-            raise GradlabError("dtypes must name at least one dtype")
+            raise GradlabError("dtypes must name at least one dtype", "dtypes")
         if check_dtypes(self.dtypes) != self.dtypes:
-            raise GradlabError(f"dtypes must not repeat a dtype (got {', '.join(self.dtypes)})")
+            raise GradlabError(f"dtypes must not repeat a dtype (got "
+                               f"{', '.join(self.dtypes)})", "dtypes")
         check_seed(self.seed)
         if self.show_dtype and self.show_dtype not in self.dtypes:
             raise GradlabError(f"show_dtype must be one of the dtypes "
-                               f"{', '.join(self.dtypes)} (got {self.show_dtype!r})")
+                               f"{', '.join(self.dtypes)} (got {self.show_dtype!r})",
+                               "show_dtype")
         if self.show_input and not self.show_input.isidentifier():
-            raise GradlabError(f"show_input must be an input's name (got {self.show_input!r})")
+            raise GradlabError(f"show_input must be an input's name (got "
+                               f"{self.show_input!r})", "show_input")
         for name in ("target", "reference"):
             check_target(getattr(self, name), name)
         self.input_items()
@@ -119,7 +127,7 @@ class VerifyView:
         sizes = parse_list(self.sweep, int, "sweep")
         if len(set(sizes)) > MAX_SWEEP_SIZES:
             raise GradlabError(f"sweep must list at most {MAX_SWEEP_SIZES} sizes "
-                               f"(got {len(set(sizes))})")
+                               f"(got {len(set(sizes))})", "sweep")
         for size in sizes:
             check_size(prob, size, "sweep")
         return tuple(sorted(set(sizes)))
@@ -144,11 +152,11 @@ class VerifyView:
 def check_size(prob: Problem, size, name: str) -> None:
     """A size of ``prob``: an integer in [1, the largest size the problem lists]."""
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-        raise GradlabError(f"{name} must be an integer ≥ 1 (got {size!r})")
+        raise GradlabError(f"{name} must be an integer ≥ 1 (got {size!r})", name)
     largest = max(prob.sizes)
     if size > largest:
         raise GradlabError(f"{name} must be ≤ {largest}, the largest {prob.size_name} the "
-                           f"{prob.name} problem offers (got {size})")
+                           f"{prob.name} problem offers (got {size})", name)
 
 
 def check_target(text: str, name: str) -> None:
@@ -158,7 +166,7 @@ def check_target(text: str, name: str) -> None:
     module, sep, attr = text.partition(":")
     if not sep or not module.strip() or not all(p.isidentifier() for p in attr.split(".")):
         raise GradlabError(f"{name} must be MODULE:NAME, such as mymodule:my_function "
-                           f"(got {text!r})")
+                           f"(got {text!r})", name)
 
 
 # ----------------------------------------------------------- the computations
@@ -193,13 +201,13 @@ def module_report(view: VerifyView, limits: Limits) -> Report:
 
 @dataclass(frozen=True)
 class DeltaMap:
-    """One gradient's |Δ| as the page draws it: |candidate − truth| and |composite −
-    truth| pooled to at most 32 × 32 cells (composite None in float64), the
+    """One gradient's |Δ| as the page draws it: |candidate − truth| and |autograd −
+    truth| pooled to at most 32 × 32 cells (autograd None in float64), the
     gradient's shape, and how many entries of the candidate's |Δ| are exactly 0."""
 
     shape: tuple[int, ...]
     candidate: Pooled | None
-    composite: Pooled | None
+    autograd: Pooled | None
     zeros: int
     entries: int
 
@@ -216,7 +224,7 @@ class DeltaMaps:
 def _summarize(deltas) -> DeltaMaps:
     maps = {}
     for name in deltas.peak:
-        cand, comp = deltas.candidate.get(name), deltas.composite.get(name)
+        cand, comp = deltas.candidate.get(name), deltas.autograd.get(name)
         some = cand if cand is not None else comp
         shape = tuple(some.shape) if some is not None else ()
         drawable = len(shape) in (1, 2)
@@ -274,14 +282,14 @@ def pick_input(maps: DeltaMaps | None, inputs: list[str], wanted: str) -> str:
 TABLE_COLUMNS = {
     "dtype": "dtype", "input": "input", "shape": "shape", "status": "verdict",
     "err_max_u": "err / u", "err_fro_u": "normwise / u", "err_scale_u": "scale / u",
-    "baseline_max_u": "composite / u", "baseline_fro_u": "composite nw / u",
-    "baseline_scale_u": "composite sc / u",
+    "autograd_max_u": "autograd / u", "autograd_fro_u": "autograd nw / u",
+    "autograd_scale_u": "autograd sc / u",
     "threshold_max_u": "threshold / u", "threshold_fro_u": "threshold nw / u",
     "threshold_scale_u": "threshold sc / u",
     "taylor_rate": "Taylor rate", "evidence": "evidence",
 }
-NUMBER_COLUMNS = ("err / u", "normwise / u", "scale / u", "composite / u",
-                  "composite nw / u", "composite sc / u", "threshold / u",
+NUMBER_COLUMNS = ("err / u", "normwise / u", "scale / u", "autograd / u",
+                  "autograd nw / u", "autograd sc / u", "threshold / u",
                   "threshold nw / u", "threshold sc / u", "Taylor rate")
 
 
@@ -320,7 +328,7 @@ def worst_entries_table(report: Report, k: int = 5) -> pd.DataFrame:
            if row["status"] not in ("pass", "error", "degenerate")]
     frames = [report.worst(input=n, dtype=d, k=k) for d, n in bad]
     if not frames:
-        return pd.DataFrame(columns=["dtype", "input", "index", "candidate", "composite",
+        return pd.DataFrame(columns=["dtype", "input", "index", "candidate", "autograd",
                                      "truth", "error / u", "at a kink"])
     table = pd.concat(frames, ignore_index=True)
     table["index"] = [str(list(i)) for i in table["index"]]

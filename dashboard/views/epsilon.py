@@ -31,12 +31,14 @@ problems = ui.restore_widgets(DEFAULT, P)
 with st.sidebar:
     st.header("ε study")
     # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
-    st.text_input("m = n", key=P + "m", help=f"The layer of every point (at most {MAX_DIM}).")
-    st.text_input("seed", key=P + "seed")
+    st.text_input(EpsilonView.WIDGETS["m"], key=P + "m",
+                  help=f"The layer of every point (at most {MAX_DIM}).")
+    st.text_input(EpsilonView.WIDGETS["seed"], key=P + "seed")
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     st.multiselect("methods", METHODS, key=P + "methods")
     st.header("Finite differences")
-    st.text_input("FD m = n", key=P + "fd_m", help="The layer of the step study (m·n ≤ 1024).")
+    st.text_input(EpsilonView.WIDGETS["fd_m"], key=P + "fd_m",
+                  help="The layer of the step study (m·n ≤ 1024).")
     current = st.session_state.get(P + "fd_eps")
     fd_choices = sorted(set(FD_EPS_CHOICES) | ({current} if isinstance(current, float)
                                                 else set()))

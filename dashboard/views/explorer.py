@@ -57,10 +57,8 @@ with st.sidebar:
         left, right = st.columns(2)
         # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
         # persist_state="page": the values survive while the preset hides them.
-        left.text_input("m (outputs)", key=P + "m", persist_state="page")
-        right.text_input("n (inputs)", key=P + "n", persist_state="page")
-        left.text_input("batch (tokens)", key=P + "batch", persist_state="page")
-        right.text_input("seed", key=P + "seed", persist_state="page")
+        for column, name in zip((left, right, left, right), ExplorerView.TEXT_FIELDS):
+            column.text_input(ExplorerView.WIDGETS[name], key=P + name, persist_state="page")
         st.selectbox("activation scale (W × scale)", choices(SCALE_CHOICES, P + "scale"),
                      format_func=short_number, key=P + "scale", persist_state="page")
     st.selectbox("dtype", DTYPE_NAMES, key=P + "dtype",

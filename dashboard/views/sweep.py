@@ -50,7 +50,7 @@ with st.sidebar:  # not a form: the point count below follows every change
     st.multiselect("bug-zoo variants", VARIANT_NAMES, key=P + "variants",
                    help="none is the correct derivation; the others are common mistakes.")
     st.multiselect("methods", METHODS, key=P + "methods",
-                   help="autograd always runs (the baseline). kron forms J = kron(I_m, xᵀ): "
+                   help="autograd always runs (the yardstick). kron forms J = kron(I_m, xᵀ): "
                         "m²n entries, skipped past the kron budget.")
     submitted = st.button("Run sweep", type="primary", width="stretch",
                           icon=":material/play_arrow:")

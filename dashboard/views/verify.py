@@ -1,5 +1,5 @@
 """Verify: a built-in problem's candidate (or, locally, your own module:function) against
-its composite reference, per dtype: the verdicts, the errors, |Δ| maps and a size sweep."""
+its plain-ops reference, per dtype: the verdicts, the errors, |Δ| maps and a size sweep."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ from gradlab.problems.sizes import sizes_frame
 
 P = "verify."
 DEFAULT = VerifyView()
+W = VerifyView.WIDGETS  # each text box's label
 
 cached_report = ui.cached(problem_report)
 #: Pooled maps are small (≤ 32 × 32 cells a gradient), so many can be kept.
@@ -55,8 +56,9 @@ def problem_changed() -> None:
 
 st.title("Verify")
 st.markdown("Is a backward right **in every dtype**? A candidate's gradients against the "
-            "same mathematics in plain torch ops (the *composite*), both against a float64 "
-            "truth on the same rounded inputs, judged by the one verdict rule in the "
+            "same mathematics in plain torch ops differentiated by *autograd* (the "
+            "yardstick), both against a float64 truth on the same rounded inputs, judged "
+            "by the one verdict rule in the "
             "max-norm, normwise and along the truth (docs/verify.md).")
 
 problems = ui.restore_widgets(DEFAULT, P)
@@ -87,27 +89,27 @@ with st.sidebar:
                           "kernel: torch's own.")
         left, right = st.columns(2)
         # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.
-        left.text_input(f"size ({prob.size_name})", key=P + "size",
+        left.text_input(f"{W['size']} ({prob.size_name})", key=P + "size",
                         placeholder=str(prob.default_size),
                         help=f"Blank: {prob.default_size}. The problem offers "
                              f"{', '.join(map(str, prob.sizes))} (at most {max(prob.sizes)}).")
-        right.text_input("seed", key=P + "seed", persist_state="page")
-        st.text_input("size sweep", key=P + "sweep", placeholder="the sizes up to size",
+        right.text_input(W["seed"], key=P + "seed", persist_state="page")
+        st.text_input(W["sweep"], key=P + "sweep", placeholder="the sizes up to size",
                       help="Sizes for the error-against-size chart, such as 64, 256 or "
                            "64..1024. Blank: the problem's sizes up to the size above.")
     else:
-        st.text_input("candidate (module:function)", key=P + "target",
+        st.text_input(W["target"], key=P + "target",
                       placeholder="mymodule:my_op",
                       help="A dotted module (from the server's directory and PYTHONPATH) "
                            "or a path to a .py file, then the function: its backward is "
                            "under test.")
-        st.text_input("reference (module:function)", key=P + "reference",
+        st.text_input(W["reference"], key=P + "reference",
                       placeholder="mymodule:my_op_reference",
                       help="The same mathematics in plain torch ops.")
-        st.text_input("inputs (NAME=SHAPE, …)", key=P + "inputs", placeholder="x=16x64, w=64",
+        st.text_input(W["inputs"], key=P + "inputs", placeholder="x=16x64, w=64",
                       help="One per positional argument, in order: 16x64, 'scalar', or "
                            "16:int:10 for integers in [0, 10) (not differentiated).")
-        st.text_input("seed", key=P + "seed", persist_state="page")
+        st.text_input(W["seed"], key=P + "seed", persist_state="page")
     st.multiselect("dtypes", DTYPE_NAMES, key=P + "dtypes")
     if not allowed:
         st.caption("**Your own module:function is off here.** " + IMPORT_OFF)
@@ -154,19 +156,19 @@ for line in not_passing(frame):
 worst = worst_entries_table(report)
 if len(worst):
     st.markdown("**The worst entries** of each row that did not pass: the index, the "
-                "candidate's, the composite's and the truth's values, and the error in u "
+                "candidate's, autograd's and the truth's values, and the error in u "
                 "of max|truth|.")
     st.dataframe(worst, hide_index=True, width="stretch")
 st.caption("Errors are relative to the float64 truth on the same rounded inputs, in units "
            "of the row's u (max-norm: max|G − T|/max|T|; normwise: ‖G − T‖_F/‖T‖_F; scale, "
            "along the truth: |⟨G − T, T⟩|/‖T‖², where a wrong scale shows in full and "
-           "rounding cancels). composite: the reference in the same dtype, the yardstick. "
-           "A row passes when, in every check, err ≤ threshold = 2 × composite + "
+           "rounding cancels). autograd: the reference by autograd in the same dtype, the "
+           "yardstick. A row passes when, in every check, err ≤ threshold = 2 × autograd + "
            "(c + b·κ)·u (not along the truth in float64). Taylor rate (float64 only): 2 "
            "when the gradient is the derivative of the candidate's forward.")
 
 ui.chart(verify_chart(frame, width=CHART_PANEL_PX),
-         "Per input and dtype: the candidate (circle), the composite (diamond) and the "
+         "Per input and dtype: the candidate (circle), autograd (diamond) and the "
          "threshold (tick). A candidate above its tick fails. "
          + verify_undrawable(frame).describe("candidate errors"))
 
@@ -206,12 +208,12 @@ else:
                      f"Grey cells are exactly 0 ({picture.zeros:,} of {picture.entries:,}); "
                      "black ones NaN or ±inf. A pooled map shows each block's largest |Δ|.")
         with right:
-            if picture.composite is None:
-                st.caption("In float64 the truth is the composite itself, so it has no "
+            if picture.autograd is None:
+                st.caption("In float64 the truth is autograd itself, so it has no "
                            "|Δ| of its own to draw.")
             else:
-                ui.chart(delta_heatmap(picture.composite, f"|composite − truth|, ∂{name}"),
-                         f"The composite's |Δ| in {dtype}: what rounding alone does here.")
+                ui.chart(delta_heatmap(picture.autograd, f"|autograd − truth|, ∂{name}"),
+                         f"Autograd's |Δ| in {dtype}: what rounding alone does here.")
 
 # ------------------------------------------------------------- the size sweep
 if view.source == "problem":

@@ -123,7 +123,7 @@ def _log_x(x: str, short: bool = False) -> alt.X:
 def _check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise GradlabError(f"{name} must be one of {', '.join(map(str, choices))} "
-                           f"(got {value!r})")
+                           f"(got {value!r})", name)
 
 
 def _with_x(df: pd.DataFrame, x: str) -> pd.DataFrame:
@@ -180,7 +180,7 @@ def _facet_fields(row: str | None, column: str | None) -> list[str]:
         if field is not None:
             _check_choice(name, field, tuple(FACETS))
     if row is not None and row == column:
-        raise GradlabError(f"row and column facets must differ (both {row!r})")
+        raise GradlabError(f"row and column facets must differ (both {row!r})", "row")
     return [f for f in (row, column) if f is not None]
 
 

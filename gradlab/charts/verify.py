@@ -1,5 +1,5 @@
 """The chart of a verify report: per input and dtype, the candidate's error, the
-composite's and the threshold, in both norms, on a log axis.
+autograd's and the threshold, in both norms, on a log axis.
 
 Also a size sweep's chart (``size_chart``: error against size, one line per
 dtype) and a |Δ| heat map of one gradient (``delta_heatmap``).
@@ -28,9 +28,9 @@ __all__ = [
 
 #: The norms as the chart names them, and each series' frame column per norm.
 NORM_TITLES = {"max": "max-norm: max|G − T| / max|T|", "fro": "normwise: ‖G − T‖_F / ‖T‖_F"}
-SERIES = {"candidate": "err_{norm}", "composite": "baseline_{norm}",
+SERIES = {"candidate": "err_{norm}", "autograd": "autograd_{norm}",
           "threshold": "threshold_{norm}"}
-SHAPES = {"candidate": "circle", "composite": "diamond"}
+SHAPES = {"candidate": "circle", "autograd": "diamond"}
 
 
 def verify_long(frame: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +52,7 @@ def verify_undrawable(frame: pd.DataFrame) -> Undrawable:
 
 
 def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChart:
-    """Candidate (circle) and composite (diamond) errors with the threshold (tick)
+    """Candidate (circle) and autograd (diamond) errors with the threshold (tick)
     per input (x) and dtype (colour, side by side), one panel per norm (``width``
     pixels each; default: a step per dtype and input)."""
     long = verify_long(frame)
@@ -83,7 +83,7 @@ def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChar
         layers = layers.properties(width=width)
     return layers.facet(
         column=alt.Column("norm:N", title=None, sort=list(NORM_TITLES.values()))
-    ).properties(title="Candidate vs composite vs threshold (tick), per input and dtype")
+    ).properties(title="Candidate vs autograd vs threshold (tick), per input and dtype")
 
 
 #: The size chart's series: the candidate's error (a solid line, its verdict as the
@@ -116,7 +116,7 @@ def size_chart(frame: pd.DataFrame, input_name: str, width: int = 220,
                height: int = 220) -> alt.FacetChart:
     """The error of ∂``input_name`` against the problem's size: one line per dtype
     (colour), its verdict at each size as the marker's shape, and the threshold
-    err ≤ 2·baseline + (c + b·κ)·u as a dashed line of the same colour; one panel per
+    err ≤ 2·autograd + (c + b·κ)·u as a dashed line of the same colour; one panel per
     norm, log axes."""
     long = size_long(frame, input_name)
     values = long["value"].to_numpy(dtype=float)

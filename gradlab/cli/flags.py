@@ -53,7 +53,7 @@ def values(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) -> t
     """A list flag (at least one value): see ``parse_list``."""
     parsed = parse_list(text, kind, name, allowed)
     if not parsed:
-        raise GradlabError(f"{name} needs at least one value (got {text!r})")
+        raise GradlabError(f"{name} needs at least one value (got {text!r})", name)
     return parsed
 
 
@@ -62,7 +62,7 @@ def one(text: str, kind: type, name: str):
     parsed = values(text, kind, name)
     if len(parsed) != 1:
         raise GradlabError(f"{name} takes one value (got {text!r}, which is "
-                           f"{len(parsed)} values)")
+                           f"{len(parsed)} values)", name)
     return parsed[0]
 
 

@@ -33,7 +33,7 @@ USAGE_HINT = ("give MODULE:CANDIDATE with --reference and --input, or --problem 
 
 def add_verify(sub) -> None:
     p = sub.add_parser(
-        "verify", help="any function's backward against a composite reference, per dtype",
+        "verify", help="any function's backward against a plain-ops reference, per dtype",
         description="Verify a candidate's backward (a custom autograd.Function, a module, a "
                     "fused kernel) against the same mathematics in plain torch ops, in each "
                     "dtype, against a float64 truth on the same rounded inputs.")
@@ -90,7 +90,7 @@ def _report(args):
                                             args.dtype, args.seed)
     for flag, value in (("--candidate", args.candidate), ("--size", args.size)):
         if value is not None:
-            raise GradlabError(f"{flag} needs --problem")
+            raise GradlabError(f"{flag} needs --problem", flag)
     if args.target is None:
         raise GradlabError(USAGE_HINT)
     if args.reference is None:

@@ -9,13 +9,13 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   error is storage rounding, which does not grow with the length of a sum.
 - The verdict rule (``verdict.verdict``) in the max-norm and normwise::
 
-      err_N ≤ 2·err_N(baseline) + (c_N + b_N·κ_N)·u
+      err_N ≤ 2·err_N(autograd) + (c_N + b_N·κ_N)·u
 
   ``floor_max``, ``floor_fro`` are c_N: how far two correct evaluation orders
-  may differ beyond twice the baseline, in u (the whole floor of a function
+  may differ beyond twice autograd's error, in u (the whole floor of a function
   whose condition is not known). ``bound_max``, ``bound_fro`` are b_N: the
   fraction of a problem's first-order error bound κ_N (in units of the
-  gradient) that its rounding can reach. Both absorb a baseline that happens
+  gradient) that its rounding can reach. Both absorb an autograd that happens
   to round luckily. ``bench/calibrate_verify.py`` (the built-in problems and
   torch's kernels, which know no κ) sets c_N; ``bench/calibrate_floor.py`` (the
   seed layer) then takes b_N as the least that covers twice every excess of
@@ -24,7 +24,7 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
 - ``floor_scale`` is c_S of the third check, along the truth: the component
   ⟨G − T, T⟩/‖T‖² of the error, a wrong scale of the whole gradient. Rounding
   errors point every way and mostly cancel in it; a scale bug does not
-  (``verdict.compare``). Its rule is err_S ≤ 2·err_S(baseline) + c_S·u.
+  (``verdict.compare``). Its rule is err_S ≤ 2·err_S(autograd) + c_S·u.
 - ``bound_generic`` is b_G: where a row fails the rule, verify measures how far
   the float64 truth moves when its inputs and intermediates round by u (κ_N in u,
   ``verification.allowance``); correct code may reach b_G·κ_N·u. Fitted on the
@@ -32,7 +32,7 @@ the verdicts and the dashboard all read it, so a tolerance is set in one place.
   shows correct (grid_sampler_2d#0's ∂grid in bfloat16, seed 1, needed 1.44),
   rounded up to 1.5; held out on seeds 3–4 (docs/verdict.md, docs/findings.md).
   Along the truth it is GENERIC_BOUND_SCALE.
-- ``envelope`` bounds a correct baseline's error outright, in floors:
+- ``envelope`` bounds a correct autograd's error outright, in floors:
   ``err_N ≤ envelope·floor_N``, where a problem's κ is complete (the seed
   layer); past it the dtype has lost the case to underflow or overflow and
   the verdict is ``degenerate``.

@@ -38,7 +38,7 @@ class Limits:
         for name in ENV_NAMES:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise GradlabError(f"{name} must be a positive integer (got {value!r})")
+                raise GradlabError(f"{name} must be a positive integer (got {value!r})", name)
 
     @classmethod
     def from_env(cls, environ=None) -> Limits:
@@ -69,15 +69,15 @@ def parse_budget(text, name: str, unit: int = MiB) -> int:
         try:
             number = float(text)
         except (TypeError, ValueError):
-            raise GradlabError(f"{name} must be a number (got {text!r})") from None
+            raise GradlabError(f"{name} must be a number (got {text!r})", name) from None
     if not math.isfinite(number) or number <= 0:
-        raise GradlabError(f"{name} must be a finite number > 0 (got {text!r})")
+        raise GradlabError(f"{name} must be a finite number > 0 (got {text!r})", name)
     if unit == 1 and number != int(number):
-        raise GradlabError(f"{name} must be a whole number (got {text!r})")
+        raise GradlabError(f"{name} must be a whole number (got {text!r})", name)
     if number * unit > MAX_BUDGET:
         what = " MiB, what a 64-bit integer holds in bytes" if unit > 1 else \
             ", what a 64-bit integer holds"
-        raise GradlabError(f"{name} must be ≤ {MAX_BUDGET // unit:,}{what} (got {text!r})")
+        raise GradlabError(f"{name} must be ≤ {MAX_BUDGET // unit:,}{what} (got {text!r})", name)
     return max(1, int(number * unit))
 
 
@@ -107,4 +107,4 @@ def allow_import(environ=None) -> bool:
         return False
     if text == "1":
         return True
-    raise GradlabError(f"{ALLOW_IMPORT} must be 1 (on) or 0 (off) (got {text!r})")
+    raise GradlabError(f"{ALLOW_IMPORT} must be 1 (on) or 0 (off) (got {text!r})", ALLOW_IMPORT)

@@ -35,10 +35,10 @@ def _number(text: str, kind: type, name: str):
         value = float(text)
     except ValueError:
         raise GradlabError(f"{name}: {text!r} is not {_WORD[kind]} "
-                           f"(a list reads like {_EXAMPLE[kind]})") from None
+                           f"(a list reads like {_EXAMPLE[kind]})", name) from None
     if kind is int:
         if not math.isfinite(value) or value != int(value):
-            raise GradlabError(f"{name}: {text!r} is not an integer")
+            raise GradlabError(f"{name}: {text!r} is not an integer", name)
         return int(value)
     return value
 
@@ -57,7 +57,7 @@ def parse_list(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) 
     if kind is int and (match := _RANGE.match(text)):
         low, high = (_number(g, int, name) for g in match.groups())
         if low < 1 or high < low:
-            raise GradlabError(f"{name}: a range a..b needs 1 ≤ a ≤ b (got {text!r})")
+            raise GradlabError(f"{name}: a range a..b needs 1 ≤ a ≤ b (got {text!r})", name)
         values = []
         while low <= high and len(values) < 64:
             values.append(low)
@@ -66,7 +66,7 @@ def parse_list(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) 
     parts = _SEPARATOR.split(text)
     if "" in parts:
         raise GradlabError(f"{name}: an empty item in {text!r} "
-                           f"(a list reads like {_EXAMPLE[kind]})")
+                           f"(a list reads like {_EXAMPLE[kind]})", name)
     if kind is not str:
         return tuple(_number(part, kind, name) for part in parts)
     if allowed and parts == ["all"]:
@@ -74,7 +74,7 @@ def parse_list(text: str, kind: type, name: str, allowed: tuple[str, ...] = ()) 
     for part in parts:
         if allowed and part not in allowed:
             raise GradlabError(f"{name}: each must be one of {', '.join(allowed)} or all "
-                               f"(got {part!r})")
+                               f"(got {part!r})", name)
     return tuple(parts)
 
 

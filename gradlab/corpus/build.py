@@ -32,7 +32,7 @@ def _kernels_named(names: Sequence[str]) -> list[str]:
             near = difflib.get_close_matches(name, known, n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise GradlabError(f"op {name!r} is not a hand-written kernel of the corpus{hint} "
-                               f"(the kernels: {', '.join(known)})")
+                               f"(the kernels: {', '.join(known)})", "op")
     return list(names)
 
 

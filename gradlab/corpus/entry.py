@@ -45,11 +45,11 @@ class Entry:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise GradlabError(f"family must be one of {', '.join(FAMILIES)} "
-                               f"(got {self.family!r})")
+                               f"(got {self.family!r})", "family")
         bad = [d for d in self.dtypes if d not in DTYPE_NAMES]
         if bad or not self.dtypes:
             raise GradlabError(f"entry {self.name!r}: dtypes must be among "
-                               f"{', '.join(DTYPE_NAMES)} (got {self.dtypes!r})")
+                               f"{', '.join(DTYPE_NAMES)} (got {self.dtypes!r})", "entry")
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,7 @@ def select_ops(names=None) -> list:
             near = difflib.get_close_matches(name, sorted(known), n=3)
             hint = f"; did you mean {', '.join(near)}?" if near else ""
             raise GradlabError(f"op {name!r} is not in the corpus{hint} (`python -m gradlab "
-                               f"ops --list` lists the {len(opinfo_names())} ops)")
+                               f"ops --list` lists the {len(opinfo_names())} ops)", "op")
     wanted = set(names)
     return [op for op in ops if full_name(op) in wanted or op.name in wanted]
 

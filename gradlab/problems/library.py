@@ -24,5 +24,6 @@ def problem(name: str) -> Problem:
     try:
         return PROBLEMS[name]
     except (KeyError, TypeError):
-        raise GradlabError(f"problem must be one of {', '.join(PROBLEMS)} (got {name!r})") \
+        raise GradlabError(f"problem must be one of {', '.join(PROBLEMS)} (got "
+                           f"{name!r})", "problem") \
             from None

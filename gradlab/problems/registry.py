@@ -43,10 +43,11 @@ class Candidate:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise GradlabError(f"kind must be one of {', '.join(KINDS)} (got {self.kind!r})")
+            raise GradlabError(f"kind must be one of {', '.join(KINDS)} (got "
+                               f"{self.kind!r})", "kind")
         if (self.kind == "mistake") != (self.mistake is not None):
             raise GradlabError(f"candidate {self.name!r}: a mistake, and only a mistake, "
-                               "gives its exact mathematics")
+                               "gives its exact mathematics", "candidate")
 
 
 @dataclass(frozen=True)
@@ -72,16 +73,18 @@ class Problem:
     def __post_init__(self):
         names = [c.name for c in self.candidates]
         if len(set(names)) != len(names):
-            raise GradlabError(f"problem {self.name!r} repeats a candidate name: {names}")
+            raise GradlabError(f"problem {self.name!r} repeats a candidate name: {names}",
+                               "problem")
         if self.default_size not in self.sizes:
-            raise GradlabError(f"default_size {self.default_size} is not among {self.sizes}")
+            raise GradlabError(f"default_size {self.default_size} is not among {self.sizes}",
+                               "default_size")
 
     def candidate(self, name: str) -> Candidate:
         for cand in self.candidates:
             if cand.name == name:
                 return cand
         raise GradlabError(f"candidate must be one of {', '.join(self.candidate_names)} for "
-                           f"problem {self.name!r} (got {name!r})")
+                           f"problem {self.name!r} (got {name!r})", "candidate")
 
     @property
     def candidate_names(self) -> tuple[str, ...]:

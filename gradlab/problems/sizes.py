@@ -27,7 +27,7 @@ def check_sizes(sizes: Sequence[int], name: str = "sizes") -> tuple[int, ...]:
     """The sizes as a tuple of ints ≥ 1, duplicates dropped, order kept."""
     sizes = tuple(dict.fromkeys(sizes))
     if not sizes:
-        raise GradlabError(f"{name} must list at least one size")
+        raise GradlabError(f"{name} must list at least one size", name)
     for size in sizes:
         positive_int(name, size)
     return sizes

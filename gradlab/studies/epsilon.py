@@ -77,7 +77,7 @@ class EpsStudy:
         check_members("methods", self.methods, METHODS)
         for name in ("eps", "scales"):
             if not getattr(self, name):
-                raise GradlabError(f"{name} must hold at least one value (got none)")
+                raise GradlabError(f"{name} must hold at least one value (got none)", name)
         self.sweep()  # validates every value, as a sweep does
         if self.points > MAX_POINTS:
             raise GradlabError(f"the ε study has {self.points} points, over its limit of "
@@ -156,7 +156,7 @@ def error_frame(frame: pd.DataFrame, methods=METHODS) -> pd.DataFrame:
         part["method"] = method
         part["value"] = frame[f"{method}_rel_err"].astype(float)
         part["err_u"] = frame[f"{method}_err_u"].astype(float)
-        part["status"] = frame.get(f"{method}_status", pd.Series("baseline", frame.index))
+        part["status"] = frame.get(f"{method}_status", pd.Series("yardstick", frame.index))
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
         columns=[*keys, "method", "value", "err_u", "status"])

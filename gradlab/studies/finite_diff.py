@@ -67,7 +67,7 @@ def central_difference(inputs: Inputs, placement: str, h: float) -> np.ndarray:
     2h in float64 (so a tiny h does not overflow a narrow dtype on its own).
     """
     if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
-        raise GradlabError(f"h must be a finite number > 0 (got {h!r})")
+        raise GradlabError(f"h must be a finite number > 0 (got {h!r})", "h")
     W = inputs.W
     m, n = W.shape
     if m * n > MAX_ENTRIES:
@@ -95,11 +95,11 @@ class StepStudy:
 
     def __post_init__(self):
         if not self.dtypes:
-            raise GradlabError("dtypes must name at least one dtype (got none)")
+            raise GradlabError("dtypes must name at least one dtype (got none)", "dtypes")
         for name in self.dtypes:
             dtype_info(name)
         if not self.steps:
-            raise GradlabError("steps must hold at least one step h (got none)")
+            raise GradlabError("steps must hold at least one step h (got none)", "steps")
         for h in self.steps:
             if not (isinstance(h, (int, float)) and math.isfinite(h) and h > 0):
                 raise GradlabError(f"each step h must be a finite number > 0 (got {h!r})")

@@ -34,7 +34,7 @@ class Sweep:
     Sizes are ``m`` × ``n`` (a Cartesian product) or, when ``dims`` is not
     empty, paired m = n over ``dims``; then ``dims`` wins and m, n are set to ().
     ``variants`` are bug-zoo names, "none" meaning the correct derivation.
-    ``methods``: autograd always runs (it is the baseline); kron is skipped,
+    ``methods``: autograd always runs (it is the yardstick); kron is skipped,
     with its reason in the row, where J is over the kron budget.
     Lists are accepted and stored as tuples, so a Sweep is hashable.
     """

@@ -1,4 +1,4 @@
-"""``gradlab.verify``: check any function's backward against a composite reference,
+"""``gradlab.verify``: check any function's backward against a plain-ops reference,
 per dtype, with the one verdict rule and (in float64) the Taylor remainder test.
 
 The names below load on first use, so that the CLI's parser (which reads

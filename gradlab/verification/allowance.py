@@ -28,7 +28,7 @@ what κ measures there.)
 **Long sums.** A correct kernel may sum in any order; a sequential n-term sum
 in the accumulation dtype is typically off by about √(n/2)·u_acc relative (a
 random walk of n roundings of partial sums as large as the result), where the
-composite's pairwise or blocked sums round far less. ``recorder`` reads, from
+autograd's pairwise or blocked sums round far less. ``recorder`` reads, from
 the reference's own graph, the length n of the sum each gradient is the result
 of (a convolution's ∂w: N·output pixels); correct code may then reach
 c_N + √(n/2)·u_acc/u normwise, c_N plus twice that in the max-norm (the largest of
@@ -49,7 +49,7 @@ float64 the spread shows the reference's own rounding too, which is how a float6
 reference less accurate than the kernel (log_softmax through its amax) is
 recognised.
 
-Where the larger of the two exceeds the rule's threshold 2·baseline + c_N, it
+Where the larger of the two exceeds the rule's threshold 2·autograd + c_N, it
 becomes the threshold: a short sum or a well-conditioned gradient leaves the
 rule as it was, and with it the power the rule has on such code.
 

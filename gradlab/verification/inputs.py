@@ -27,15 +27,15 @@ def parse_inputs(items: list[str], seed: int, what: str = "--input") -> dict:
         name, sep, spec = item.partition("=")
         name = name.strip()
         if not sep or not name.isidentifier():
-            raise GradlabError(f"{what} must be NAME=SHAPE such as x=64x1024 (got {item!r})")
+            raise GradlabError(f"{what} must be NAME=SHAPE such as x=64x1024 (got {item!r})", what)
         if name in inputs:
-            raise GradlabError(f"{what} names {name!r} twice")
+            raise GradlabError(f"{what} names {name!r} twice", what)
         shape_part, _, high = spec.partition(":int:")
         shape = parse_shape(shape_part, f"{what} {name}")
         if high:
             if not high.strip().isdigit() or int(high) < 1:
                 raise GradlabError(f"{what} {name}: HIGH of SHAPE:int:HIGH must be an "
-                                   f"integer ≥ 1 (got {high!r})")
+                                   f"integer ≥ 1 (got {high!r})", what)
             inputs[name] = integers(shape, int(high), seed)
         else:
             inputs[name] = shape
@@ -47,23 +47,23 @@ def load(target: str, what: str) -> Callable:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise GradlabError(f"{what} must be MODULE:NAME, such as mymodule:my_function "
-                           f"(got {target!r})")
+                           f"(got {target!r})", what)
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
     try:
         module = _import(module_name)
     except (Exception, SystemExit) as exc:
-        raise GradlabError(f"{what}: cannot import {module_name!r} ({first_line(exc)})") \
+        raise GradlabError(f"{what}: cannot import {module_name!r} ({first_line(exc)})", what) \
             from None
     obj = module
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise GradlabError(f"{what}: {module_name!r} has no attribute {attr!r}") from None
+            raise GradlabError(f"{what}: {module_name!r} has no attribute {attr!r}", what) from None
     if not callable(obj):
-        raise GradlabError(f"{what}: {target} is a {type(obj).__name__}, not callable")
+        raise GradlabError(f"{what}: {target} is a {type(obj).__name__}, not callable", what)
     return obj
 
 

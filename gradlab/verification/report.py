@@ -14,55 +14,87 @@ import torch
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.numbers import json_number
-from gradlab.core.provenance import PROVENANCE_COLUMNS
+from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
 
 __all__ = [
     "COLUMNS", "empty_row", "Report", "table", "WORST_COLUMNS", "worst_entries", "WORST_KEPT"
 ]
 
-#: The frame's columns, in order. Errors, thresholds and sensitivities are relative
-#: (max-norm: max|G − T|/max|T|; fro: ‖G − T‖_F/‖T‖_F; scale: |⟨G − T, T⟩|/‖T‖²,
-#: along the truth), with ``_u`` in units of the dtype's u. ``baseline_*`` is the
-#: composite reference's error in the same dtype; ``bug_effect_*`` a planted
-#: mistake's exact effect (NaN otherwise). float64 has no scale check (its baseline
-#: is carried over from float32 in the two norms; the Taylor test runs there).
-COLUMNS = (
-    "dtype", "input", "shape", "status", "evidence",
-    "err_max", "err_max_u", "err_fro", "err_fro_u", "err_scale", "err_scale_u",
-    "baseline_max", "baseline_max_u", "baseline_fro", "baseline_fro_u",
-    "baseline_scale", "baseline_scale_u",
-    "threshold_max", "threshold_max_u", "threshold_fro", "threshold_fro_u",
-    "threshold_scale", "threshold_scale_u",
-    "sensitivity_max", "sensitivity_fro", "sensitivity_scale",
-    "bug_effect_max", "bug_effect_fro", "bug_effect_scale",
-    "u", "grad_dtype", "output_dtype", "nonfinite", "baseline_nonfinite", "kinks",
-    "reference_precision", "taylor_rate", "taylor_rates",
-    "candidate", "reference", "seed", *PROVENANCE_COLUMNS,
-)
-_TEXT = {"dtype", "input", "shape", "status", "evidence", "grad_dtype", "output_dtype",
-         "reference_precision", "taylor_rates", "candidate", "reference",
-         *(c for c, col in PROVENANCE_COLUMNS.items() if col.kind == "str")}
-_COUNTS = {"nonfinite", "baseline_nonfinite", "kinks", "seed", "threads"}
+#: What each check measures, relative to the truth T (G the gradient checked).
+_CHECK_MEANINGS = {"max": "max-norm: max|G − T|/max|T|", "fro": "normwise: ‖G − T‖_F/‖T‖_F",
+                   "scale": "along the truth: |⟨G − T, T⟩|/‖T‖² (not in float64)"}
+
+
+def _per_check(prefix: str, what: str, in_u: bool = True) -> dict[str, Column]:
+    """``{prefix}_{check}`` (relative) and ``{prefix}_{check}_u`` (in u) per check."""
+    out = {}
+    for check, measure in _CHECK_MEANINGS.items():
+        out[f"{prefix}_{check}"] = Column("float", "relative", f"{what}, {measure}")
+        if in_u:
+            out[f"{prefix}_{check}_u"] = Column("float", "u", f"{prefix}_{check} in u of the "
+                                                              "row's dtype")
+    return out
+
+
+#: The frame's columns, in order: name → (kind, unit, meaning). ``autograd_*`` is the
+#: yardstick, the reference's gradient by autograd in the same dtype (float64's is
+#: carried over from float32's in u, ``FLOAT64_AUTOGRAD_FACTOR``); a row passes when
+#: err ≤ threshold = 2·autograd + floor in every check. Missing numbers are NaN.
+COLUMNS: dict[str, Column] = {
+    "dtype": Column("str", "—", "the dtype the candidate and autograd compute in"),
+    "input": Column("str", "—", "the differentiated input"),
+    "shape": Column("str", "—", "its shape"),
+    "status": Column("str", "—", "pass, fail, too-coarse, degenerate or error"),
+    "evidence": Column("str", "—", "the verdict's reason, with its numbers"),
+    **_per_check("err", "the candidate's error"),
+    **_per_check("autograd", "autograd's error: what rounding does here"),
+    **_per_check("threshold", "2·autograd + floor"),
+    **_per_check("sensitivity", "the smallest further bug that would fail: threshold + err",
+                 in_u=False),
+    **_per_check("bug_effect", "a planted mistake's exact effect (NaN otherwise)",
+                 in_u=False),
+    "u": Column("float", "relative", "the unit roundoff of the dtype"),
+    "grad_dtype": Column("str", "—", "the dtype of the candidate's gradient"),
+    "output_dtype": Column("str", "—", "the dtypes of the candidate's outputs"),
+    "nonfinite": Column("int", "count", "the candidate's non-finite gradient entries"),
+    "autograd_nonfinite": Column("int", "count", "autograd's non-finite gradient entries"),
+    "kinks": Column("int", "count", "entries within rounding of a kink, left out"),
+    "reference_precision": Column("str", "—", "the truth's precision"),
+    "taylor_rate": Column("float", "—", "float64's Taylor remainder rate (2: the gradient "
+                                        "is the forward's)"),
+    "taylor_rates": Column("str", "—", "the rates over the Taylor test's steps"),
+    "candidate": Column("str", "—", "the candidate's name"),
+    "reference": Column("str", "—", "the reference's name"),
+    "seed": Column("int", "—", "the draws' seed"),
+    **PROVENANCE_COLUMNS,
+}
+#: An empty row's value per kind: text empty, numbers NaN, counts -1.
+_MISSING = {"str": "", "float": math.nan, "int": -1}
+#: verify --json's keys before 0.2 (the yardstick was "baseline"), kept through 0.2.
+OLD_JSON_KEYS = {c.replace("autograd_", "baseline_", 1): c for c in COLUMNS
+                 if c.startswith("autograd_")}
+#: The worst entries' key for autograd's value before 0.2, kept through 0.2.
+OLD_WORST_KEY = "composite"
 
 
 #: Entries with the largest |G − T| kept per (dtype, input), for ``Report.worst``.
 WORST_KEPT = 100
 #: ``Report.worst``'s columns.
-WORST_COLUMNS = ("dtype", "input", "index", "candidate", "composite", "truth", "error_u",
+WORST_COLUMNS = ("dtype", "input", "index", "candidate", "autograd", "truth", "error_u",
                  "at_kink")
 
 
-def worst_entries(grad: torch.Tensor, composite: torch.Tensor | None, truth: torch.Tensor,
+def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torch.Tensor,
                   peak: float, u: float, kinks=None) -> tuple[dict, ...]:
     """The WORST_KEPT entries with the largest |G − T|, largest first: the index, the
-    candidate's, the composite's (NaN where there is none) and the truth's values,
+    candidate's, autograd's (NaN where there is none) and the truth's values,
     the error |G − T| in u of max|T|, and whether the entry sits at a kink."""
     g = grad.detach().to(torch.float64).reshape(-1)
     t = truth.detach().reshape(-1)
     d = (g - t).abs().nan_to_num(nan=math.inf)
     k = min(WORST_KEPT, d.numel())
     _, flat = torch.topk(d, k)
-    b = None if composite is None else composite.detach().to(torch.float64).reshape(-1)
+    b = None if autograd is None else autograd.detach().to(torch.float64).reshape(-1)
     mask = None if kinks is None else kinks.mask.reshape(-1)
     scale = peak * u if peak > 0 and math.isfinite(peak) else math.nan
     out = []
@@ -70,7 +102,7 @@ def worst_entries(grad: torch.Tensor, composite: torch.Tensor | None, truth: tor
         index = tuple(int(j) for j in torch.unravel_index(torch.tensor(i), truth.shape))
         gi, ti = float(g[i]), float(t[i])
         out.append({"index": index, "candidate": gi, "truth": ti,
-                    "composite": math.nan if b is None else float(b[i]),
+                    "autograd": math.nan if b is None else float(b[i]),
                     "error_u": abs(gi - ti) / scale if scale == scale else math.nan,
                     "at_kink": bool(mask is not None and mask[i])})
     return tuple(out)
@@ -78,7 +110,7 @@ def worst_entries(grad: torch.Tensor, composite: torch.Tensor | None, truth: tor
 
 def empty_row() -> dict:
     """A row with every column: text empty, numbers NaN, counts -1."""
-    return {c: "" if c in _TEXT else (-1 if c in _COUNTS else math.nan) for c in COLUMNS}
+    return {c: _MISSING[column.kind] for c, column in COLUMNS.items()}
 
 
 @dataclass(frozen=True)
@@ -111,16 +143,17 @@ class Report:
               k: int = 10) -> pd.DataFrame:
         """The k entries with the largest |candidate − truth| of each (dtype, input)
         row selected (``input``, ``dtype``: None selects all), largest first: the
-        index, the candidate's, the composite's and the truth's values, and the
+        index, the candidate's, autograd's and the truth's values, and the
         error in u of max|truth| (``WORST_COLUMNS``)."""
         from gradlab.core.errors import GradlabError
 
         if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= WORST_KEPT:
-            raise GradlabError(f"k must be an integer from 1 to {WORST_KEPT} (got {k!r})")
+            raise GradlabError(f"k must be an integer from 1 to {WORST_KEPT} (got {k!r})", "k")
         for value, what, known in ((input, "input", [n for n, _ in self.inputs]),
                                    (dtype, "dtype", list(self.dtypes))):
             if value is not None and value not in known:
-                raise GradlabError(f"{what} must be one of {', '.join(known)} (got {value!r})")
+                raise GradlabError(f"{what} must be one of {', '.join(known)} (got "
+                                   f"{value!r})", what)
         records = [{"dtype": d, "input": n, **entry}
                    for (d, n), entries in self.entries.items()
                    if (dtype is None or d == dtype) and (input is None or n == input)
@@ -152,11 +185,11 @@ class Report:
                  f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
                  f"{'passed' if self.passed else 'NOT passed'}", ""]
         header = ["dtype", "input", "status", "err/u", "normwise/u", "scale/u",
-                  "composite/u", "composite nw/u", "composite sc/u", "threshold/u",
+                  "autograd/u", "autograd nw/u", "autograd sc/u", "threshold/u",
                   "threshold nw/u", "threshold sc/u", "grad in", "non-finite", "Taylor"]
         body = [[row["dtype"], row["input"], row["status"], _g(row["err_max_u"]),
-                 _g(row["err_fro_u"]), _g(row["err_scale_u"]), _g(row["baseline_max_u"]),
-                 _g(row["baseline_fro_u"]), _g(row["baseline_scale_u"]),
+                 _g(row["err_fro_u"]), _g(row["err_scale_u"]), _g(row["autograd_max_u"]),
+                 _g(row["autograd_fro_u"]), _g(row["autograd_scale_u"]),
                  _g(row["threshold_max_u"]), _g(row["threshold_fro_u"]),
                  _g(row["threshold_scale_u"]), row["grad_dtype"] or "—",
                  _count(row["nonfinite"]), _rate(row["taylor_rate"])]
@@ -165,7 +198,8 @@ class Report:
         lines.append("")
         lines.append("errors are relative to the truth (max-norm: max|G − T|/max|T|; normwise: "
                      "‖G − T‖_F/‖T‖_F; scale, along the truth: |⟨G − T, T⟩|/‖T‖²), in units "
-                     "of u of the row's dtype; composite = the reference in the same dtype")
+                     "of u of the row's dtype; autograd = the reference by autograd in the "
+                     "same dtype")
         by_precision: dict[str, list[str]] = {}
         for row in self.rows:
             if row["reference_precision"]:
@@ -185,22 +219,22 @@ class Report:
 
     def _repr_html_(self) -> str:
         columns = ["dtype", "input", "status", "err_max_u", "err_fro_u", "err_scale_u",
-                   "baseline_max_u", "baseline_fro_u", "baseline_scale_u", "threshold_max_u",
+                   "autograd_max_u", "autograd_fro_u", "autograd_scale_u", "threshold_max_u",
                    "threshold_fro_u", "threshold_scale_u", "grad_dtype", "nonfinite",
                    "taylor_rate", "evidence"]
         table_html = self.frame[columns].to_html(index=False, float_format=_g, na_rep="—",
                                                  escape=True, border=0)
         verdict = "passed" if self.passed else "NOT passed"
         return (f"<div><p><b>{html.escape(self.title())}</b> · {verdict}</p>{table_html}"
-                f"<p>Errors in units of u of the row's dtype; composite = the reference in "
-                f"the same dtype.</p></div>")
+                f"<p>Errors in units of u of the row's dtype; autograd = the reference by "
+                f"autograd in the same dtype.</p></div>")
 
     def with_charts(self, builder: Callable) -> Report:
         """This report, drawing its chart with ``builder`` (frame → Altair chart)."""
         return dataclasses.replace(self, chart_builder=builder)
 
     def chart(self):
-        """Candidate vs composite vs threshold per dtype and input (log scale)."""
+        """Candidate vs autograd vs threshold per dtype and input (log scale)."""
         if self.chart_builder is None:
             raise GradlabError("this report has no chart builder: gradlab.verify's reports "
                                "draw (or use gradlab.charts.verify.verify_chart(report.frame))")
@@ -212,9 +246,12 @@ class Report:
         ``worst``) and ``provenance``."""
         verdicts = [{k: json_number(v) for k, v in row.items() if k not in PROVENANCE_COLUMNS}
                     for row in self.rows]
+        for row in verdicts:  # the 0.1 names, kept through 0.2 (docs/verify.md)
+            row.update({old: row[new] for old, new in OLD_JSON_KEYS.items()})
         worst = [{"dtype": d, "input": n,
                   "entries": [{k: list(v) if k == "index" else json_number(v)
-                               for k, v in e.items()} for e in entries[:10]]}
+                               for k, v in {**e, OLD_WORST_KEY: e["autograd"]}.items()}
+                              for e in entries[:10]]}
                  for (d, n), entries in self.entries.items()]
         return {"passed": self.passed, "candidate": self.candidate,
                 "reference": self.reference, "seed": self.seed, "dtypes": list(self.dtypes),

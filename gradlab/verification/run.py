@@ -1,24 +1,24 @@
-r"""``gradlab.verify``: any function's backward against a composite reference, per dtype.
+r"""``gradlab.verify``: any function's backward against a plain-ops reference, per dtype.
 
 For each dtype d, with every floating input rounded to d and the upstream
 gradient w (drawn once in float64, a scalar output's w = 1) rounded to d::
 
     candidate   autograd of ``candidate`` in d (its own backward runs)
-    baseline    autograd of ``reference`` in d: what rounding does to the same
-                mathematics in plain ops
+    autograd    autograd of ``reference`` in d, the yardstick: what rounding does
+                to the same mathematics in plain ops
     truth       autograd of ``reference`` in float64 on the same rounded inputs
                 and w, so that only arithmetic error is measured
 
 and each differentiated input gets the one verdict rule (``core.verdict``) in
-both norms: err_N ≤ 2·baseline_N + c_N·u.
+both norms: err_N ≤ 2·autograd_N + c_N·u.
 
 float64 has no wider torch dtype: its truth is the reference in float64 (the
-baseline itself). The composite's own rounding b is estimated as its error in
+autograd itself). Autograd's own rounding b is estimated as its error in
 float32 in units of float32's u (the same algorithm on the same draws rounded to
 float32), times float64's u. That truth carries b itself, so a candidate within
 rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of it
-(triangle inequality): the rule gets the baseline 1.5·b
-(``FLOAT64_BASELINE_FACTOR``). The Taylor remainder test (``taylor``), which
+(triangle inequality): the rule gets the autograd error 1.5·b
+(``FLOAT64_AUTOGRAD_FACTOR``). The Taylor remainder test (``taylor``), which
 needs no tolerance, checks the float64 gradient against the candidate's own
 forward.
 """
@@ -66,16 +66,16 @@ from gradlab.verification.spec import (
 from gradlab.verification.taylor import Taylor, loss_at, taylor_test
 
 __all__ = [
-    "ALLOWANCE_STREAM", "BASELINE", "Deltas", "FLOAT64_BASELINE", "FLOAT64_BASELINE_FACTOR",
+    "ALLOWANCE_STREAM", "AUTOGRAD", "Deltas", "FLOAT64_AUTOGRAD", "FLOAT64_AUTOGRAD_FACTOR",
     "FLOAT64_PRECISION", "gradient_deltas", "Mistake", "no_gradient", "verify"
 ]
 
 #: What the float64 rows' reference precision says.
-FLOAT64_PRECISION = "float64 (no wider dtype: baseline rounding estimated from float32)"
-BASELINE = "composite"
-FLOAT64_BASELINE = "baseline (1.5 × float32 composite's u)"
-#: float64's baseline: 1.5 × the float32 composite's error in u (see above).
-FLOAT64_BASELINE_FACTOR = 1.5
+FLOAT64_PRECISION = "float64 (no wider dtype: autograd's rounding estimated from float32)"
+AUTOGRAD = "autograd"
+FLOAT64_AUTOGRAD = "autograd (1.5 × its float32 error in u)"
+#: float64's autograd error: 1.5 × float32's autograd error in u (see above).
+FLOAT64_AUTOGRAD_FACTOR = 1.5
 #: The allowance's draws in dtype d come from a generator seeded seed + this + d's
 #: index in DTYPE_NAMES, apart from verify's own stream and a problem's
 #: (spec.side_generator: seed + 2³²), and the same whichever dtypes run before d.
@@ -134,9 +134,11 @@ def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
     drawn from a generator seeded ``seed`` (the upstream gradients and the Taylor
     directions come from it next, once the reference's outputs are known)."""
     if not callable(candidate):
-        raise GradlabError(f"candidate must be callable (got {type(candidate).__name__})")
+        raise GradlabError(f"candidate must be callable (got "
+                           f"{type(candidate).__name__})", "candidate")
     if not callable(reference):
-        raise GradlabError(f"reference must be callable (got {type(reference).__name__})")
+        raise GradlabError(f"reference must be callable (got {type(reference).__name__})",
+                           "reference")
     dtypes = check_dtypes(dtypes)
     check_seed(seed)
     check_inputs(inputs)
@@ -152,20 +154,20 @@ def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
 @dataclass(frozen=True)
 class Deltas:
     """One dtype's gradients against the truth, per differentiated input, as float64
-    tensors of the gradient's shape: ``candidate`` |G − T| and ``composite`` |B − T|
-    (empty in float64, whose truth is the composite itself), and ``peak`` max|T|.
+    tensors of the gradient's shape: ``candidate`` |G − T| and ``autograd`` |A − T|
+    (empty in float64, whose truth is autograd itself), and ``peak`` max|T|.
     ``failure`` says why there are none (the candidate raised, an input overflows)."""
 
     dtype: str
     candidate: Mapping[str, torch.Tensor]
-    composite: Mapping[str, torch.Tensor]
+    autograd: Mapping[str, torch.Tensor]
     peak: Mapping[str, float]
     failure: str | None = None
 
 
 def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, dtype: str,
                     seed: int = 0, *, limits: Limits | None = None) -> Deltas:
-    """|candidate − truth| and |composite − truth| per element in ``dtype``, on the
+    """|candidate − truth| and |autograd − truth| per element in ``dtype``, on the
     draws of ``verify(candidate, reference, inputs, …, seed)``: the same rounded
     inputs and upstream gradient, so max|G − T| / max|T| is that report's
     ``err_max``. For heat maps of where an error sits; bad arguments, or a
@@ -179,16 +181,16 @@ def gradient_deltas(candidate: Callable, reference: Callable, inputs: Mapping, d
     args = run._args(torch_dtype)
     truth, ups = run._truth(args, torch_dtype)
     peak = {n: abs_max(t) for n, t in truth.items()}
-    composite = {}
+    autograd = {}
     if dtype != "float64":
         base = run._reference(args, ups, torch_dtype)
-        composite = {n: (base[n].detach().to(F64) - t).abs() for n, t in truth.items()}
+        autograd = {n: (base[n].detach().to(F64) - t).abs() for n, t in truth.items()}
     cand = run.candidate_grads(args, ups, torch_dtype)
     why = next(filter(None, (no_gradient(cand, n, dtype) for n in truth)), None)
     if why:
-        return Deltas(dtype, {}, composite, peak, why)
+        return Deltas(dtype, {}, autograd, peak, why)
     deltas = {n: (cand.grads[n].detach().to(F64) - t).abs() for n, t in truth.items()}
-    return Deltas(dtype, deltas, composite, peak)
+    return Deltas(dtype, deltas, autograd, peak)
 
 
 def no_gradient(cand: Grads, name: str, dtype: str) -> str | None:
@@ -244,7 +246,7 @@ class _Run:
         self.candidate, self.reference, self.mistake = candidate, reference, mistake
         self.specs, self.draws = specs, draws
         self.names = [s.name if s.differentiated else None for s in specs]
-        self._baselines: dict[str, dict[str, Error]] = {}
+        self._autograd_errors: dict[str, dict[str, Error]] = {}
         self.narrowing: str | None = None
         self.recorded = False
         self.lengths: dict[str, int] = {}
@@ -273,16 +275,16 @@ class _Run:
             result = autograd_grads(self.reference, args, self.names, ups, self.draws.shapes,
                                     dtype)
         except Exception as exc:
-            raise GradlabError(f"reference {failure_text(exc)} in {name}") from None
+            raise GradlabError(f"reference {failure_text(exc)} in {name}", "reference") from None
         return self._checked(result, name)
 
     def _checked(self, result: Grads, name: str) -> dict[str, torch.Tensor]:
         if result.failure:
-            raise GradlabError(f"reference in {name}: {result.failure}")
+            raise GradlabError(f"reference in {name}: {result.failure}", "reference")
         missing = [n for n, g in result.grads.items() if g is None]
         if missing:
             raise GradlabError(f"reference: no gradient for input {missing[0]!r} in {name} "
-                               "(the reference does not use it)")
+                               "(the reference does not use it)", "reference")
         return dict(result.grads)
 
     def _truth(self, args, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list]:
@@ -295,7 +297,8 @@ class _Run:
             try:
                 leaves, outs = call(self.reference, wide, self.names)
             except Exception as exc:
-                raise GradlabError(f"reference {failure_text(exc)} in float64") from None
+                raise GradlabError(f"reference {failure_text(exc)} in float64",
+                                   "reference") from None
             with recorder.pause() if recorder else contextlib.nullcontext():
                 self.draws.know(outs, self.specs)
                 ups = self._ups(dtype)
@@ -303,7 +306,8 @@ class _Run:
             try:
                 result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
             except Exception as exc:
-                raise GradlabError(f"reference raised {first_line(exc)} in float64") from None
+                raise GradlabError(f"reference raised {first_line(exc)} in float64",
+                                   "reference") from None
         if recorder is not None:
             self.recorded, self.narrowing = True, recorder.narrowing
             self.lengths = {n: recorder.length(g) for n, g in (result.grads or {}).items()
@@ -333,15 +337,15 @@ class _Run:
         except Exception:  # noqa: BLE001 - the reference failed at a moved point
             return None
 
-    def baseline_errors(self, name: str) -> dict[str, Error]:
-        """The composite's error against the truth in dtype ``name``, per input."""
-        if name not in self._baselines:
+    def autograd_errors(self, name: str) -> dict[str, Error]:
+        """Autograd's error against the truth in dtype ``name``, per input."""
+        if name not in self._autograd_errors:
             dtype = dtype_info(name).torch_dtype
             args = self._args(dtype)
             truth, ups = self._truth(args, dtype)
             base = self._reference(args, ups, dtype)
-            self._baselines[name] = {n: compare(base[n], t, name) for n, t in truth.items()}
-        return self._baselines[name]
+            self._autograd_errors[name] = {n: compare(base[n], t, name) for n, t in truth.items()}
+        return self._autograd_errors[name]
 
     def rows(self, name: str) -> list[dict]:
         dtype = dtype_info(name).torch_dtype
@@ -378,35 +382,35 @@ class _Run:
             out[n] = {"max": e.rel_err, "fro": e.fro_err, SCALE: e.rel(SCALE)}
         return out
 
-    def _row(self, name, spec, status, evidence, precision="", base_err=None,
+    def _row(self, name, spec, status, evidence, precision="", autograd_err=None,
              output_dtypes=()) -> dict:
         row = empty_row()
         row.update(dtype=name, input=spec.name, shape=shape_text(spec.shape), status=status,
                    evidence=evidence, u=dtype_info(name).u, reference_precision=precision,
                    output_dtype=",".join(output_dtypes))
-        if base_err is not None:
-            _baseline_columns(row, base_err)
+        if autograd_err is not None:
+            _autograd_columns(row, autograd_err)
         return row
 
 
 class _Dtype:
-    """One dtype of a run: the truth, the composite, the candidate and their verdicts."""
+    """One dtype of a run: the truth, autograd, the candidate and their verdicts."""
 
     def __init__(self, run: _Run, name: str, args, ups, truth):
         self.run, self.name, self.args, self.ups, self.truth = run, name, args, ups, truth
         self.dtype = dtype_info(name).torch_dtype
         self.norms = {n: truth_norms(t) for n, t in truth.items()}
-        self.composite: dict[str, torch.Tensor] = {}
+        self.autograd: dict[str, torch.Tensor] = {}
         if name == "float64":
-            self.baseline = {n: _scaled(e, name)
-                             for n, e in run.baseline_errors("float32").items()}
-            self.precision, self.base_name = FLOAT64_PRECISION, FLOAT64_BASELINE
+            self.autograd_err = {n: _scaled(e, name)
+                                 for n, e in run.autograd_errors("float32").items()}
+            self.precision, self.autograd_label = FLOAT64_PRECISION, FLOAT64_AUTOGRAD
         else:
-            self.composite = run._reference(args, ups, self.dtype)
-            self.baseline = {n: compare(self.composite[n], t, name, self.norms[n])
-                             for n, t in truth.items()}
-            run._baselines.setdefault(name, self.baseline)
-            self.precision, self.base_name = "float64", BASELINE
+            self.autograd = run._reference(args, ups, self.dtype)
+            self.autograd_err = {n: compare(self.autograd[n], t, name, self.norms[n])
+                                 for n, t in truth.items()}
+            run._autograd_errors.setdefault(name, self.autograd_err)
+            self.precision, self.autograd_label = "float64", AUTOGRAD
         self.effect = run._effects(name, args, ups) if run.mistake else {}
         self._allowance: Allowance | None | bool = False   # False: not measured yet
         self.at_x = None
@@ -425,7 +429,7 @@ class _Dtype:
         if why is None:
             return None
         return self.run._row(self.name, spec, "error", f"error: {why}", self.precision,
-                             self.baseline[spec.name], self.output_dtypes)
+                             self.autograd_err[spec.name], self.output_dtypes)
 
     def judged_row(self, spec, grad: torch.Tensor) -> dict:
         """The rule's verdict on one input's gradient; where it fails, the verdict with
@@ -435,20 +439,20 @@ class _Dtype:
         bug = self.effect.get(n)
         untouched = bug is not None and bug["max"] == 0 and bug["fro"] == 0
         bug = None if untouched else bug
-        v = self._verdict(n, err, self.baseline[n], bug)
-        base_err, allowed = self.baseline[n], ""
+        v = self._verdict(n, err, self.autograd_err[n], bug)
+        autograd_err, allowed = self.autograd_err[n], ""
         if v.status == "fail" and not err.nonfinite and self.allowance() is not None:
-            v, err, base_err, allowed = self._allowed(n, grad, bug)
-        self.worst[n] = worst_entries(grad, self.composite.get(n), self.truth[n],
+            v, err, autograd_err, allowed = self._allowed(n, grad, bug)
+        self.worst[n] = worst_entries(grad, self.autograd.get(n), self.truth[n],
                                       self.norms[n].peak, v.u, self._kinks(n))
         taylor = (self._taylor(n, grad) if self.name == "float64" and v.status != "degenerate"
                   else None)
-        return self._verdict_row(spec, v, err, base_err, grad, taylor, untouched, allowed)
+        return self._verdict_row(spec, v, err, autograd_err, grad, taylor, untouched, allowed)
 
-    def _verdict(self, n: str, err: Error, base_err: Error, bug, extra=None) -> Verdict:
+    def _verdict(self, n: str, err: Error, autograd_err: Error, bug, extra=None) -> Verdict:
         peak = self.norms[n].peak       # NaN or inf if the truth is not finite
-        return verdict(self.name, err, base_err, truth_finite=math.isfinite(peak),
-                       truth_zero=peak == 0, bug_effect=bug, autograd_label=self.base_name,
+        return verdict(self.name, err, autograd_err, truth_finite=math.isfinite(peak),
+                       truth_zero=peak == 0, bug_effect=bug, autograd_label=self.autograd_label,
                        extra=extra)
 
     def allowance(self) -> Allowance | None:
@@ -468,18 +472,19 @@ class _Dtype:
         kinks = allowance.kinks.get(n)
         truth, norms = self.truth[n], self.norms[n]
         err = compare(on_range(grad, truth, kinks), truth, self.name, norms)
-        base_err = self.baseline[n]
-        if n in self.composite and kinks is not None and kinks.count:
-            base_err = compare(on_range(self.composite[n], truth, kinks), truth, self.name, norms)
-        rule = self._verdict(n, err, base_err, bug)
+        autograd_err = self.autograd_err[n]
+        if n in self.autograd and kinks is not None and kinks.count:
+            autograd_err = compare(on_range(self.autograd[n], truth, kinks), truth, self.name,
+                                   norms)
+        rule = self._verdict(n, err, autograd_err, bug)
         extra = {check: max(0.0, allowed - rule.threshold_in(check) / info.u)
                  for check, allowed in allowance.thresholds(n, info).items()
                  if check in rule.checks}
-        v = self._verdict(n, err, base_err, bug, extra)
+        v = self._verdict(n, err, autograd_err, bug, extra)
         sentence = allowance.sentence(n, info.bound_generic)
         if kinks is not None and kinks.count and rule.status != "fail":
             sentence += ": all of the disagreement beyond rounding sits at those entries"
-        return v, err, base_err, sentence
+        return v, err, autograd_err, sentence
 
     def _taylor(self, n: str, grad) -> Taylor:
         run = self.run
@@ -493,7 +498,7 @@ class _Dtype:
         except Exception as exc:  # the forward at a moved point: no decision
             return Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
 
-    def _verdict_row(self, spec, v: Verdict, err: Error, base_err: Error, grad, taylor,
+    def _verdict_row(self, spec, v: Verdict, err: Error, autograd_err: Error, grad, taylor,
                      untouched: bool, allowed: str) -> dict:
         status, evidence = v.status, v.message
         if allowed:
@@ -506,7 +511,7 @@ class _Dtype:
                 evidence = f"bug: {taylor.sentence()}; the rule alone: {evidence}"
             else:
                 evidence = f"{evidence}; {taylor.sentence()}"
-        row = self.run._row(self.name, spec, status, evidence, self.precision, base_err,
+        row = self.run._row(self.name, spec, status, evidence, self.precision, autograd_err,
                             self.output_dtypes)
         u = v.u
         row.update(err_max=err.rel_err, err_max_u=err.err_u, err_fro=err.fro_err,
@@ -528,19 +533,19 @@ class _Dtype:
         return row
 
 
-def _baseline_columns(row: dict, e: Error) -> None:
+def _autograd_columns(row: dict, e: Error) -> None:
     scale = e.rel(SCALE)
-    row.update(baseline_max=e.rel_err, baseline_max_u=e.err_u, baseline_fro=e.fro_err,
-               baseline_fro_u=e.fro_u, baseline_scale=scale, baseline_scale_u=scale / row["u"],
-               baseline_nonfinite=e.nonfinite)
+    row.update(autograd_max=e.rel_err, autograd_max_u=e.err_u, autograd_fro=e.fro_err,
+               autograd_fro_u=e.fro_u, autograd_scale=scale, autograd_scale_u=scale / row["u"],
+               autograd_nonfinite=e.nonfinite)
 
 
 def _scaled(e: Error, name: str) -> Error:
-    """A float32 error carried over to ``name`` at FLOAT64_BASELINE_FACTOR times the
-    same number of u; 0 where float32's composite is not finite (it then
+    """A float32 error carried over to ``name`` at FLOAT64_AUTOGRAD_FACTOR times the
+    same number of u; 0 where float32's autograd is not finite (it then
     estimates nothing)."""
     if e.nonfinite or not (math.isfinite(e.err_u) and math.isfinite(e.fro_u)):
         return Error(0.0, 0.0, 0.0, 0.0, 0.0, 0)
     u = DTYPES[name].u
-    err_u, fro_u = FLOAT64_BASELINE_FACTOR * e.err_u, FLOAT64_BASELINE_FACTOR * e.fro_u
+    err_u, fro_u = FLOAT64_AUTOGRAD_FACTOR * e.err_u, FLOAT64_AUTOGRAD_FACTOR * e.fro_u
     return Error(math.nan, err_u * u, err_u, fro_u * u, fro_u, 0)

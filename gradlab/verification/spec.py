@@ -34,7 +34,7 @@ DEFAULT_DTYPES = ("float32", "bfloat16", "float16")
 #: The seeds verify takes: a problem's own draws use seed + 2³² (problems.registry).
 SEED_LIMIT = 2**32
 #: A generous estimate of verify's peak bytes per floating entry: the float64 draw,
-#: the rounded copy and its float64 image, three gradients (candidate, baseline,
+#: the rounded copy and its float64 image, three gradients (candidate, autograd,
 #: truth) and the difference blocks of the comparison.
 BYTES_PER_ENTRY = 64
 
@@ -93,7 +93,7 @@ def parse_shape(text: str, name: str = "shape") -> tuple[int, ...]:
     parts = text.split("x")
     if not all(p.isdigit() for p in parts):
         raise GradlabError(f"{name} must be sizes joined by 'x' such as 64x1024, or 'scalar' "
-                           f"(got {text!r})")
+                           f"(got {text!r})", name)
     shape = tuple(int(p) for p in parts)
     check_shape(name, shape)
     return shape
@@ -103,9 +103,9 @@ def check_shape(name: str, shape) -> None:
     if not isinstance(shape, tuple) or not all(
             isinstance(s, int) and not isinstance(s, bool) for s in shape):
         raise GradlabError(f"{name} must be a tuple of positive ints or a tensor "
-                           f"(got {shape!r})")
+                           f"(got {shape!r})", name)
     if any(s < 1 for s in shape):
-        raise GradlabError(f"{name} must have every size ≥ 1 (got {shape})")
+        raise GradlabError(f"{name} must have every size ≥ 1 (got {shape})", name)
 
 
 def check_dtypes(dtypes) -> tuple[str, ...]:
@@ -114,10 +114,10 @@ def check_dtypes(dtypes) -> tuple[str, ...]:
         dtypes = (dtypes,)
     if not isinstance(dtypes, Iterable):
         raise GradlabError(f"dtypes must be a tuple of {', '.join(DTYPE_NAMES)} "
-                           f"(got {dtypes!r})")
+                           f"(got {dtypes!r})", "dtypes")
     names = tuple(dict.fromkeys(dtypes))
     if not names:
-        raise GradlabError(f"dtypes must name at least one of {', '.join(DTYPE_NAMES)}")
+        raise GradlabError(f"dtypes must name at least one of {', '.join(DTYPE_NAMES)}", "dtypes")
     for name in names:
         dtype_info(name)
     return names
@@ -149,7 +149,7 @@ def check_memory(need: Mapping[str, int], limits: Limits, what: str = "inputs") 
         largest = max(need, key=need.get)
         raise GradlabError(
             f"{what} need about {mib(total)} ({largest}: {mib(need[largest])}), over the "
-            f"memory budget of {mib(limits.case_bytes)} (GRADLAB_CASE_BUDGET_MIB)")
+            f"memory budget of {mib(limits.case_bytes)} (GRADLAB_CASE_BUDGET_MIB)", what)
 
 
 def mib(size: int) -> str:
@@ -160,20 +160,22 @@ def mib(size: int) -> str:
 def check_inputs(inputs) -> None:
     if not isinstance(inputs, Mapping) or not inputs:
         raise GradlabError("inputs must be a non-empty dict of name → shape tuple or tensor "
-                           f"(got {type(inputs).__name__})")
+                           f"(got {type(inputs).__name__})", "inputs")
     for name, value in inputs.items():
         if not isinstance(name, str) or not name:
-            raise GradlabError(f"inputs: every name must be a non-empty string (got {name!r})")
+            raise GradlabError(f"inputs: every name must be a non-empty string (got "
+                               f"{name!r})", "inputs")
         label = f"inputs[{name!r}]"
         if isinstance(value, torch.Tensor):
             if value.is_complex():
                 raise GradlabError(f"{label} is {value.dtype}; verify takes real floating, "
-                                   "integer or bool tensors")
+                                   "integer or bool tensors", label)
         else:
             check_shape(label, value)
     if not any(not isinstance(v, torch.Tensor) or v.is_floating_point()
                for v in inputs.values()):
-        raise GradlabError("inputs: none is floating, so there is nothing to differentiate")
+        raise GradlabError("inputs: none is floating, so there is nothing to differentiate",
+                           "inputs")
 
 
 def draw_inputs(inputs: Mapping, generator: torch.Generator) -> list[Input]:

@@ -41,7 +41,7 @@ def at_threshold(dtype: str, base: float, kappa: dict, norm: str) -> float:
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @pytest.mark.parametrize("norm", NORMS)
 def test_each_norm_fails_on_its_own(dtype, norm):
-    """err_N ≤ 2·baseline_N + c_N·κ_N·u passes, a hair above fails, and the other
+    """err_N ≤ 2·autograd_N + c_N·κ_N·u passes, a hair above fails, and the other
     norm far inside its threshold does not save it."""
     u = DTYPES[dtype].u
     kappa = {"max": 1.0, "fro": 1.0} | {norm: 3.5}
@@ -135,7 +135,7 @@ def test_no_yardstick_is_degenerate():
     assert both.status == "degenerate" and "4 non-finite" in both.message
 
 
-def test_a_non_finite_candidate_beside_a_finite_baseline_fails():
+def test_a_non_finite_candidate_beside_a_finite_autograd_fails():
     u = DTYPES["float16"].u
     v = verdict("float16", err(math.nan, nonfinite=3, dtype="float16"),
                 err(u, dtype="float16"))
@@ -197,7 +197,7 @@ def test_more_error_never_turns_a_fail_into_a_pass(base, scale, kmax, kfro, dtyp
     higher = verdict(dtype, err(base * scale * u, dtype=dtype),
                      err(base * u / 2, dtype=dtype), kappa=kappa)
     assert not (lower.status == "fail" and higher.status == "pass")
-    # a larger κ or a worse baseline only widens the threshold
+    # a larger κ or a worse autograd only widens the threshold
     for norm in NORMS:
         assert higher.threshold_in(norm) == lower.threshold_in(norm)
 
@@ -233,9 +233,9 @@ def test_the_error_along_the_truth_never_exceeds_the_normwise_error(seed, n):
 
 
 def test_a_scale_bug_hidden_normwise_fails_along_the_truth():
-    """The seed layer's float32 ∂x at width 1024: the composite errs by ~8 u normwise
+    """The seed layer's float32 ∂x at width 1024: autograd errs by ~8 u normwise
     but ~0.4 u along the truth; a 10 u scale bug stays under twice the normwise
-    baseline, and fails along the truth, saying so."""
+    autograd, and fails along the truth, saying so."""
     u = DTYPES["float32"].u
     base = scaled(8 * u, 0.4 * u)
     v = verdict("float32", scaled(13 * u, 10.4 * u), base)

@@ -79,7 +79,7 @@ def test_metrics_table_has_every_dtype_method_and_evidence():
     table = metrics_table({d: summarize(c) for d, c in checks.items()})
     assert len(table) == 4 * 3
     auto = table[table["method"] == "autograd"]
-    assert (auto["verdict"] == "baseline").all() and auto["max |Δ| vs autograd"].isna().all()
+    assert (auto["verdict"] == "yardstick").all() and auto["max |Δ| vs autograd"].isna().all()
     analytic = table[table["method"] != "autograd"]
     assert analytic["evidence"].str.contains("would have failed here").all()
     assert (analytic["err / u"] == analytic["rel err"] / [

@@ -64,3 +64,18 @@ def test_parse_int_names_the_field(text):
 def test_round_trip_keeps_float_digits():
     view = ExplorerView(eps=0.123456, scale=3e-7)
     assert from_query(ExplorerView, to_query(view, DEFAULT), DEFAULT) == (view, [])
+
+
+def test_a_field_is_named_from_the_errors_parameter_not_its_words():
+    """urlstate.named reads the GradlabError's parameter: a widget's label from the page's
+    table, the URL's name otherwise; an error about another parameter is prefixed."""
+    from dashboard.urlstate import named
+    from gradlab.core.errors import GradlabError
+
+    own = GradlabError("m must be ≥ 1 (got 0)", "m")
+    assert named("m", own) == "m must be ≥ 1 (got 0)"
+    assert named("m", own, {"m": "m (outputs)"}) == "m (outputs) must be ≥ 1 (got 0)"
+    other = GradlabError("eps_placement must be one of inside, outside", "eps_placement")
+    assert named("placement", other) == "placement: eps_placement must be one of inside, outside"
+    unnamed = GradlabError("m must look right")  # no parameter: never matched by its words
+    assert named("m", unnamed) == "m: m must look right"

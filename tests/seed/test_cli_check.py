@@ -62,7 +62,7 @@ def test_default_table(capsys):
     rows = {line.split()[0]: line for line in lines if line.split()[:1] and
             line.split()[0] in ("autograd", "structured", "kron")}
     assert set(rows) == {"autograd", "structured", "kron"}
-    assert rows["autograd"].rstrip().endswith("baseline")
+    assert rows["autograd"].rstrip().endswith("yardstick")
     assert rows["structured"].rstrip().endswith("pass")
     assert "verdict structured: rounding" in out
     assert "scale invariance" in out  # ε = 0

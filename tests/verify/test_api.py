@@ -16,7 +16,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.provenance import PROVENANCE_COLUMNS, provenance
 from gradlab.verification.report import COLUMNS
-from gradlab.verification.run import FLOAT64_BASELINE_FACTOR, FLOAT64_PRECISION
+from gradlab.verification.run import FLOAT64_AUTOGRAD_FACTOR, FLOAT64_PRECISION
 
 ALL = ("float32", "bfloat16", "float16", "float64")
 
@@ -47,7 +47,7 @@ def test_the_frame_has_every_column_and_provenance(square_report):
     assert frame["worker"].str.len().gt(0).all()
     assert list(provenance()) == list(PROVENANCE_COLUMNS)
     for norm in ("max", "fro"):
-        assert (frame[f"threshold_{norm}"] > 2 * frame[f"baseline_{norm}"]).all()
+        assert (frame[f"threshold_{norm}"] > 2 * frame[f"autograd_{norm}"]).all()
         assert (frame[f"sensitivity_{norm}"] >= frame[f"threshold_{norm}"]).all()
         ratio = frame[f"err_{norm}_u"] * frame["u"] / frame[f"err_{norm}"]
         assert ratio.dropna().sub(1).abs().max() < 1e-12
@@ -60,17 +60,17 @@ def test_float64_is_labelled_and_gets_the_taylor_test(square_report):
     assert frame.loc["float64", "taylor_rate"] == pytest.approx(2, abs=0.05)
     assert frame.loc["float64", "taylor_rates"].count(",") >= 3
     assert math.isnan(frame.loc["float32", "taylor_rate"])
-    # the baseline is 1.5 × float32's composite error, at the same number of u
-    assert frame.loc["float64", "baseline_max_u"] == pytest.approx(
-        FLOAT64_BASELINE_FACTOR * frame.loc["float32", "baseline_max_u"], rel=1e-12)
+    # float64's autograd error is 1.5 × float32's, at the same number of u
+    assert frame.loc["float64", "autograd_max_u"] == pytest.approx(
+        FLOAT64_AUTOGRAD_FACTOR * frame.loc["float32", "autograd_max_u"], rel=1e-12)
     assert "Taylor remainder rate" in frame.loc["float64", "evidence"]
 
 
-def test_float64_estimates_its_baseline_from_float32_when_float32_is_not_asked():
+def test_float64_estimates_its_autograd_error_from_float32_when_float32_is_not_asked():
     alone = gradlab.verify(fn.square, fn.square_reference, {"x": (8, 16)}, dtypes=("float64",))
     both = gradlab.verify(fn.square, fn.square_reference, {"x": (8, 16)},
                           dtypes=("float32", "float64"))
-    assert alone.frame["baseline_fro_u"].iloc[0] == both.frame["baseline_fro_u"].iloc[1]
+    assert alone.frame["autograd_fro_u"].iloc[0] == both.frame["autograd_fro_u"].iloc[1]
 
 
 def test_a_wrong_factor_fails_everywhere_and_taylor_says_rate_one():
@@ -166,8 +166,8 @@ def test_given_tensors_are_used_as_given_and_shapes_are_seeded():
     assert dict(a.inputs)["x"] == "given 3x4"
     drawn = [gradlab.verify(fn.square, fn.square_reference, {"x": (64,)}, seed=s).frame
              for s in (0, 0, 1)]
-    assert drawn[0]["baseline_fro"].tolist() == drawn[1]["baseline_fro"].tolist()
-    assert drawn[0]["baseline_fro"].tolist() != drawn[2]["baseline_fro"].tolist()
+    assert drawn[0]["autograd_fro"].tolist() == drawn[1]["autograd_fro"].tolist()
+    assert drawn[0]["autograd_fro"].tolist() != drawn[2]["autograd_fro"].tolist()
 
 
 def test_report_renders_as_text_html_json_and_chart(square_report):
@@ -257,3 +257,18 @@ def test_a_forward_that_raises_away_from_x_leaves_taylor_undecided():
     row = report.frame.iloc[0]
     assert row["status"] == "pass"
     assert "Taylor test not run: the candidate raised RuntimeError: not here" in row["evidence"]
+
+
+def test_the_json_keeps_the_yardsticks_old_names_for_one_release(square_report):
+    """The yardstick is "autograd" in every output; verify --json still carries its 0.1
+    names ("baseline_*" columns, the worst entries' "composite") through 0.2."""
+    from gradlab.verification.report import OLD_JSON_KEYS, OLD_WORST_KEY
+
+    doc = square_report.to_json_dict()
+    row = doc["verdicts"][0]
+    assert OLD_JSON_KEYS["baseline_max_u"] == "autograd_max_u"
+    for old, new in OLD_JSON_KEYS.items():
+        assert row[old] == row[new], old
+    entry = doc["worst"][0]["entries"][0]
+    assert entry[OLD_WORST_KEY] == entry["autograd"]
+    assert "autograd/u" in str(square_report) and "composite" not in str(square_report)

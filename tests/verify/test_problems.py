@@ -43,9 +43,9 @@ def expect(name: str, candidate: str, size: int, dtype: str) -> tuple:
         else (C, C, P, P),
         ("seed", "wrong-mean"): (F, F, P, P),
         ("seed", "transposed"): (F, P, P, P),
-        # ∂x of the seed layer's float32 composite errs by ~13 u normwise at width 64,
+        # ∂x of the seed layer's float32 autograd errs by ~13 u normwise at width 64,
         # above a 10 u pattern; the check along the truth sees the pattern in full. In
-        # bfloat16 and float16 the composite's ∂g is itself off in scale by several u
+        # bfloat16 and float16 autograd's ∂g is itself off in scale by several u
         # (u = sqrt(mean(a²)) rounded once for every entry), so ∂g may be too coarse.
         ("seed", "pattern"): (F, F, F, F) if dtype == "float32" else (F, F, EITHER, F),
         # At width 64 in float32 the seed layer's ∂W moves by 16.8 u in one entry when
@@ -116,9 +116,9 @@ def test_planted_10u_and_20u_bugs_fail_at_every_width(name, width):
     """The 10 u pattern bug and the 20 u single-entry bug never pass, in float32 and
     bfloat16, at widths 64 to 4096 (seed 0). The pattern bug fails on every gradient
     in float32 (the check along the truth sees its 10 u in full), and in bfloat16 but
-    where the composite's own error along the truth is several u (the seed layer's
+    where autograd's own error along the truth is several u (the seed layer's
     ∂g: its u = sqrt(mean(a²)) rounds once for every entry); the single-entry row
-    fails. The seed layer's float32 composite errs by ~10 u on ∂W at large widths, so
+    fails. The seed layer's float32 autograd errs by ~10 u on ∂W at large widths, so
     its max-norm threshold can exceed a 20 u entry and such a row is too coarse (see
     bench/calibrate_verify.py and docs/verify.md)."""
     pattern = PROBLEMS[name].verify("pattern", width, ("float32", "bfloat16"))
@@ -128,12 +128,12 @@ def test_planted_10u_and_20u_bugs_fail_at_every_width(name, width):
     rows = pattern.frame
     assert set(rows.loc[rows["dtype"] == "float32", "status"]) == {F}, rows["evidence"]
     coarse = rows[rows["status"] != F]
-    assert set(coarse["status"]) <= {C} and (coarse["baseline_scale_u"] >= 3).all(), \
+    assert set(coarse["status"]) <= {C} and (coarse["autograd_scale_u"] >= 3).all(), \
         coarse[["dtype", "input", "evidence"]]
     first = entry.frame["input"] == entry.frame["input"].iloc[0]
     if name == "layernorm":
         assert set(entry.frame[first]["status"]) == {F}
-    else:  # the seed layer's ∂W: fail, or too coarse where its composite errs by ~10 u
+    else:  # the seed layer's ∂W: fail, or too coarse where its autograd errs by ~10 u
         assert F in set(entry.frame[first]["status"]) and \
             set(entry.frame[first]["status"]) <= {F, C}
         coarse = entry.frame[first & (entry.frame["status"] == C)]

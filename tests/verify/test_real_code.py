@@ -184,7 +184,7 @@ def test_worst_lists_the_largest_errors_with_their_values():
     report = gradlab.verify(Float32Inside.apply, torch.tanh, {"x": (16, 16)},
                             dtypes=("float64", "float32"), seed=1)
     worst = report.worst(input="x", dtype="float64", k=4)
-    assert list(worst.columns) == ["dtype", "input", "index", "candidate", "composite",
+    assert list(worst.columns) == ["dtype", "input", "index", "candidate", "autograd",
                                    "truth", "error_u", "at_kink"]
     assert len(worst) == 4
     errors = list(worst["error_u"])
@@ -194,10 +194,10 @@ def test_worst_lists_the_largest_errors_with_their_values():
     assert top["error_u"] == pytest.approx(report.rows[0]["err_max_u"])
     assert abs(top["candidate"] - top["truth"]) / peak / 2.0**-53 == pytest.approx(
         top["error_u"])
-    assert math.isnan(top["composite"])           # float64's truth is the composite
+    assert math.isnan(top["autograd"])           # float64's truth is autograd itself
     both = report.worst(k=2)
     assert set(both["dtype"]) == {"float64", "float32"} and len(both) == 4
-    assert not math.isnan(both[both["dtype"] == "float32"].iloc[0]["composite"])
+    assert not math.isnan(both[both["dtype"] == "float32"].iloc[0]["autograd"])
 
 
 @pytest.mark.parametrize("kwargs, word", [({"k": 0}, "k"), ({"k": 101}, "k"),
@@ -221,7 +221,7 @@ def test_the_text_report_and_the_json_carry_the_worst_entries():
     first = doc["worst"][0]
     assert (first["dtype"], first["input"]) == ("float64", "x") and len(first["entries"]) == 10
     assert first["entries"][0]["index"] == list(top["index"])
-    assert first["entries"][0]["composite"] == "nan"
+    assert first["entries"][0]["autograd"] == "nan"
 
 
 # The allowance's parts

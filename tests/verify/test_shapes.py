@@ -33,7 +33,7 @@ def test_one_row_per_dtype_and_a_right_backward_passes(shape, seed):
 @given(rows=st.integers(1, 4), width=st.integers(8, 96), seed=seeds)
 def test_layernorm_right_backwards_never_fail_and_planted_bugs_never_pass(rows, width, seed):
     """From width 8. At widths 3 and 4, ∂x is a near-cancellation of O(1) terms and
-    one composite evaluation is a poor sample of rounding: with the current floors
+    one autograd evaluation is a poor sample of rounding: with the current floors
     F.layer_norm or the hand-written backward failed 6 of 120 runs at width 3 and 3
     of 120 at width 4 (rows 1 and 4, seeds 0–29), none from width 6 to 64. Those
     widths are in bench/calibrate_verify.py's data for the floors."""

@@ -20,7 +20,7 @@ DTYPES = ("float64", "float32", "bfloat16", "float16")
     ("seed", "transposed", 64),
 ], ids=lambda v: str(v))
 def test_deltas_are_the_reports_errors_per_element(name, candidate, size):
-    """max|Δ| / max|T| is the report's err_max, the composite's its baseline_max:
+    """max|Δ| / max|T| is the report's err_max, autograd's its autograd_max:
     the maps are of the very draws the verdicts judge."""
     prob = problem(name)
     cand = prob.candidate(candidate)
@@ -34,10 +34,10 @@ def test_deltas_are_the_reports_errors_per_element(name, candidate, size):
             assert delta.dtype == torch.float64 and (delta >= 0).all()
             assert float(delta.max()) / deltas.peak[name_] == row["err_max"]
             if dtype == "float64":
-                assert deltas.composite == {}, "float64's truth is the composite itself"
+                assert deltas.autograd == {}, "float64's truth is autograd itself"
             else:
-                composite = float(deltas.composite[name_].max()) / deltas.peak[name_]
-                assert composite == row["baseline_max"]
+                autograd = float(deltas.autograd[name_].max()) / deltas.peak[name_]
+                assert autograd == row["autograd_max"]
 
 
 def test_a_raising_candidate_gives_a_failure_not_an_exception():
@@ -48,7 +48,7 @@ def test_a_raising_candidate_gives_a_failure_not_an_exception():
 
     deltas = gradient_deltas(raising, prob.reference, prob.inputs(64), "float32")
     assert deltas.candidate == {} and "raised RuntimeError: boom" in deltas.failure
-    assert set(deltas.composite) == {"x"}, "the composite is still drawn"
+    assert set(deltas.autograd) == {"x"}, "autograd is still drawn"
 
 
 def test_an_input_that_overflows_the_dtype_is_named():

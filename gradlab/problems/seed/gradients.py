@@ -296,7 +296,8 @@ def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = 
             dW, overflow = kron_weight(*args, variant)
             grads = {"W": dW}
         else:
-            raise GradlabError(f"method must be one of {', '.join(METHODS)} (got {name!r})")
+            raise GradlabError(f"method must be one of {', '.join(METHODS)} (got "
+                               f"{name!r})", "method")
     seconds = time.perf_counter() - start
     ran = {dtype_name(t.dtype) for t in grads.values()}
     note = overflow if name == "kron" else None

@@ -263,7 +263,7 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None,
         precision = FLOAT64_REFERENCE if float64_reference is None else float64_reference
         if precision not in (LONGDOUBLE, DOUBLE_DOUBLE):
             raise GradlabError(f"float64_reference must be {LONGDOUBLE} or {DOUBLE_DOUBLE} "
-                               f"(got {precision!r})")
+                               f"(got {precision!r})", "float64_reference")
     longdouble = precision == LONGDOUBLE
 
     def wide(t):

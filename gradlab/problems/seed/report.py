@@ -92,7 +92,7 @@ def to_table(check: Check) -> str:
         body.append([name, run.dtype, _g(check.max_abs_diff.get(name)), _g(e.abs_err),
                      _g(e.rel_err), _g(e.err_u), _g(e.fro_u), str(e.nonfinite),
                      f"{run.seconds:.2g}",
-                     v.status if v else "baseline"])
+                     v.status if v else "yardstick"])
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     for row in [header, *body]:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

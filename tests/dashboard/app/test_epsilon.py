@@ -115,11 +115,17 @@ def test_oversized_url_is_refused_with_a_message(params, words):
     assert len(specs(at)) == 3, "the default view still renders"
 
 
-def test_oversized_widget_value_is_an_error():
+def test_oversized_widget_value_is_an_error_naming_the_widget():
+    """A typed value's error names the box by its label (the view's WIDGETS table)."""
+    from dashboard.epsilon import EpsilonView
+
     at = page("epsilon").run()
     at.text_input(key=K + "m").set_value("1e23").run()
     assert not at.exception
-    assert at.error and "m must be ≤ 256 for the ε study (got 1000000" in at.error[0].value
+    label = EpsilonView.WIDGETS["m"]
+    assert label == at.text_input(key=K + "m").label
+    assert at.error and at.error[0].value.startswith(
+        f"{label} must be ≤ 256 for the ε study (got 1000000")
 
 
 def test_bad_fd_m_in_the_url_is_named_fd_m_and_the_rest_is_kept():

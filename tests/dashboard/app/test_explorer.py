@@ -187,8 +187,8 @@ def test_url_eps_keeps_its_digits():
 
 @pytest.mark.parametrize("typed, words", [
     ("1e23", ["m=100000000000000000000000", "memory budget"]),
-    ("many", ["m must be an integer", "'many'"]),
-    ("0", ["m must be ≥ 1"]),
+    ("many", ["m (outputs) must be an integer", "'many'"]),  # the box's label
+    ("0", ["m (outputs) must be ≥ 1"]),
 ], ids=["1e23", "word", "zero"])
 def test_a_typed_size_is_parsed_not_read_as_1(typed, words):
     """A browser number box reads "1e23" as 1 and runs m = 1; a text box is parsed here."""

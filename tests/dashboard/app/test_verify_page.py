@@ -54,7 +54,7 @@ def test_default_view_renders_verdicts_and_charts(default):
     assert len(charts) == 4, "verdict chart, two |Δ| maps, the size chart"
     assert all(has_log_scale(spec) for spec in charts)
     names = titles(default)
-    assert names[1] == "|candidate − truth|, ∂x" and names[2] == "|composite − truth|, ∂x"
+    assert names[1] == "|candidate − truth|, ∂x" and names[2] == "|autograd − truth|, ∂x"
     assert "against size" in names[3]
     assert dict(default.query_params) == {}, "the default view keeps a clean URL"
 
