@@ -46,8 +46,8 @@ NO_VARIANT = "none"
 EPS_CHOICES = (0.0, 1e-12, 1e-10, 1e-8, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1)
 SCALE_CHOICES = (1.0, 1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
 #: The Explorer's kron budget: J past it is skipped (with the reason shown), so
-#: a widget change re-renders within a second. In half precision on the CPU,
-#: kron with a 256 MiB J (m = n = 512) alone takes 0.3–1.3 s.
+#: a widget change re-renders within a second (docs/benchmarks.md, "Figures behind
+#: the code": kron's time at larger J).
 EXPLORER_KRON_BYTES = 64 * MiB
 
 

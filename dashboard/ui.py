@@ -211,8 +211,7 @@ def release_memory() -> None:
     ``malloc_trim``), after a computation that allocated large tensors. Freed memory
     otherwise stays resident in the heap's arenas, so a server's memory would follow
     the number of cases computed, not the largest one (Dask's workers trim the same
-    way). Measured in-process on 24 checks of m = n = 1024: 454 MiB resident before a
-    trim, 343 MiB after."""
+    way; docs/benchmarks.md, "Figures behind the code", has what it saves)."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 

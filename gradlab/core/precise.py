@@ -22,9 +22,9 @@ __all__ = [
 
 BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
 # The reference's own two passes (a = X Wᵀ, Rows W) widen W a block at a time and
-# make one product per block: 4× bigger blocks (2 MiB of float64, in L3) halve the
-# float64 reference at m = n = 4096 (28 → 13 ms); the comparisons, which make a
-# dozen passes over each block, stay at BLOCK_ENTRIES.
+# make one product per block: 4× bigger blocks (2 MiB of float64, in L3) make the
+# float64 reference much faster (docs/benchmarks.md, "Figures behind the code"); the
+# comparisons, which make a dozen passes over each block, stay at BLOCK_ENTRIES.
 WIDEN_ENTRIES = 1 << 18
 
 
@@ -45,8 +45,8 @@ def abs_max(x) -> float:
     if isinstance(x, torch.Tensor):
         if not x.numel():
             return 0.0
-        # One pass: aminmax is 2× faster than abs().max() (and vector_norm(x, inf)
-        # 6× slower) on the CPU; a NaN makes both ends NaN.
+        # One pass, the fastest on the CPU (docs/benchmarks.md, "Figures behind the
+        # code"); a NaN makes both ends NaN.
         low, high = (float(v) for v in torch.aminmax(x))
         return worst(-low, high) + 0.0  # + 0.0: an all-zero x gives 0.0, not -0.0
     return float(np.abs(x).max()) if x.size else 0.0

@@ -16,9 +16,9 @@ from gradlab.sweep.executor import usable_cores
 
 __all__ = ["local_workers", "PRELOAD", "preload", "start_early", "start_method"]
 
-#: What the fork server imports before it forks the first worker. Two workers on two
-#: cores took 4.6–4.8 s to import torch and gradlab after a 1.5–1.7 s start, and
-#: 1.6–1.8 s to close; forked, 4.5–4.9 s start to closed (docs/benchmarks.md).
+#: What the fork server imports before it forks the first worker, so each worker
+#: starts without importing torch itself (docs/benchmarks.md, "Figures behind the
+#: code").
 PRELOAD = ("distributed", "torch", "gradlab.sweep.cluster")
 
 
