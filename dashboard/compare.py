@@ -20,6 +20,7 @@ import pandas as pd
 
 from dashboard.formatting import labels, short_number
 from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.provenance import PROVENANCE_COLUMNS
 from gradlab.sweep.schema import CASE_COLUMNS
 
 #: View field → the result column it filters ("" keeps every value, aggregated): the
@@ -41,8 +42,9 @@ class CompareView:
     pick_variant: str = ""
 
 
-#: Where a file was computed (the summary shows each).
-PROVENANCE = ("torch_version", "gradlab_version", "device", "threads", "python_version")
+#: Where a file was computed (the summary shows each): the provenance columns that say
+#: what computed it, not where or when (worker, timestamp).
+PROVENANCE = tuple(c for c in PROVENANCE_COLUMNS if c not in ("worker", "timestamp"))
 #: The grid's columns the summary lists, with their headers.
 GRID = {"seed": "seeds", "eps": "ε", "eps_placement": "placements", "variant": "variants",
         "scale": "scales", "batch": "batch"}

@@ -1,21 +1,21 @@
-"""Running the corpus through ``gradlab.verify`` into one frame, serially or on Dask
-(the sweep engine's clusters: gradlab/sweep/cluster.py).
+"""Running the corpus through ``gradlab.verify`` into one frame, serially or on Dask (the
+sweep engine's clusters: gradlab/sweep/cluster.py).
 
-Each (entry, seed) becomes ``verify(entry.candidate, entry.reference,
-entry.inputs, dtypes, seed)``'s rows, with the corpus columns first (``entry``,
-``op``, ``family``, ``sample``, ``reference_kind``, ``entry_seed``) and the
-entry's ``note`` and ``worker`` last; each Skipped becomes one row with status
-``skipped`` and its reason as the evidence (its dtype when the reason is one
+Each (entry, seed) becomes ``verify(entry.candidate, entry.reference, entry.inputs,
+dtypes, seed)``'s rows, with the corpus columns first (``entry``, ``op``, ``family``,
+``sample``, ``reference_kind``, ``entry_seed``), then verify's (ending with the
+provenance, ``worker`` among it) and the entry's ``note``; each Skipped becomes one row
+with status ``skipped`` and its reason as the evidence (its dtype when the reason is one
 dtype's). Every row carries the provenance. An entry whose verify call raises
 (GradlabError: the reference raises, a bad input; or anything else) becomes one
-``error`` row per dtype with the message: never a traceback, and the other
-entries' rows are kept.
+``error`` row per dtype with the message: never a traceback, and the other entries' rows
+are kept.
 
-``run_ops`` runs the corpus by op: a Job is one op at one seed, and whoever runs
-it (this process, or a Dask worker: closures are not pickled) builds that op's
-entries itself (``build.op_corpus``; the samples are drawn under
-``torch.manual_seed(seed)`` per op, so they are the same anywhere) and verifies
-them. ``run_corpus`` runs entries built here (the test slice, a hand-made entry).
+``run_ops`` runs the corpus by op: a Job is one op at one seed, and whoever runs it
+(this process, or a Dask worker: closures are not pickled) builds that op's entries
+itself (``build.op_corpus``; the samples are drawn under ``torch.manual_seed(seed)`` per
+op, so they are the same anywhere) and verifies them. ``run_corpus`` runs entries built
+here (the test slice, a hand-made entry).
 """
 
 from __future__ import annotations
@@ -42,15 +42,14 @@ if TYPE_CHECKING:
 
     from gradlab.sweep.executor import Executor
 
-__all__ = ["COLUMNS", "CORPUS_COLUMNS", "Job", "jobs_for", "run_corpus", "run_job",
-           "run_ops", "skipped_row"]
+__all__ = ["COLUMNS", "CORPUS_COLUMNS", "entry_rows", "Job", "jobs_for", "op_of", "run_corpus",
+           "run_job", "run_ops", "sample_of", "skipped_row"]
 
 #: The corpus columns, before verify's (gradlab/verification/report.py: COLUMNS).
 CORPUS_COLUMNS = ("entry", "op", "family", "sample", "reference_kind", "entry_seed")
 COLUMNS = (*CORPUS_COLUMNS, *VERIFY_COLUMNS, "note")  # verify's end with the provenance
 Progress = Callable[[int, int, float], None]
 Cancel = Callable[[], bool]
-RESULT_SECONDS = 60.0  # to fetch a finished job's rows from its worker
 Rows = tuple[list[dict], list[dict]]  # (the entries' rows, the skips' rows)
 
 
@@ -236,8 +235,9 @@ def _frame(done: dict[int, Rows], total: int, skips: Sequence[dict] = ()) -> pd.
 
 def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int, Rows]:
     """Each job on the cluster, one task each; the rows by job index (the sweep's
-    collector: a task whose worker died runs again, and with no worker left the jobs
-    still waiting become error rows)."""
+    collector: a task that fails becomes error rows, one whose worker died runs
+    again, with no worker left the jobs still waiting become error rows, and on the
+    way out those still waiting are cancelled)."""
     from gradlab.sweep.cluster import collect, connect, without_gradlab
     from gradlab.sweep.points import reason
 
@@ -253,34 +253,8 @@ def _run_dask(jobs: list[Job], executor: Executor, progress, cancel) -> dict[int
         run = f"gradlab-ops-{uuid.uuid4().hex[:12]}"
         futures = {client.submit(run_job, job, threads, key=f"{run}-{i}", pure=False): i
                    for i, job in enumerate(jobs)}
-        try:
-            return collect(client, futures, len(jobs),
-                           read=lambda future, i: _job_rows(future, jobs[i]),
-                           never_ran=lambda i, why: (_job_error(jobs[i], f"error: {why}",
-                                                                provenance("cpu")), []),
-                           size=lambda rows: 1, progress=progress, cancel=cancel,
-                           executor=executor)
-        finally:
-            waiting = [f for f in futures if f.status == "pending"]
-            if waiting:
-                with contextlib.suppress(Exception):
-                    client.cancel(waiting, force=True)
-
-
-def _job_rows(future, job: Job) -> Rows | None:
-    """A finished task's rows; a failed one's error rows; None while it is pending
-    again (its worker died and Dask runs it elsewhere)."""
-    from gradlab.sweep.points import reason
-
-    try:
-        if future.status == "finished":
-            return future.result(timeout=RESULT_SECONDS)
-        if future.status in ("pending", "lost"):
-            return None
-        future.result(timeout=RESULT_SECONDS)  # raises: why it failed or was cancelled
-        why = f"the task ended {future.status}"
-    except Exception as exc:  # noqa: BLE001 (a task that failed: its error rows)
-        if future.status in ("pending", "lost"):
-            return None
-        why = reason(exc)
-    return _job_error(job, f"error: {why}", provenance("cpu")), []
+        return collect(client, futures, len(jobs),
+                       failed=lambda i, why: (_job_error(jobs[i], f"error: {why}",
+                                                         provenance("cpu")), []),
+                       size=lambda rows: 1, progress=progress, cancel=cancel,
+                       executor=executor)

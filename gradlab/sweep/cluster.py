@@ -56,11 +56,15 @@ from gradlab.sweep.forkserver import preload, start_method
 from gradlab.sweep.grid import Sweep
 from gradlab.sweep.points import Cancel, Progress, failed_rows, group_rows, reason
 
+__all__ = ["case_cost", "collect", "connect", "local_cluster", "plan", "QUIET", "run_on_client",
+           "run_on_dask", "run_unit", "SCHEDULING", "undo_nanny_malloc", "Unit",
+           "without_gradlab"]
+
 TICK = 0.2  # seconds between polls of cancel, and of the cluster's workers
 HEARTBEAT = 1.0  # seconds between progress calls while no unit completes
 NO_WORKER_SECONDS = 60.0  # the units still waiting with no worker this long: error rows
 CONNECT_SECONDS = 10.0  # to reach a running scheduler
-RESULT_SECONDS = 60.0  # to fetch a finished unit's rows from its worker
+RESULT_SECONDS = 60.0  # to fetch a finished task's result (a unit's rows) from its worker
 CLOSE_SECONDS = 20.0
 
 
@@ -77,9 +81,9 @@ class Unit:
         return len(self.cases) * len(sweep.variants)
 
 
-#: A point's time per dtype, relative to float32, at m = n = 4096: docs/benchmarks.md, "The
-#: sweep runner" (float64 3.37 s, float32 1.28 s, bfloat16 1.02 s, float16 3.68 s for 9
-#: points each). float64 has the long double reference; CPU float16 arithmetic is slow.
+#: A point's time per dtype, relative to float32, at m = n = 4096 (measured in
+#: docs/benchmarks.md, "The sweep runner"). float64 has the long double reference; CPU
+#: float16 arithmetic is slow.
 DTYPE_WEIGHT = {"float64": 2.6, "float32": 1.0, "bfloat16": 0.8, "float16": 2.9}
 
 
@@ -170,16 +174,16 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
     """``run_on_dask`` on a connected client; on the way out, by any path, the units
     still waiting are cancelled."""
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    name = f"workers {executor.workers}" if executor.workers else \
-        f"scheduler {executor.scheduler}"
+    parameter = "workers" if executor.workers else "scheduler"
+    name = f"{parameter} {executor.workers or executor.scheduler}"
     try:
         missing = without_gradlab(client)
     except Exception as exc:  # noqa: BLE001 (the scheduler went away: say so, no traceback)
-        raise GradlabError(f"{name}: {reason(exc)}") from None
+        raise GradlabError(f"{name}: {reason(exc)}", parameter) from None
     if missing:
         raise GradlabError(f"{name}: {' and '.join(missing)} cannot import "
                            f"{__name__}; install this gradlab there or set PYTHONPATH to "
-                           "this checkout (docs/sweeps.md)")
+                           "this checkout (docs/sweeps.md)", parameter)
     units = plan(sweep, limits, executor.workers or _thread_slots(client) or 1)
     threads = executor.threads_per_worker() if executor.workers else 0
     run = f"gradlab-sweep-{uuid.uuid4().hex[:12]}"
@@ -187,13 +191,7 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
                              key=f"{run}-{unit.index}", priority=len(units) - rank,
                              pure=False): unit
                for rank, unit in enumerate(units)}
-    try:
-        done = _collect(client, futures, sweep, progress, cancel, device, executor)
-    finally:
-        waiting = [f for f in futures if f.status == "pending"]
-        if waiting:  # best effort: the scheduler may be gone
-            with contextlib.suppress(Exception):
-                client.cancel(waiting, force=True)
+    done = _collect(client, futures, sweep, progress, cancel, device, executor)
     rows: list[dict] = []
     for index in sorted(done):
         for row in done[index]:
@@ -206,10 +204,9 @@ def run_on_client(client: Client, sweep: Sweep, limits: Limits, progress: Progre
 #: with the sweep's tasks and which serves no dashboard (docs/benchmarks.md, "Dask's
 #: background work"). Each worker's statistical profiler samples the running task's
 #: stack every 10 ms, holding the GIL; every server's event-loop health check ticks
-#: every 20 ms; the system and memory monitors poll 2 and 10 times a second. On the
-#: 2-core machine that was 1.6–3.0 s of the calling process's CPU (the scheduler and
-#: the nannies live in it) and 1.4–2.4 s of each worker's, beside its task, over a
-#: 22–29 s sweep; with these settings 0.65–0.70 s and 0.14–0.37 s.
+#: every 20 ms; the system and memory monitors poll 2 and 10 times a second. What that
+#: costs the calling process and each worker, with Dask's settings and with these, is
+#: measured there.
 QUIET = {
     "distributed.worker.profile.enabled": False,  # its pages are not served here
     "distributed.admin.tick.interval": "500ms",  # warns of a loop blocked ≥ 3 s still
@@ -219,9 +216,9 @@ QUIET = {
 
 #: A local cluster's scheduler sends a worker its next unit only when the worker is
 #: free. Dask's default, worker-saturation 1.1, sends a one-thread worker
-#: ceil(1.1) = 2 units, so the unit next in line could wait behind a 10 s m = n = 4096
-#: unit while the other worker idled: in five traced runs of the default sweep the two
-#: workers finished 0.0–3.0 s apart, against 0.0–1.0 s with 1.0 (docs/benchmarks.md).
+#: ceil(1.1) = 2 units, so the unit next in line could wait behind a long m = n = 4096
+#: unit while the other worker idled (traced in docs/benchmarks.md: the two workers
+#: finish further apart with Dask's default than with 1.0).
 SCHEDULING = {"distributed.scheduler.worker-saturation": 1.0}
 
 
@@ -267,9 +264,9 @@ class connect:
             self.__exit__(None, None, None)
             if ex.workers:
                 raise GradlabError(f"workers {ex.workers}: could not start a local Dask "
-                                   f"cluster: {reason(exc)}") from None
+                                   f"cluster: {reason(exc)}", "workers") from None
             raise GradlabError(f"scheduler {ex.scheduler}: could not connect within "
-                               f"{CONNECT_SECONDS:g} s: {reason(exc)}") from None
+                               f"{CONNECT_SECONDS:g} s: {reason(exc)}", "scheduler") from None
         return self.client
 
     def __exit__(self, *exc_info):
@@ -318,83 +315,98 @@ def _collect(client: Client, futures: dict[Future, Unit], sweep: Sweep,
     units = {unit.index: unit for unit in futures.values()}
     return collect(client, {future: unit.index for future, unit in futures.items()},
                    sweep.points,
-                   read=lambda future, i: _rows_of(future, units[i], sweep, device),
-                   never_ran=lambda i, why: _here(failed_rows(units[i].cases, sweep.variants,
-                                                              why), device),
+                   failed=lambda i, why: _here(failed_rows(units[i].cases, sweep.variants,
+                                                           why), device),
                    size=len, progress=progress, cancel=cancel, executor=executor)
 
 
-def collect(client: Client, futures: dict, total: int, read: Callable, never_ran: Callable,
-            size: Callable, progress: Progress | None, cancel: Cancel | None,
-            executor: Executor) -> dict:
+def collect(client: Client, futures: dict, total: int, failed: Callable, size: Callable,
+            progress: Progress | None, cancel: Cancel | None, executor: Executor) -> dict:
     """The result of each task, by its key in ``futures`` (future → key), as they
-    complete: ``read(future, key)`` gives a finished or failed task's result, or
-    None when the task is pending again (its worker died: it is waited for again).
-    With no worker at all for NO_WORKER_SECONDS, every task still waiting gets
-    ``never_ran(key, why)``. ``progress(done, total, elapsed)`` counts ``size`` of
+    complete. A task that failed or was cancelled, or whose result cannot be fetched
+    within RESULT_SECONDS, gets ``failed(key, why)`` (``why``: 'TypeName: message');
+    one whose worker died is waited for again (Dask runs it elsewhere); with no
+    worker at all for NO_WORKER_SECONDS, every task still waiting gets
+    ``failed(key, why)`` too. ``progress(done, total, elapsed)`` counts ``size`` of
     each result, at least every HEARTBEAT seconds; ``cancel()`` is polled every
-    TICK: the results so far come back. The sweep and the op corpus both collect
+    TICK: the results so far come back. On the way out, by any path, the tasks still
+    pending are cancelled on the cluster. The sweep and the op corpus both collect
     this way."""
     arrived: queue.Queue = queue.Queue()
     for future in futures:
         future.add_done_callback(arrived.put)
     pending = dict(futures)
+    # Read while Dask had lost its result: waited for again once Dask has it pending
+    # (or done) again. Dask calls a done callback at once for a lost future, so
+    # asking for one now would hand it straight back, again and again.
+    lost: set = set()
     done: dict = {}
     count = 0
     start = last_call = last_check = time.perf_counter()
     workerless_since = None
-    while pending:
-        if cancel is not None and cancel():
-            break
-        try:
-            future = arrived.get(timeout=TICK)
-        except queue.Empty:
-            future = None
-        now = time.perf_counter()
-        if future is not None and future in pending:
-            result = read(future, pending[future])
-            if result is None:  # being computed again (its worker died): wait for it
-                future.add_done_callback(arrived.put)
-                continue
-            done[pending.pop(future)] = result
-            count += size(result)
-        elif now - last_check >= HEARTBEAT:
-            last_check = now
-            if _thread_slots(client):
-                workerless_since = None
-            elif workerless_since is None:
-                workerless_since = now
-            elif now - workerless_since >= NO_WORKER_SECONDS:
-                why = (f"no Dask worker for {NO_WORKER_SECONDS:g} s at "
-                       f"{executor.describe()}; this point was never run")
-                for key in pending.values():
-                    done[key] = never_ran(key, why)
+    try:
+        while pending:
+            if cancel is not None and cancel():
+                break
+            try:
+                future = arrived.get(timeout=TICK)
+            except queue.Empty:
+                future = None
+            now = time.perf_counter()
+            if future is not None and future in pending:
+                outcome = _outcome(future)
+                if outcome is None:  # its worker died: Dask computes it again
+                    lost.add(future)
+                    future = None  # nothing new to report
+                else:
+                    key = pending.pop(future)
+                    result, why = outcome
+                    done[key] = result if why is None else failed(key, why)
                     count += size(done[key])
-                pending.clear()
-        if progress is not None and (future is not None or now - last_call >= HEARTBEAT):
-            last_call = now
-            progress(count, total, now - start)
+            for again in [f for f in lost if f.status != "lost"]:
+                lost.discard(again)
+                again.add_done_callback(arrived.put)
+            if now - last_check >= HEARTBEAT:
+                last_check = now
+                if _thread_slots(client):
+                    workerless_since = None
+                elif workerless_since is None:
+                    workerless_since = now
+                elif now - workerless_since >= NO_WORKER_SECONDS:
+                    why = (f"no Dask worker for {NO_WORKER_SECONDS:g} s at "
+                           f"{executor.describe()}; this point was never run")
+                    for key in pending.values():
+                        done[key] = failed(key, why)
+                        count += size(done[key])
+                    pending.clear()
+            if progress is not None and (future is not None or now - last_call >= HEARTBEAT):
+                last_call = now
+                progress(count, total, now - start)
+    finally:
+        waiting = [f for f in futures if f.status == "pending"]
+        if waiting:  # best effort: the scheduler may be gone
+            with contextlib.suppress(Exception):
+                client.cancel(waiting, force=True)
     return done
 
 
-def _rows_of(future: Future, unit: Unit, sweep: Sweep, device: str) -> list[dict] | None:
-    """A completed unit's rows: its own, or error rows saying why it has none; None
-    when the unit is pending again (its result was on a worker that died)."""
+def _outcome(future: Future) -> tuple[object, str | None] | None:
+    """A completed task's (result, None), or (None, why) when it failed, was
+    cancelled or its result cannot be fetched; None when it is pending or lost again
+    (its worker died, before it finished or while its result was fetched)."""
     try:
         if future.status == "finished":
-            return future.result(timeout=RESULT_SECONDS)
+            return future.result(timeout=RESULT_SECONDS), None
         if future.status == "error":
-            why = reason(future.exception(timeout=RESULT_SECONDS))
-        elif future.status == "cancelled":
+            return None, reason(future.exception(timeout=RESULT_SECONDS))
+        if future.status == "cancelled":
             future.result(timeout=0)  # raises, saying why Dask cancelled it
-            why = "cancelled by Dask"
-        else:
-            return None
-    except Exception as exc:  # noqa: BLE001 (a unit that cannot be read is its rows' error)
+            return None, "cancelled by Dask"
+        return None  # pending or lost: Dask computes it again
+    except Exception as exc:  # noqa: BLE001 (a task that cannot be read: say why)
         if future.status in ("pending", "lost"):  # its worker died while we fetched it
             return None
-        why = reason(exc)
-    return _here(failed_rows(unit.cases, sweep.variants, why), device)
+        return None, reason(exc)
 
 
 def _here(rows: list[dict], device: str) -> list[dict]:
