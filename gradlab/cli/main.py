@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 
+from gradlab.cli.dashboard import COMMAND, run_dashboard
 from gradlab.cli.flags import flag_message
 from gradlab.core.errors import GradlabError
 
@@ -18,6 +19,7 @@ REQUIREMENTS = {
     "numpy": "numpy>=2.4,<3",
     "pandas": "pandas>=3.1,<4",
     "altair": "altair>=6.3,<7",
+    "vl_convert": "vl-convert-python>=1.9,<2",
     "tqdm": "tqdm>=4.70,<5",
     "dask": "dask>=2026.8,<2027",
     "distributed": "distributed>=2026.8,<2027",
@@ -59,6 +61,7 @@ def missing_package(exc: ModuleNotFoundError, who: str = "gradlab") -> str | Non
 
 def build_parser() -> argparse.ArgumentParser:
     from gradlab.cli.check import add_check
+    from gradlab.cli.dashboard import add_dashboard
     from gradlab.cli.ops import add_ops
     from gradlab.cli.sweep import add_sweep
     from gradlab.cli.verify import add_verify
@@ -70,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep(sub)
     add_verify(sub)
     add_ops(sub)
+    add_dashboard(sub)
     return parser
 
 
@@ -79,7 +83,10 @@ def main(argv=None) -> int:
     # does (before the parser's imports; gradlab/sweep/forkserver.py imports nothing heavy).
     from gradlab.sweep.forkserver import start_early
 
-    start_early(sys.argv[1:] if argv is None else list(argv))
+    args = sys.argv[1:] if argv is None else list(argv)
+    start_early(args)
+    if args[:1] == [COMMAND]:  # Streamlit's options, not gradlab's: no argparse
+        return run_dashboard(args[1:])
     try:
         args = build_parser().parse_args(argv)
         who = f"the {args.command} command"

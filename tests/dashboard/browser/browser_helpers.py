@@ -71,16 +71,22 @@ class Server:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def start_server(log: Path, env: dict | None = None) -> Server:
-    """Start the dashboard and return once /_stcore/health answers (bounded poll)."""
+def checkout_command(port: int) -> list[str]:
+    """The checkout's dashboard: ``streamlit run app.py`` from the repository root."""
+    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+            "--server.port", str(port), "--server.address", "127.0.0.1",
+            "--browser.gatherUsageStats", "false"]
+
+
+def start_server(log: Path, env: dict | None = None, command=checkout_command,
+                 cwd: Path = ROOT) -> Server:
+    """Start the dashboard (``command(port)``, run in ``cwd``) and return once
+    /_stcore/health answers (bounded poll)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     handle = log.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    process = subprocess.Popen(command(port), cwd=cwd, stdout=handle, stderr=subprocess.STDOUT,
+                               env={**os.environ, **(env or {})})
     server = Server(url, process, log)
     deadline = time.monotonic() + START_TIMEOUT_S
     while not healthy(url):
