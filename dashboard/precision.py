@@ -74,7 +74,7 @@ def error_notes(frame: pd.DataFrame, methods: tuple[str, ...], kron_bytes: int) 
             ran = frame[frame["kron_status"] != "skipped"]
             if len(skipped):
                 notes.append(f"kron did not run at {len(skipped)} point(s) from m = n = "
-                             f"{skipped['m'].min():,} on: J = kron(I_m, xᵀ) would pass the "
+                             f"{skipped['m'].min():,} on: J = kron(I_m, xᵀ) would exceed the "
                              f"kron budget of {kron_bytes / MiB:,.0f} MiB.")
         notes.append(charts.undrawable(ran, f"{method}_rel_err").describe(f"{method}'s error"))
     return [n for n in notes if n]

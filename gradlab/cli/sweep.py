@@ -32,7 +32,7 @@ from gradlab.sweep.grid import VARIANT_NAMES, Sweep
 
 __all__ = [
     "add_sweep", "correct_failures", "executor_from_args", "FLAGS", "run_sweep_command",
-    "run_with_bar", "summarize", "sweep_from_args", "torch_warning"
+    "run_with_bar", "summarize", "sweep_from_args", "torch_warning", "verdict_counts"
 ]
 
 #: --flag → (Sweep field, item type, the word 'all' stands for these).
@@ -180,6 +180,7 @@ def summarize(frame, seconds: float, executor: Executor, where: str) -> int:
     print(f"gradlab: {len(frame)} points in {seconds:.1f} s{ran} → {where}"
           + (f" ({failed} could not run: see the error column)" if failed else ""),
           file=sys.stderr)
+    print(f"gradlab: verdicts: {verdict_counts(frame)}", file=sys.stderr)
     warning = torch_warning(frame)
     if warning:
         print(warning, file=sys.stderr)
@@ -188,6 +189,20 @@ def summarize(frame, seconds: float, executor: Executor, where: str) -> int:
         print(f"gradlab: {alarms} verdicts of the correct derivation (variant none) are "
               f"'fail': see the *_status and *_verdict columns", file=sys.stderr)
     return 1 if alarms else 0
+
+
+def verdict_counts(frame) -> str:
+    """Each analytic method's verdicts counted by status, the methods not asked for left
+    out: "structured 420 pass, 12 degenerate; kron 300 pass, 132 skipped"."""
+    from gradlab.problems.seed.check import NOT_ASKED
+
+    parts = []
+    for column in (c for c in frame.columns if c.endswith("_status")):
+        counts = frame[column][frame[column] != NOT_ASKED].value_counts()
+        if len(counts):
+            text = ", ".join(f"{n} {status or 'not run'}" for status, n in counts.items())
+            parts.append(f"{column.removesuffix('_status')} {text}")
+    return "; ".join(parts) or "none"
 
 
 def correct_failures(frame) -> int:

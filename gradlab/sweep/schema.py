@@ -87,7 +87,9 @@ def _method_columns(name: str) -> dict[str, Column]:
         cols.update({
             f"{name}_status": ("str", "—", "pass, fail (a bug), too-coarse (a known bug below "
                                            "what the check resolves), degenerate (no rounding "
-                                           "yardstick), or skipped"),
+                                           "yardstick), skipped (kron over its budget: "
+                                           "the verdict says why) or not-asked (left out "
+                                           "of the methods)"),
             f"{name}_threshold": ("float", "relative", "the verdict's max-norm threshold on "
                                                        "rel_err: 2·autograd's + c_max·κ·u "
                                                        "(core/verdict.py; NaN: degenerate or "

@@ -41,6 +41,13 @@ def test_the_cli_writes_a_csv_that_pandas_reads_back(tmp_path):
     assert len(read_csv_bytes(out.read_bytes())) == 16
     assert "16/16" in done.stderr  # tqdm's count on stderr
     assert "16 points in" in done.stderr and str(out) in done.stderr
+    # the verdicts counted (the default methods: autograd and structured; kron not asked)
+    counts = (frame["structured_status"].value_counts())
+    line = next(l for l in done.stderr.splitlines() if l.startswith("gradlab: verdicts: "))
+    assert line == "gradlab: verdicts: structured " + ", ".join(
+        f"{n} {status}" for status, n in counts.items()), line
+    assert (frame["kron_status"] == "not-asked").all() and "kron" not in line
+    assert (frame["kron_verdict"] == "not among the methods asked for").all()
 
 
 def test_without_out_the_csv_goes_to_stdout_and_the_bar_to_stderr(capsysbinary):

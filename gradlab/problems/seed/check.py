@@ -24,6 +24,10 @@ __all__ = [
 ]
 
 
+#: The status of a method left out of the ones asked for (``{method}_status``).
+NOT_ASKED = "not-asked"
+
+
 @dataclass(frozen=True)
 class Check:
     """Every method's gradients on one case, their errors against the reference in
@@ -73,8 +77,9 @@ class Check:
     def to_row(self) -> dict:
         """One flat row: the case, then per-method columns, then the context.
 
-        Methods that did not run (kron over its budget) have NaN numbers, an
-        empty status and the reason in ``{method}_skipped``.
+        Methods that did not run have NaN numbers and say why: status ``skipped``
+        with the reason as the verdict (kron over its budget), or ``not-asked`` (a
+        method left out of the ones asked for).
         """
         row = self.case.to_row()
         row["variant"] = self.variant or "none"
@@ -102,12 +107,14 @@ class Check:
             res = self.residual.get(name)
             row[f"{name}_residual"] = math.nan if res is None else res
             if name != "autograd":
-                row[f"{name}_status"] = v.status if v else "skipped"
+                row[f"{name}_status"] = v.status if v else (
+                    "skipped" if name in self.skipped else NOT_ASKED)
                 row[f"{name}_threshold"] = v.threshold if v else math.nan
                 row[f"{name}_threshold_fro"] = v.threshold_in("fro") if v else math.nan
                 row[f"{name}_sensitivity"] = v.sensitivity("fro") if v else math.nan
                 row[f"{name}_sensitivity_max"] = v.sensitivity("max") if v else math.nan
-                row[f"{name}_verdict"] = v.message if v else self.skipped.get(name, "")
+                row[f"{name}_verdict"] = v.message if v else self.skipped.get(
+                    name, "not among the methods asked for")
         row["u_underflow"] = self.u_underflow
         row["notes"] = "; ".join(self.notes)
         return row
