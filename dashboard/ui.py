@@ -233,9 +233,11 @@ def cached(func: Callable, **cache_args) -> Callable:
 # ----------------------------------------------------- sweeps and uploads
 
 
-def keep_options(key: str, options, problems: list[str], name: str) -> None:
+def keep_options(key: str, options, problems: list[str], name: str, default=None) -> None:
     """Drop a widget's state that is not among ``options`` (from a hand-edited URL or
-    an older result), with a problem naming the parameter, before the widget renders."""
+    an older result), with a problem naming the parameter, before the widget renders.
+    A multiselect left with none of its values gets ``default`` (the page's own), so
+    "the default stands" holds."""
     if key not in st.session_state:
         return
     value = st.session_state[key]
@@ -244,7 +246,8 @@ def keep_options(key: str, options, problems: list[str], name: str) -> None:
         if bad:
             problems.append(f"{name}: {', '.join(map(str, bad))} not among "
                             f"{', '.join(map(str, options))}")
-            st.session_state[key] = [v for v in value if v in options]
+            kept = [v for v in value if v in options]
+            st.session_state[key] = kept or list(default or ())
     elif value not in options:
         problems.append(f"{name}: {value!r} not among {', '.join(map(str, options))}")
         st.session_state[key] = options[0]

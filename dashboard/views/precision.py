@@ -24,8 +24,8 @@ st.markdown("How large is rounding? Each method's error in dL/dW against a highe
             "cancel at random) and **n·u** (errors that all add up).")
 
 problems = ui.restore_widgets(DEFAULT, P)
-ui.keep_options(P + "dtypes", DTYPE_NAMES, problems, "dtypes")
-ui.keep_options(P + "methods", METHODS, problems, "methods")
+ui.keep_options(P + "dtypes", DTYPE_NAMES, problems, "dtypes", DEFAULT.dtypes)
+ui.keep_options(P + "methods", METHODS, problems, "methods", DEFAULT.methods)
 ui.keep_options(P + "placement", PLACEMENTS, problems, "placement")
 ui.keep_options(P + "agg", charts.AGGREGATES, problems, "agg")
 ui.keep_options(P + "units", tuple(UNITS), problems, "units")

@@ -30,7 +30,7 @@ st.markdown("The seed's number, **max |analytic − autograd|**, across a grid o
 problems = ui.restore_widgets(FORM, P) + ui.restore_widgets(VIEW, P)
 for name, options in (("dtypes", DTYPE_NAMES), ("placements", PLACEMENTS),
                       ("variants", VARIANT_NAMES), ("methods", METHODS)):
-    ui.keep_options(P + name, options, problems, name)
+    ui.keep_options(P + name, options, problems, name, getattr(FORM, name))
 with st.sidebar:  # not a form: the point count below follows every change
     st.header("Grid")
     st.text_input("dims (m = n)", key=P + "dims",

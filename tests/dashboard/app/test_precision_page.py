@@ -170,3 +170,17 @@ def test_no_method_is_an_error():
     at.multiselect(key=K + "methods").set_value([]).run()
     assert not at.exception
     assert "methods" in at.error[0].value
+
+
+def test_a_url_whose_dtypes_are_all_unknown_keeps_the_default_dtypes():
+    """The URL's bad dtypes are reported and the default stands (issue 20, item 2): the
+    page neither errors nor rewrites the URL to an empty list."""
+    from dashboard.precision import PrecisionView
+
+    at = page("precision")
+    at.query_params.update({"dtypes": "int8"})
+    at.run(timeout=120)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "dtypes: int8 not among" in " ".join(w.value for w in at.warning)
+    assert at.multiselect(key=K + "dtypes").value == list(PrecisionView().dtypes)
+    assert at.query_params.get("dtypes") in (None, [], ""), "no empty dtypes= in the URL"

@@ -280,3 +280,14 @@ def test_list_text_writes_doublings_as_a_range(start, count):
        .map(tuple))
 def test_list_text_reads_back_floats(values):
     assert parse_list(list_text(values), float, "x") == values
+
+
+def test_a_url_whose_dtypes_are_all_unknown_keeps_the_default_dtypes():
+    """"Ignored in the URL (the default stands…)" holds: the widget keeps the default
+    dtypes instead of going empty and erroring (issue 20, item 2)."""
+    at = page("sweep")
+    at.query_params.update({"dims": "2,4", "dtypes": "int8"})
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert "dtypes: int8 not among" in " ".join(w.value for w in at.warning)
+    assert at.multiselect(key=K + "dtypes").value == list(Sweep.default().dtypes)
