@@ -70,3 +70,13 @@ class SweepView:
     pick_variant: str = ""
     pick_scale: str = ""
     pick_batch: str = ""
+
+
+def csv_name(sweep: Sweep) -> str:
+    """The CSV's file name, saying which sweep it holds: its sizes, dtypes and points,
+    e.g. ``gradlab-sweep-mn2-4096-float32-bfloat16-432pts.csv``."""
+    sizes = sweep.sizes()
+    ms, ns = [m for m, _ in sizes], [n for _, n in sizes]
+    span = (f"mn{min(ms)}-{max(ms)}" if sweep.dims
+            else f"m{min(ms)}-{max(ms)}-n{min(ns)}-{max(ns)}")
+    return f"gradlab-sweep-{span}-{'-'.join(sweep.dtypes)}-{sweep.points}pts.csv"

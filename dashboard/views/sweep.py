@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import ui
 from dashboard.formatting import keep_rows, labels, size_text
-from dashboard.sweep import NO_FACET, PLAN_PX, SWEEP_PICKS, SweepForm, SweepView
+from dashboard.sweep import NO_FACET, PLAN_PX, SWEEP_PICKS, SweepForm, SweepView, csv_name
 from dashboard.urlstate import to_query
 from gradlab.charts import sweep as charts
 from gradlab.core.dtypes import DTYPE_NAMES
@@ -178,7 +178,7 @@ st.dataframe(frame, hide_index=True, height=360, column_config={
     c: st.column_config.NumberColumn(format="%.3g") for c in frame.columns
     if c not in exact and frame[c].dtype.kind == "f"})
 complete = frame.attrs.get("complete", True)
-st.download_button("Download the CSV", data=to_csv_bytes(frame), file_name="gradlab-sweep.csv",
+st.download_button("Download the CSV", data=to_csv_bytes(frame), file_name=csv_name(sweep),
                    mime="text/csv", on_click="ignore", type="primary", icon=":material/download:",
                    help="Exactly the rows above, floats at round-trip precision; the Compare "
                         "page reads it back.")

@@ -276,7 +276,8 @@ def verdict(dtype: str, err: Error, autograd: Error, *,
 
     ``kappa``: κ_N ≥ 1 per norm, the problem's first-order error bound over the
     gradient (None: not known); floor_N = (c_N + b_N·κ_N)·u (``rule_floors``).
-    ``bug_effect``: a known mistake's exact effect per norm (relative).
+    ``bug_effect``: a known mistake's exact effect per norm (relative); one that is 0
+    in every norm changes nothing here, and the gradient is judged as a correct one.
     ``envelope``: κ is complete, so autograd past ``DTYPES[dtype].envelope``
     floors means the dtype lost the case (``degenerate``). ``extra``: added to
     each floor, in u (what ``verification.allowance`` measured).
@@ -301,10 +302,11 @@ def verdict(dtype: str, err: Error, autograd: Error, *,
                                     f"{autograd_label} and the truth are finite")
     if any(check.failed for check in checks.values()):
         return make("fail", checks, f"bug: {evidence}")
-    if bug_effect is not None:
+    if bug_effect is not None and any(bug_effect.values()):
         return make(*known_mistake(dtype, checks, bug_effect, evidence))
+    unchanged = "" if bug_effect is None else "; the mistake leaves this gradient unchanged"
     return make("pass", checks,
-                f"rounding: {evidence}; {sensitivity_sentence(checks, info.u)}")
+                f"rounding: {evidence}; {sensitivity_sentence(checks, info.u)}{unchanged}")
 
 
 def rule_floors(dtype: str, kappa: Mapping[str, float] | None,

@@ -273,3 +273,14 @@ def test_the_json_names_the_yardstick_autograd_and_keeps_the_old_key_for_one_rel
     for norm in NORMS:
         assert d["norms"][norm]["autograd"] == d["norms"][norm]["baseline"] == 3 * u
     assert d["err_autograd"] == 3 * u
+
+
+def test_a_mistake_that_changes_nothing_is_judged_as_correct():
+    """A known mistake whose exact effect is 0 in every norm (the seed's eps-missing at
+    ε = 0) is not a resolution limit: the gradient is judged as a correct one, and the
+    verdict says the mistake left it unchanged (issue 20: it read "too-coarse … 0 u")."""
+    u = DTYPES["float32"].u
+    v = verdict("float32", err(u), err(u), bug_effect={"max": 0.0, "fro": 0.0})
+    assert v.status == "pass" and v.message.endswith("the mistake leaves this gradient unchanged")
+    assert verdict("float32", err(u), err(u), bug_effect={"max": 1e-9, "fro": 1e-9}).status \
+        == "too-coarse"

@@ -446,3 +446,12 @@ def test_default_kron_budget_is_256_mib():
     assert Limits().kron_bytes == 256 * MiB
     assert Case(512, 512, dtype="float16").kron_bytes() == Limits().kron_bytes
     assert Case(512, 512, dtype="float32").kron_bytes() > Limits().kron_bytes
+
+
+def test_eps_missing_at_eps_0_is_no_mistake_at_all():
+    """At ε = 0 dropping ε changes nothing: every dtype's analytic verdicts pass, saying so."""
+    for dtype in ("float64", "float32"):
+        check = run_check(Case(m=8, n=8, dtype=dtype, eps=0.0), variant="eps-missing")
+        assert check.bug_effect == {"max": 0.0, "fro": 0.0}
+        for v in check.verdicts.values():
+            assert v.status == "pass" and "unchanged" in v.message, v.message
