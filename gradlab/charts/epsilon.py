@@ -20,7 +20,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradlab.charts.style import dtype_color, legend_at, present_dtypes
+from gradlab.charts.style import dtype_color, legend_at, log_axis, present_dtypes
 from gradlab.problems.seed.case import PLACEMENTS
 from gradlab.problems.seed.gradients import METHODS
 from gradlab.studies.epsilon import FLAGS, error_frame, flag_frame
@@ -93,7 +93,7 @@ def _study_chart(values: pd.DataFrame, flags: pd.DataFrame, order: list[str],
     kinds = [k for k in FLAGS if k in set(flags["flag"])]
     y = alt.Y("value:Q", title=y_title,
               scale=alt.Scale(type="log", domain=log_domain(values["value"])),
-              axis=alt.Axis(format="~e", grid=True, minExtent=AXIS_PX))
+              axis=log_axis(minExtent=AXIS_PX))
     drawable = values[np.isfinite(values["value"]) & (values["value"] > 0)]
     placements = [p for p in PLACEMENTS if p in set(values["eps_placement"])]
     rows = []

@@ -6,7 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradlab.charts.style import dtype_scale
+from gradlab.charts.style import dtype_scale, log_axis
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.studies.finite_diff import optimum, theory_step
 
@@ -24,7 +24,7 @@ def v_curve_chart(frame: pd.DataFrame) -> alt.LayerChart:
     h_axis = alt.X("h:Q", title="step h", scale=alt.Scale(type="log"),
                    axis=alt.Axis(format=".0e", grid=True))
     err_axis = alt.Y("rel_err:Q", title="max |FD − exact| / max |exact|",
-                     scale=alt.Scale(type="log"), axis=alt.Axis(format=".0e"))
+                     scale=alt.Scale(type="log"), axis=log_axis())
     color = alt.Color("dtype:N", scale=colors, title="dtype", sort=list(DTYPE_NAMES))
     tooltip = [alt.Tooltip("dtype:N"), alt.Tooltip("h:Q", format=".2e"),
                alt.Tooltip("rel_err:Q", title="relative error", format=".3e"),

@@ -9,8 +9,8 @@ import altair as alt
 from gradlab.core.dtypes import DTYPE_NAMES
 
 __all__ = [
-    "dtype_color", "DTYPE_COLORS", "dtype_scale", "legend_at", "present_dtypes", "STATUS_SEVERITY",
-    "status_shape", "STATUS_SHAPES"
+    "dtype_color", "DTYPE_COLORS", "dtype_scale", "legend_at", "log_axis", "present_dtypes",
+    "STATUS_SEVERITY", "status_shape", "STATUS_SHAPES"
 ]
 
 #: One colour per dtype, the same on every chart and page.
@@ -29,6 +29,15 @@ STATUS_SHAPES: dict[str, str] = {
 }
 #: The order a group of points reports its worst verdict in (first is worst).
 STATUS_SEVERITY = ("fail", "degenerate", "too-coarse", "pass")
+#: A log axis labels only its powers of ten: Vega-Lite's own ticks on a few decades
+#: add 2·10ᵏ, 3·10ᵏ and 5·10ᵏ, which read unevenly (1e-16, 3e-16, 2e-15, 1e-14).
+DECADE_LABELS = ("abs(log(datum.value) / LN10 - round(log(datum.value) / LN10)) < 1e-6 "
+                 "? format(datum.value, '~e') : ''")
+
+
+def log_axis(**options) -> alt.Axis:
+    """The axis of a log scale: labels at the powers of ten only, a grid line at each."""
+    return alt.Axis(labelExpr=DECADE_LABELS, grid=True, **options)
 
 
 def present_dtypes(dtypes: Iterable[str] | None = None) -> list[str]:

@@ -26,6 +26,7 @@ from gradlab.charts.style import (
     STATUS_SEVERITY,
     dtype_color,
     legend_at,
+    log_axis,
     status_shape,
 )
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
@@ -110,14 +111,16 @@ def undrawable(df: pd.DataFrame, column: str) -> Undrawable:
     )
 
 
-def _log(field: str, title: str, axis_format: str = "~e") -> dict:
+def _log(field: str, title: str) -> dict:
     return dict(shorthand=f"{field}:Q", title=title, scale=alt.Scale(type="log"),
-                axis=alt.Axis(format=axis_format, grid=True))
+                axis=log_axis())
 
 
 def _log_x(x: str, short: bool = False) -> alt.X:
+    """Sizes on a log axis, as SI numbers (2, 20, 200, 2k)."""
     title = (SHORT_DIMENSIONS if short else DIMENSIONS).get(x, x)
-    return alt.X(**_log(x, title, axis_format="~s"))
+    return alt.X(f"{x}:Q", title=title, scale=alt.Scale(type="log"),
+                 axis=alt.Axis(format="~s", grid=True))
 
 
 def _check_choice(name: str, value, choices) -> None:

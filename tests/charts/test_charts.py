@@ -297,3 +297,23 @@ def test_real_check_rows_chart():
                   charts.float64_chart(rows), charts.overlay_chart({"a": rows})):
         spec = chart.to_dict()
         assert dataset(spec)
+
+
+def test_log_axes_label_only_powers_of_ten():
+    """Vega-Lite's own ticks over two decades read 1e-16, 3e-16, 2e-15, 1e-14 (issue 20);
+    style.log_axis labels the powers of ten only. Rendered (vl-convert), not just specified."""
+    import re
+
+    import altair as alt
+    import pandas as pd
+    import vl_convert
+
+    from gradlab.charts.style import log_axis
+
+    data = pd.DataFrame({"n": [1, 2, 3, 4], "err": [1.1e-16, 3e-16, 2e-15, 9e-15]})
+    chart = alt.Chart(data).mark_point().encode(
+        x="n:Q", y=alt.Y("err:Q", scale=alt.Scale(type="log"), axis=log_axis(title="err")))
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    labels = [t for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg) if "e-" in t]
+    assert labels and set(labels) <= {"1e-16", "1e-15", "1e-14"}, labels
+    assert len(set(labels)) >= 2
