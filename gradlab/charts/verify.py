@@ -1,5 +1,6 @@
 """The chart of a verify report: per input and dtype, the candidate's error, the
-autograd's and the threshold, in both norms, on a log axis.
+autograd's and the threshold, in each check (max-norm, normwise, along the truth where
+the report has it: not in float64), on a log axis, the rows that do not pass ringed.
 
 Also a size sweep's chart (``size_chart``: error against size, one line per
 dtype) and a |Δ| heat map of one gradient (``delta_heatmap``).
@@ -20,30 +21,48 @@ from gradlab.charts.heatmaps import MAX_SIDE, magnitude_heatmap
 from gradlab.charts.style import dtype_color, legend_at, status_shape
 from gradlab.charts.sweep import Undrawable, undrawable
 from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.verification.report import STATUS_COLORS, STATUS_ORDER
 
 __all__ = [
-    "delta_heatmap", "NORM_TITLES", "SERIES", "SHAPES", "size_chart", "SIZE_DASHES", "size_long",
-    "SIZE_SERIES", "size_undrawable", "verify_chart", "verify_long", "verify_undrawable"
+    "CHECK_TITLES", "delta_heatmap", "NORM_TITLES", "RING", "SERIES", "SHAPES", "size_chart",
+    "SIZE_DASHES", "size_long", "SIZE_SERIES", "size_undrawable", "verify_chart", "verify_long",
+    "verify_undrawable"
 ]
 
 #: The norms as the chart names them, and each series' frame column per norm.
 NORM_TITLES = {"max": "max-norm: max|G − T| / max|T|", "fro": "normwise: ‖G − T‖_F / ‖T‖_F"}
+#: The verify chart's checks: the two norms and the check along the truth (its panel
+#: drawn where a row has it; float64 has none).
+CHECK_TITLES = {**NORM_TITLES, "scale": "along the truth: |⟨G − T, T⟩| / ‖T‖²"}
+#: The ring around a candidate whose row does not pass (its stroke the status's colour).
+RING = {"shape": "circle", "size": 320, "strokeWidth": 2.5}
 SERIES = {"candidate": "err_{norm}", "autograd": "autograd_{norm}",
           "threshold": "threshold_{norm}"}
 SHAPES = {"candidate": "circle", "autograd": "diamond"}
 
 
 def verify_long(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dtype, input, norm, series) with its relative value."""
+    """One row per (dtype, input, check, series) with its relative value (the column
+    is still called ``norm``), of the rows that have the check: a row judged without
+    the check along the truth (float64) has none there, to draw or to count."""
     parts = []
-    for norm, title in NORM_TITLES.items():
+    for norm, title in CHECK_TITLES.items():
+        rows = frame[_has_check(frame, norm)]
         for series, column in SERIES.items():
-            part = frame[["dtype", "input", "status"]].copy()
+            part = rows[["dtype", "input", "status"]].copy()
             part["norm"], part["series"] = title, series
-            part["value"] = pd.to_numeric(frame[column.format(norm=norm)], errors="coerce")
-            part["value_u"] = part["value"] / frame["u"]
+            part["value"] = pd.to_numeric(rows[column.format(norm=norm)], errors="coerce")
+            part["value_u"] = part["value"] / rows["u"]
             parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _has_check(frame: pd.DataFrame, check: str) -> pd.Series:
+    """Which rows were judged in ``check``: a threshold there, or no threshold at all
+    (an ``error`` or ``degenerate`` row, whose missing numbers count as undrawable)."""
+    threshold = pd.to_numeric(frame[f"threshold_{check}"], errors="coerce")
+    judged = pd.to_numeric(frame["threshold_max"], errors="coerce").notna()
+    return threshold.notna() | ~judged
 
 
 def verify_undrawable(frame: pd.DataFrame) -> Undrawable:
@@ -53,8 +72,10 @@ def verify_undrawable(frame: pd.DataFrame) -> Undrawable:
 
 def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChart:
     """Candidate (circle) and autograd (diamond) errors with the threshold (tick)
-    per input (x) and dtype (colour, side by side), one panel per norm (``width``
-    pixels each; default: a step per dtype and input)."""
+    per input (x) and dtype (colour, side by side), one panel per check (``width``
+    pixels each; default: a step per dtype and input), two panels a row: max-norm and
+    normwise, then along the truth where a row has it. A candidate whose row does not
+    pass is ringed in its status's colour (``RING``, ``STATUS_COLORS``)."""
     long = verify_long(frame)
     values = long["value"].to_numpy(dtype=float)
     long = long[np.isfinite(values) & (values > 0)]
@@ -78,12 +99,29 @@ def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChar
                         legend=alt.Legend(orient="bottom")))
     ticks = base.transform_filter(alt.datum.series == "threshold").mark_tick(
         thickness=2, size=14)
-    layers = alt.layer(points, ticks, data=long)
+    layers = [points, ticks]
+    failing = long[(long["series"] == "candidate") & (long["status"] != "pass")]
+    if len(failing):
+        layers.append(_rings(base, list(failing["status"])))
+    chart = alt.layer(*layers, data=long)
     if width is not None:
-        layers = layers.properties(width=width)
-    return layers.facet(
-        column=alt.Column("norm:N", title=None, sort=list(NORM_TITLES.values()))
+        chart = chart.properties(width=width)
+    return chart.facet(
+        facet=alt.Facet("norm:N", title=None, sort=list(CHECK_TITLES.values())), columns=2
     ).properties(title="Candidate vs autograd vs threshold (tick), per input and dtype")
+
+
+def _rings(base: alt.Chart, statuses: list[str]) -> alt.Chart:
+    """A ring around each candidate whose row does not pass, stroked in its status's
+    colour, with a legend of the statuses drawn."""
+    present = [s for s in STATUS_ORDER if s in set(statuses)]
+    stroke = alt.Stroke("status:N", title="not passing", sort=present,
+                        scale=alt.Scale(domain=present,
+                                        range=[STATUS_COLORS[s] for s in present]),
+                        legend=alt.Legend(orient="bottom"))
+    return base.transform_filter(
+        (alt.datum.series == "candidate") & (alt.datum.status != "pass")
+    ).mark_point(filled=False, opacity=1, **RING).encode(stroke=stroke)
 
 
 #: The size chart's series: the candidate's error (a solid line, its verdict as the

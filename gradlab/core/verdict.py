@@ -276,14 +276,13 @@ def verdict(dtype: str, err: Error, autograd: Error, *,
 
     ``kappa``: κ_N ≥ 1 per norm, the problem's first-order error bound over the
     gradient (None: not known); floor_N = (c_N + b_N·κ_N)·u (``rule_floors``).
-    ``bug_effect``: a known mistake's exact effect per norm (relative); one that is 0
-    in every norm changes nothing here, and the gradient is judged as a correct one.
+    ``bug_effect``: a known mistake's exact effect per norm (relative); all 0: it
+    changes nothing here, and the gradient is judged as a correct one.
     ``envelope``: κ is complete, so autograd past ``DTYPES[dtype].envelope``
     floors means the dtype lost the case (``degenerate``). ``extra``: added to
     each floor, in u (what ``verification.allowance`` measured).
     """
-    info = dtype_info(dtype)
-    floors = rule_floors(dtype, kappa, extra)
+    info, floors = dtype_info(dtype), rule_floors(dtype, kappa, extra)
 
     def make(status: str, checks: Mapping[str, NormCheck], message: str) -> Verdict:
         return Verdict(status, dtype, info.u, dict(checks), None if bug_effect is None

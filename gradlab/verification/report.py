@@ -8,6 +8,7 @@ import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -17,7 +18,9 @@ from gradlab.core.numbers import json_number
 from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
 
 __all__ = [
-    "COLUMNS", "empty_row", "Report", "table", "WORST_COLUMNS", "worst_entries", "WORST_KEPT"
+    "cell", "CHART_SUFFIXES", "COLUMNS", "DISPLAY_NAMES", "empty_row", "Report", "REPR_ROWS",
+    "STATUS_COLORS", "STATUS_ORDER", "table", "TEXT_COLUMNS", "WORST_COLUMNS", "worst_entries",
+    "WORST_KEPT"
 ]
 
 #: What each check measures, relative to the truth T (G the gradient checked).
@@ -77,6 +80,35 @@ OLD_JSON_KEYS = {c.replace("autograd_", "baseline_", 1): c for c in COLUMNS
 OLD_WORST_KEY = "composite"
 
 
+#: The report's columns as every display heads them (the text report, the HTML table and
+#: the dashboard's Verify table): frame column → header. Numbers in u of the row's dtype.
+DISPLAY_NAMES: dict[str, str] = {
+    "dtype": "dtype", "input": "input", "shape": "shape", "status": "status",
+    "err_max_u": "err/u", "err_fro_u": "normwise/u", "err_scale_u": "scale/u",
+    "autograd_max_u": "autograd/u", "autograd_fro_u": "autograd nw/u",
+    "autograd_scale_u": "autograd sc/u",
+    "threshold_max_u": "threshold/u", "threshold_fro_u": "threshold nw/u",
+    "threshold_scale_u": "threshold sc/u",
+    "grad_dtype": "grad in", "nonfinite": "non-finite", "taylor_rate": "Taylor",
+    "evidence": "evidence",
+}
+#: The columns of the text report's table, in order (the HTML table adds the evidence).
+TEXT_COLUMNS = ("dtype", "input", "status", "err_max_u", "err_fro_u", "err_scale_u",
+                "autograd_max_u", "autograd_fro_u", "autograd_scale_u", "threshold_max_u",
+                "threshold_fro_u", "threshold_scale_u", "grad_dtype", "nonfinite",
+                "taylor_rate")
+#: The statuses, the failing ones first (the HTML table's order, worst first).
+STATUS_ORDER = ("fail", "error", "too-coarse", "degenerate", "pass")
+#: One colour per status, in the HTML table and on the chart: pass green, fail red,
+#: too-coarse amber, degenerate and error grey.
+STATUS_COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "too-coarse": "#b07d00",
+                 "degenerate": "#6e7781", "error": "#6e7781"}
+#: The file types ``Report.save_chart`` writes (the exporter's formats).
+CHART_SUFFIXES = (".html", ".png", ".svg")
+#: The most rows that do not pass ``repr`` lists (``str`` has them all).
+REPR_ROWS = 10
+
+
 #: Entries with the largest |G − T| kept per (dtype, input), for ``Report.worst``.
 WORST_KEPT = 100
 #: ``Report.worst``'s columns.
@@ -113,7 +145,7 @@ def empty_row() -> dict:
     return {c: _MISSING[column.kind] for c, column in COLUMNS.items()}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
     """What ``gradlab.verify`` found: ``rows`` (one per dtype × differentiated
     input, columns ``COLUMNS``), the names of the candidate and reference, the
@@ -129,6 +161,9 @@ class Report:
     entries: dict = field(default_factory=dict, repr=False)
     #: frame → an Altair chart: set by ``gradlab.verify`` (the charts are a layer above).
     chart_builder: Callable | None = field(default=None, repr=False, compare=False)
+    #: (chart, "html" | "png" | "svg") → the file's bytes, for ``save_chart``: set by
+    #: ``gradlab.verify`` (``gradlab.charts.export.chart_bytes``).
+    chart_exporter: Callable | None = field(default=None, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -174,27 +209,66 @@ class Report:
                       for row in bad]
             raise AssertionError("\n".join(lines))
 
+    def counts(self) -> dict[str, int]:
+        """How many rows have each status, pass first then the failing ones worst
+        first (statuses no row has are left out)."""
+        statuses = [row["status"] for row in self.rows]
+        order = ("pass", *STATUS_ORDER[:-1])
+        present = sorted(set(statuses), key=lambda s: order.index(s) if s in order
+                         else len(order))
+        return {s: statuses.count(s) for s in present}
+
+    def verdict(self) -> str:
+        """"passed: 4 pass" or "NOT passed: 3 pass, 1 fail": the verdict and the rows
+        (dtype × input) by status."""
+        counts = ", ".join(f"{n} {status}" for status, n in self.counts().items())
+        return f"{'passed' if self.passed else 'NOT passed'}: {counts or 'no rows'}"
+
     def title(self) -> str:
         inputs = ", ".join(f"{name} {text}" for name, text in self.inputs)
         return (f"gradlab verify · {self.candidate} against {self.reference} · seed "
                 f"{self.seed} · inputs {inputs}")
 
-    def __str__(self) -> str:
+    def _head(self) -> list[str]:
+        """The text report's first two lines: the title; where it ran and the verdict."""
         p = self.provenance
-        lines = [self.title(),
-                 f"torch {p['torch_version']} · {p['device']} · {p['threads']} threads · "
-                 f"{'passed' if self.passed else 'NOT passed'}", ""]
-        header = ["dtype", "input", "status", "err/u", "normwise/u", "scale/u",
-                  "autograd/u", "autograd nw/u", "autograd sc/u", "threshold/u",
-                  "threshold nw/u", "threshold sc/u", "grad in", "non-finite", "Taylor"]
-        body = [[row["dtype"], row["input"], row["status"], _g(row["err_max_u"]),
-                 _g(row["err_fro_u"]), _g(row["err_scale_u"]), _g(row["autograd_max_u"]),
-                 _g(row["autograd_fro_u"]), _g(row["autograd_scale_u"]),
-                 _g(row["threshold_max_u"]), _g(row["threshold_fro_u"]),
-                 _g(row["threshold_scale_u"]), row["grad_dtype"] or "—",
-                 _count(row["nonfinite"]), _rate(row["taylor_rate"])]
-                for row in self.rows]
-        lines += table(header, body)
+        threads = p["threads"]
+        return [self.title(),
+                f"torch {p['torch_version']} · {p['device']} · {threads} "
+                f"thread{'' if threads == 1 else 's'} · {self.verdict()}"]
+
+    def _worst_lines(self, row: dict, k: int = 3) -> list[str]:
+        """A failing row's k worst entries, one line each (none for other statuses)."""
+        if row["status"] != "fail":
+            return []
+        return [f"    worst entry {_index(e['index'])}: candidate {e['candidate']:.9g}, "
+                f"truth {e['truth']:.9g} ({_g(e['error_u'])} u of max|truth|)"
+                + (", at a kink" if e["at_kink"] else "")
+                for e in self.entries.get((row["dtype"], row["input"]), ())[:k]]
+
+    def __repr__(self) -> str:
+        """The text report's first lines: the title, the verdict with the rows by
+        status, and the rows that do not pass with their evidence (``str`` has every
+        row, ``frame`` every number)."""
+        lines = self._head()
+        bad = self.failures()
+        shown = bad[:REPR_ROWS]
+        if shown:
+            lines += ["", *table([DISPLAY_NAMES[c] for c in TEXT_COLUMNS],
+                                 [[cell(c, row[c]) for c in TEXT_COLUMNS] for row in shown])]
+            for row in shown:
+                lines.append(f"{row['dtype']} {row['input']}: {row['evidence']}")
+                lines += self._worst_lines(row, k=1)
+            if len(bad) > len(shown):
+                lines.append(f"… and {len(bad) - len(shown)} more rows that do not pass")
+        lines.append("print(report) for every row and the evidence; report.frame for every "
+                     "number")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        lines = [*self._head(), ""]
+        lines += table([DISPLAY_NAMES[c] for c in TEXT_COLUMNS],
+                       [[cell(c, row[c]) for c in TEXT_COLUMNS] for row in self.rows])
         lines.append("")
         lines.append("errors are relative to the truth (max-norm: max|G − T|/max|T|; normwise: "
                      "‖G − T‖_F/‖T‖_F; scale, along the truth: |⟨G − T, T⟩|/‖T‖²), in units "
@@ -210,35 +284,79 @@ class Report:
                   "rounded inputs" for precision, dtypes in by_precision.items()]
         for row in self.rows:
             lines.append(f"{row['dtype']} {row['input']}: {row['evidence']}")
-            if row["status"] == "fail":
-                lines += [f"    worst entry {_index(e['index'])}: candidate {e['candidate']:.9g}, "
-                          f"truth {e['truth']:.9g} ({_g(e['error_u'])} u of max|truth|)"
-                          + (", at a kink" if e["at_kink"] else "")
-                          for e in self.entries.get((row["dtype"], row["input"]), ())[:3]]
+            lines += self._worst_lines(row)
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        columns = ["dtype", "input", "status", "err_max_u", "err_fro_u", "err_scale_u",
-                   "autograd_max_u", "autograd_fro_u", "autograd_scale_u", "threshold_max_u",
-                   "threshold_fro_u", "threshold_scale_u", "grad_dtype", "nonfinite",
-                   "taylor_rate", "evidence"]
-        table_html = self.frame[columns].to_html(index=False, float_format=_g, na_rep="—",
-                                                 escape=True, border=0)
-        verdict = "passed" if self.passed else "NOT passed"
-        return (f"<div><p><b>{html.escape(self.title())}</b> · {verdict}</p>{table_html}"
-                f"<p>Errors in units of u of the row's dtype; autograd = the reference by "
-                f"autograd in the same dtype.</p></div>")
+        """The text report's table in HTML, styled inline (no stylesheet, no network):
+        the rows that do not pass first, each status in its colour, the evidence folded
+        in ``<details>``; the same headers as the text report (``DISPLAY_NAMES``)."""
+        columns = [*TEXT_COLUMNS, "evidence"]
+        head = "".join(f'<th style="{_TH}{_align(c)}">{html.escape(DISPLAY_NAMES[c])}</th>'
+                       for c in columns)
+        body = []
+        for row in self.sorted_rows():
+            tint = "" if row["status"] == "pass" else f"background:{_TINT};"
+            cells = []
+            for c in TEXT_COLUMNS:
+                text = html.escape(cell(c, row[c]))
+                if c == "status":
+                    text = _badge(row["status"])
+                cells.append(f'<td style="{_TD}{_align(c)}">{text}</td>')
+            cells.append(f'<td style="{_TD}min-width:18em;max-width:36em">'
+                         f'{_details(row["evidence"], self._worst_lines(row))}</td>')
+            body.append(f'<tr style="{tint}" data-status="{html.escape(row["status"])}">'
+                        f'{"".join(cells)}</tr>')
+        color = STATUS_COLORS["pass" if self.passed else "fail"]
+        verdict = self.verdict()
+        word, _, rest = verdict.partition(":")
+        where = self._head()[1].rpartition(" · ")[0]
+        return (f'<div class="gradlab-report" style="{_FONT}">'
+                f'<div style="font-weight:600">{html.escape(self.title())}</div>'
+                f'<div style="margin:2px 0 6px">{html.escape(where)} · '
+                f'<span style="color:{color};font-weight:700">{html.escape(word)}</span>:'
+                f'{html.escape(rest)}</div>'
+                f'<div style="overflow-x:auto"><table style="{_TABLE}"><thead><tr>{head}'
+                f'</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+                f'<div style="margin-top:6px;opacity:0.75">Errors are relative to the truth, '
+                f"in units of u of the row's dtype (err: max-norm; nw: normwise; sc: along "
+                f"the truth); autograd = the reference by autograd in the same dtype; a row "
+                f"passes when err ≤ threshold = 2 × autograd + floor in every check.</div>"
+                f"</div>")
 
-    def with_charts(self, builder: Callable) -> Report:
-        """This report, drawing its chart with ``builder`` (frame → Altair chart)."""
-        return dataclasses.replace(self, chart_builder=builder)
+    def sorted_rows(self) -> list[dict]:
+        """The rows, those that do not pass first (worst status first, ``STATUS_ORDER``),
+        otherwise in the report's order."""
+        rank = {s: i for i, s in enumerate(STATUS_ORDER)}
+        return sorted(self.rows, key=lambda row: rank.get(row["status"], 0))
+
+    def with_charts(self, builder: Callable, exporter: Callable | None = None) -> Report:
+        """This report, drawing its chart with ``builder`` (frame → Altair chart) and
+        saving it with ``exporter`` ((chart, "html" | "png" | "svg") → bytes)."""
+        return dataclasses.replace(self, chart_builder=builder,
+                                   chart_exporter=exporter or self.chart_exporter)
 
     def chart(self):
-        """Candidate vs autograd vs threshold per dtype and input (log scale)."""
+        """Candidate vs autograd vs threshold per dtype and input (log scale), one
+        panel per check; the rows that do not pass ringed in their status's colour."""
         if self.chart_builder is None:
             raise GradlabError("this report has no chart builder: gradlab.verify's reports "
                                "draw (or use gradlab.charts.verify.verify_chart(report.frame))")
         return self.chart_builder(self.frame)
+
+    def save_chart(self, path) -> Path:
+        """Write ``chart()`` to ``path``: .html (self-contained: it renders offline),
+        .png or .svg. Returns the path."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix not in CHART_SUFFIXES:
+            raise GradlabError(f"path must end in {', '.join(CHART_SUFFIXES)} (got "
+                               f"{str(path)!r})", "path")
+        if self.chart_exporter is None:
+            raise GradlabError("this report has no chart exporter: gradlab.verify's reports "
+                               "save (or use gradlab.charts.export.chart_bytes)")
+        path.write_bytes(self.chart_exporter(self.chart(), suffix[1:]))
+        return path
 
     def to_json_dict(self) -> dict:
         """Strict-JSON data: ``passed``, ``verdicts`` (each row, NaN and ±inf as
@@ -259,10 +377,30 @@ class Report:
                 "provenance": dict(self.provenance)}
 
 
+def _missing(x) -> bool:
+    return x is None or (isinstance(x, float) and math.isnan(x))
+
+
 def _g(x) -> str:
-    if isinstance(x, float) and math.isnan(x):
+    if _missing(x):
         return "—"
     return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def cell(column: str, value) -> str:
+    """A report value as the text report and the HTML show it: numbers to three
+    significant digits (the Taylor rate to two decimals), "—" for a missing one
+    (NaN, None, an empty text, a count of -1)."""
+    if _missing(value) or value == "":
+        return "—"
+    kind = COLUMNS[column].kind
+    if column == "taylor_rate":
+        return _rate(float(value))
+    if kind == "float":
+        return _g(float(value))
+    if kind == "int":
+        return _count(int(value))
+    return str(value)
 
 
 def _index(index: tuple[int, ...]) -> str:
@@ -270,15 +408,53 @@ def _index(index: tuple[int, ...]) -> str:
 
 
 def _rate(x: float) -> str:
-    return "—" if math.isnan(x) else f"{x:.2f}"
+    return "—" if _missing(x) else f"{x:.2f}"
 
 
 def _count(x: int) -> str:
-    return "—" if x < 0 else str(x)
+    return "—" if x is None or x < 0 else str(x)
+
+
+# The HTML table's inline styles (a notebook shows no stylesheet of ours). The text keeps
+# the notebook's colour and the tint is translucent, so a dark theme reads as well.
+_FONT = ("font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;font-size:13px;"
+         "line-height:1.4")
+_TABLE = "border-collapse:collapse;font-variant-numeric:tabular-nums"
+_TH = "padding:3px 6px;border-bottom:2px solid #d0d7de;vertical-align:bottom;font-weight:600;"
+_TD = "padding:3px 6px;border-bottom:1px solid #d0d7de80;vertical-align:top;"
+_TINT = "rgba(207,34,46,0.07)"
+#: The columns that hold numbers (right-aligned).
+_NUMBERS = {c for c in TEXT_COLUMNS if COLUMNS[c].kind in ("float", "int")}
+#: How much of the evidence the folded <details> shows.
+_SUMMARY_CHARS = 60
+
+
+def _align(column: str) -> str:
+    return "text-align:right;" if column in _NUMBERS else "text-align:left;"
+
+
+def _badge(status: str) -> str:
+    """A status as a coloured label."""
+    color = STATUS_COLORS.get(status, STATUS_COLORS["error"])
+    return (f'<span style="background:{color};color:#fff;border-radius:3px;padding:0 6px;'
+            f'font-weight:600;white-space:nowrap">{html.escape(status)}</span>')
+
+
+def _details(evidence: str, worst: list[str]) -> str:
+    """The evidence folded: its first comparison as the summary ("bug: normwise 128 u >
+    4.78 u"), all of it (and a failing row's worst entries) when opened."""
+    if not evidence:
+        return "—"
+    head = evidence.split(";")[0].split(" = ")[0]
+    if len(head) > _SUMMARY_CHARS:
+        head = head[:_SUMMARY_CHARS].rstrip() + "…"
+    inner = "<br>".join(html.escape(line.strip()) for line in [evidence, *worst])
+    return (f"<details><summary style=\"cursor:pointer\">{html.escape(head)}</summary>"
+            f'<div style="margin-top:4px;white-space:normal">{inner}</div></details>')
 
 
 def table(header: list[str], body: list[list[str]]) -> list[str]:
     """Left-aligned columns two spaces apart."""
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+    return ["  ".join(text.ljust(w) for text, w in zip(row, widths)).rstrip()
             for row in [header, *body]]

@@ -47,8 +47,11 @@ def third_party_imports(paths) -> set[str]:
 
 
 def test_the_package_declares_every_third_party_module_it_imports():
+    """Every module gradlab imports is the CLI's REQUIREMENTS' (module → requirement:
+    ``vl_convert`` is the distribution ``vl-convert-python``), and those are pyproject's."""
     used = third_party_imports(sorted((ROOT / "gradlab").rglob("*.py")))
-    assert used == set(DEPENDENCIES), "gradlab imports ≠ pyproject's dependencies"
+    assert used == set(REQUIREMENTS), "gradlab imports ≠ the CLI's REQUIREMENTS"
+    assert {Requirement(REQUIREMENTS[m]).name for m in used} == set(DEPENDENCIES)
     assert "streamlit" not in used
 
 
@@ -67,7 +70,8 @@ def test_every_pin_lies_in_its_declared_range():
 
 
 def test_the_cli_names_the_same_requirements_as_pyproject():
-    assert {name: Requirement(text) for name, text in REQUIREMENTS.items()} == DEPENDENCIES
+    assert {Requirement(text).name: Requirement(text) for text in REQUIREMENTS.values()} \
+        == DEPENDENCIES
 
 
 def without(module: str, *argv: str) -> subprocess.CompletedProcess:
