@@ -21,14 +21,15 @@ from typing import ClassVar
 import pandas as pd
 import torch
 
-from dashboard.formatting import size_text
+from dashboard.formatting import number_text, size_text
 from gradlab.charts.heatmaps import Pooled, abs_bound, pooled
-from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.verdict import Error, Verdict
 from gradlab.problems.seed.case import PLACEMENTS, Case
-from gradlab.problems.seed.check import Check, run_check
+from gradlab.problems.seed.check import KRON_WALK, Check, method_kappa, run_check
+from gradlab.problems.seed.cost import check_seconds
 from gradlab.problems.seed.gradients import (
     ANALYTIC,
     METHODS,
@@ -231,6 +232,41 @@ def summarize(check: Check) -> CaseSummary:
         reference_precision=check.reference.precision, pictures=pictures, small=small)
 
 
+def floor_caption(summary: CaseSummary) -> str:
+    """How the verdicts' floors come out of the tolerance table for the shown dtype, per
+    method, so the headline's floor can be checked by hand: (c + b·κ)·u, with kron's κ
+    raised for its own length-m sum (``check.method_kappa``)."""
+    case, info = summary.case, DTYPES[summary.case.dtype]
+    kappa = {"max": summary.kappa, "fro": summary.kappa_fro}
+    parts = []
+    for method in (m for m in ANALYTIC if m in summary.verdicts):
+        k = {n: method_kappa(method, kappa[n], case.m, case.dtype) for n in kappa}
+        floors = "; ".join(
+            f"{name} {info.floor(n):g} + {info.bound(n):g} × {k[n]:.3g} = "
+            f"{info.floor_in(n, k[n]):.3g} u" for n, name in (("fro", "normwise"),
+                                                               ("max", "max-norm")))
+        parts.append(f"{method}: {floors}")
+    walk = (f" kron's κ is the case's times 1 + {KRON_WALK:g}·√m·u_acc/u = "
+            f"{method_kappa('kron', 1.0, case.m, case.dtype):.3g} (its row is a length-m "
+            "sum in the accumulation dtype)." if "kron" in summary.verdicts else "")
+    return (f"The floors in {case.dtype}, c + b·κ in u (c and b from the tolerance table "
+            f"for {case.dtype}; the case's κ = {summary.kappa:.3g} max-norm, "
+            f"{summary.kappa_fro:.3g} normwise): " + " · ".join(parts) + "." + walk)
+
+
+#: The page's work per dtype beside ``run_check``'s, in units of it: the summary's
+#: pooled maps and tables take about as long as the check; and the page's own, its
+#: charts and tables at any size (docs/benchmarks.md, "The time guard").
+SUMMARY_FACTOR = 2.0
+PAGE_SECONDS = 0.5
+
+
+def page_seconds(view: ExplorerView, limits: Limits) -> float:
+    """The estimated seconds of the page: its four checks, their summaries, the rest."""
+    return PAGE_SECONDS + SUMMARY_FACTOR * sum(check_seconds(view.case(d), limits)
+                                               for d in DTYPE_NAMES)
+
+
 def case_summary(case: Case, variant: str | None, limits: Limits) -> CaseSummary:
     """``run_check`` on one case, summarised (what the page caches)."""
     return summarize(run_check(case, variant=variant, limits=limits))
@@ -266,7 +302,7 @@ def metrics_table(summaries: dict[str, CaseSummary]) -> pd.DataFrame:
             if e is None:
                 rows.append({"dtype": dtype, "method": method, "max |Δ| vs autograd": math.nan,
                              "abs err": math.nan, "rel err": math.nan, "err / u": math.nan,
-                             "normwise / u": math.nan, "non-finite": 0, "verdict": "skipped",
+                             "normwise / u": math.nan, "non-finite": pd.NA, "verdict": "skipped",
                              "evidence": summary.skipped.get(method, "")})
                 continue
             rows.append({
@@ -279,7 +315,20 @@ def metrics_table(summaries: dict[str, CaseSummary]) -> pd.DataFrame:
                 "evidence": verdict.message if verdict else
                 f"autograd against the {summary.reference_precision} reference",
             })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame["non-finite"] = frame["non-finite"].astype("Int64")  # missing where not run
+    return frame
+
+
+def styled(numbers: pd.DataFrame) -> pd.DataFrame:
+    """The table as the page shows it, as text: numbers as the CLI prints them and "—"
+    wherever there is none (autograd's Δ against itself, a method that did not run).
+    Text, because Streamlit draws a missing number as "None" whatever its format."""
+    shown = numbers.astype(object)
+    for column in (c for c in numbers.columns if c in NUMBER_COLUMNS or c == "non-finite"):
+        shown[column] = [number_text(x) if column in NUMBER_COLUMNS
+                         else ("—" if pd.isna(x) else str(int(x))) for x in numbers[column]]
+    return shown
 
 
 #: The metrics table's number columns (printed by formatting.number_text, as the CLI

@@ -10,7 +10,6 @@ from dashboard import ui
 from dashboard.explorer import (
     EPS_CHOICES,
     NO_VARIANT,
-    NUMBER_COLUMNS,
     SCALE_CHOICES,
     SMALL_ENTRIES,
     ExplorerView,
@@ -18,13 +17,17 @@ from dashboard.explorer import (
     case_summary,
     derivation,
     explorer_limits,
+    floor_caption,
     metrics_table,
+    page_seconds,
     shown_method,
     skipped_text,
+    styled,
 )
 from dashboard.formatting import number_text, short_number
 from gradlab.charts.heatmaps import kron_structure, magnitude_heatmap, signed_heatmap
-from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.limits import check_seconds
 from gradlab.problems.seed.gradients import ANALYTIC, VARIANTS
 
 P = "explorer."
@@ -82,6 +85,9 @@ limits = explorer_limits(ui.limits())
 
 with ui.guard(), st.spinner("Checking the case in four dtypes…"):
     view.case().check_limits(limits)
+    check_seconds(page_seconds(view, limits), limits,
+                  f"m={view.case().m}, n={view.case().n}, batch={view.case().batch} in four "
+                  "dtypes")
     checks = {d: cached_summary(view.case(d), view.variant_name, limits) for d in DTYPE_NAMES}
 check = checks[view.dtype]
 case = check.case
@@ -125,7 +131,7 @@ if method != view.method:
 st.subheader("Every dtype, every method")
 table = metrics_table(checks)
 numbers = table.drop(columns=["verdict", "evidence"])
-st.dataframe(numbers.style.format(number_text, subset=list(NUMBER_COLUMNS)),
+st.dataframe(styled(numbers),
              hide_index=True, width="stretch", height=35 * (len(numbers) + 1) + 3,
              column_config={
     "max |Δ| vs autograd": st.column_config.Column(
@@ -134,14 +140,11 @@ st.dataframe(numbers.style.format(number_text, subset=list(NUMBER_COLUMNS)),
     "rel err": st.column_config.Column(help="abs err ÷ max |reference|"),
     "err / u": st.column_config.Column(help="rel err in units of the dtype's u"),
 })
-info = DTYPES[case.dtype]
 st.caption(f"The same case in each dtype (inputs rounded from the same float64 draws). "
            f"Errors are of dL/dW against a {checks['float32'].reference_precision} reference "
            f"(longdouble for float64) from the same rounded inputs. A method passes when, "
-           f"in the max-norm and normwise alike, its error ≤ 2 × autograd's + (c + b·κ)·u, "
-           f"with c = {info.floor('max'):g}, b = {info.bound('max'):g} (max-norm), "
-           f"c = {info.floor('fro'):g}, b = {info.bound('fro'):g} (normwise) and the "
-           f"cancellation condition κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}) here.")
+           f"in the max-norm and normwise alike, its error ≤ 2 × autograd's + (c + b·κ)·u. "
+           + floor_caption(check))
 verdicts = table[table["method"] != "autograd"][["dtype", "method", "verdict", "evidence"]]
 st.markdown("**The verdicts and their evidence**")
 st.table(verdicts, hide_index=True)

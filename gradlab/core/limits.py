@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from gradlab.core.errors import GradlabError
 
 __all__ = [
-    "ALLOW_IMPORT", "allow_import", "ENV_NAMES", "Limits", "MAX_BUDGET", "MiB", "parse_budget"
+    "ALLOW_IMPORT", "allow_import", "check_seconds", "ENV_NAMES", "Limits", "MAX_BUDGET", "MiB",
+    "over_time", "parse_budget"
 ]
 
 MiB = 2**20
@@ -23,16 +24,19 @@ class Limits:
     - ``case_bytes`` caps everything else one check allocates (inputs,
       gradients, the reference), so m = n = 10⁶ is refused, not a crash;
     - ``max_points`` caps the points of one sweep;
-    - ``upload_bytes`` caps one uploaded CSV.
+    - ``upload_bytes`` caps one uploaded CSV;
+    - ``max_seconds`` caps the estimated time of one request (``check_seconds``): the
+      default, MAX_BUDGET, is no limit.
 
     ``Limits.from_env()`` reads GRADLAB_KRON_BUDGET_MIB, GRADLAB_CASE_BUDGET_MIB,
-    GRADLAB_MAX_POINTS and GRADLAB_MAX_UPLOAD_MIB, for a hosted copy.
+    GRADLAB_MAX_POINTS, GRADLAB_MAX_UPLOAD_MIB and GRADLAB_MAX_SECONDS, for a hosted copy.
     """
 
     kron_bytes: int = 256 * MiB
     case_bytes: int = 4096 * MiB
     max_points: int = 5000
     upload_bytes: int = 50 * MiB
+    max_seconds: int = 2**63 - 1  # MAX_BUDGET: no time limit
 
     def __post_init__(self):
         for name in ENV_NAMES:
@@ -87,7 +91,24 @@ ENV_NAMES = {
     "case_bytes": ("GRADLAB_CASE_BUDGET_MIB", MiB),
     "max_points": ("GRADLAB_MAX_POINTS", 1),
     "upload_bytes": ("GRADLAB_MAX_UPLOAD_MIB", MiB),
+    "max_seconds": ("GRADLAB_MAX_SECONDS", 1),
 }
+
+
+def over_time(seconds: float, limits: Limits) -> str:
+    """Why a request estimated at ``seconds`` is past GRADLAB_MAX_SECONDS ("" if not)."""
+    if seconds <= limits.max_seconds:
+        return ""
+    return (f"it would take about {seconds:,.1f} s here, over the time limit of "
+            f"{limits.max_seconds:,} s (GRADLAB_MAX_SECONDS)")
+
+
+def check_seconds(seconds: float, limits: Limits, what: str) -> None:
+    """Refuse, before any work, ``what`` when its estimated ``seconds`` (a problem's
+    cost model, such as ``problems.seed.cost``) exceed GRADLAB_MAX_SECONDS."""
+    why = over_time(seconds, limits)
+    if why:
+        raise GradlabError(f"{what} refused: {why}; ask for less, or raise the limit")
 
 
 #: The switch for importing a user's ``module:function`` on the dashboard's Verify page.

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
 from gradlab.core.errors import GradlabError
-from gradlab.core.limits import Limits, MiB
+from gradlab.core.limits import Limits, MiB, over_time
 from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.cost import case_seconds
 from gradlab.problems.seed.gradients import METHODS, VARIANTS
 
 __all__ = ["check_members", "DEFAULT_DIMS", "Sweep", "VARIANT_NAMES"]
@@ -124,8 +125,14 @@ class Sweep:
             problems.append(f"its largest point (m={big.m}, n={big.n}, batch={big.batch}, "
                             f"{big.dtype}) needs about {need / MiB:,.0f} MiB, over the "
                             f"memory budget of {limits.case_bytes / MiB:,.0f} MiB")
+        if not problems:  # the time of every point, once the sizes are known to fit
+            problems += [why for why in [over_time(self.seconds(limits), limits)] if why]
         if problems:
             raise GradlabError("sweep refused: " + "; and ".join(problems))
+
+    def seconds(self, limits: Limits = Limits()) -> float:
+        """The estimated time of the whole sweep here (``problems.seed.cost``)."""
+        return case_seconds(self.cases(), limits, self.methods, len(self.variants))
 
     def groups(self):
         """(m, n, batch, scale, seed) → the cases drawn from those inputs, in run order."""

@@ -14,6 +14,7 @@ from dashboard.explorer import (
     metrics_table,
     shown_method,
     skipped_text,
+    styled,
     summarize,
 )
 from dashboard.urlstate import from_query, to_query
@@ -95,6 +96,12 @@ def test_skipped_kron_is_a_row_and_one_sentence_for_every_dtype():
     assert (kron["verdict"] == "skipped").all() and kron["evidence"].str.contains(
         "kron budget").all()
     assert kron["rel err"].isna().all()
+    assert kron["non-finite"].isna().all(), "not 0: kron did not run"
+    shown = styled(table.drop(columns=["verdict", "evidence"]))
+    cells = shown.to_numpy().ravel().tolist()
+    assert all(isinstance(c, str) for c in cells), "text: Streamlit shows a NaN as None"
+    assert "None" not in cells and not any(c.lower() == "nan" for c in cells)
+    assert cells.count("—") >= 4 * 6 + 4, "every missing number of kron's rows and autograd's Δ"
     assert shown_method(summaries["float32"], "kron") == "structured"
     text = skipped_text(summaries, limits.kron_bytes)
     assert text.count("kron did not run") == 1, "one sentence, not one per dtype"
@@ -130,3 +137,23 @@ def test_explorer_caps_the_kron_budget_only():
     assert (capped.case_bytes, capped.max_points) == (5 * MiB, 7)
     small = Limits(kron_bytes=MiB)
     assert explorer_limits(small) == small
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_caption_gives_each_methods_floor_as_its_verdict_uses_it(dtype):
+    """The headline's floor can be checked against the caption (issue 20, item 3): each
+    analytic method's normwise and max-norm floor, kron's with its larger κ."""
+    import re
+
+    from dashboard.explorer import floor_caption
+
+    summary = case_summary(Case(m=24, n=24, dtype=dtype, eps=1e-2), None, Limits())
+    caption = floor_caption(summary)
+    for method, verdict in summary.verdicts.items():
+        floors = re.findall(r"(normwise|max-norm) [\d.e+-]+ u [≤>] [\d.e+-]+ u = 2 × autograd "
+                            r"[\d.e+-]+ u \+ floor ([\d.e+-]+) u", verdict.message)
+        assert {name for name, _ in floors} == {"normwise", "max-norm"}, verdict.message
+        part = caption.split(f"{method}: ")[1].split(" · ")[0]
+        for name, floor in floors:
+            assert re.search(rf"{name} [^;]*= {re.escape(floor)} u", part), (name, floor, part)
+    assert "kron's κ is the case's times" in caption

@@ -219,9 +219,41 @@ def test_limits_from_env_bad_values_name_the_variable(var, text):
 
 def test_limits_from_env_reads_each_variable():
     env = {"GRADLAB_KRON_BUDGET_MIB": "1.5", "GRADLAB_CASE_BUDGET_MIB": "100",
-           "GRADLAB_MAX_POINTS": "12", "GRADLAB_MAX_UPLOAD_MIB": "2"}
+           "GRADLAB_MAX_POINTS": "12", "GRADLAB_MAX_UPLOAD_MIB": "2",
+           "GRADLAB_MAX_SECONDS": "30"}
     assert Limits.from_env(env) == Limits(kron_bytes=int(1.5 * MiB), case_bytes=100 * MiB,
-                                          max_points=12, upload_bytes=2 * MiB)
+                                          max_points=12, upload_bytes=2 * MiB, max_seconds=30)
+
+
+def test_the_time_guard_names_the_estimate_and_the_limit():
+    """GRADLAB_MAX_SECONDS unset: no limit; set, a request estimated past it is refused
+    before any work, saying both numbers (core/limits.check_seconds, Sweep.check)."""
+    from gradlab.core.limits import check_seconds
+    from gradlab.sweep.grid import Sweep
+
+    assert Limits().max_seconds >= 2**62, "no time limit by default"
+    check_seconds(1e9, Limits(), "anything")  # unset: never refused
+    with pytest.raises(GradlabError, match=r"^the job refused: it would take about 12\.5 s "
+                                           r"here, over the time limit of 5 s "
+                                           r"\(GRADLAB_MAX_SECONDS\)"):
+        check_seconds(12.5, Limits(max_seconds=5), "the job")
+    sweep = Sweep.default()
+    estimate = sweep.seconds()
+    sweep.check(Limits(max_seconds=int(estimate) + 1))
+    with pytest.raises(GradlabError, match=f"about {estimate:,.1f} s here, over the time limit"):
+        sweep.check(Limits(max_seconds=max(1, int(estimate / 4))))
+
+
+def test_the_cost_model_grows_with_the_work_and_shares_a_sweeps_draws():
+    from gradlab.problems.seed.cost import case_seconds, check_seconds, draw_seconds
+
+    small, big = Case(m=256, n=256), Case(m=2048, n=2048)
+    assert 0 < check_seconds(small, Limits()) < check_seconds(big, Limits())
+    assert check_seconds(big, Limits(), ("autograd",)) < check_seconds(big, Limits())
+    dtypes = [Case(m=2048, n=2048, dtype=d) for d in ("float32", "bfloat16", "float16")]
+    shared = case_seconds(dtypes, Limits())
+    assert shared == pytest.approx(sum(check_seconds(c, Limits()) for c in dtypes)
+                                   - 2 * draw_seconds(big)), "one draw for the three dtypes"
 
 
 def test_limits_from_env_ignores_unset_and_empty():

@@ -61,13 +61,12 @@ def test_metrics_table_covers_every_dtype_and_method(default):
 def test_tables_print_numbers_as_the_cli_does(default):
     """autograd's own max |Δ| is "—" (as in the CLI), not "None"; err/u has three
     significant digits, not "1.267e+0"."""
-    proto = default.dataframe[0].proto
-    shown = str(proto)
-    assert "None" not in shown
-    styles = proto.arrow_data.styler
-    assert "—" in styles.display_values.decode("utf-8", "replace")
-    assert "1.27" in styles.display_values.decode("utf-8", "replace")
-    assert "1.267e+0" not in styles.display_values.decode("utf-8", "replace")
+    cells = default.dataframe[0].value.to_numpy().ravel().tolist()
+    assert all(isinstance(c, str) for c in cells), "text: a NaN would show as None"
+    assert "None" not in cells and "—" in cells
+    numbers = [c for c in cells if c[:1].isdigit()]
+    digits = [c.split("e")[0].replace(".", "").lstrip("0") for c in numbers]
+    assert numbers and all(len(d) <= 3 for d in digits), numbers  # three significant digits
 
 
 def test_small_case_draws_inputs_r_and_j(default):
@@ -279,7 +278,7 @@ def test_float16_underflow_is_shown_not_raised():
     v = verdicts(at)
     assert (v[v["dtype"] == "float16"]["verdict"] == "degenerate").all()
     t = table(at)
-    assert (t[t["dtype"] == "bfloat16"]["non-finite"] == 0).all()
+    assert (t[t["dtype"] == "bfloat16"]["non-finite"] == "0").all()
 
 
 def test_a_mistake_without_effect_reads_0_not_minus_0():

@@ -1,0 +1,108 @@
+"""The time guard's cost model (gradlab/problems/seed/cost.py), fitted and checked.
+
+    python -m bench.bench_cost [--sizes 64,256,1024,2048,4096] [--reps 2] [--fit]
+
+Times ``draw`` and ``run_check`` on drawn inputs (every method; kron within the
+Explorer's budget) per dtype over m = n = sizes (batch 1). With --fit it prints DRAW
+(seconds per entry drawn) and the least-squares coefficients of seconds = t0 +
+a·m·n·batch + k·(kron's m²·n·batch) per dtype, to paste into ``COST``. Without --fit
+it prints each estimate beside the measured time and their ratio: the estimate is
+meant to be within 2× (docs/benchmarks.md, "The time guard").
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.core.limits import Limits, MiB
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.cost import check_seconds, compute_seconds, draw_seconds, kron_runs
+from gradlab.problems.seed.inputs import case_inputs, draw
+
+
+def best_of(reps: int, call) -> float:
+    best = float("inf")
+    for _ in range(reps):
+        start = time.perf_counter()
+        call()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="64,256,512,1024,2048,4096")
+    parser.add_argument("--reps", type=int, default=2)
+    parser.add_argument("--fit", action="store_true")
+    parser.add_argument("--explorer", action="store_true",
+                        help="time the Explorer page (AppTest, warm, new seeds) instead")
+    args = parser.parse_args()
+    if args.explorer:
+        return explorer(args.sizes, args.reps)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    limits = Limits(kron_bytes=64 * MiB)
+    run_check(Case(m=8, n=8), limits=limits)  # warm up
+    if args.fit:
+        draws = [(s * s + s, best_of(args.reps, lambda s=s: draw(s, s, 1, 0))) for s in sizes]
+        print(f"DRAW = {sum(t for _, t in draws) / sum(e for e, _ in draws):.3g}", flush=True)
+    for dtype in DTYPE_NAMES:
+        rows = []
+        for s in sizes:
+            case = Case(m=s, n=s, dtype=dtype)
+            inputs = case_inputs(case)
+            seconds = best_of(args.reps,
+                              lambda c=case, i=inputs: run_check(c, limits=limits, inputs=i))
+            kron = kron_runs(case, limits)
+            rows.append((s * s * case.batch, (s * s * s * case.batch) if kron else 0, seconds))
+            if not args.fit:
+                whole = best_of(args.reps, lambda c=case: run_check(c, limits=limits))
+                est = check_seconds(case, limits)
+                print(f"{dtype:9} m=n={s:5}  check {whole:8.3f} s  estimate {est:8.3f} s "
+                      f"({est / whole:4.2f}×)  on drawn inputs {seconds:8.3f} s  estimate "
+                      f"{compute_seconds(case, limits):8.3f} s  draw estimate "
+                      f"{draw_seconds(case):6.3f} s", flush=True)
+        if args.fit:
+            x = np.array([[1.0, e, k] for e, k, _ in rows])
+            y = np.array([t for _, _, t in rows])
+            coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+            print(f'    "{dtype}": Cost({coef[0]:.3g}, {coef[1]:.3g}, {max(coef[2], 0):.3g}),',
+                  flush=True)
+
+
+def explorer(sizes: str, reps: int) -> None:
+    """The Explorer page at m = n = sizes (best of ``reps`` warm runs, each a new seed so
+    nothing is cached) beside ``dashboard.explorer.page_seconds``."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "dashboard" / "app"))
+    from apptest_helpers import page
+
+    from dashboard.explorer import ExplorerView, explorer_limits, page_seconds
+
+    seeds = iter(range(100, 10_000))
+
+    def run(size: int) -> float:
+        at = page("explorer")
+        at.query_params.update({"preset": "0", "m": str(size), "n": str(size),
+                                "seed": str(next(seeds))})
+        start = time.perf_counter()
+        at.run(timeout=600)
+        return time.perf_counter() - start
+
+    run(8)  # warm up: imports, the first render
+    limits = explorer_limits(Limits())
+    for size in (int(s) for s in sizes.split(",")):
+        seconds = min(run(size) for _ in range(reps))
+        est = page_seconds(ExplorerView(preset=False, m=size, n=size), limits)
+        print(f"Explorer m=n={size:5}  page {seconds:6.2f} s  estimate {est:6.2f} s  "
+              f"({est / seconds:4.2f}×)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
