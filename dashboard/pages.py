@@ -45,5 +45,6 @@ PAGES = (
     Page("precision.py", "Precision", ":material/target:", "precision"),
     Page("epsilon.py", "Epsilon", ":material/science:", "epsilon"),
     Page("compare.py", "Compare", ":material/compare_arrows:", "compare"),
+    Page("ops.py", "Ops", ":material/grid_view:", "ops"),
 )
 HOME = PAGES[0]

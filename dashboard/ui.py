@@ -31,6 +31,7 @@ from contextlib import contextmanager
 import altair as alt
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitDuplicateElementId, StreamlitDuplicateElementKey
 
 from dashboard.urlstate import (
     field_text,
@@ -41,6 +42,7 @@ from dashboard.urlstate import (
     widget_labels,
     with_fields,
 )
+from gradlab.charts import export
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.sweep.executor import Executor
@@ -187,9 +189,42 @@ def draw(spec: alt.TopLevelMixin) -> None:
 
 
 def chart(spec: alt.TopLevelMixin, caption: str) -> None:
-    """``draw`` the chart, with a caption saying what to read in it."""
+    """``draw`` the chart, with a caption saying what to read in it and its PNG and
+    SVG downloads (``chart_downloads``)."""
     draw(spec)
     st.caption(caption)
+    chart_downloads(spec)
+
+
+#: The chart downloads: label → format of ``gradlab.charts.export.chart_bytes``.
+DOWNLOADS = {"PNG": "png", "SVG": "svg"}
+
+
+def chart_downloads(spec: alt.TopLevelMixin) -> None:
+    """Two small buttons that download the chart as PNG and SVG, named after its
+    title (``export.file_stem``). Nothing is rendered until a button is clicked:
+    Streamlit then calls ``data`` (``export.chart_bytes`` on the chart), and the click
+    does not rerun the page."""
+    stem = export.file_stem(export.chart_title(spec))
+    row = st.container(horizontal=True, gap="small")
+    for label, fmt in DOWNLOADS.items():
+        download = functools.partial(
+            row.download_button, label, functools.partial(export.chart_bytes, spec, fmt),
+            file_name=f"{stem}.{fmt}", mime=export.FORMATS[fmt], on_click="ignore",
+            icon=":material/download:", type="tertiary",
+            help=f"This chart as {label} ({stem}.{fmt})")
+        _with_free_key(download, f"download.{fmt}.{stem}")
+
+
+def _with_free_key(widget: Callable, key: str, tries: int = 100) -> None:
+    """``widget(key=key)``, or with ``key.2``, ``key.3``, … when the same chart was
+    drawn before in this run (a page that redraws into a placeholder)."""
+    for n in range(1, tries + 1):
+        try:
+            widget(key=key if n == 1 else f"{key}.{n}")
+            return
+        except (StreamlitDuplicateElementKey, StreamlitDuplicateElementId):
+            continue
 
 
 # ----------------------------------------------------------- cached calls

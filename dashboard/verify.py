@@ -1,7 +1,7 @@
 """The Verify page's pure part: its view config, the calls the page caches, and the
 verdict table. No Streamlit here; the page (views/verify.py) stays thin.
 
-Two sources of a candidate:
+Three sources of a candidate:
 
 - ``problem``: a built-in problem (``gradlab.problems.library.PROBLEMS``), one of
   its candidates (the hand-written backward, a planted mistake, torch's kernel),
@@ -9,11 +9,16 @@ Two sources of a candidate:
 - ``module``: a user's ``module:function`` against a ``module:function``
   reference on drawn inputs, as ``python -m gradlab verify`` takes them.
   Importing a module runs its code in the server's process, so this source is
-  off unless GRADLAB_ALLOW_IMPORT=1 (``gradlab.core.limits.allow_import``).
+  off unless GRADLAB_ALLOW_IMPORT=1 (``gradlab.core.limits.allow_import``);
+- ``op``: an op of the corpus (``python -m gradlab ops``: torch's OpInfo ops and
+  the hand-written kernels), one of its entries (a sample, ``sample`` None the
+  first), built as ``gradlab.corpus.run.run_job`` builds it
+  (``gradlab.corpus.build.op_corpus``) and verified live: the Ops page links here.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,16 +29,24 @@ from gradlab.charts.heatmaps import Pooled, pooled
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ALLOW_IMPORT, Limits, allow_import
 from gradlab.core.lists import parse_list
+from gradlab.corpus.build import op_corpus, op_names
+from gradlab.corpus.entry import Entry
+from gradlab.corpus.run import op_of, sample_of
 from gradlab.problems.library import PROBLEMS, problem
 from gradlab.problems.registry import Problem
 from gradlab.verification.inputs import load, parse_inputs
-from gradlab.verification.report import Report
+from gradlab.verification.report import DISPLAY_NAMES, Report
 from gradlab.verification.run import DEFAULT_DTYPES, gradient_deltas, verify
 from gradlab.verification.spec import check_dtypes, check_seed
 
-SOURCES = ("problem", "module")
+SOURCES = ("problem", "module", "op")
 #: How the sidebar names each source.
-SOURCE_LABELS = {"problem": "built-in problem", "module": "module:function"}
+SOURCE_LABELS = {"problem": "built-in problem", "module": "module:function",
+                 "op": "corpus op"}
+#: A corpus op's name: letters, digits, _, ., - (``nn.functional.interpolate.nearest-exact``).
+OP_NAME = re.compile(r"[A-Za-z_][\w.\-]*")
+#: A gradient's name: an input's (``x``), or one of a list's (``input[0]``, ``arg1[0]``).
+INPUT_NAME = re.compile(r"[A-Za-z_]\w*(\[\d+\])*")
 #: The most sizes one size sweep runs.
 MAX_SWEEP_SIZES = 8
 #: Each of the charts' two panels (one per norm): both fit the main column at 1024 px
@@ -56,7 +69,8 @@ class VerifyView:
     sizes up to ``size``. ``show_dtype`` and ``show_input`` pick the |Δ| maps
     and the size chart ("": the first dtype with a row that does not pass, and
     the first 2-D gradient). ``target``, ``reference`` and ``inputs`` are the
-    module source's ``module:function``s and NAME=SHAPE list.
+    module source's ``module:function``s and NAME=SHAPE list; ``op`` and ``sample``
+    the op source's op and entry (None: its first).
     """
 
     #: Typed into text boxes and parsed by gradlab (a browser number box reads 1e23 as 1).
@@ -65,7 +79,7 @@ class VerifyView:
     WIDGETS: ClassVar[dict[str, str]] = {
         "size": "size", "seed": "seed", "sweep": "size sweep",
         "target": "candidate (module:function)", "reference": "reference (module:function)",
-        "inputs": "inputs (NAME=SHAPE, …)"}
+        "inputs": "inputs (NAME=SHAPE, …)", "op": "op", "sample": "sample"}
 
     source: str = "problem"
     problem: str = "layernorm"
@@ -79,6 +93,8 @@ class VerifyView:
     target: str = ""
     reference: str = ""
     inputs: str = ""
+    op: str = ""
+    sample: int | None = None
 
     def __post_init__(self):
         if self.source not in SOURCES:
@@ -99,12 +115,18 @@ class VerifyView:
             raise GradlabError(f"show_dtype must be one of the dtypes "
                                f"{', '.join(self.dtypes)} (got {self.show_dtype!r})",
                                "show_dtype")
-        if self.show_input and not self.show_input.isidentifier():
+        if self.show_input and not INPUT_NAME.fullmatch(self.show_input):
             raise GradlabError(f"show_input must be an input's name (got "
                                f"{self.show_input!r})", "show_input")
         for name in ("target", "reference"):
             check_target(getattr(self, name), name)
         self.input_items()
+        if self.op and not OP_NAME.fullmatch(self.op):
+            raise GradlabError(f"op must be an op of the corpus, such as abs or kernel.clamp "
+                               f"(got {self.op!r})", "op")
+        if self.sample is not None and (isinstance(self.sample, bool) or not isinstance(
+                self.sample, int) or self.sample < 0):
+            raise GradlabError(f"sample must be an integer ≥ 0 (got {self.sample!r})", "sample")
 
     # ------------------------------------------------------------ problems
 
@@ -143,10 +165,10 @@ class VerifyView:
         return items
 
     def missing(self) -> list[str]:
-        """The module source's empty fields (none for the problem source)."""
-        if self.source != "module":
-            return []
-        return [name for name in ("target", "reference", "inputs") if not getattr(self, name)]
+        """The module source's empty fields, or the op source's (none for the problem
+        source)."""
+        needed = {"module": ("target", "reference", "inputs"), "op": ("op",)}
+        return [name for name in needed.get(self.source, ()) if not getattr(self, name)]
 
 
 def check_size(prob: Problem, size, name: str) -> None:
@@ -254,6 +276,101 @@ def module_deltas(view: VerifyView, dtype: str, limits: Limits) -> DeltaMaps:
                                       limits=limits))
 
 
+# ---------------------------------------------------------------- corpus ops
+
+
+@dataclass(frozen=True)
+class OpEntry:
+    """One entry of a corpus op as the page lists it: its name (``softmax#4``), its
+    sample (-1 for a kernel's one entry), its reference's kind, the dtypes it runs
+    in and its note."""
+
+    name: str
+    sample: int
+    reference_kind: str
+    dtypes: tuple[str, ...]
+    note: str
+
+
+@dataclass(frozen=True)
+class CorpusOp:
+    """A corpus op before it is verified: its entries and the reasons of its skips
+    (why it, or one of its dtypes, cannot be checked)."""
+
+    name: str
+    entries: tuple[OpEntry, ...]
+    skipped: tuple[str, ...]
+
+    @property
+    def samples(self) -> tuple[int, ...]:
+        """The entries' samples, in the corpus's order (none for a kernel)."""
+        return tuple(e.sample for e in self.entries if e.sample >= 0)
+
+    def entry(self, sample: int | None) -> OpEntry:
+        """The entry of ``sample`` (None: the first). A GradlabError names the op when
+        it has no entry, with its skips' reasons, and the sample when it has no such."""
+        if not self.entries:
+            raise GradlabError(f"op {self.name} has no entry to verify: "
+                               f"{'; '.join(self.skipped) or 'no sample'}", "op")
+        if sample is None:
+            return self.entries[0]
+        for entry in self.entries:
+            if entry.sample == sample:
+                return entry
+        raise GradlabError(f"sample must be one of {', '.join(map(str, self.samples))} for "
+                           f"op {self.name} (got {sample})", "sample")
+
+
+def corpus_ops() -> tuple[str, ...]:
+    """Every op of the corpus, as ``python -m gradlab ops --op`` names them (the page
+    caches it: the first call loads torch's OpInfo database, a few seconds)."""
+    return tuple(op_names(None))
+
+
+def _built(op: str, seed: int) -> tuple[list[Entry], CorpusOp]:
+    """The op's entries at ``seed`` and what the page lists of them. A name that is
+    not exactly one op of the corpus is a GradlabError naming ``op``."""
+    exact = op_names([op])
+    if op not in exact:
+        raise GradlabError(f"op {op} names {len(exact)} ops of the corpus: pick one of "
+                           f"{', '.join(exact)}", "op")
+    entries, skipped = op_corpus(op, seed)
+    listed = tuple(OpEntry(e.name, sample_of(e.name), e.reference_kind, tuple(e.dtypes), e.note)
+                   for e in entries)
+    return entries, CorpusOp(op, listed, tuple(s.reason for s in skipped))
+
+
+def corpus_op(op: str, seed: int) -> CorpusOp:
+    """The op's entries and skips at ``seed`` (the page caches it)."""
+    return _built(op, seed)[1]
+
+
+def _op_entry(op: str, sample: int | None, seed: int) -> Entry:
+    entries, listed = _built(op, seed)
+    return entries[listed.entries.index(listed.entry(sample))]
+
+
+def op_report(op: str, sample: int | None, dtypes: tuple[str, ...], seed: int,
+              limits: Limits) -> Report:
+    """``verify`` of a corpus op's entry in those of ``dtypes`` it runs in, as the corpus
+    names the candidate and the reference (the page caches it)."""
+    entry = _op_entry(op, sample, seed)
+    wanted = tuple(d for d in dtypes if d in entry.dtypes)
+    if not wanted:
+        raise GradlabError(f"dtypes: {entry.name} runs in {', '.join(entry.dtypes)} only "
+                           f"(got {', '.join(dtypes)})", "dtypes")
+    return verify(entry.candidate, entry.reference, entry.inputs, wanted, seed, limits=limits,
+                  names=(f"{op_of(entry)} (the op)", f"{entry.reference_kind} reference"))
+
+
+def op_deltas(op: str, sample: int | None, dtype: str, seed: int, limits: Limits
+              ) -> DeltaMaps:
+    """The |Δ| maps of a corpus op's entry in ``dtype`` (the page caches them)."""
+    entry = _op_entry(op, sample, seed)
+    return _summarize(gradient_deltas(entry.candidate, entry.reference, entry.inputs, dtype,
+                                      seed, limits=limits))
+
+
 # ----------------------------------------------------------------- the page
 
 
@@ -278,46 +395,50 @@ def pick_input(maps: DeltaMaps | None, inputs: list[str], wanted: str) -> str:
     return inputs[0]
 
 
-#: The verdict table's columns: report column → header.
-TABLE_COLUMNS = {
-    "dtype": "dtype", "input": "input", "shape": "shape", "status": "verdict",
-    "err_max_u": "err / u", "err_fro_u": "normwise / u", "err_scale_u": "scale / u",
-    "autograd_max_u": "autograd / u", "autograd_fro_u": "autograd nw / u",
-    "autograd_scale_u": "autograd sc / u",
-    "threshold_max_u": "threshold / u", "threshold_fro_u": "threshold nw / u",
-    "threshold_scale_u": "threshold sc / u",
-    "taylor_rate": "Taylor rate", "evidence": "evidence",
-}
-NUMBER_COLUMNS = ("err / u", "normwise / u", "scale / u", "autograd / u",
-                  "autograd nw / u", "autograd sc / u", "threshold / u",
-                  "threshold nw / u", "threshold sc / u", "Taylor rate")
+#: The verdict table's columns: report column → header, the headers the text report and
+#: the HTML table use too (``gradlab.verification.report.DISPLAY_NAMES``).
+TABLE_COLUMNS = {c: DISPLAY_NAMES[c] for c in (
+    "dtype", "input", "shape", "status", "err_max_u", "err_fro_u", "err_scale_u",
+    "autograd_max_u", "autograd_fro_u", "autograd_scale_u", "threshold_max_u",
+    "threshold_fro_u", "threshold_scale_u", "taylor_rate", "evidence")}
+NUMBER_COLUMNS = tuple(TABLE_COLUMNS[c] for c in TABLE_COLUMNS
+                       if c.endswith("_u") or c == "taylor_rate")
 
 
 def verdict_table(frame: pd.DataFrame) -> pd.DataFrame:
     """The report's rows as the page shows them (numbers in units of u); the Taylor
     column only where a float64 row has a rate."""
     table = frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    if table["Taylor rate"].isna().all():
-        table = table.drop(columns="Taylor rate")
+    taylor = TABLE_COLUMNS["taylor_rate"]
+    if table[taylor].isna().all():
+        table = table.drop(columns=taylor)
     return table
+
+
+def candidate_label(name: str, kind: str) -> str:
+    """A candidate as the menu lists it: its name, and its kind where that says more
+    ("transposed (mistake)", but "correct", not "correct (correct)")."""
+    return name if name == kind else f"{name} ({kind})"
 
 
 def not_passing(frame: pd.DataFrame) -> list[str]:
     """"dtype ∂input — status: evidence" for each row that does not pass, as Markdown
     (the evidence escaped: a user's error message may hold *, _ or $)."""
     rows = frame[frame["status"] != "pass"]
-    return [f"**{r.dtype} ∂{r.input}** — {r.status}: {plain(r.evidence)}"
+    return [f"**{r.dtype} ∂{r.input}** — {_with_status(r.status, plain(r.evidence))}"
             for r in rows.itertuples()]
 
 
+def _with_status(status: str, evidence: str) -> str:
+    """"status: evidence", once: an evidence that already starts with its status
+    ("error: the candidate raised …") is not prefixed again."""
+    return evidence if evidence.startswith(f"{status}:") else f"{status}: {evidence}"
+
+
 def verdict_line(report: Report) -> str:
-    """"passed" or how many rows do not pass, by status."""
-    if report.passed:
-        return f"passed: all {len(report.rows)} rows (dtype × input) pass"
-    counts = pd.Series([row["status"] for row in report.rows]).value_counts()
-    parts = [f"{counts[s]} {s}" for s in ("fail", "error", "too-coarse", "degenerate")
-             if s in counts]
-    return f"NOT passed: {', '.join(parts)} of {len(report.rows)} rows (dtype × input)"
+    """The report's verdict with its rows (dtype × input) by status, as the CLI says it:
+    "passed: 6 pass", "NOT passed: 5 pass, 1 fail" (``Report.verdict``)."""
+    return report.verdict()
 
 
 

@@ -1,5 +1,6 @@
-"""Verify: a built-in problem's candidate (or, locally, your own module:function) against
-its plain-ops reference, per dtype: the verdicts, the errors, |Δ| maps and a size sweep."""
+"""Verify: a built-in problem's candidate (or, locally, your own module:function, or an op
+of the corpus) against its plain-ops reference, per dtype: the verdicts, the errors, |Δ|
+maps and a size sweep."""
 
 from __future__ import annotations
 
@@ -12,10 +13,16 @@ from dashboard.verify import (
     IMPORT_OFF,
     NUMBER_COLUMNS,
     SOURCE_LABELS,
+    CorpusOp,
     VerifyView,
+    candidate_label,
+    corpus_op,
+    corpus_ops,
     module_deltas,
     module_report,
     not_passing,
+    op_deltas,
+    op_report,
     pick_dtype,
     pick_input,
     problem_deltas,
@@ -43,6 +50,10 @@ W = VerifyView.WIDGETS  # each text box's label
 cached_report = ui.cached(problem_report)
 #: Pooled maps are small (≤ 32 × 32 cells a gradient), so many can be kept.
 cached_deltas = ui.cached(problem_deltas, max_entries=256)
+cached_ops = ui.cached(corpus_ops)
+cached_op = ui.cached(corpus_op)
+cached_op_report = ui.cached(op_report)
+cached_op_deltas = ui.cached(op_deltas, max_entries=256)
 
 
 def problem_changed() -> None:
@@ -52,6 +63,57 @@ def problem_changed() -> None:
     names = PROBLEMS[st.session_state[P + "problem"]].candidate_names
     if st.session_state.get(P + "candidate") not in names:
         st.session_state[P + "candidate"] = "correct"
+
+
+def op_changed() -> None:
+    """A new corpus op: its first entry, its first 2-D gradient."""
+    st.session_state[P + "sample"] = None
+    st.session_state[P + "show_input"] = ""
+
+
+def op_widget(problems: list[str]) -> None:
+    """The op source's op: every op of the corpus (an unknown one from the URL is named
+    in ``problems`` and dropped)."""
+    with ui.guard():
+        names = cached_ops()
+    if st.session_state[P + "op"] not in ("", *names):
+        problems.append(f"op: {st.session_state[P + 'op']!r} is not an op of the corpus "
+                        "(`python -m gradlab ops --list` lists them)")
+        st.session_state[P + "op"] = ""
+    st.selectbox(W["op"], ("", *names), key=P + "op", on_change=op_changed,
+                 format_func=lambda name: name or "pick an op",
+                 help="An op of the corpus (`python -m gradlab ops`: torch's OpInfo ops and "
+                      "the hand-written kernels), built and verified here. The Ops page "
+                      "links each op here.")
+
+
+def sample_widget(op: CorpusOp, box) -> VerifyView:
+    """The op's entry (``box``: its place in the sidebar), for an op with several; then
+    the view as the widgets now hold it."""
+    problems: list[str] = []
+    options = (None, *op.samples) if op.samples else (None,)
+    ui.keep_options(P + "sample", options, problems, "sample")
+    ui.show_url_problems(problems)
+    if op.samples:
+        first = op.entries[0].name
+        box.selectbox(W["sample"], options, key=P + "sample",
+                      format_func=lambda s: f"the first ({first})" if s is None else f"#{s}",
+                      help="The op's entries: its largest OpInfo samples (the number is "
+                           "the sample's index).")
+    return ui.current_view(DEFAULT, P)
+
+
+def op_header(op: CorpusOp, report, view: VerifyView) -> None:
+    """The op's entry: what it is, its inputs and note, and the dtypes it skips."""
+    entry = op.entry(view.sample)
+    st.subheader(f"{entry.name} · the op against its {entry.reference_kind} reference · "
+                 f"seed {view.seed}")
+    left_out = [d for d in view.dtypes if d not in entry.dtypes]
+    st.caption(f"Inputs: {', '.join(f'{n} {t}' for n, t in report.inputs)}. "
+               + (f"{entry.note}. " if entry.note else "")
+               + (f"Not run in {', '.join(left_out)}: not among the op's dtypes "
+                  f"({', '.join(entry.dtypes)}). " if left_out else "")
+               + (f"Skipped: {'; '.join(op.skipped)}." if op.skipped else ""))
 
 
 st.title("Verify")
@@ -74,17 +136,18 @@ if not allowed and st.session_state.get(P + "source") == "module":
 
 with st.sidebar:
     st.header("Candidate")
-    if allowed:
-        st.radio("source", tuple(SOURCE_LABELS), key=P + "source", horizontal=True,
-                 format_func=SOURCE_LABELS.get,
-                 help=f"{ALLOW_IMPORT}=1 is set: this instance imports your module.")
+    if allowed or st.session_state[P + "source"] == "op":
+        st.radio("source", tuple(s for s in SOURCE_LABELS if allowed or s != "module"),
+                 key=P + "source", horizontal=True, format_func=SOURCE_LABELS.get,
+                 help=f"{ALLOW_IMPORT}=1 is set: this instance imports your module."
+                 if allowed else "A corpus op opens here from the Ops page.")
     source = st.session_state[P + "source"]
     if source == "problem":
         st.selectbox("problem", tuple(PROBLEMS), key=P + "problem", on_change=problem_changed,
                      format_func=lambda name: f"{name}: {PROBLEMS[name].title}")
         prob = PROBLEMS[st.session_state[P + "problem"]]
         st.selectbox("candidate", prob.candidate_names, key=P + "candidate",
-                     format_func=lambda name: f"{name} ({prob.candidate(name).kind})",
+                     format_func=lambda name: candidate_label(name, prob.candidate(name).kind),
                      help="correct: the hand-written backward; mistake: a planted mistake; "
                           "kernel: torch's own.")
         left, right = st.columns(2)
@@ -97,6 +160,12 @@ with st.sidebar:
         st.text_input(W["sweep"], key=P + "sweep", placeholder="the sizes up to size",
                       help="Sizes for the error-against-size chart, such as 64, 256 or "
                            "64..1024. Blank: the problem's sizes up to the size above.")
+    elif source == "op":
+        op_widget(problems)
+        sample_box = st.empty()
+        st.text_input(W["seed"], key=P + "seed", persist_state="page",
+                      help="The op's samples are drawn under torch.manual_seed(seed), and "
+                           "verify's inputs from it (the Ops page's rows are seed 0).")
     else:
         st.text_input(W["target"], key=P + "target",
                       placeholder="mymodule:my_op",
@@ -131,6 +200,18 @@ if view.source == "module":
     st.caption(f"Inputs: {', '.join(f'{n} {t}' for n, t in report.inputs)} · seed {view.seed}. "
                "A dotted module is imported once per server process: restart the server "
                "to pick up edits (a .py path is read again on every run).")
+elif view.source == "op":
+    if view.missing():
+        st.info("Pick an op of the corpus in the sidebar, or open one from the Ops page.",
+                icon=":material/edit:")
+        st.stop()
+    with ui.guard(), st.spinner(f"Building {view.op}…"):
+        corpus = cached_op(view.op, view.seed)
+        corpus.entry(None)
+    view = sample_widget(corpus, sample_box)
+    with ui.guard(), st.spinner(f"Verifying {view.op}…"):
+        report = cached_op_report(view.op, view.sample, view.dtypes, view.seed, limits)
+    op_header(corpus, report, view)
 else:
     prob = view.problem_spec
     cand = prob.candidate(view.candidate)
@@ -176,10 +257,11 @@ ui.chart(verify_chart(frame, width=CHART_PANEL_PX),
 inputs = list(dict.fromkeys(frame["input"]))
 shown_problems: list[str] = []
 ui.keep_options(P + "show_input", ("", *inputs), shown_problems, "show_input")
+ui.keep_options(P + "show_dtype", ("", *report.dtypes), shown_problems, "show_dtype")
 ui.show_url_problems(shown_problems)
 st.subheader("Where the error sits: |Δ| per element")
 left, right = st.columns(2)
-left.selectbox("dtype drawn", ("", *view.dtypes), key=P + "show_dtype",
+left.selectbox("dtype drawn", ("", *report.dtypes), key=P + "show_dtype",
                format_func=lambda d: d or "auto: the first not passing")
 right.selectbox("gradient drawn", ("", *inputs), key=P + "show_input",
                 format_func=lambda n: f"∂{n}" if n else "auto: the first 2-D gradient")
@@ -188,6 +270,8 @@ dtype = pick_dtype(frame, view.show_dtype)
 with ui.guard(), st.spinner(f"Computing |Δ| in {dtype}…"):
     if view.source == "module":
         maps = module_deltas(view, dtype, limits)
+    elif view.source == "op":
+        maps = cached_op_deltas(view.op, view.sample, dtype, view.seed, limits)
     else:
         maps = cached_deltas(prob.name, cand.name, view.problem_size, dtype, view.seed, limits)
 name = pick_input(maps, inputs, view.show_input)

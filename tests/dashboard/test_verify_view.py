@@ -109,4 +109,12 @@ def test_rows_not_passing_are_listed_with_escaped_evidence():
                           "status": ["pass", "error"],
                           "evidence": ["rounding", "error: the candidate raised a_b *c* $x$"]})
     assert not_passing(frame) == [
-        r"**float16 ∂w** — error: error: the candidate raised a\_b \*c\* \$x\$"]
+        r"**float16 ∂w** — error: the candidate raised a\_b \*c\* \$x\$"]  # one "error:"
+
+
+def test_a_candidate_is_listed_without_repeating_its_kind():
+    """"correct", not "correct (correct)" (issue 20, item 10)."""
+    from dashboard.verify import candidate_label
+
+    assert candidate_label("correct", "correct") == "correct"
+    assert candidate_label("transposed", "mistake") == "transposed (mistake)"

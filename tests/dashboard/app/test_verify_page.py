@@ -19,8 +19,8 @@ MODULE = {"source": "module", "target": f"{OPS}:product", "reference": f"{OPS}:r
 
 
 def verdicts(at):
-    """The verdict table (the frame with a ``verdict`` column)."""
-    return next(f.value for f in at.dataframe if "verdict" in f.value.columns)
+    """The verdict table (the frame with a ``status`` column)."""
+    return next(f.value for f in at.dataframe if "status" in f.value.columns)
 
 
 def alerts(at) -> str:
@@ -49,7 +49,7 @@ def test_default_view_renders_verdicts_and_charts(default):
     table = verdicts(default)
     assert list(table["dtype"].unique()) == ["float32", "bfloat16", "float16"]
     assert set(table["input"]) == {"x", "weight", "bias"}
-    assert set(table["verdict"]) == {"pass"}
+    assert set(table["status"]) == {"pass"}
     charts = specs(default)
     assert len(charts) == 4, "verdict chart, two |Δ| maps, the size chart"
     assert all(has_log_scale(spec) for spec in charts)
@@ -57,6 +57,21 @@ def test_default_view_renders_verdicts_and_charts(default):
     assert names[1] == "|candidate − truth|, ∂x" and names[2] == "|autograd − truth|, ∂x"
     assert "against size" in names[3]
     assert dict(default.query_params) == {}, "the default view keeps a clean URL"
+
+
+def test_every_chart_has_png_and_svg_downloads_named_after_its_title(default):
+    """Two download buttons under each chart, rendered on click (deferred), the file
+    named after the chart's title."""
+    from gradlab.charts.export import file_stem
+
+    buttons = [b.proto for b in default.get("download_button")]
+    assert [b.label for b in buttons] == ["PNG", "SVG"] * len(specs(default))
+    assert all(b.deferred_file_id and b.ignore_rerun for b in buttons), "lazy, no rerun"
+    verdict_chart = file_stem(titles(default)[0])
+    assert verdict_chart == "candidate-vs-autograd-vs-threshold-tick-per-input-and-dtype"
+    assert f"({verdict_chart}.png)" in buttons[0].help
+    assert f"({verdict_chart}.svg)" in buttons[1].help
+    assert "(candidate-truth-dx.png)" in buttons[2].help, "|candidate − truth|, ∂x"
 
 
 def test_default_explains_why_module_import_is_off(default):
@@ -73,8 +88,8 @@ def test_a_planted_mistake_fails(monkeypatch):
     assert not at.exception
     assert at.error and "Verdict: NOT passed" in at.error[0].value
     table = verdicts(at)
-    assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
-    assert set(table.loc[table["input"] != "x", "verdict"]) == {"pass"}
+    assert set(table.loc[table["input"] == "x", "status"]) == {"fail"}
+    assert set(table.loc[table["input"] != "x", "status"]) == {"pass"}
     listed = [m.value for m in at.markdown if m.value.startswith("- **")]
     assert len(listed) == 3 and all("∂x** — fail: bug:" in line for line in listed)
     assert dict(at.query_params) == {"candidate": "no-mean"}
@@ -97,7 +112,7 @@ def test_a_shared_url_restores_the_view():
     assert at.multiselect(key=K + "dtypes").value == ["float32", "float16"]
     table = verdicts(at)
     assert list(table["dtype"]) == ["float32", "float16"]
-    assert set(table["shape"]) == {"16x64"} and set(table["verdict"]) == {"fail"}
+    assert set(table["shape"]) == {"16x64"} and set(table["status"]) == {"fail"}
     assert "at width 64, 128" in " ".join(c.value for c in at.caption)
 
 
@@ -182,16 +197,17 @@ def run_module(target: str):
 def test_module_source_fails_a_wrong_backward(importing):
     at = run_module(f"{OPS}:product_wrong")
     table = verdicts(at)
-    assert set(table.loc[table["input"] == "x", "verdict"]) == {"fail"}
-    assert set(table.loc[table["input"] == "w", "verdict"]) == {"pass"}
+    assert set(table.loc[table["input"] == "x", "status"]) == {"fail"}
+    assert set(table.loc[table["input"] == "w", "status"]) == {"pass"}
 
 
 def test_a_raising_candidate_gives_error_rows_not_a_traceback(importing):
     at = run_module(f"{OPS}:raising")
     table = verdicts(at)
-    assert set(table["verdict"]) == {"error"}
+    assert set(table["status"]) == {"error"}
     assert all("raised ValueError: planted failure" in e for e in table["evidence"])
     assert "Verdict: NOT passed: 6 error" in at.error[0].value
+    assert "of 6 rows" not in at.error[0].value, "the CLI's wording, not '6 error of 6 rows'"
     assert "No |Δ| maps" in " ".join(w.value for w in at.warning)
 
 

@@ -26,6 +26,7 @@ from browser_helpers import (  # noqa: E402
     stop_server,
 )
 
+from dashboard.ops import OpsView, load_ops, op_cells, select  # noqa: E402
 from dashboard.pages import HOME, PAGES  # noqa: E402
 from gradlab.core.dtypes import DTYPE_NAMES  # noqa: E402
 from gradlab.sweep.export import read_csv_bytes, to_csv_bytes  # noqa: E402
@@ -241,6 +242,45 @@ def test_sweep_chart_draws_each_variant_with_its_verdicts(app, browser, width):
     assert {"none", "no-projection", "eps-missing"} <= legend
     assert {"pass", "fail"} <= legend and "float32" in legend and "bfloat16" in legend
     assert "float64" not in legend and "float16" not in legend
+    page.context.close()
+
+
+def grid_cells(view: OpsView) -> int:
+    """How many cells the Ops grid draws for ``view`` (the shipped run)."""
+    return len(select(op_cells(load_ops()), view).cells)
+
+
+def test_ops_filters_and_opens_an_op_on_verify(app, browser):
+    """The Ops page at 1440 px: its grid draws every cell of the ops drawn; a name typed
+    in the sidebar narrows it and goes to the URL; an op's link opens it on Verify,
+    which verifies it live."""
+    page = new_page(browser, width=max(WIDTHS), height=1000)
+    open_page(page, app, "ops")
+    assert exceptions(page) == [] and sidebar_open(page)
+    (grid,) = page.evaluate(LAYOUT)
+    assert_charts_fit([grid])
+    assert grid["cells"] == grid_cells(OpsView())
+    assert grid["cellWidth"] >= 3 and grid["cellHeight"] >= 3, grid
+    shoot(page, "ops")
+    textbox(page, "op name contains").fill("softmax")
+    textbox(page, "op name contains").press("Enter")
+    page.wait_for_url(re.compile(r"[?&]name=softmax"))  # polls: no sleep
+    settle(page)
+    assert exceptions(page) == []
+    (grid,) = page.evaluate(LAYOUT)
+    assert grid["cells"] == grid_cells(OpsView(name="softmax"))
+    link = page.locator('[data-testid="stPageLink-NavLink"]').filter(
+        has_text="on the Verify page")
+    op = link.inner_text().split("Open ", 1)[1].split(" on the Verify page")[0]
+    assert "softmax" in op
+    link.click()
+    page.wait_for_url(re.compile(r"/verify\?"))
+    settle(page)
+    assert exceptions(page) == []
+    assert page.locator("h1").first.inner_text().strip() == "Verify"
+    assert query(page)["source"] == ["op"] and query(page)["op"] == [op]
+    verdict = page.locator('[data-testid="stAlert"]').filter(has_text="Verdict:").first
+    assert "Verdict:" in verdict.inner_text()
     page.context.close()
 
 
