@@ -18,15 +18,15 @@ import numpy as np
 import pandas as pd
 
 from gradlab.charts.heatmaps import MAX_SIDE, magnitude_heatmap
-from gradlab.charts.style import dtype_color, legend_at, status_shape
+from gradlab.charts.style import dtype_color, legend_at, log_axis, status_shape
 from gradlab.charts.sweep import Undrawable, undrawable
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.verification.report import STATUS_COLORS, STATUS_ORDER
 
 __all__ = [
-    "CHECK_TITLES", "delta_heatmap", "NORM_TITLES", "RING", "SERIES", "SHAPES", "size_chart",
-    "SIZE_DASHES", "size_long", "SIZE_SERIES", "size_undrawable", "verify_chart", "verify_long",
-    "verify_undrawable"
+    "CHECK_TITLES", "delta_heatmap", "NORM_TITLES", "RING", "SERIES", "SHAPES", "side_by_side",
+    "size_chart", "SIZE_DASHES", "size_long", "SIZE_SERIES", "size_undrawable", "verify_chart",
+    "verify_long", "verify_undrawable"
 ]
 
 #: The norms as the chart names them, and each series' frame column per norm.
@@ -83,7 +83,7 @@ def verify_chart(frame: pd.DataFrame, width: int | None = None) -> alt.FacetChar
     inputs = list(dict.fromkeys(frame["input"]))
     x = alt.X("input:N", title="input", sort=inputs, axis=alt.Axis(labelAngle=0))
     y = alt.Y("value:Q", title="relative error against the truth",
-              scale=alt.Scale(type="log"), axis=alt.Axis(format="~e", grid=True))
+              scale=alt.Scale(type="log"), axis=log_axis())
     offset = alt.XOffset("dtype:N", sort=dtypes)
     tooltip = [alt.Tooltip("input:N"), alt.Tooltip("dtype:N"), alt.Tooltip("series:N"),
                alt.Tooltip("value:Q", title="relative", format=".3e"),
@@ -150,20 +150,35 @@ def size_undrawable(frame: pd.DataFrame, input_name: str) -> Undrawable:
     return undrawable(size_long(frame, input_name).query("series == 'candidate'"), "value")
 
 
+#: How far apart the dtypes' lines are drawn along a log size axis, as a factor of the
+#: size between neighbours: coinciding lines stay visible, as on the Epsilon page.
+SIDE_BY_SIDE = 1.06
+
+
+def side_by_side(sizes: pd.Series, dtypes: pd.Series, order: list[str]) -> pd.Series:
+    """Where each point is drawn: its size, moved by SIDE_BY_SIDE per dtype about the
+    middle of ``order`` (the tooltip keeps the true size)."""
+    middle = (len(order) - 1) / 2
+    shift = dtypes.map({d: SIDE_BY_SIDE ** (i - middle) for i, d in enumerate(order)})
+    return sizes.astype(float) * shift.astype(float)
+
+
 def size_chart(frame: pd.DataFrame, input_name: str, width: int = 220,
                height: int = 220) -> alt.FacetChart:
     """The error of ∂``input_name`` against the problem's size: one line per dtype
     (colour), its verdict at each size as the marker's shape, and the threshold
     err ≤ 2·autograd + (c + b·κ)·u as a dashed line of the same colour; one panel per
-    norm, log axes."""
+    norm, log axes. The dtypes are drawn side by side (``side_by_side``), so lines
+    that coincide all show."""
     long = size_long(frame, input_name)
     values = long["value"].to_numpy(dtype=float)
-    long = long[np.isfinite(values) & (values > 0)]
+    long = long[np.isfinite(values) & (values > 0)].copy()
     dtypes = [d for d in DTYPE_NAMES if d in set(frame["dtype"])]
-    x = alt.X("size:Q", title="size", scale=alt.Scale(type="log"),
+    long["drawn_at"] = side_by_side(long["size"], long["dtype"], dtypes)
+    x = alt.X("drawn_at:Q", title="size", scale=alt.Scale(type="log"),
               axis=alt.Axis(format="~s", grid=True))
     y = alt.Y("value:Q", title=f"relative error of ∂{input_name}",
-              scale=alt.Scale(type="log"), axis=alt.Axis(format="~e", grid=True))
+              scale=alt.Scale(type="log"), axis=log_axis())
     color = dtype_color(legend="bottom", dtypes=dtypes, stacked=True)
     tooltip = [alt.Tooltip("size:Q"), alt.Tooltip("dtype:N"), alt.Tooltip("series:N"),
                alt.Tooltip("value:Q", title="relative", format=".3e"),

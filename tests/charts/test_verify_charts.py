@@ -104,3 +104,17 @@ def test_delta_heatmap_of_a_small_gradient_is_not_pooled():
     spec = delta_heatmap(np.array([[0.0, 1e-7], [2e-7, 3e-7]]), "|Δ|").to_dict()
     assert spec["title"] == {"text": "|Δ|"}
     assert len(data_of(spec)) == 4
+
+
+def test_dtypes_whose_lines_coincide_are_drawn_side_by_side(sweep):
+    """Two dtypes with the same errors at every size draw two lines, not one (issue 20,
+    item 5): each dtype's points sit at their own x, the tooltip keeps the true size."""
+    same = sweep.copy()
+    for column in [c for c in same.columns if c.startswith(("err_", "threshold_"))]:
+        same[column] = same.groupby(["size", "input"])[column].transform("first")
+    data = data_of(size_chart(same, "x").to_dict())
+    drawn = data.groupby("dtype")["drawn_at"].apply(tuple)
+    assert drawn["float32"] != drawn["bfloat16"], "coinciding lines drawn apart"
+    assert (data.groupby("dtype")["size"].apply(tuple).nunique()) == 1, "true sizes kept"
+    ratio = data["drawn_at"] / data["size"]
+    assert ratio.between(1 / 1.2, 1.2).all(), "side by side, not moved to another size"
