@@ -119,6 +119,15 @@ def restore_widgets(default, prefix: str = "") -> list[str]:
     return problems
 
 
+def unknown_in_url(*defaults, extra: tuple[str, ...] = ()) -> list[str]:
+    """A problem per URL parameter the page does not read: none of ``defaults``' fields
+    (the page's configs) nor ``extra`` (such as the Sweep's ``run``). A mistyped
+    parameter is said, not dropped silently."""
+    known = {f.name for d in defaults for f in dataclasses.fields(d)} | set(extra)
+    return [f"{name}: not a parameter of this page (it reads "
+            f"{', '.join(sorted(known))})" for name in st.query_params if name not in known]
+
+
 def show_url_problems(problems: list[str]) -> None:
     """A warning listing the URL parameters that were ignored."""
     if problems:

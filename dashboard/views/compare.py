@@ -33,6 +33,7 @@ st.markdown("Overlay sweeps exported as CSV (the Sweep page's download, or "
             "every file holds (same size, dtype, ε, placement, scale, seed and variant) are "
             "drawn.")
 
+ui.show_url_problems(ui.unknown_in_url(DEFAULT))  # before the uploads: said even without files
 limits = ui.limits()
 cap_mib = max(1, math.ceil(limits.upload_bytes / MiB))
 files = st.file_uploader("Sweep CSV files", type=["csv"], accept_multiple_files=True,

@@ -27,7 +27,7 @@ st.markdown(
     "dtype; where ε silently rounds to 0, where u underflows and where the backward "
     "overflows; and why a finite-difference checker cannot settle the question in float32.")
 
-problems = ui.restore_widgets(DEFAULT, P)
+problems = ui.restore_widgets(DEFAULT, P) + ui.unknown_in_url(DEFAULT)
 with st.sidebar:
     st.header("ε study")
     # Text boxes, parsed by gradlab: a browser number box reads "1e23" as 1.

@@ -48,7 +48,7 @@ st.markdown("Is this gradient mismatch **a bug or rounding?** One layer "
             "`v = g·(Wx)/u + b`, `L = Σv²`: its dL/dW by the seed's Kronecker form, by an "
             "O(mn) formula and by autograd, against an exact reference, in four dtypes.")
 
-problems = ui.restore_widgets(DEFAULT, P)
+problems = ui.restore_widgets(DEFAULT, P) + ui.unknown_in_url(DEFAULT)
 with st.sidebar:
     st.header("Case")
     preset = st.toggle("Notebook preset", key=P + "preset",

@@ -154,7 +154,7 @@ st.caption(f"The run that ships with the dashboard (dashboard/data/ops.csv, "
            f"{len(data.frame):,} rows, {len(data.summary):,} ops): "
            f"{provenance_line(data.frame)}. Regenerate it with `python -m bench.make_ops_csv`.")
 
-problems = ui.restore_widgets(DEFAULT, P)
+problems = ui.restore_widgets(DEFAULT, P) + ui.unknown_in_url(DEFAULT)
 with st.sidebar:
     st.header("Filters")
     st.multiselect(W["statuses"], GRID_STATUSES, key=P + "statuses",

@@ -23,7 +23,7 @@ st.markdown("How large is rounding? Each method's error in dL/dW against a highe
             "**u** and the textbook bounds for one length-n sum: **√n·u** (errors that "
             "cancel at random) and **n·u** (errors that all add up).")
 
-problems = ui.restore_widgets(DEFAULT, P)
+problems = ui.restore_widgets(DEFAULT, P) + ui.unknown_in_url(DEFAULT)
 ui.keep_options(P + "dtypes", DTYPE_NAMES, problems, "dtypes", DEFAULT.dtypes)
 ui.keep_options(P + "methods", METHODS, problems, "methods", DEFAULT.methods)
 ui.keep_options(P + "placement", PLACEMENTS, problems, "placement")

@@ -27,7 +27,8 @@ st.markdown("The seed's number, **max |analytic − autograd|**, across a grid o
             "line, and each point says its verdict. Choose the grid in the sidebar (the "
             "default sweep is preselected; the point count follows as you type) and run it.")
 
-problems = ui.restore_widgets(FORM, P) + ui.restore_widgets(VIEW, P)
+problems = (ui.restore_widgets(FORM, P) + ui.restore_widgets(VIEW, P)
+            + ui.unknown_in_url(FORM, VIEW, extra=("run",)))
 for name, options in (("dtypes", DTYPE_NAMES), ("placements", PLACEMENTS),
                       ("variants", VARIANT_NAMES), ("methods", METHODS)):
     ui.keep_options(P + name, options, problems, name, getattr(FORM, name))

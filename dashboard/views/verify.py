@@ -123,7 +123,7 @@ st.markdown("Is a backward right **in every dtype**? A candidate's gradients aga
             "by the one verdict rule in the "
             "max-norm, normwise and along the truth (docs/verify.md).")
 
-problems = ui.restore_widgets(DEFAULT, P)
+problems = ui.restore_widgets(DEFAULT, P) + ui.unknown_in_url(DEFAULT)
 if st.session_state[P + "show_dtype"] not in st.session_state[P + "dtypes"]:
     st.session_state[P + "show_dtype"] = ""  # its dtype was dropped from the list
 allowed = False
