@@ -70,6 +70,23 @@ def test_every_page_loads_without_an_exception(app, tall_page, entry):
     assert healthy(app)
 
 
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("entry", PAGES, ids=[p.url_path for p in PAGES])
+def test_every_page_fits_a_laptop_and_a_desktop_width(app, browser, entry, width):
+    """Each page at 1024 and 1440 px: it loads clean, its charts fit the column, and the
+    page itself never scrolls sideways (a wide table scrolls inside its own frame)."""
+    page = new_page(browser, width=width, height=1000)
+    try:
+        open_page(page, app, "" if entry is HOME else entry.url_path)
+        assert exceptions(page) == []
+        assert_charts_fit(page.evaluate(LAYOUT))
+        overflow = page.evaluate("() => document.documentElement.scrollWidth"
+                                 " - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{entry.url_path} at {width} px scrolls sideways by {overflow}"
+    finally:
+        page.context.close()
+
+
 def test_default_views_keep_a_clean_url(app, page):
     for name in ("sweep", "precision"):
         open_page(page, app, name)
