@@ -41,9 +41,13 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--explorer", action="store_true",
                         help="time the Explorer page (AppTest, warm, new seeds) instead")
+    parser.add_argument("--verify", action="store_true",
+                        help="time verify on each built-in problem instead (--fit: its model)")
     args = parser.parse_args()
     if args.explorer:
         return explorer(args.sizes, args.reps)
+    if args.verify:
+        return verify_problems(args.reps, args.fit)
     sizes = [int(s) for s in args.sizes.split(",")]
     limits = Limits(kron_bytes=64 * MiB)
     run_check(Case(m=8, n=8), limits=limits)  # warm up
@@ -72,6 +76,31 @@ def main() -> None:
             coef, *_ = np.linalg.lstsq(x, y, rcond=None)
             print(f'    "{dtype}": Cost({coef[0]:.3g}, {coef[1]:.3g}, {max(coef[2], 0):.3g}),',
                   flush=True)
+
+
+def verify_problems(reps: int, fit: bool) -> None:
+    """verify of each built-in problem's correct candidate, per dtype, at every size it
+    offers: with ``fit``, the least-squares (t0, c) of seconds = t0 + c·sizeᵉ to paste
+    into ``problems.cost.VERIFY_COST``; else each estimate beside its time."""
+    from gradlab.core.dtypes import DTYPE_NAMES as NAMES
+    from gradlab.problems.cost import EXPONENT, verify_seconds
+    from gradlab.problems.library import PROBLEMS
+
+    limits = Limits()
+    for name, prob in PROBLEMS.items():
+        for dtype in NAMES:
+            rows = [(size, best_of(reps, lambda p=prob, s=size, d=dtype: p.verify(
+                "correct", s, (d,), 0, limits))) for size in prob.sizes]
+            if fit:
+                x = np.array([[1.0, s ** EXPONENT[name]] for s, _ in rows])
+                coef, *_ = np.linalg.lstsq(x, np.array([t for _, t in rows]), rcond=None)
+                print(f'    ("{name}", "{dtype}"): ({max(coef[0], 0.009):.3g}, '
+                      f"{max(coef[1], 0.0):.3g}),", flush=True)
+                continue
+            for size, seconds in rows:
+                est = verify_seconds(name, (size,), (dtype,))
+                print(f"verify {name:13} {dtype:9} size {size:6}  {seconds:7.3f} s  estimate "
+                      f"{est:7.3f} s ({est / seconds:4.2f}×)", flush=True)
 
 
 def explorer(sizes: str, reps: int) -> None:

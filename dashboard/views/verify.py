@@ -39,7 +39,8 @@ from gradlab.charts.verify import (
     verify_undrawable,
 )
 from gradlab.core.dtypes import DTYPE_NAMES
-from gradlab.core.limits import ALLOW_IMPORT, allow_import
+from gradlab.core.limits import ALLOW_IMPORT, allow_import, check_seconds
+from gradlab.problems.cost import verify_seconds
 from gradlab.problems.library import PROBLEMS
 from gradlab.problems.sizes import sizes_frame
 
@@ -217,6 +218,9 @@ else:
     cand = prob.candidate(view.candidate)
     with ui.guard(), st.spinner(f"Verifying {prob.name} at {prob.size_name} "
                                 f"{view.problem_size}…"):
+        check_seconds(verify_seconds(prob.name, (view.problem_size,), view.dtypes), limits,
+                      f"{prob.name} at {prob.size_name} {view.problem_size} in "
+                      f"{len(view.dtypes)} dtypes")
         report = cached_report(prob.name, cand.name, view.problem_size, view.dtypes,
                                view.seed, limits)
     st.subheader(f"{prob.title} · {cand.name} ({cand.kind}) · {prob.size_name} "
@@ -304,6 +308,8 @@ if view.source == "problem":
     sizes = view.sweep_sizes()
     st.subheader(f"Error against {prob.size_name}")
     with ui.guard(), st.spinner(f"Verifying at {', '.join(map(str, sizes))}…"):
+        check_seconds(verify_seconds(prob.name, sizes, view.dtypes), limits,
+                      f"the size sweep {', '.join(map(str, sizes))}")
         reports = {s: cached_report(prob.name, cand.name, s, view.dtypes, view.seed, limits)
                    for s in sizes}
     sweep = sizes_frame(reports, prob.name, cand.name)

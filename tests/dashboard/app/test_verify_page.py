@@ -222,3 +222,23 @@ def test_the_module_source_asks_for_its_empty_fields(importing):
     at.run()
     assert_clean(at)
     assert "Fill in target, reference, inputs" in at.info[0].value
+
+
+def test_the_time_guard_refuses_a_problem_past_the_limit(monkeypatch):
+    """GRADLAB_MAX_SECONDS=1 refuses the seed layer at width 4096 (several seconds per
+    dtype), naming the estimate and the limit; the default view still runs under it."""
+    import re
+
+    from gradlab.problems.cost import verify_seconds
+
+    monkeypatch.setenv("GRADLAB_MAX_SECONDS", "1")
+    at = page("verify")
+    at.query_params.update({"problem": "seed", "size": "4096"})
+    at.run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    estimate = verify_seconds("seed", (4096,), ("float32", "bfloat16", "float16"))
+    assert f"about {estimate:,.1f} s here, over the time limit of 1 s" in message, message
+    assert re.search(r"seed at width 4096 in 3 dtypes refused", message), message
+    default = page("verify").run()
+    assert not default.exception and not default.error, [e.value for e in default.error]
