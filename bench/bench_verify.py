@@ -11,7 +11,7 @@ and against ``torch.autograd.gradcheck``.
    upstream, on inputs already rounded), interleaved round by round; the
    ratio is verify ÷ forward + backward (target ≤ 5×). Beside it, what verify's
    design needs whatever it does around it: the reference's forward + backward in
-   the dtype (the baseline; in float32 for float64's carried-over baseline) and
+   the dtype (autograd; in float32 for float64's carried-over autograd error) and
    in float64 (the truth), and the seeded float64 normal draws (inputs given as
    shapes, the upstream gradient, float64's Taylor directions); and the least
    ratio that allows, 1 + (those) ÷ (the candidate's forward + backward).
@@ -99,8 +99,8 @@ def cost_rows(problem: Problem, reps: int) -> list[str]:
         for dtype in DTYPE_NAMES:
             fb = forward_backward(problem, cand.fn, size, dtype)
             # What verify's design needs besides the candidate: the reference's forward +
-            # backward in the dtype (the baseline; float32 for float64's carried-over
-            # baseline) and in float64 (the truth), and its seeded float64 draws.
+            # backward in the dtype (autograd; float32 for float64's carried-over
+            # autograd error) and in float64 (the truth), and its seeded float64 draws.
             base_dtype = "float32" if dtype == "float64" else dtype
             ref = [forward_backward(problem, problem.reference, size, d)
                    for d in (base_dtype, "float64")] + [draws(problem, size, dtype)]
@@ -177,7 +177,7 @@ def main() -> None:
     p = provenance()
     print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
     print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio | "
-          "reference fwd+bwd (baseline + truth) + draws, ms | least ratio the design allows |")
+          "reference fwd+bwd (autograd + truth) + draws, ms | least ratio the design allows |")
     print("|---|---|---|---|---|---|---|---|---|")
     start = time.perf_counter()
     for name in names:

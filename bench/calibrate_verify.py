@@ -6,7 +6,7 @@ Correct candidates (each problem's hand-written backward and torch's kernel) in
 float32, bfloat16, float16 and float64: per dtype × norm (max, fro, and scale:
 along the truth, not in float64), the largest
 
-    excess = (err_N − 2·baseline_N)/u
+    excess = (err_N − 2·autograd_N)/u
 
 (the floor c_N must exceed it for a correct candidate never to fail), over the
 fit seeds 0–9 and, apart, the held-out seeds 100 … 100 + --holdout − 1, with
@@ -126,7 +126,7 @@ def main() -> None:
     small = rows["size"] < 8
     built_in = rows[~small]
     print(f"Correct candidates: {len(built_in)} rows (built-in sizes); excess = "
-          "(err − 2·baseline)/u\n")
+          "(err − 2·autograd)/u\n")
     print(excess_table(built_in))
     print(f"\nLayerNorm widths 3 and 4 (below the built-in sizes): {int(small.sum())} rows\n")
     print(excess_table(rows[small]))

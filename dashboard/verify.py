@@ -435,10 +435,6 @@ def _with_status(status: str, evidence: str) -> str:
     return evidence if evidence.startswith(f"{status}:") else f"{status}: {evidence}"
 
 
-def verdict_line(report: Report) -> str:
-    """The report's verdict with its rows (dtype × input) by status, as the CLI says it:
-    "passed: 6 pass", "NOT passed: 5 pass, 1 fail" (``Report.verdict``)."""
-    return report.verdict()
 
 
 

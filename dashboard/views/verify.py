@@ -27,7 +27,6 @@ from dashboard.verify import (
     pick_input,
     problem_deltas,
     problem_report,
-    verdict_line,
     verdict_table,
     worst_entries_table,
 )
@@ -229,7 +228,7 @@ else:
 
 frame = report.frame
 alert = st.success if report.passed else st.error
-alert(f"**Verdict: {verdict_line(report)}**",
+alert(f"**Verdict: {report.verdict()}**",
       icon=":material/check_circle:" if report.passed else ":material/bug_report:")
 
 st.subheader("The verdicts")

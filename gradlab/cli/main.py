@@ -83,12 +83,12 @@ def main(argv=None) -> int:
     # does (before the parser's imports; gradlab/sweep/forkserver.py imports nothing heavy).
     from gradlab.sweep.forkserver import start_early
 
-    args = sys.argv[1:] if argv is None else list(argv)
-    start_early(args)
-    if args[:1] == [COMMAND]:  # Streamlit's options, not gradlab's: no argparse
-        return run_dashboard(args[1:])
+    given = sys.argv[1:] if argv is None else list(argv)
+    start_early(given)
+    if given[:1] == [COMMAND]:  # Streamlit's options, not gradlab's: no argparse
+        return run_dashboard(given[1:])
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(given)
         who = f"the {args.command} command"
         return args.func(args)
     except GradlabError as exc:

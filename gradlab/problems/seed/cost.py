@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from gradlab.core.limits import Limits
 from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.check import kron_refusal
 from gradlab.problems.seed.gradients import METHODS
 
 __all__ = [
@@ -52,8 +53,8 @@ COST = {
 
 
 def kron_runs(case: Case, limits: Limits, methods: Iterable[str] = METHODS) -> bool:
-    """Whether kron runs on ``case``: asked for, and J within the kron budget."""
-    return "kron" in methods and case.kron_bytes() <= limits.kron_bytes
+    """Whether kron runs on ``case``: asked for, and not refused (``kron_refusal``)."""
+    return "kron" in methods and kron_refusal(case, limits) is None
 
 
 def method_share(methods: Iterable[str]) -> float:
