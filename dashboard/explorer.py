@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 
 from dashboard.formatting import number_text, size_text
+from dashboard.tables import html_table
 from gradlab.charts.heatmaps import Pooled, abs_bound, pooled
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.errors import GradlabError
@@ -334,6 +335,22 @@ def styled(numbers: pd.DataFrame) -> pd.DataFrame:
 #: The metrics table's number columns (printed by formatting.number_text, as the CLI
 #: prints them).
 NUMBER_COLUMNS = ("max |Δ| vs autograd", "abs err", "rel err", "err / u", "normwise / u")
+#: The metrics table's headers' tooltips.
+METRIC_HELPS = {
+    "max |Δ| vs autograd": "max |method − autograd| over dL/dW (— for autograd itself)",
+    "abs err": "max |method − reference|",
+    "rel err": "abs err ÷ max |reference|",
+    "err / u": "rel err in units of the dtype's u",
+    "normwise / u": "‖method − reference‖_F ÷ ‖reference‖_F in units of u",
+    "non-finite": "the gradient's NaN and ±inf entries (— where the method did not run)",
+}
+
+
+def metrics_html(numbers: pd.DataFrame) -> str:
+    """The metrics table (``metrics_table`` without its verdict and evidence) as HTML
+    that fits the main column at 1024 px: ``styled`` text, numbers right-aligned."""
+    return html_table(styled(numbers), numbers=(*NUMBER_COLUMNS, "non-finite"),
+                      helps=METRIC_HELPS, name="metrics")
 
 
 def all_notes(summaries: dict[str, CaseSummary]) -> list[str]:

@@ -18,13 +18,16 @@ Three sources of a candidate:
 
 from __future__ import annotations
 
+import html
+import math
 import re
 from dataclasses import dataclass
 from typing import ClassVar
 
 import pandas as pd
 
-from dashboard.formatting import plain
+from dashboard.formatting import number_text, plain
+from dashboard.tables import html_table, text_cell
 from gradlab.charts.heatmaps import Pooled, pooled
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import ALLOW_IMPORT, Limits, allow_import
@@ -35,7 +38,7 @@ from gradlab.corpus.run import op_of, sample_of
 from gradlab.problems.library import PROBLEMS, problem
 from gradlab.problems.registry import Problem
 from gradlab.verification.inputs import load, parse_inputs
-from gradlab.verification.report import DISPLAY_NAMES, Report
+from gradlab.verification.report import DISPLAY_NAMES, STATUS_COLORS, Report, cell
 from gradlab.verification.run import DEFAULT_DTYPES, gradient_deltas, verify
 from gradlab.verification.spec import check_dtypes, check_seed
 
@@ -395,24 +398,80 @@ def pick_input(maps: DeltaMaps | None, inputs: list[str], wanted: str) -> str:
     return inputs[0]
 
 
-#: The verdict table's columns: report column → header, the headers the text report and
-#: the HTML table use too (``gradlab.verification.report.DISPLAY_NAMES``).
-TABLE_COLUMNS = {c: DISPLAY_NAMES[c] for c in (
-    "dtype", "input", "shape", "status", "err_max_u", "err_fro_u", "err_scale_u",
-    "autograd_max_u", "autograd_fro_u", "autograd_scale_u", "threshold_max_u",
-    "threshold_fro_u", "threshold_scale_u", "taylor_rate", "evidence")}
-NUMBER_COLUMNS = tuple(TABLE_COLUMNS[c] for c in TABLE_COLUMNS
-                       if c.endswith("_u") or c == "taylor_rate")
+#: The verdict table's checks: the report's column suffix → header, the headers the text
+#: report and the HTML table use too (``gradlab.verification.report.DISPLAY_NAMES``).
+CHECKS = {check: DISPLAY_NAMES[f"err_{check}_u"] for check in ("max", "fro", "scale")}
+#: The verdict table's headers, their tooltips: what a cell shows.
+TABLE_HELPS = {
+    **{header: ("the candidate's error in u; below it, the threshold it is held to "
+                "(2 × autograd + floor), red where the error exceeds it; hover for "
+                "autograd's error") for header in CHECKS.values()},
+    DISPLAY_NAMES["input"]: "the differentiated input, with its shape",
+    DISPLAY_NAMES["taylor_rate"]: "float64's Taylor remainder rate: 2 when the gradient "
+                                  "is the derivative of the candidate's forward",
+}
 
 
 def verdict_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """The report's rows as the page shows them (numbers in units of u); the Taylor
-    column only where a float64 row has a rate."""
-    table = frame[list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
-    taylor = TABLE_COLUMNS["taylor_rate"]
-    if table[taylor].isna().all():
-        table = table.drop(columns=taylor)
+    """The report's rows as the page's table holds them, under ``DISPLAY_NAMES``
+    headers: dtype, input (with its shape), status, each check's (err, threshold,
+    autograd) in u, and the Taylor rate only where a float64 row has one."""
+    table = pd.DataFrame({
+        DISPLAY_NAMES["dtype"]: frame["dtype"],
+        DISPLAY_NAMES["input"]: list(zip(frame["input"], frame["shape"])),
+        DISPLAY_NAMES["status"]: frame["status"],
+        **{header: list(zip(frame[f"err_{check}_u"], frame[f"threshold_{check}_u"],
+                            frame[f"autograd_{check}_u"]))
+           for check, header in CHECKS.items()},
+        DISPLAY_NAMES["taylor_rate"]: frame["taylor_rate"]})
+    if frame["taylor_rate"].isna().all():
+        table = table.drop(columns=DISPLAY_NAMES["taylor_rate"])
     return table
+
+
+def verdict_table_html(frame: pd.DataFrame) -> str:
+    """``verdict_table`` as HTML that fits the main column at 1024 px: each check's
+    cell holds the error over its threshold ("≤ 14.9", or "> 14.9" in red), so what
+    a user compares sits side by side; the status is a coloured label."""
+    cells = {DISPLAY_NAMES["input"]: _input_cell, DISPLAY_NAMES["status"]: _status_cell,
+             **{header: _check_cell for header in CHECKS.values()},
+             DISPLAY_NAMES["taylor_rate"]: lambda rate: cell("taylor_rate", rate)}
+    return html_table(verdict_table(frame),
+                      numbers=(*CHECKS.values(), DISPLAY_NAMES["taylor_rate"]),
+                      cells=cells, helps=TABLE_HELPS, name="verdicts")
+
+
+def _input_cell(value: tuple[str, str]) -> str:
+    name, shape = value
+    return f"{text_cell(name)}<br>{_muted(text_cell(shape))}"
+
+
+def _status_cell(status: str) -> str:
+    color = STATUS_COLORS.get(status, STATUS_COLORS["error"])
+    return f'<span style="color:{color};font-weight:600">{text_cell(status)}</span>'
+
+
+def _check_cell(value: tuple[float, float, float]) -> str:
+    """err, and below it "≤ threshold" (muted) or "> threshold" (red); "—" for a check
+    that was not made (along the truth in float64, a row that did not run)."""
+    err, threshold, autograd = value
+    if math.isnan(err) or math.isnan(threshold):
+        below = ("" if math.isnan(err) and math.isnan(threshold) else
+                 "not checked" if math.isnan(threshold) else
+                 f"threshold {number_text(threshold)}")
+        return number_text(err) + (f"<br>{_muted(below)}" if below else "")
+    exceeds = err > threshold
+    bound = f"{'>' if exceeds else '≤'} {number_text(threshold)}"
+    bound = (f'<span style="color:{STATUS_COLORS["fail"]}">{bound}</span>' if exceeds
+             else _muted(bound))
+    title = html.escape(f"autograd {number_text(autograd)} u; threshold "
+                        f"{number_text(threshold)} u = 2 × autograd + floor")
+    return (f'<span title="{title}" style="white-space:nowrap">{number_text(err)}<br>'
+            f"{bound}</span>")
+
+
+def _muted(text: str) -> str:
+    return f'<span style="opacity:0.65;font-size:0.8rem">{text}</span>'
 
 
 def candidate_label(name: str, kind: str) -> str:

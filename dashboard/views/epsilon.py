@@ -8,6 +8,7 @@ import streamlit as st
 from dashboard import ui
 from dashboard.epsilon import FD_EPS_CHOICES, MAX_DIM, EpsilonView
 from dashboard.formatting import short_number
+from dashboard.tables import html_table
 from gradlab.charts.epsilon import error_chart, magnitude_chart
 from gradlab.charts.finite_diff import v_curve_chart
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
@@ -79,7 +80,7 @@ st.subheader(f"Flagged points ({len(flags)})")
 if flags.empty:
     st.success("Nothing rounds, underflows or overflows in this grid.")
 else:
-    st.dataframe(flags, hide_index=True, width="stretch")
+    st.html(html_table(flags, numbers=("scale",), name="flags", max_height=480))
     st.caption("Every flag drawn above, one row each: the points stay in the data, "
                "marked, not dropped.")
 

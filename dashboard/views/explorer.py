@@ -18,11 +18,11 @@ from dashboard.explorer import (
     derivation,
     explorer_limits,
     floor_caption,
+    metrics_html,
     metrics_table,
     page_seconds,
     shown_method,
     skipped_text,
-    styled,
 )
 from dashboard.formatting import number_text, short_number
 from gradlab.charts.heatmaps import kron_structure, magnitude_heatmap, signed_heatmap
@@ -131,15 +131,7 @@ if method != view.method:
 st.subheader("Every dtype, every method")
 table = metrics_table(checks)
 numbers = table.drop(columns=["verdict", "evidence"])
-st.dataframe(styled(numbers),
-             hide_index=True, width="stretch", height=35 * (len(numbers) + 1) + 3,
-             column_config={
-    "max |Δ| vs autograd": st.column_config.Column(
-        help="max |method − autograd| over dL/dW (— for autograd itself)"),
-    "abs err": st.column_config.Column(help="max |method − reference|"),
-    "rel err": st.column_config.Column(help="abs err ÷ max |reference|"),
-    "err / u": st.column_config.Column(help="rel err in units of the dtype's u"),
-})
+st.html(metrics_html(numbers))
 st.caption(f"The same case in each dtype (inputs rounded from the same float64 draws). "
            f"Errors are of dL/dW against a {checks['float32'].reference_precision} reference "
            f"(longdouble for float64) from the same rounded inputs. A method passes when, "

@@ -110,21 +110,28 @@ def float64_section(frame: pd.DataFrame) -> None:
         st.caption("Add float64 to the dtypes to see its error against extended precision.")
 
 
-def draw(frame: pd.DataFrame, pending: tuple[int, ...]) -> None:
-    """Every chart of the page from the rows so far; ``pending``: sizes still running."""
-    if pending:
-        progress_caption(frame, pending)
+def draw(frame: pd.DataFrame) -> None:
+    """Every chart of the page from the rows so far. Each draw writes the same elements
+    in the same order: a redraw replaces them one for one, and none of an earlier draw's
+    is left behind in the browser."""
     error_section(frame)
     storage_note()
     float64_section(frame)
 
 
 # The small sizes first, drawn at once; each larger size then runs and the page redraws.
-page = st.empty()
+# The progress line has a placeholder of its own, outside the redrawn charts.
+progress, page = st.empty(), st.empty()
 frames = []
 for i, part in enumerate(parts):
     frames.append(ui.run_sweep_with_progress(
         part, limits, f"Precision sweep, m = n = {', '.join(map(str, part.dims))}"))
+    frame = pd.concat(frames, ignore_index=True)
+    pending = tuple(d for later in parts[i + 1:] for d in later.dims)
+    if pending:
+        with progress.container():
+            progress_caption(frame, pending)
+    else:
+        progress.empty()
     with page.container():
-        draw(pd.concat(frames, ignore_index=True),
-             tuple(d for later in parts[i + 1:] for d in later.dims))
+        draw(frame)

@@ -7,11 +7,9 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import ui
-from dashboard.formatting import number_text
 from dashboard.verify import (
     CHART_PANEL_PX,
     IMPORT_OFF,
-    NUMBER_COLUMNS,
     SOURCE_LABELS,
     CorpusOp,
     VerifyView,
@@ -27,7 +25,7 @@ from dashboard.verify import (
     pick_input,
     problem_deltas,
     problem_report,
-    verdict_table,
+    verdict_table_html,
     worst_entries_table,
 )
 from gradlab.charts.verify import (
@@ -232,9 +230,7 @@ alert(f"**Verdict: {report.verdict()}**",
       icon=":material/check_circle:" if report.passed else ":material/bug_report:")
 
 st.subheader("The verdicts")
-table = verdict_table(frame)
-st.dataframe(table.style.format(number_text, subset=[c for c in NUMBER_COLUMNS if c in table]),
-             hide_index=True, width="stretch", height=35 * (len(table) + 1) + 3)
+st.html(verdict_table_html(frame))
 for line in not_passing(frame):
     st.markdown(f"- {line}")
 worst = worst_entries_table(report)

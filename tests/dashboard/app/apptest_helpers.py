@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
@@ -68,3 +69,46 @@ def assert_clean(at: AppTest) -> None:
     """No exception element, and no error element."""
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
+
+
+class TableCells(HTMLParser):
+    """The cells' text of each ``dashboard.tables.html_table`` in an HTML body, by its
+    ``data-table`` name; a ``<br>`` inside a cell is a newline."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.rows: list[list[str]] | None = None
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "div" and "data-table" in attrs:
+            self.rows = self.tables.setdefault(attrs["data-table"], [])
+        elif tag == "tr" and self.rows is not None:
+            self.rows.append([])
+        elif tag in ("td", "th") and self.rows is not None:
+            self.cell = []
+        elif tag == "br" and self.cell is not None:
+            self.cell.append("\n")
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+        elif tag == "table":
+            self.rows = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def html_tables(at: AppTest) -> dict[str, pd.DataFrame]:
+    """Every table the page drew with ``dashboard.tables.html_table``, by name: a frame
+    of the cells' text under the headers."""
+    parser = TableCells()
+    for element in at.get("html"):
+        parser.feed(element.proto.body)
+    return {name: pd.DataFrame(rows[1:], columns=rows[0])
+            for name, rows in parser.tables.items() if rows}

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from apptest_helpers import assert_clean, has_log_scale, page, specs
+from apptest_helpers import assert_clean, has_log_scale, html_tables, page, specs
 
 from gradlab.core.limits import ALLOW_IMPORT
 
@@ -19,8 +19,17 @@ MODULE = {"source": "module", "target": f"{OPS}:product", "reference": f"{OPS}:r
 
 
 def verdicts(at):
-    """The verdict table (the frame with a ``status`` column)."""
-    return next(f.value for f in at.dataframe if "status" in f.value.columns)
+    """The verdict table's cells, its input cell ("x\\n16x64") split into input and
+    shape."""
+    table = html_tables(at)["verdicts"]
+    table[["input", "shape"]] = table["input"].str.split("\n", expand=True)
+    return table
+
+
+def bullets(at) -> list[str]:
+    """The lines under the verdict table: each row that does not pass, with its
+    evidence."""
+    return [m.value for m in at.markdown if m.value.startswith("- **")]
 
 
 def alerts(at) -> str:
@@ -205,7 +214,8 @@ def test_a_raising_candidate_gives_error_rows_not_a_traceback(importing):
     at = run_module(f"{OPS}:raising")
     table = verdicts(at)
     assert set(table["status"]) == {"error"}
-    assert all("raised ValueError: planted failure" in e for e in table["evidence"])
+    assert len(bullets(at)) == len(table)
+    assert all("raised ValueError: planted failure" in b for b in bullets(at))
     assert "Verdict: NOT passed: 6 error" in at.error[0].value
     assert "of 6 rows" not in at.error[0].value, "the CLI's wording, not '6 error of 6 rows'"
     assert "No |Δ| maps" in " ".join(w.value for w in at.warning)

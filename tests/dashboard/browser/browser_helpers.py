@@ -247,6 +247,31 @@ CLIPPED = """() => {
 }"""
 
 
+#: Per HTML table (``dashboard.tables.html_table``): its name, how far it overflows its
+#: frame sideways, its right edge and the main column's, the cells whose text is wider
+#: than their box, and every cell's text by row.
+TABLES = """() => {
+  """ + CONTENT + """
+  return [...document.querySelectorAll('.gradlab-table')].map(frame => {
+    const cells = [...frame.querySelectorAll('th, td')];
+    return {name: frame.dataset.table, overflow: frame.scrollWidth - frame.clientWidth,
+            right: frame.getBoundingClientRect().right, mainRight: contentRight,
+            clipped: cells.filter(c => c.scrollWidth > c.clientWidth + 1)
+                          .map(c => c.innerText),
+            rows: [...frame.querySelectorAll('tr')].map(
+                tr => [...tr.querySelectorAll('th, td')].map(c => c.innerText))};
+  });
+}"""
+
+
+def assert_tables_fit(tables: list[dict]) -> None:
+    """Every HTML table fits the main column: no sideways scroll, no cut cell."""
+    for table in tables:
+        assert table["overflow"] <= 1, f"{table['name']} scrolls sideways"
+        assert table["right"] <= table["mainRight"] + 1, f"{table['name']} runs off the page"
+        assert table["clipped"] == [], table["name"]
+
+
 def sidebar_open(page) -> bool:
     return page.locator('[data-testid="stSidebar"][data-collapsed="false"]').count() == 1
 

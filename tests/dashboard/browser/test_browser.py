@@ -13,8 +13,10 @@ pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plug
 from browser_helpers import (  # noqa: E402
     CLIPPED,
     LAYOUT,
+    TABLES,
     WIDTHS,
     assert_charts_fit,
+    assert_tables_fit,
     exceptions,
     healthy,
     new_page,
@@ -73,18 +75,40 @@ def test_every_page_loads_without_an_exception(app, tall_page, entry):
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("entry", PAGES, ids=[p.url_path for p in PAGES])
 def test_every_page_fits_a_laptop_and_a_desktop_width(app, browser, entry, width):
-    """Each page at 1024 and 1440 px: it loads clean, its charts fit the column, and the
-    page itself never scrolls sideways (a wide table scrolls inside its own frame)."""
+    """Each page at 1024 and 1440 px: it loads clean, its charts and its HTML tables fit
+    the column, every cell of those shows its whole text, and the page itself never
+    scrolls sideways (a long data frame scrolls inside its own frame)."""
     page = new_page(browser, width=width, height=1000)
     try:
         open_page(page, app, "" if entry is HOME else entry.url_path)
         assert exceptions(page) == []
         assert_charts_fit(page.evaluate(LAYOUT))
+        assert_tables_fit(page.evaluate(TABLES))
         overflow = page.evaluate("() => document.documentElement.scrollWidth"
                                  " - document.documentElement.clientWidth")
         assert overflow <= 0, f"{entry.url_path} at {width} px scrolls sideways by {overflow}"
     finally:
         page.context.close()
+
+
+@pytest.mark.parametrize("query, float64_captions", [
+    ("dtypes=float32", ["Add float64 to the dtypes"]),
+    ("", ["float64's own rounding"])], ids=["without-float64", "default"])
+def test_precision_redraws_leave_nothing_of_an_earlier_draw(app, tall_page, query,
+                                                            float64_captions):
+    """Issue 20, item 7: the page draws its small sizes first and redraws as each larger
+    one finishes; the first draw had one more element (the progress line), so its last
+    caption stayed on the page twice. Each caption and download row now shows once."""
+    open_page(tall_page, app, "precision", query)
+    assert exceptions(tall_page) == []
+    captions = tall_page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+    assert [c for c in captions if "float64" in c[:40]] == [
+        c for c in captions if any(c.startswith(f) for f in float64_captions)]
+    assert len([c for c in captions if "float64" in c[:40]]) == 1, captions
+    assert not any(c.startswith("Drawn so far") for c in captions), "every size drawn"
+    charts = tall_page.locator('[data-testid="stVegaLiteChart"]').count()
+    downloads = tall_page.locator('[data-testid="stDownloadButton"]').count()
+    assert downloads == 2 * charts, "one PNG and one SVG per chart, none left over"
 
 
 def test_default_views_keep_a_clean_url(app, page):

@@ -4,6 +4,7 @@ screenshot docs/screenshots/verify.png is of the failing view."""
 
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,8 +14,10 @@ pytest.register_assert_rewrite("browser_helpers")  # it is also loaded as a plug
 from browser_helpers import (  # noqa: E402
     CLIPPED,
     LAYOUT,
+    TABLES,
     WIDTHS,
     assert_charts_fit,
+    assert_tables_fit,
     exceptions,
     new_page,
     open_page,
@@ -63,6 +66,38 @@ def test_verify_page_fails_a_planted_mistake_at_desktop_widths(app, browser, wid
     assert page.evaluate(CLIPPED) == []
     if width == max(WIDTHS):
         shoot(page, "verify")
+    page.context.close()
+
+
+def verdict_rows(page) -> list[dict[str, str]]:
+    """The verdict table's rows as Chromium draws them: header → the cell's text."""
+    (table,) = [t for t in page.evaluate(TABLES) if t["name"] == "verdicts"]
+    header, *rows = table["rows"]
+    return [dict(zip(header, row)) for row in rows]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_verdict_table_shows_every_number_whole_after_a_candidate_switch(app, browser,
+                                                                             width):
+    """Issue 20, items 1 and 8: after choosing ``transposed`` the canvas table kept its
+    columns' first widths ("03e+07", "too-coar"), and at 1024 px its threshold columns
+    sat off-screen. Each check's error now stands over its threshold, in a table the
+    browser lays out to the column."""
+    page = new_page(browser, width=width, height=1000)
+    open_page(page, app, "verify", "problem=seed")
+    assert_tables_fit(page.evaluate(TABLES))
+    assert {row["status"] for row in verdict_rows(page)} == {"pass"}
+    choose(page, "candidate", "transposed (mistake)")
+    expect(verdict(page)).to_contain_text("Verdict: NOT passed")
+    settle(page)
+    tables = page.evaluate(TABLES)
+    assert_tables_fit(tables)
+    failing = [row for row in verdict_rows(page) if row["status"] == "fail"]
+    assert {row["input"].split("\n")[0] for row in failing} == {"W"}
+    for row in failing:
+        err, bound = row["err/u"].split("\n")
+        assert re.fullmatch(r"\d(\.\d+)?e\+0\d|\d+(\.\d+)?", err), err
+        assert bound.startswith("> ") and float(err) > float(bound[2:]), row
     page.context.close()
 
 
