@@ -6,8 +6,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from gradlab.charts.style import dtype_scale, log_axis
-from gradlab.core.dtypes import DTYPE_NAMES
+from gradlab.charts.style import dtype_color, log_axis
 from gradlab.studies.finite_diff import optimum, theory_step
 
 __all__ = ["v_curve_chart"]
@@ -20,12 +19,11 @@ def v_curve_chart(frame: pd.DataFrame) -> alt.LayerChart:
     frame = frame.copy()
     frame["mark"] = np.where(frame["zero_estimate"], "estimate exactly 0 (W + h == W)",
                              "estimate ≠ 0")
-    colors = dtype_scale()
     h_axis = alt.X("h:Q", title="step h", scale=alt.Scale(type="log"),
                    axis=alt.Axis(format=".0e", grid=True))
     err_axis = alt.Y("rel_err:Q", title="max |FD − exact| / max |exact|",
                      scale=alt.Scale(type="log"), axis=log_axis())
-    color = alt.Color("dtype:N", scale=colors, title="dtype", sort=list(DTYPE_NAMES))
+    color = dtype_color(dtypes=frame["dtype"])  # the legend lists the dtypes drawn
     tooltip = [alt.Tooltip("dtype:N"), alt.Tooltip("h:Q", format=".2e"),
                alt.Tooltip("rel_err:Q", title="relative error", format=".3e"),
                alt.Tooltip("abs_err:Q", title="absolute error", format=".3e"),

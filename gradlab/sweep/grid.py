@@ -114,21 +114,38 @@ class Sweep:
         return self.largest_case().case_bytes()
 
     def check(self, limits: Limits = Limits()) -> None:
-        """Refuse, before any work, a sweep past ``limits``: its points or its largest case."""
+        """Refuse, before any work, a sweep past ``limits``: its points or its largest
+        case (then, on a ``dims`` grid, naming ``dims`` and the largest of its sizes
+        that fits), or its estimated time."""
         problems = []
         if self.points > limits.max_points:
             problems.append(f"it has {self.points:,} points, over the limit of "
                             f"{limits.max_points:,} points")
         big = self.largest_case()
         need = big.case_bytes()
-        if need > limits.case_bytes:
+        too_big = need > limits.case_bytes
+        if too_big:
             problems.append(f"its largest point (m={big.m}, n={big.n}, batch={big.batch}, "
                             f"{big.dtype}) needs about {need / MiB:,.0f} MiB, over the "
                             f"memory budget of {limits.case_bytes / MiB:,.0f} MiB")
         if not problems:  # the time of every point, once the sizes are known to fit
             problems += [why for why in [over_time(self.seconds(limits), limits)] if why]
-        if problems:
-            raise GradlabError("sweep refused: " + "; and ".join(problems))
+        if not problems:
+            return
+        if too_big and self.dims:
+            raise GradlabError(f"dims reach m = n = {big.m:,}, too large: "
+                               + "; and ".join(problems) + self._largest_fitting(limits),
+                               "dims")
+        raise GradlabError("sweep refused: " + "; and ".join(problems))
+
+    def _largest_fitting(self, limits: Limits) -> str:
+        """"; the largest of its sizes that fits is m = n = d", or that none does."""
+        big = self.largest_case()
+        fits = [d for d in self.dims
+                if Case(d, d, big.batch, big.dtype).case_bytes() <= limits.case_bytes]
+        if not fits:
+            return "; none of its sizes fits"
+        return f"; the largest of its sizes that fits is m = n = {max(fits):,}"
 
     def seconds(self, limits: Limits = Limits()) -> float:
         """The estimated time of the whole sweep here (``problems.seed.cost``)."""

@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradlab.charts import sweep as charts
+from gradlab.charts.finite_diff import v_curve_chart
 from gradlab.charts.style import DTYPE_COLORS
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
 from gradlab.core.errors import GradlabError
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.gradients import METHODS
+from gradlab.studies.finite_diff import StepStudy, step_study
 
 DIMS = (2, 8, 32, 128)
 
@@ -191,6 +193,17 @@ def test_the_legend_lists_only_the_dtypes_drawn(rows):
         for color in colors:
             assert color["scale"]["domain"] == ["float64", "float16"]
             assert color["scale"]["range"] == [DTYPE_COLORS["float64"], DTYPE_COLORS["float16"]]
+
+
+def test_the_finite_difference_legend_lists_only_the_dtypes_studied():
+    """Issue 20, item 10: with float64 removed on the Epsilon page its step study's
+    legend still listed float64 (the colour scale spanned all four dtypes)."""
+    steps = step_study(StepStudy(m=4, n=4, dtypes=("float32", "float16"), steps=(1e-2, 1e-3)))
+    colors = [e["color"] for e in encodings(v_curve_chart(steps).to_dict())
+              if isinstance(e.get("color"), dict) and e["color"].get("field") == "dtype"]
+    assert colors
+    for color in colors:
+        assert color["scale"]["domain"] == ["float32", "float16"]
 
 
 @pytest.mark.parametrize("x", ["n", "m", "mn"])

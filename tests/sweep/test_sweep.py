@@ -172,6 +172,22 @@ def test_a_sweep_past_the_guard_is_refused_before_any_work(monkeypatch, sweep, l
     assert calls == [] and progress == []
 
 
+def test_sizes_past_the_memory_budget_name_dims_and_the_largest_that_fits():
+    """Issue 20, item 2: a refused ``dims=2..10000000`` never said which field to lower,
+    nor how far."""
+    with pytest.raises(GradlabError) as caught:
+        Sweep(dims=tuple(2**k for k in range(1, 24))).check(Limits())
+    assert caught.value.parameter == "dims"
+    text = str(caught.value)
+    assert text.startswith("dims reach m = n = 8,388,608, too large: its largest point")
+    fits = max(d for d in (2**k for k in range(1, 24))
+               if Case(d, d, 1, "float64").case_bytes() <= Limits().case_bytes)
+    assert text.endswith(f"the largest of its sizes that fits is m = n = {fits:,}")
+    with pytest.raises(GradlabError, match="none of its sizes fits") as caught:
+        Sweep(dims=(4096,)).check(Limits(case_bytes=2**20))
+    assert caught.value.parameter == "dims"
+
+
 def test_kron_over_its_budget_is_skipped_per_point_not_refused():
     sweep = Sweep(dims=(2, 16), dtypes=("float32",), methods=("autograd", "kron"))
     frame = run_sweep(sweep, Limits(kron_bytes=4096))  # J of m=2 fits, of m=16 does not

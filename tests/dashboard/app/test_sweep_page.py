@@ -213,9 +213,11 @@ def test_a_repeat_of_the_same_sweep_returns_at_once(small, monkeypatch):
 @pytest.mark.parametrize("params, words", [
     ({"dims": "2,abc"}, ["dims", "abc"]),
     ({"dims": "1000000", "run": "1"}, ["m=1000000", "MiB", "memory budget"]),
+    ({"dims": "2..10000000", "run": "1"}, ["dims reach m = n = 8,388,608", "memory budget",
+                                          "the largest of its sizes that fits is m = n ="]),
     ({"seeds": "-1"}, ["seeds"]),
     ({"dims": "", "m": "", "n": "4"}, ["m must have at least one value"]),
-], ids=["not-a-number", "m=n=1e6", "negative-seed", "no-sizes"])
+], ids=["not-a-number", "m=n=1e6", "dims-doubling-to-1e7", "negative-seed", "no-sizes"])
 def test_bad_grid_is_an_error_not_an_exception(params, words):
     at = opened(params)
     assert not at.exception, [e.value for e in at.exception]
