@@ -1,4 +1,5 @@
-"""The time guard's cost model (gradlab/problems/seed/cost.py), fitted and checked.
+"""The time guard's cost models (gradlab/problems/seed/cost.py, gradlab/problems/cost.py,
+gradlab/verification/cost.py), fitted and checked.
 
     python -m bench.bench_cost [--sizes 64,256,1024,2048,4096] [--reps 2] [--fit]
 
@@ -8,6 +9,9 @@ Explorer's budget) per dtype over m = n = sizes (batch 1). With --fit it prints 
 a·m·n·batch + k·(kron's m²·n·batch) per dtype, to paste into ``COST``. Without --fit
 it prints each estimate beside the measured time and their ratio: the estimate is
 meant to be within 2× (docs/benchmarks.md, "The time guard").
+
+    python -m bench.bench_cost --verify [--fit]   # each built-in problem's model
+    python -m bench.bench_cost --probe [--fit]    # the probe's model, for any function
 """
 
 from __future__ import annotations
@@ -43,11 +47,16 @@ def main() -> None:
                         help="time the Explorer page (AppTest, warm, new seeds) instead")
     parser.add_argument("--verify", action="store_true",
                         help="time verify on each built-in problem instead (--fit: its model)")
+    parser.add_argument("--probe", action="store_true",
+                        help="time verify beside its probe on each built-in problem and "
+                             "candidate instead (--fit: verification.cost's model)")
     args = parser.parse_args()
     if args.explorer:
         return explorer(args.sizes, args.reps)
     if args.verify:
         return verify_problems(args.reps, args.fit)
+    if args.probe:
+        return probed_problems(args.reps, args.fit)
     sizes = [int(s) for s in args.sizes.split(",")]
     limits = Limits(kron_bytes=64 * MiB)
     run_check(Case(m=8, n=8), limits=limits)  # warm up
@@ -101,6 +110,58 @@ def verify_problems(reps: int, fit: bool) -> None:
                 est = verify_seconds(name, (size,), (dtype,))
                 print(f"verify {name:13} {dtype:9} size {size:6}  {seconds:7.3f} s  estimate "
                       f"{est:7.3f} s ({est / seconds:4.2f}×)", flush=True)
+
+
+def probed_problems(reps: int, fit: bool) -> None:
+    """verify beside its probe (``verification.cost``) for each built-in problem's
+    correct and torch candidates, per dtype, at every size the problem offers: with
+    ``fit``, the least-squares t0, c_d and k of seconds = t0 + c_d·probe + k·entries
+    (in relative terms, so that the small runs count as much as the large); else each
+    estimate beside its time and their ratio."""
+    from gradlab.problems.library import PROBLEMS
+    from gradlab.verification.cost import probe, probed_seconds
+    from gradlab.verification.run import verify
+
+    limits = Limits()
+    rows = []  # (dtype, probe seconds, entries, verify seconds, label)
+    for name, prob in PROBLEMS.items():
+        for cand in (c for c in prob.candidates if c.kind in ("correct", "kernel")):
+            for size in prob.sizes:
+                inputs = prob.inputs(size, 0)
+                sample = min((probe(cand.fn, prob.reference, inputs) for _ in range(reps)),
+                             key=lambda p: p.seconds)
+                for dtype in DTYPE_NAMES:
+                    seconds = best_of(reps, lambda c=cand, r=prob.reference, i=inputs, d=dtype:
+                                      verify(c.fn, r, i, (d,), 0, limits=limits))
+                    rows.append((dtype, sample, seconds, f"{name} {cand.name} {size}"))
+                    if not fit:
+                        est = probed_seconds(sample, (dtype,))
+                        print(f"probe {name:13} {cand.name:7} {dtype:9} size {size:6}  probe "
+                              f"{sample.seconds:7.4f} s  verify {seconds:7.3f} s  estimate "
+                              f"{est:7.3f} s ({est / seconds:4.2f}×)", flush=True)
+    if fit:
+        fit_probe(rows)
+    else:
+        ratios = [probed_seconds(s, (d,)) / t for d, s, t, _ in rows]
+        print(f"estimate / measured over {len(rows)} runs: {min(ratios):.2f}–"
+              f"{max(ratios):.2f}×, median {float(np.median(ratios)):.2f}×")
+
+
+def fit_probe(rows: list) -> None:
+    """Least squares of 1 ≈ (t0 + c_d·probe + k·entries)/seconds over ``rows``."""
+    columns = ["t0", *DTYPE_NAMES, "k"]
+    x = np.zeros((len(rows), len(columns)))
+    for i, (dtype, sample, seconds, _) in enumerate(rows):
+        x[i, 0] = 1.0 / seconds
+        x[i, columns.index(dtype)] = sample.seconds / seconds
+        x[i, -1] = sample.entries / seconds
+    coef, *_ = np.linalg.lstsq(x, np.ones(len(rows)), rcond=None)
+    coef = np.maximum(coef, 0.0)
+    ratios = x @ coef
+    print("PROBE_COST = {" + ", ".join(f'"{d}": {coef[1 + i]:.3g}'
+                                       for i, d in enumerate(DTYPE_NAMES)) + "}")
+    print(f"PROBE_T0 = {coef[0]:.3g}\nDRAW_SECONDS = {coef[-1]:.3g}")
+    print(f"estimate / measured over {len(rows)} runs: {ratios.min():.2f}–{ratios.max():.2f}×")
 
 
 def explorer(sizes: str, reps: int) -> None:

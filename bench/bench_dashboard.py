@@ -12,7 +12,9 @@
 - Precision, first open: on a fresh server whose app has run once (the Explorer
   opened, so torch is loaded), from opening /precision with its default sizes
   (nothing cached) to the first chart drawn (target ≤ 3 s), and to the whole
-  page done (every size drawn). Each repetition starts a fresh server.
+  page done (every size drawn). Each repetition starts a fresh server. Beside it,
+  interleaved, Streamlit's own render of the same elements (bench/render_precision.py:
+  the same charts from rows computed beforehand), and the ratio of the two.
 
 Synchronisation is by page state (the case title names the new seed, the script
 state is notRunning, every chart has an svg), never by sleeping. Prints a
@@ -84,6 +86,43 @@ def precision_first_open(browser, log: Path) -> tuple[float, float]:
     return first, done
 
 
+def precision_rows(path: Path) -> Path:
+    """The rows of the Precision page's first draw (its default view's first part),
+    pickled for ``render_precision.py``."""
+    from dashboard.precision import PrecisionView
+    from gradlab.sweep.runner import run_sweep
+
+    run_sweep(PrecisionView().parts()[0]).to_pickle(path)
+    return path
+
+
+def render_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "bench" / "render_precision.py"),
+            "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+
+
+def render_first_open(browser, log: Path, rows: Path) -> float:
+    """Seconds to the first chart of Streamlit's own render of the same elements
+    (bench/render_precision.py on the rows computed beforehand), on a fresh server
+    whose script has run once."""
+    server = start_server(log, env={"GRADLAB_BENCH_FRAME": str(rows)}, command=render_command)
+    try:
+        page = new_page(browser)
+        open_page(page, server.url)  # the script's first run (its imports) is not timed
+        page.context.close()
+        page = new_page(browser)
+        start = time.perf_counter()
+        page.goto(server.url)
+        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg, '
+                               '[data-testid="stVegaLiteChart"] canvas')
+        first = time.perf_counter() - start
+        page.context.close()
+    finally:
+        stop_server(server)
+    return first
+
+
 #: The Precision page says "Still running: …" until its last size is drawn.
 STILL_RUNNING_GONE = """() => ![...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
     .some(c => c.innerText.includes('Still running'))
@@ -134,8 +173,11 @@ def main(argv=None) -> None:
     with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         colds = [cold_start(browser, Path(tmp) / f"cold{i}.log") for i in range(args.colds)]
-        precision = [precision_first_open(browser, Path(tmp) / f"precision{i}.log")
-                     for i in range(args.precision)]
+        rows = precision_rows(Path(tmp) / "rows.pkl") if args.precision else None
+        precision, renders = [], []
+        for i in range(args.precision):  # interleaved: a load change hits both alike
+            precision.append(precision_first_open(browser, Path(tmp) / f"precision{i}.log"))
+            renders.append(render_first_open(browser, Path(tmp) / f"render{i}.log", rows))
         results = {}
         if sizes:
             server = start_server(Path(tmp) / "warm.log")
@@ -159,6 +201,11 @@ def main(argv=None) -> None:
               f"{summary([p[0] for p in precision])} | ≤ 3 s |")
         print(f"| Precision, first open: every size drawn | "
               f"{summary([p[1] for p in precision])} | |")
+        print(f"| Streamlit's own render of the same elements: first chart drawn | "
+              f"{summary(renders)} | |")
+        ratios = [p[0] / r for p, r in zip(precision, renders)]
+        print(f"| Precision's first chart ÷ that render (per repetition) | "
+              f"{statistics.median(ratios):.2f}× ({min(ratios):.2f}–{max(ratios):.2f}×) | |")
     for size, times in results.items():
         print(f"| Explorer m = n = {size}: new seed (4 dtypes checked) | "
               f"{summary(times['seed'])} | ≤ 1 s |")

@@ -30,7 +30,7 @@ from dashboard.pages import PAGES
 from gradlab.charts.ops import GRID_STATUSES
 from gradlab.core.dtypes import DTYPE_NAMES
 from gradlab.core.errors import GradlabError
-from gradlab.core.limits import Limits
+from gradlab.core.limits import MAX_BUDGET, Limits, check_seconds
 from gradlab.corpus.run import COLUMNS, sample_of
 
 #: The corpus run the page ships, and where it comes from (dashboard/data/README.md).
@@ -326,10 +326,13 @@ def side_by_side(shipped: pd.DataFrame, fresh: pd.DataFrame) -> pd.DataFrame:
 def rerun_op(op: str, seed: int, limits: Limits) -> pd.DataFrame:
     """The op's rows run again here (every entry at ``seed``, every dtype it supports),
     as ``python -m gradlab ops --op OP --seed SEED`` writes them. Each entry's inputs
-    are held to ``limits`` first (the memory guard names the input and the budget);
-    ``gradlab.verify`` then reads the same limits from the environment."""
+    are held to ``limits`` first (the memory guard names the input and the budget),
+    then, under a time limit, the whole re-run (each entry probed,
+    ``verification.cost``); ``gradlab.verify`` then reads the same limits from the
+    environment."""
     from gradlab.corpus.build import op_corpus, op_names
     from gradlab.corpus.run import run_corpus
+    from gradlab.verification.cost import estimate_seconds
     from gradlab.verification.spec import check_memory, estimate_bytes
 
     if op not in op_names([op]):
@@ -338,6 +341,10 @@ def rerun_op(op: str, seed: int, limits: Limits) -> pd.DataFrame:
     entries, skipped = op_corpus(op, seed)
     for entry in entries:
         check_memory(estimate_bytes(entry.inputs), limits, f"{entry.name}'s inputs")
+    if limits.max_seconds < MAX_BUDGET:  # each entry probed: the time guard
+        check_seconds(sum(estimate_seconds(e.candidate, e.reference, e.inputs, e.dtypes,
+                                           seed, limits) for e in entries),
+                      limits, f"re-running {op} ({len(entries)} entries)")
     frame = run_corpus([(e, seed) for e in entries], [(s, seed) for s in skipped])
     frame["op_name"] = frame["entry"].astype(str).map(op_name)
     return frame

@@ -37,6 +37,7 @@ from gradlab.corpus.entry import Entry
 from gradlab.corpus.run import op_of, sample_of
 from gradlab.problems.library import PROBLEMS, problem
 from gradlab.problems.registry import Problem
+from gradlab.verification.cost import check_probed
 from gradlab.verification.inputs import load, parse_inputs
 from gradlab.verification.report import DISPLAY_NAMES, STATUS_COLORS, Report, cell
 from gradlab.verification.run import DEFAULT_DTYPES, gradient_deltas, verify
@@ -220,6 +221,8 @@ def module_functions(view: VerifyView):
 def module_report(view: VerifyView, limits: Limits) -> Report:
     """``verify`` of the module source (never cached: the user's module may change)."""
     candidate, reference, inputs, names = module_functions(view)
+    check_probed(candidate, reference, inputs, view.dtypes, view.seed, limits,
+                 f"verifying {view.target} in {len(view.dtypes)} dtypes")
     return verify(candidate, reference, inputs, view.dtypes, view.seed, limits=limits,
                   names=names)
 
@@ -362,6 +365,8 @@ def op_report(op: str, sample: int | None, dtypes: tuple[str, ...], seed: int,
     if not wanted:
         raise GradlabError(f"dtypes: {entry.name} runs in {', '.join(entry.dtypes)} only "
                            f"(got {', '.join(dtypes)})", "dtypes")
+    check_probed(entry.candidate, entry.reference, entry.inputs, wanted, seed, limits,
+                 f"verifying {entry.name} in {len(wanted)} dtypes")
     return verify(entry.candidate, entry.reference, entry.inputs, wanted, seed, limits=limits,
                   names=(f"{op_of(entry)} (the op)", f"{entry.reference_kind} reference"))
 

@@ -143,6 +143,21 @@ def test_the_rerun_button_runs_an_op_beside_its_shipped_rows(shipped):
     assert set(both["entry"]) == set(shipped.loc[shipped["op_name"] == "abs", "entry"])
 
 
+def test_a_rerun_past_the_time_limit_is_refused_with_its_estimate(monkeypatch):
+    """Issue 20, item 4: every entry of the op is probed (verification.cost) and the
+    re-run refused, with the estimate and the limit, before it runs."""
+    from gradlab.verification import cost
+
+    monkeypatch.setenv("GRADLAB_MAX_SECONDS", "2")
+    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=0.5, entries=400))
+    at = opened({"name": "abs", "op": "abs"})
+    at.button(key=K + "rerun").click().run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "re-running abs (" in message and "over the time limit of 2 s" in message, message
+    assert not any(m.value.startswith("**Fresh rows of abs**") for m in at.markdown)
+
+
 # ------------------------------------------------- the Verify page on a corpus op
 
 
@@ -156,6 +171,18 @@ def test_verify_opens_a_corpus_op():
     assert any(s.value.startswith("abs#") for s in at.subheader)
     assert len(specs(at)) == 3, "the verdict chart and two |Δ| maps; no size sweep"
     assert dict(at.query_params) == {"source": "op", "op": "abs", "dtypes": "float32,float16"}
+
+
+def test_verify_refuses_a_corpus_op_past_the_time_limit(monkeypatch):
+    from gradlab.verification import cost
+
+    monkeypatch.setenv("GRADLAB_MAX_SECONDS", "1")
+    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=0.5, entries=400))
+    at = opened({"source": "op", "op": "abs", "dtypes": "float32,float16"}, name="verify")
+    assert not at.exception
+    message = " ".join(e.value for e in at.error)
+    assert "verifying abs#0 in 2 dtypes refused: it would take about" in message, message
+    assert "verdicts" not in html_tables(at)
 
 
 def test_verify_agrees_with_a_shipped_fail_and_shows_the_worst_entries(shipped):

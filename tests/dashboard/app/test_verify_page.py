@@ -203,6 +203,24 @@ def run_module(target: str):
     return at
 
 
+def test_a_module_function_past_the_time_limit_is_refused_after_its_probe(importing,
+                                                                         monkeypatch):
+    """Issue 20, item 4: a module function has no fitted model, so one float32 forward +
+    backward of it and the reference (verification.cost.probe) sets the estimate."""
+    from gradlab.verification import cost
+
+    monkeypatch.setenv("GRADLAB_MAX_SECONDS", "5")
+    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=1.0, entries=144))
+    at = run_module(f"{OPS}:product")
+    estimate = cost.probed_seconds(cost.Probe(1.0, 144), ("float32", "bfloat16", "float16"))
+    message = " ".join(e.value for e in at.error)
+    assert (f"verifying {OPS}:product in 3 dtypes refused: it would take about "
+            f"{estimate:,.1f} s here, over the time limit of 5 s") in message, message
+    assert "verdicts" not in html_tables(at), "nothing ran"
+    monkeypatch.setenv("GRADLAB_MAX_SECONDS", "60")
+    assert "verdicts" in html_tables(run_module(f"{OPS}:product")), "raised: it runs"
+
+
 def test_module_source_fails_a_wrong_backward(importing):
     at = run_module(f"{OPS}:product_wrong")
     table = verdicts(at)
