@@ -120,24 +120,70 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
                   peak: float, u: float, kinks=None) -> tuple[dict, ...]:
     """The WORST_KEPT entries with the largest |G − T|, largest first: the index, the
     candidate's, autograd's (NaN where there is none) and the truth's values,
-    the error |G − T| in u of max|T|, and whether the entry sits at a kink."""
-    g = grad.detach().to(torch.float64).reshape(-1)
+    the error |G − T| in u of max|T|, and whether the entry sits at a kink.
+
+    |G − T| is taken in float64 (``_top_indices``); the kept entries are gathered,
+    and their indices unravelled, at once."""
+    g = grad.detach().reshape(-1)
     t = truth.detach().reshape(-1)
-    d = (g - t).abs().nan_to_num(nan=math.inf)
-    k = min(WORST_KEPT, d.numel())
-    _, flat = torch.topk(d, k)
-    b = None if autograd is None else autograd.detach().to(torch.float64).reshape(-1)
-    mask = None if kinks is None else kinks.mask.reshape(-1)
+    k = min(WORST_KEPT, g.numel())
+    flat = _top_indices(g, t, k)
+    gs = g[flat].to(torch.float64).tolist()
+    ts = t[flat].to(torch.float64).tolist()
+    bs = ([math.nan] * k if autograd is None
+          else autograd.detach().reshape(-1)[flat].to(torch.float64).tolist())
+    ks = [False] * k if kinks is None else kinks.mask.reshape(-1)[flat].tolist()
     scale = peak * u if peak > 0 and math.isfinite(peak) else math.nan
+    coords = [c.tolist() for c in torch.unravel_index(flat, truth.shape)]
+    indices = list(zip(*coords)) if coords else [()] * k
     out = []
-    for i in flat.tolist():
-        index = tuple(int(j) for j in torch.unravel_index(torch.tensor(i), truth.shape))
-        gi, ti = float(g[i]), float(t[i])
+    for index, gi, ti, bi, at_kink in zip(indices, gs, ts, bs, ks):
         out.append({"index": index, "candidate": gi, "truth": ti,
-                    "autograd": math.nan if b is None else float(b[i]),
+                    "autograd": bi,
                     "error_u": abs(gi - ti) / scale if scale == scale else math.nan,
-                    "at_kink": bool(mask is not None and mask[i])})
+                    "at_kink": bool(at_kink)})
     return tuple(out)
+
+
+#: Entries per block of ``_top_indices``'s first pass, and blocks per sweep of it.
+_TOP_BLOCK = 256
+_TOP_SWEEP = 1024
+
+
+def _abs_diff(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """|G − T| in float64, a NaN as +inf (it sorts first)."""
+    return (g.to(torch.float64) - t.to(torch.float64)).abs_().nan_to_num_(nan=math.inf)
+
+
+def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int) -> torch.Tensor:
+    """``torch.topk(|G − T|, k)``'s indices (``_abs_diff``; 1-D G and T), without the
+    whole of |G − T| on a large gradient.
+
+    |G − T| is swept a cache-sized run of blocks at a time for each block's maximum.
+    The k-th largest block maximum m_k is at most the k-th largest entry (the k
+    maxima are entries ≥ m_k), so the top k lie in the blocks whose maximum is
+    ≥ m_k (and the tail): topk runs over those. Where two of the k + 1 largest are
+    equal, which one torch.topk keeps depends on its order of work over all of
+    |G − T|: topk over all of it then decides, so the indices are always its own. A
+    float64 gradient's largest |G − T| are a few whole multiples of an ulp, mostly
+    tied: it goes to topk over all of it directly."""
+    n = g.numel()
+    whole = n // _TOP_BLOCK * _TOP_BLOCK
+    if whole < 4 * k * _TOP_BLOCK or g.dtype == torch.float64:
+        return torch.topk(_abs_diff(g, t), k)[1]
+    sweep = _TOP_BLOCK * _TOP_SWEEP
+    maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
+                        .view(-1, _TOP_BLOCK).amax(1) for s in range(0, whole, sweep)])
+    floor = torch.topk(maxima, k).values[-1].item()
+    blocks = (maxima >= floor).nonzero().squeeze(1)
+    index = (blocks.unsqueeze(1) * _TOP_BLOCK + torch.arange(_TOP_BLOCK)).reshape(-1)
+    if whole < n:
+        index = torch.cat((index, torch.arange(whole, n)))
+    values, picked = torch.topk(_abs_diff(g[index], t[index]), k + 1)
+    top = values.tolist()
+    if len(set(top[:k])) < k or top[k] == top[k - 1]:
+        return torch.topk(_abs_diff(g, t), k)[1]
+    return index[picked[:k]]
 
 
 def empty_row() -> dict:

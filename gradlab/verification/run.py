@@ -20,7 +20,9 @@ rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of 
 (triangle inequality): the rule gets the autograd error 1.5·b
 (``FLOAT64_AUTOGRAD_FACTOR``). The Taylor remainder test (``taylor``), which
 needs no tolerance, checks the float64 gradient against the candidate's own
-forward.
+forward: first with every input moved at once (``taylor.joint_test``), then, for
+each row where that does not find the gradients consistent, input by input
+(``taylor.taylor_test``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,15 @@ from gradlab.verification.spec import (
     estimate_bytes,
     shape_text,
 )
-from gradlab.verification.taylor import Taylor, loss_at, taylor_test
+from gradlab.verification.taylor import (
+    COVER,
+    Taylor,
+    covers_alone,
+    joint_test,
+    loss_at,
+    own_reach,
+    taylor_test,
+)
 
 __all__ = [
     "ALLOWANCE_STREAM", "AUTOGRAD", "Deltas", "FLOAT64_AUTOGRAD", "FLOAT64_AUTOGRAD_FACTOR",
@@ -364,6 +374,7 @@ class _Run:
             return [self._row(name, s, "degenerate", why) for s in specs]
         dt = _Dtype(self, name, args, ups, truth)
         cand = dt.candidate()
+        dt.grads = {n: g for n, g in (cand.grads or {}).items() if g is not None}
         rows = [dt.error_row(spec, cand) or dt.judged_row(spec, cand.grads[spec.name])
                 for spec in specs]
         self.worst.update({(name, n): w for n, w in dt.worst.items()})
@@ -414,6 +425,8 @@ class _Dtype:
         self.effect = run._effects(name, args, ups) if run.mistake else {}
         self._allowance: Allowance | None | bool = False   # False: not measured yet
         self.at_x = None
+        self.grads: dict[str, torch.Tensor] = {}
+        self._joint: Taylor | None | bool = False   # False: not run yet
         self.output_dtypes: tuple[str, ...] = ()
         self.worst: dict[str, tuple[dict, ...]] = {}
 
@@ -485,16 +498,60 @@ class _Dtype:
         return v, err, autograd_err, sentence
 
     def _taylor(self, n: str, grad) -> Taylor:
+        """The joint test where it finds the gradients consistent with the forward and
+        resolves at least what this input's own test would, else this input's own
+        test (which also says why where the forward raises)."""
+        joint = self.joint_taylor()
+        if (joint is not None and joint.decided and not joint.failed and n in joint.moved
+                and self._covers(joint, n, grad)):
+            return joint
         run = self.run
-        plain = [a.detach() for a in self.args]
         try:
-            if self.at_x is None:
-                self.at_x = loss_at(run.candidate, plain, run.draws.upstream, as_outputs)
-            return taylor_test(run.candidate, plain, run.names.index(n), grad.detach(),
+            return taylor_test(run.candidate, self._plain(), run.names.index(n), grad.detach(),
                                run.draws.upstream, run.draws.directions[n], as_outputs,
-                               self.at_x)
+                               self._at_x())
         except Exception as exc:  # the forward at a moved point: no decision
             return Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
+
+    def joint_taylor(self) -> Taylor | None:
+        """``taylor.joint_test`` over every input the candidate gave a gradient for, run
+        once (None where the forward raises)."""
+        if self._joint is False:
+            run, names = self.run, tuple(self.grads)
+            try:
+                self._joint = joint_test(
+                    run.candidate, self._plain(),
+                    {run.names.index(n): self.grads[n].detach() for n in names},
+                    run.draws.upstream,
+                    {run.names.index(n): run.draws.directions[n] for n in names},
+                    as_outputs, self._at_x(), names)
+            except Exception:  # noqa: BLE001 - the forward raised: each input's own test
+                self._joint = None
+        return self._joint
+
+    def _covers(self, joint: Taylor, n: str, grad) -> bool:
+        """Whether ``joint`` resolves COVER × less than input ``n``'s own test would
+        (``taylor.own_reach``; ``taylor.covers_alone`` where ``n`` moved alone)."""
+        if len(joint.moved) == 1:
+            return covers_alone(joint)
+        run = self.run
+        try:
+            reach = own_reach(run.candidate, self._plain(), run.names.index(n), grad.detach(),
+                              run.draws.upstream, run.draws.directions[n], as_outputs,
+                              self._at_x())
+        except Exception:  # noqa: BLE001 - the forward raised: the input's own test says so
+            return False
+        return COVER * joint.reach <= reach
+
+    def _plain(self) -> list[torch.Tensor]:
+        return [a.detach() for a in self.args]
+
+    def _at_x(self) -> tuple[float, float]:
+        """L(x) and its rounding scale, one forward shared by every Taylor test."""
+        if self.at_x is None:
+            self.at_x = loss_at(self.run.candidate, self._plain(), self.run.draws.upstream,
+                                as_outputs)
+        return self.at_x
 
     def _verdict_row(self, spec, v: Verdict, err: Error, autograd_err: Error, grad, taylor,
                      allowed: str) -> dict:

@@ -25,6 +25,30 @@ of that cubic (relative to each |R|) matches the remainders to about 1e-3. Then
 So the test fails only on consistent first-order evidence. With fewer than
 MIN_POINTS usable steps (L linear in this input, say: r is rounding only) the
 test says so and decides nothing.
+
+``joint_test`` moves every differentiated input at once, each along its own
+direction: L(x + hV) with V = (v₁, …, vₙ), slope Σᵢ⟨∇ᵢL, vᵢ⟩, whose first-order
+term a = Σᵢ⟨∇ᵢf − ∇ᵢL, vᵢ⟩ holds each input's error along its own vᵢ. Its steps
+reach down to the usable window's bottom: a probe at h₀ gives R(h₀) ≈ b·h₀², and
+the MIN_POINTS steps end at the deepest h_k = h₀/2^k (k ≤ DEEPEST) where b·h_k²
+stays GUARD × MARGIN above the floor (steps above are added while too few are
+usable). A first-order term a is seen once |a| ≳ |b|·h_min, and the window's
+bottom h_min ≈ √(GUARD·MARGIN·floor/|b|) lies below the fixed ladder's
+h₀/2⁹ wherever that ladder's steps are all usable: MIN_POINTS + 1 forwards for
+any number of inputs, where the per-input ladders take STEPS per input.
+
+Its *reach* |R(h)|/h at its smallest usable step is about the smallest |a| it
+resolves (a·h must carry a share FIRST_ORDER of R there). An input's own ladder
+(``taylor_test``) resolves about |R(h_last)|/h_last, h_last = h₀/2^(STEPS−1),
+estimated from one of its steps (``own_reach``: h_s = h₀/2^SCREEN and
+R(h_last) = R(h_s)·(h_last/h_s)², an underestimate where R falls slower than h²,
+as a first-order term makes it). The joint test stands for an input only where
+its reach is COVER times smaller (an input moved alone: where its smallest step
+lies COVER times below h_last, ``covers_alone``), and only where it finds the
+gradients consistent; elsewhere that input's own test runs, so a row fails on the
+Taylor test exactly where its own test fails. A linear input whose own step is
+not usable (r is rounding there: its own test would decide nothing) is covered; a
+linear input with an error is not (R = a·h shows without any curvature).
 """
 
 from __future__ import annotations
@@ -39,7 +63,10 @@ import torch
 
 from gradlab.core.precise import fixed_dot, fixed_sum
 
-__all__ = ["Taylor", "fit_remainders", "loss_at", "pairing", "taylor_test"]
+__all__ = [
+    "COVER", "covers_alone", "DEEPEST", "GUARD", "own_reach", "SCREEN", "Taylor", "fit_remainders",
+    "joint_test", "loss_at", "pairing", "scaled_direction", "taylor_test"
+]
 
 F64 = torch.float64
 U64 = 2.0**-53
@@ -59,6 +86,16 @@ FIRST_ORDER = 0.5
 #: Usable steps needed to fit three coefficients and see how well they fit (three
 #: degrees of freedom left: with four, any three rates fit).
 MIN_POINTS = 6
+#: The joint test's deepest step: h₀/2^DEEPEST.
+DEEPEST = 30
+#: The joint test's smallest step keeps its predicted remainder GUARD × MARGIN above
+#: the rounding floor.
+GUARD = 8.0
+#: The joint test stands for an input whose own ladder resolves COVER × its reach.
+COVER = 2.0
+#: The step of an input's own ladder that estimates what it resolves: the smallest
+#: one that ladder needs usable to decide (MIN_POINTS steps from h₀).
+SCREEN = MIN_POINTS - 1
 
 
 @dataclass(frozen=True)
@@ -75,6 +112,9 @@ class Taylor:
     note: str = ""  # why the test could not run
     misfit: float = math.nan
     first_order: float = math.nan
+    moved: tuple[str, ...] = ()  # the inputs moved together (joint_test), if several
+    reach: float = math.nan     # |R(h)|/h at the smallest usable step (joint_test)
+    bottom: float = math.nan    # that step h (joint_test)
 
     @property
     def rate(self) -> float:
@@ -115,9 +155,11 @@ class Taylor:
                     f"smooth expansion by {self.misfit:.2g} ({rates}); the steps cross "
                     "kinks, so the test decides nothing")
         verdict = "a wrong gradient" if self.failed else "consistent with the forward"
+        together = (f"; {', '.join(self.moved)} moved together" if len(self.moved) > 1
+                    else "")
         return (f"Taylor remainder rate {self.rate:.2f} (≈ 2 right, ≈ 1 wrong; {rates}; "
-                f"first-order term {self.first_order:.0%} of the smallest remainder): "
-                f"{verdict}")
+                f"first-order term {self.first_order:.0%} of the smallest remainder"
+                f"{together}): {verdict}")
 
 
 def fit_remainders(steps: Sequence[float], remainders: Sequence[float]
@@ -156,6 +198,12 @@ def loss_at(fn: Callable, args: list, upstream: Sequence[torch.Tensor | None],
         return pairing(upstream)(outputs(fn(*args)))
 
 
+def scaled_direction(x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """v = direction · rms(x), rms(x) = √(Σx²/n) (1 where x is all zero)."""
+    rms = math.sqrt(fixed_dot(x, x) / max(x.numel(), 1))
+    return direction * (rms if rms > 0 else 1.0)
+
+
 def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
                 upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
                 outputs: Callable[[object], list],
@@ -168,8 +216,7 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
     """
     measure = pairing(upstream)
     x = args[index]
-    rms = math.sqrt(fixed_dot(x, x) / max(x.numel(), 1))
-    v = direction * (rms if rms > 0 else 1.0)
+    v = scaled_direction(x, direction)
     slope = fixed_dot(grad.to(F64), v)                      # ⟨∇L, v⟩
     L0, S0 = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
     with torch.no_grad():
@@ -188,3 +235,104 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
     kept = [k for k in range(STEPS) if usable[k]]
     misfit, first = fit_remainders([H0 / 2**k for k in kept], [signed[k] for k in kept])
     return Taylor(rates, sum(usable), STEPS, misfit=misfit, first_order=first)
+
+
+class _Line:
+    """L along x + hV at the steps h_k = H0/2^k, each forward run once: the signed
+    remainder R(h_k) = L(x + h_k V) − L(x) − h_k·slope and its rounding floor
+    u·(S(x) + S(x + h_k V) + |h_k·slope|)."""
+
+    def __init__(self, fn: Callable, args: list, moves: dict[int, torch.Tensor],
+                 slope: float, upstream, outputs: Callable, at_x: tuple[float, float]):
+        self.fn, self.args, self.moves, self.slope = fn, args, moves, slope
+        self.measure, self.outputs, self.at_x = pairing(upstream), outputs, at_x
+        self.points: dict[int, tuple[float, float]] = {}
+
+    def at(self, k: int) -> tuple[float, float]:
+        """(R(h_k), floor(h_k))."""
+        if k not in self.points:
+            h = H0 / 2**k
+            moved = list(self.args)
+            for i, v in self.moves.items():
+                moved[i] = torch.add(self.args[i], v, alpha=h)   # x + h·v, h a power of 2
+            with torch.no_grad():
+                Lh, Sh = self.measure(self.outputs(self.fn(*moved)))
+            L0, S0 = self.at_x
+            self.points[k] = (Lh - L0 - h * self.slope, U64 * (S0 + Sh + abs(h * self.slope)))
+        return self.points[k]
+
+    def usable(self, k: int) -> bool:
+        r, floor = self.at(k)
+        return math.isfinite(r) and abs(r) > MARGIN * floor
+
+
+def _bottom(r0: float, floor0: float) -> int:
+    """The deepest k (MIN_POINTS − 1 … DEEPEST) where R(h₀)·4^−k, the h² term carried
+    down, stays GUARD × MARGIN above ``floor0``."""
+    k = int(math.log(abs(r0) / (GUARD * MARGIN * floor0), 4))
+    return min(max(k, MIN_POINTS - 1), DEEPEST)
+
+
+def _ladder(line: _Line) -> list[int]:
+    """The usable steps, largest first: MIN_POINTS steps ending at ``_bottom``, then
+    larger steps while fewer than MIN_POINTS are usable (at most STEPS forwards
+    besides the probe)."""
+    low = _bottom(*line.at(0))
+    ks = list(range(low, low - MIN_POINTS, -1))
+    kept = [k for k in ks if line.usable(k)]
+    k = ks[-1]
+    while len(kept) < MIN_POINTS and k > 0 and len(line.points) <= STEPS:
+        k -= 1
+        if line.usable(k):
+            kept.append(k)
+    return sorted(kept)
+
+
+def joint_test(fn: Callable, args: list, grads: dict[int, torch.Tensor],
+               upstream: Sequence[torch.Tensor | None], directions: dict[int, torch.Tensor],
+               outputs: Callable[[object], list], at_x: tuple[float, float],
+               names: tuple[str, ...] = ()) -> Taylor:
+    """The Taylor test of every gradient in ``grads`` (input index → float64 gradient of
+    L) at once, each input moved along its ``directions`` entry scaled to its rms:
+    slope = Σᵢ⟨gradᵢ, vᵢ⟩, steps down to the usable window's bottom (module
+    docstring). ``at_x`` is ``loss_at(fn, args, …)``; ``names`` the inputs moved,
+    for the sentence. Undecided (no usable step) where R(h₀) is not usable."""
+    moves = {i: scaled_direction(args[i], directions[i]) for i in grads}
+    slope = sum(fixed_dot(g.to(F64), moves[i]) for i, g in grads.items())
+    line = _Line(fn, args, moves, slope, upstream, outputs, at_x)
+    if not line.usable(0):
+        return Taylor((), 0, 1, moved=names)
+    kept = _ladder(line)
+    signed = [line.at(k)[0] for k in kept]
+    rates = tuple(math.log2(abs(signed[j]) / abs(signed[j + 1])) for j in range(len(kept) - 1)
+                  if kept[j + 1] == kept[j] + 1)
+    misfit, first = fit_remainders([H0 / 2**k for k in kept], signed)
+    return Taylor(rates, len(kept), len(line.points), misfit=misfit, first_order=first,
+                  moved=names, reach=abs(signed[-1]) / (H0 / 2**kept[-1]),
+                  bottom=H0 / 2**kept[-1])
+
+
+def covers_alone(joint: Taylor) -> bool:
+    """For a joint test that moved one input: whether it resolves COVER × less than
+    that input's ``taylor_test``, whose remainders, by R ∝ h², resolve
+    reach·h_last/bottom (h_last = H0/2^(STEPS−1)): its smallest step lies COVER ×
+    below h_last."""
+    return COVER * joint.bottom <= H0 / 2**(STEPS - 1)
+
+
+def own_reach(fn: Callable, args: list, index: int, grad: torch.Tensor,
+              upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
+              outputs: Callable[[object], list], at_x: tuple[float, float]) -> float:
+    """What ``taylor_test`` of this input would resolve, from one of its steps
+    h_s = H0/2^SCREEN: |R(h_s)|·h_last/h_s² (module docstring); inf where R(h_s)
+    is finite but not usable (that test would decide nothing), 0 where it is not
+    finite (only that test can say)."""
+    v = scaled_direction(args[index], direction)
+    line = _Line(fn, args, {index: v}, fixed_dot(grad.to(F64), v), upstream, outputs, at_x)
+    r, _ = line.at(SCREEN)
+    if not math.isfinite(r):
+        return 0.0
+    if not line.usable(SCREEN):
+        return math.inf
+    h_s, h_last = H0 / 2**SCREEN, H0 / 2**(STEPS - 1)
+    return abs(r) * h_last / h_s**2
