@@ -16,7 +16,7 @@ import torch
 
 __all__ = [
     "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "dd_weight", "fixed_dot", "fixed_sum",
-    "mean_last", "norm2", "Scratch", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
+    "fixed_sums", "mean_last", "norm2", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
     "two_product_outer", "WideBlocks", "WIDEN_ENTRIES", "worst"
 ]
 
@@ -50,22 +50,6 @@ def abs_max(x) -> float:
         low, high = (float(v) for v in torch.aminmax(x))
         return worst(-low, high) + 0.0  # + 0.0: an all-zero x gives 0.0, not -0.0
     return float(np.abs(x).max()) if x.size else 0.0
-
-
-class Scratch:
-    """float64 buffers of one block of W's rows, by name, reused from block to
-    block: a fresh 512 KiB tensor each time may be served by mmap and fault in
-    its 128 pages (about 1 µs each here), several times the op on it."""
-
-    def __init__(self, n: int):
-        self.shape = (block_rows(n), n)
-        self._buffers: dict[str, torch.Tensor] = {}
-
-    def get(self, name: str, rows: int) -> torch.Tensor:
-        """The first ``rows`` rows of buffer ``name`` (contents undefined)."""
-        if name not in self._buffers:
-            self._buffers[name] = torch.empty(self.shape, dtype=torch.float64)
-        return self._buffers[name][:rows]
 
 
 def worst(*values: float) -> float:
@@ -174,6 +158,33 @@ def fixed_sum(t: torch.Tensor) -> float:
 def fixed_dot(a: torch.Tensor, b: torch.Tensor) -> float:
     """a·b (flattened), thread-count independent (see ``fixed_sum``)."""
     return fixed_sum(a.reshape(-1) * b.reshape(-1))
+
+
+def fixed_sums(t: torch.Tensor, rows: int) -> torch.Tensor:
+    """``fixed_sum`` of every block of ``rows`` rows of every ``t[i]``, in a few calls.
+
+    ``t`` is (q, K, n), each ``t[i]`` contiguous (the first K rows of a larger
+    buffer will do); the result is (q, ⌈K/rows⌉) in t's dtype, entry
+    [i, j] bit for bit ``fixed_sum(t[i, j·rows:(j+1)·rows])``: each block's
+    flattened entries are summed in SUM_ROW-entry rows, the row sums then in
+    order, plus the tail, as there. Each output of these reductions is summed on
+    one thread in one order, as in fixed_sum (thread-count independent).
+    """
+    q, K, n = t.shape
+    full = K // rows
+    parts = [] if not full else [_block_sums(t[:, :full * rows].reshape(q, full, rows * n))]
+    if K % rows:
+        parts.append(_block_sums(t[:, full * rows:].reshape(q, 1, -1)))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, 1)
+
+
+def _block_sums(t: torch.Tensor) -> torch.Tensor:
+    """(q, B, E) → (q, B): ``fixed_sum`` of each t[i, j] (E entries)."""
+    head = t.shape[-1] // SUM_ROW * SUM_ROW
+    tail = t[..., head:].sum(-1)
+    if not head:
+        return 0.0 + tail  # fixed_sum's 0.0 + tail (-0.0 becomes 0.0 there too)
+    return t[..., :head].unflatten(-1, (-1, SUM_ROW)).sum(-1).sum(-1) + tail
 
 
 #: torch's parallel grain: a reduction to ONE output over this many entries or more

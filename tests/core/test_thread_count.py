@@ -9,6 +9,10 @@ MKL splits a float64 dot of 4096 entries: sums that gradlab takes go through
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +20,7 @@ import torch
 from gradlab.core.precise import TORCH_GRAIN, mean_last, sum_last
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.inputs import draw, draw_digest
 
 DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
 
@@ -113,3 +118,27 @@ def test_past_torchs_grain_only_autograds_own_backward_depends_on_threads(thread
     skip = [k for k in one if k.startswith(AUTOGRAD)]
     assert _differences(one, three, skip) == []
     assert one["structured_fro_err"] > 0 and one["ref_fro"] > 0
+
+
+def test_the_draws_are_the_same_at_any_thread_count_and_in_another_process(threads):
+    """``draw`` is torch's seeded float64 randn of W, X, g, b in that order (W scaled
+    by scale/√n), bit for bit at 1, 2 and 3 threads and in a fresh process (as a
+    Dask worker is; tests/sweep/test_cluster.py asks real workers)."""
+    args = (300, 500, 2, 7, 0.5)
+    one = threads(1, draw, *args)
+    gen = torch.Generator().manual_seed(7)
+    stream = [torch.randn(300, 500, generator=gen, dtype=torch.float64) * (0.5 / math.sqrt(500)),
+              *(torch.randn(*shape, generator=gen, dtype=torch.float64)
+                for shape in ((2, 500), (300,), (300,)))]
+    assert all(_same(a, b) for a, b in zip((one.W, one.X, one.g, one.b), stream))
+    for count in (2, 3):
+        other = threads(count, draw, *args)
+        assert all(_same(a, b) for a, b in zip((one.W, one.X, one.g, one.b),
+                                               (other.W, other.X, other.g, other.b))), count
+    root = Path(__file__).resolve().parents[2]
+    code = ("import torch; torch.set_num_threads(2); from gradlab.problems.seed.inputs import "
+            f"draw, draw_digest; print(draw_digest(draw{args!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(root)}, timeout=120, check=True)
+    assert done.stdout.strip() == draw_digest(one)
+    assert draw_digest(draw(300, 500, 2, 8, 0.5)) != draw_digest(one)

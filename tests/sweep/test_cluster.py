@@ -263,6 +263,17 @@ def test_a_running_scheduler_gives_the_serial_csv(serial_csv, dask_cluster, tmp_
     assert f"on the Dask scheduler at {dask_cluster.address}" in stderr
 
 
+def test_workers_draw_the_same_bits_as_this_process(dask_cluster):
+    """A sweep draws its inputs on the workers: each worker process gives the bits
+    drawn here (one torch thread there)."""
+    from gradlab.problems.seed.inputs import draw, draw_digest
+
+    args = (300, 500, 2, 7, 0.5)
+    with dask_cluster.client() as client:
+        digests = client.run(lambda: draw_digest(draw(*args)))
+    assert len(digests) == 2 and set(digests.values()) == {draw_digest(draw(*args))}
+
+
 def test_a_point_that_raises_on_a_worker_is_a_row(dask_cluster):
     from tests.sweep.worker_faults import MESSAGE, Float16Asserts
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from gradlab.core.dtypes import dtype_info
 from gradlab.problems.seed.case import Case
 
-__all__ = ["case_inputs", "draw", "draw_notebook", "Inputs"]
+__all__ = ["case_inputs", "draw", "draw_digest", "draw_notebook", "Inputs"]
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,32 @@ def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
     """float64 draws from a seeded generator, in the order W, X, g, b.
 
     W ~ scale·N(0, 1)/√n keeps a = W x of order 1 whatever n is; x, g, b ~ N(0, 1).
+    torch's generator is single-threaded: the same seed gives the same bits at any
+    torch thread count and in any worker process.
     """
     gen = torch.Generator().manual_seed(seed)
     f64 = torch.float64
-    W = torch.randn(m, n, generator=gen, dtype=f64) * (scale / math.sqrt(n))
+    # W is drawn into numpy's memory and scaled in place: the same bits as
+    # randn(...) * c, but numpy backs a large array with transparent huge pages,
+    # where a fresh torch tensor of 32 MiB faults its 8192 pages in one at a time
+    # (docs/benchmarks.md, "One seed-layer check against a bare autograd").
+    W = torch.randn(m, n, generator=gen, dtype=f64, out=torch.from_numpy(np.empty((m, n))))
+    W.mul_(scale / math.sqrt(n))
     X = torch.randn(batch, n, generator=gen, dtype=f64)
     g = torch.randn(m, generator=gen, dtype=f64)
     b = torch.randn(m, generator=gen, dtype=f64)
     return Inputs(W, X, g, b, torch.tensor(eps, dtype=f64))
+
+
+def draw_digest(inputs: Inputs) -> str:
+    """SHA-256 of the inputs' bits (W, X, g, b, ε in order, each with its shape): two
+    processes drew the same inputs exactly when their digests agree."""
+    digest = hashlib.sha256()
+    for t in (inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps):
+        t = t.detach().cpu()
+        digest.update(repr((str(t.dtype), tuple(t.shape))).encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def draw_notebook(eps: float = 0.0) -> Inputs:

@@ -32,7 +32,6 @@ from gradlab.core.dtypes import dtype_info, dtype_name
 from gradlab.core.errors import GradlabError
 from gradlab.core.precise import (
     WIDEN_ENTRIES,
-    Scratch,
     WideBlocks,
     abs_max,
     blocks,
@@ -104,11 +103,12 @@ class Reference:
             return DD(t.cpu().numpy())  # a float64 case: held exactly
         return t.cpu().numpy().astype(np.longdouble)
 
-    def weight_parts(self, sl: slice, scratch: Scratch | None = None
+    def weight_parts(self, sl: slice, out: torch.Tensor | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Rows ``sl`` of dL/dW as float64 tensors: hi alone for a float64
         reference, hi + lo (to about 2⁻¹⁰⁶ relative) for a longdouble one.
-        With ``scratch``, a float64 reference's block is formed in its buffer."""
+        With ``out`` (float64, the block's shape), a float64 reference's block is
+        formed in it (the same bits as without)."""
         whole = self.grads.get("W")
         if whole is not None:
             if isinstance(whole, torch.Tensor):
@@ -119,9 +119,8 @@ class Reference:
             return torch.from_numpy(hi), torch.from_numpy((whole[sl] - hi).astype(np.float64))
         if self.precision == "float64":
             rows = self.rows[:, sl]
-            if scratch is None:
+            if out is None:
                 return layer.d_weight(rows, self.X), None
-            out = scratch.get("ref", rows.shape[1])
             if rows.shape[0] == 1:  # one token: row xᵀ
                 return torch.outer(rows[0], self.X[0], out=out), None
             return torch.mm(rows.T, self.X, out=out), None
