@@ -119,7 +119,7 @@ def probed_problems(reps: int, fit: bool) -> None:
     (in relative terms, so that the small runs count as much as the large); else each
     estimate beside its time and their ratio."""
     from gradlab.problems.library import PROBLEMS
-    from gradlab.verification.cost import probe, probed_seconds
+    from gradlab.verification.cost import Probe, probe, probed_seconds
     from gradlab.verification.run import verify
 
     limits = Limits()
@@ -128,40 +128,48 @@ def probed_problems(reps: int, fit: bool) -> None:
         for cand in (c for c in prob.candidates if c.kind in ("correct", "kernel")):
             for size in prob.sizes:
                 inputs = prob.inputs(size, 0)
-                sample = min((probe(cand.fn, prob.reference, inputs) for _ in range(reps)),
-                             key=lambda p: p.seconds)
+                probes = [probe(cand.fn, prob.reference, inputs, DTYPE_NAMES)
+                          for _ in range(reps)]
                 for dtype in DTYPE_NAMES:
+                    sample = Probe({dtype: min(p.seconds[dtype] for p in probes)},
+                                   probes[0].entries)
                     seconds = best_of(reps, lambda c=cand, r=prob.reference, i=inputs, d=dtype:
                                       verify(c.fn, r, i, (d,), 0, limits=limits))
                     rows.append((dtype, sample, seconds, f"{name} {cand.name} {size}"))
                     if not fit:
-                        est = probed_seconds(sample, (dtype,))
+                        est = probed_seconds(sample)
                         print(f"probe {name:13} {cand.name:7} {dtype:9} size {size:6}  probe "
-                              f"{sample.seconds:7.4f} s  verify {seconds:7.3f} s  estimate "
+                              f"{sample.seconds[dtype]:7.4f} s  verify {seconds:7.3f} s  estimate "
                               f"{est:7.3f} s ({est / seconds:4.2f}×)", flush=True)
     if fit:
         fit_probe(rows)
     else:
-        ratios = [probed_seconds(s, (d,)) / t for d, s, t, _ in rows]
+        ratios = [probed_seconds(s) / t for _, s, t, _ in rows]
         print(f"estimate / measured over {len(rows)} runs: {min(ratios):.2f}–"
               f"{max(ratios):.2f}×, median {float(np.median(ratios)):.2f}×")
 
 
-def fit_probe(rows: list) -> None:
-    """Least squares of 1 ≈ (t0 + c_d·probe + k·entries)/seconds over ``rows``."""
-    columns = ["t0", *DTYPE_NAMES, "k"]
-    x = np.zeros((len(rows), len(columns)))
-    for i, (dtype, sample, seconds, _) in enumerate(rows):
-        x[i, 0] = 1.0 / seconds
-        x[i, columns.index(dtype)] = sample.seconds / seconds
-        x[i, -1] = sample.entries / seconds
-    coef, *_ = np.linalg.lstsq(x, np.ones(len(rows)), rcond=None)
-    coef = np.maximum(coef, 0.0)
-    ratios = x @ coef
-    print("PROBE_COST = {" + ", ".join(f'"{d}": {coef[1 + i]:.3g}'
-                                       for i, d in enumerate(DTYPE_NAMES)) + "}")
-    print(f"PROBE_T0 = {coef[0]:.3g}\nDRAW_SECONDS = {coef[-1]:.3g}")
-    print(f"estimate / measured over {len(rows)} runs: {ratios.min():.2f}–{ratios.max():.2f}×")
+def fit_probe(rows: list, least: float = 0.05) -> None:
+    """c_d = the median of (seconds − t0 − k·entries)/probe_d over the runs of ``least``
+    seconds or more (t0 and k as ``verification.cost`` has them); then every run's
+    estimate against its time."""
+    from gradlab.verification import cost
+    from gradlab.verification.cost import Probe, probed_seconds
+
+    for dtype in DTYPE_NAMES:
+        ratios = [(t - cost.PROBE_T0 - cost.DRAW_SECONDS * s.entries) / s.seconds[dtype]
+                  for d, s, t, _ in rows if d == dtype and t >= least]
+        cost.PROBE_COST[dtype] = float(np.median(ratios))
+    print("PROBE_COST = {" + ", ".join(f'"{d}": {cost.PROBE_COST[d]:.3g}'
+                                       for d in DTYPE_NAMES) + "}")
+    for what, kept in (("all", rows), (f"≥ {least} s", [r for r in rows if r[2] >= least])):
+        ratios = [probed_seconds(Probe(s.seconds, s.entries)) / t for _, s, t, _ in kept]
+        print(f"estimate / measured, {what} ({len(kept)} runs): {min(ratios):.2f}–"
+              f"{max(ratios):.2f}×, median {float(np.median(ratios)):.2f}×")
+    worst = sorted(rows, key=lambda r: probed_seconds(r[1]) / r[2])
+    for dtype, sample, seconds, label in [*worst[:3], *worst[-3:]]:
+        print(f"  {label} {dtype}: {seconds:.4f} s, estimate "
+              f"{probed_seconds(sample) / seconds:.2f}×")
 
 
 def explorer(sizes: str, reps: int) -> None:

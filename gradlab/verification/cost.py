@@ -3,16 +3,19 @@ probe: the time guard's cost model where no model of the function was fitted (a
 user's ``module:function`` on the Verify page, a corpus op's re-run on the Ops page);
 the built-in problems have ``problems.cost``.
 
-The probe p is one forward + backward of the candidate and of the reference in
-float32 on the inputs verify draws, timed here. verify then runs, per dtype d, the
+The probe p_d is one forward + backward of the candidate and of the reference in dtype
+d on the inputs verify draws, timed here (per dtype: on a CPU, bfloat16 and float16
+matrix products run several times slower than float32's). verify then runs, per dtype d, the
 candidate, the reference's autograd and the float64 truth, and in float64 the
-Taylor test's forwards; and it draws the inputs and their upstream gradients. So::
+Taylor test's forwards; and it draws the inputs. So::
 
-    seconds ≈ Σ_d (t0 + c_d·p) + k·N
+    seconds ≈ Σ_d (t0 + c_d·p_d) + k·N
 
-with N the entries drawn (every floating input) and (t0, c_d, k) fitted on the
-built-in problems by ``python -m bench.bench_cost --probe --fit``, which also prints
-each estimate beside its measured time (docs/benchmarks.md, "The time guard").
+with N the entries drawn, t0 verify's fixed cost per dtype, k torch's seeded float64
+normal per entry, and c_d the median of (seconds − t0 − k·N)/p_d over the built-in
+problems' runs of 50 ms or more (the runs a time limit is about), fitted by ``python
+-m bench.bench_cost --probe --fit``, which prints each estimate beside its measured
+time (docs/benchmarks.md, "The time guard").
 """
 
 from __future__ import annotations
@@ -24,41 +27,53 @@ from dataclasses import dataclass
 
 import torch
 
+from gradlab.core.dtypes import dtype_info
 from gradlab.core.limits import MAX_BUDGET, Limits, check_seconds
 from gradlab.verification.calls import call
-from gradlab.verification.spec import check_inputs, check_memory, draw_inputs, estimate_bytes
+from gradlab.verification.spec import (
+    check_dtypes,
+    check_inputs,
+    check_memory,
+    draw_inputs,
+    estimate_bytes,
+)
 
 __all__ = ["check_probed", "DRAW_SECONDS", "estimate_seconds", "Probe", "PROBE_COST",
            "PROBE_T0", "probe", "probed_seconds"]
 
-#: c_d: verify's seconds in dtype d per second of the probe (bench_cost --probe --fit).
-PROBE_COST = {"float64": 7.28, "float32": 2.77, "bfloat16": 4.64, "float16": 4.79}
-#: t0: verify's fixed seconds per dtype (the checks, the report's rows, Python).
-PROBE_T0 = 0.0091
-#: k: seconds per entry drawn (torch's seeded float64 normal, and the upstream's).
-DRAW_SECONDS = 4.6e-08
+#: c_d: verify's seconds in dtype d per second of its probe (bench_cost --probe --fit).
+PROBE_COST = {"float64": 4.9, "float32": 1.89, "bfloat16": 1.11, "float16": 1.1}
+#: t0: verify's fixed seconds per dtype (the smallest built-in problem's verify).
+PROBE_T0 = 0.009
+#: k: seconds per entry drawn (torch's seeded float64 normal: ``problems.seed.cost.DRAW``).
+DRAW_SECONDS = 2.2e-08
 
 
 @dataclass(frozen=True)
 class Probe:
-    """One float32 forward + backward of the candidate and the reference: its
-    ``seconds`` and the ``entries`` verify draws."""
+    """One forward + backward of the candidate and the reference per dtype: their
+    ``seconds`` by dtype and the ``entries`` verify draws."""
 
-    seconds: float
+    seconds: Mapping[str, float]
     entries: int
 
 
-def probe(candidate: Callable, reference: Callable, inputs: Mapping, seed: int = 0) -> Probe:
-    """Time ``candidate`` and ``reference`` once each, forward and backward in float32,
-    on the inputs verify draws at ``seed`` (the caller has checked their memory). A
-    function that raises is timed until it raises: verify reports it as an error."""
+def probe(candidate: Callable, reference: Callable, inputs: Mapping, dtypes: Iterable[str],
+          seed: int = 0) -> Probe:
+    """Time ``candidate`` and ``reference`` once each, forward and backward, in each of
+    ``dtypes``, on the inputs verify draws at ``seed`` (the caller has checked their
+    memory). A function that raises is timed until it raises: verify reports it as
+    an error."""
     specs = draw_inputs(inputs, torch.Generator().manual_seed(seed))
     names = [s.name if s.differentiated else None for s in specs]
-    entries = sum(math.prod(s.shape) for s in specs if s.differentiated)
-    start = time.perf_counter()
-    for fn in (candidate, reference):
-        _forward_backward(fn, [s.at(torch.float32) for s in specs], names)
-    return Probe(time.perf_counter() - start, entries)
+    seconds = {}
+    for dtype in dtypes:
+        args = [s.at(dtype_info(dtype).torch_dtype) for s in specs]
+        start = time.perf_counter()
+        for fn in (candidate, reference):
+            _forward_backward(fn, [a.clone() for a in args], names)
+        seconds[dtype] = time.perf_counter() - start
+    return Probe(seconds, sum(math.prod(s.shape) for s in specs if s.differentiated))
 
 
 def _forward_backward(fn: Callable, args: list[torch.Tensor], names: list[str | None]) -> None:
@@ -74,11 +89,9 @@ def _forward_backward(fn: Callable, args: list[torch.Tensor], names: list[str | 
         return
 
 
-def probed_seconds(sample: Probe, dtypes: Iterable[str]) -> float:
-    """verify's estimated seconds in ``dtypes`` from a probe (a dtype without a fitted
-    c_d counts as float64, the dearest)."""
-    per_dtype = sum(PROBE_T0 + PROBE_COST.get(d, PROBE_COST["float64"]) * sample.seconds
-                    for d in dtypes)
+def probed_seconds(sample: Probe) -> float:
+    """verify's estimated seconds in the probe's dtypes."""
+    per_dtype = sum(PROBE_T0 + PROBE_COST[d] * seconds for d, seconds in sample.seconds.items())
     return per_dtype + DRAW_SECONDS * sample.entries
 
 
@@ -98,4 +111,4 @@ def estimate_seconds(candidate: Callable, reference: Callable, inputs: Mapping,
     memory guard (which names the input and the budget)."""
     check_inputs(inputs)
     check_memory(estimate_bytes(inputs), limits)
-    return probed_seconds(probe(candidate, reference, inputs, seed), dtypes)
+    return probed_seconds(probe(candidate, reference, inputs, check_dtypes(dtypes), seed))

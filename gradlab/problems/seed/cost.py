@@ -41,14 +41,14 @@ class Cost(NamedTuple):
 
 
 #: Seconds per float64 entry drawn (bench/bench_cost.py --fit).
-DRAW = 3.12e-08
+DRAW = 2.18e-08
 #: dtype → its coefficients for a check on inputs already drawn (bench/bench_cost.py --fit;
 #: t0 is the 3 ms a check at m = n = 64 takes, where the fit's intercept is below it).
 COST = {
-    "float64": Cost(0.0062, 3.43e-08, 0.0),
-    "float32": Cost(0.003, 1.87e-08, 2.15e-09),
-    "bfloat16": Cost(0.003, 3.46e-08, 6.78e-09),
-    "float16": Cost(0.003, 3.65e-08, 6.82e-09),
+    "float64": Cost(0.0062, 3.48e-08, 2.31e-08),
+    "float32": Cost(0.003, 1.3e-08, 2.09e-09),
+    "bfloat16": Cost(0.003, 2.98e-08, 6.87e-09),
+    "float16": Cost(0.003, 3.35e-08, 7.38e-09),
 }
 
 

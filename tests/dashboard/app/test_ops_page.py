@@ -149,7 +149,8 @@ def test_a_rerun_past_the_time_limit_is_refused_with_its_estimate(monkeypatch):
     from gradlab.verification import cost
 
     monkeypatch.setenv("GRADLAB_MAX_SECONDS", "2")
-    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=0.5, entries=400))
+    monkeypatch.setattr(cost, "probe", lambda c, r, i, dtypes, seed: cost.Probe(
+        dict.fromkeys(dtypes, 0.5), entries=400))
     at = opened({"name": "abs", "op": "abs"})
     at.button(key=K + "rerun").click().run()
     assert not at.exception
@@ -177,7 +178,8 @@ def test_verify_refuses_a_corpus_op_past_the_time_limit(monkeypatch):
     from gradlab.verification import cost
 
     monkeypatch.setenv("GRADLAB_MAX_SECONDS", "1")
-    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=0.5, entries=400))
+    monkeypatch.setattr(cost, "probe", lambda c, r, i, dtypes, seed: cost.Probe(
+        dict.fromkeys(dtypes, 0.5), entries=400))
     at = opened({"source": "op", "op": "abs", "dtypes": "float32,float16"}, name="verify")
     assert not at.exception
     message = " ".join(e.value for e in at.error)

@@ -210,9 +210,10 @@ def test_a_module_function_past_the_time_limit_is_refused_after_its_probe(import
     from gradlab.verification import cost
 
     monkeypatch.setenv("GRADLAB_MAX_SECONDS", "5")
-    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds=1.0, entries=144))
+    seconds = dict.fromkeys(("float32", "bfloat16", "float16"), 3.0)
+    monkeypatch.setattr(cost, "probe", lambda *a, **k: cost.Probe(seconds, entries=144))
     at = run_module(f"{OPS}:product")
-    estimate = cost.probed_seconds(cost.Probe(1.0, 144), ("float32", "bfloat16", "float16"))
+    estimate = cost.probed_seconds(cost.Probe(seconds, 144))
     message = " ".join(e.value for e in at.error)
     assert (f"verifying {OPS}:product in 3 dtypes refused: it would take about "
             f"{estimate:,.1f} s here, over the time limit of 5 s") in message, message
