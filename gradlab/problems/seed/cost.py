@@ -45,7 +45,7 @@ DRAW = 2.18e-08
 #: dtype → its coefficients for a check on inputs already drawn (bench/bench_cost.py --fit;
 #: t0 is the 3 ms a check at m = n = 64 takes, where the fit's intercept is below it).
 COST = {
-    "float64": Cost(0.0062, 3.48e-08, 2.31e-08),
+    "float64": Cost(0.003, 3.48e-08, 2.31e-08),
     "float32": Cost(0.003, 1.3e-08, 2.09e-09),
     "bfloat16": Cost(0.003, 2.98e-08, 6.87e-09),
     "float16": Cost(0.003, 3.35e-08, 7.38e-09),
