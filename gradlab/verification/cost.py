@@ -1,4 +1,4 @@
-"""The time a verify of any function takes here, estimated before it runs from one
+"""The time a verify of any function takes here, estimated before it runs from a
 probe: the time guard's cost model where no model of the function was fitted (a
 user's ``module:function`` on the Verify page, a corpus op's re-run on the Ops page);
 the built-in problems have ``problems.cost``.
