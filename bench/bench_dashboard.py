@@ -38,6 +38,7 @@ from browser_helpers import (  # noqa: E402
     ALL_CHARTS_DRAWN,
     CHROMIUM,
     CHROMIUM_ARGS,
+    checkout_command,
     new_page,
     open_page,
     settle,
@@ -49,6 +50,17 @@ TITLE_HAS = """([text]) => [...document.querySelectorAll('h3')]
     .some(h => h.innerText.includes(text))"""
 
 
+#: The first chart drawn (as SVG or on a canvas).
+FIRST_CHART = ('[data-testid="stVegaLiteChart"] svg, '
+               '[data-testid="stVegaLiteChart"] canvas')
+
+
+def open_to_first_chart(page, url: str) -> None:
+    """Go to ``url`` and return once its first chart is drawn."""
+    page.goto(url)
+    page.wait_for_selector(FIRST_CHART)
+
+
 def cold_start(browser, log: Path) -> tuple[float, float]:
     """(seconds to a healthy server, seconds to the first chart drawn)."""
     start = time.perf_counter()
@@ -56,9 +68,7 @@ def cold_start(browser, log: Path) -> tuple[float, float]:
     ready = time.perf_counter() - start
     try:
         page = new_page(browser)
-        page.goto(server.url)
-        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg, '
-                               '[data-testid="stVegaLiteChart"] canvas')
+        open_to_first_chart(page, server.url)
         first_chart = time.perf_counter() - start
         page.context.close()
     finally:
@@ -73,9 +83,7 @@ def precision_first_open(browser, log: Path) -> tuple[float, float]:
         page = new_page(browser)
         open_page(page, server.url)  # app.py and the Explorer run once: torch is loaded
         start = time.perf_counter()
-        page.goto(f"{server.url}/precision")
-        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg, '
-                               '[data-testid="stVegaLiteChart"] canvas')
+        open_to_first_chart(page, f"{server.url}/precision")
         first = time.perf_counter() - start
         page.wait_for_function(STILL_RUNNING_GONE)
         settle(page)
@@ -97,9 +105,9 @@ def precision_rows(path: Path) -> Path:
 
 
 def render_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "bench" / "render_precision.py"),
-            "--server.headless", "true", "--server.port", str(port),
-            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
+    """The browser tests' ``streamlit run`` command, on bench/render_precision.py."""
+    script = str(ROOT / "bench" / "render_precision.py")
+    return [script if arg == "app.py" else arg for arg in checkout_command(port)]
 
 
 def render_first_open(browser, log: Path, rows: Path) -> float:
@@ -109,13 +117,12 @@ def render_first_open(browser, log: Path, rows: Path) -> float:
     server = start_server(log, env={"GRADLAB_BENCH_FRAME": str(rows)}, command=render_command)
     try:
         page = new_page(browser)
-        open_page(page, server.url)  # the script's first run (its imports) is not timed
-        page.context.close()
-        page = new_page(browser)
+        # The script's first run (its imports) is not timed; the timed open reloads in
+        # the same browser context, as precision_first_open opens /precision after the
+        # Explorer, so both find the front end's files in the browser's cache.
+        open_page(page, server.url)
         start = time.perf_counter()
-        page.goto(server.url)
-        page.wait_for_selector('[data-testid="stVegaLiteChart"] svg, '
-                               '[data-testid="stVegaLiteChart"] canvas')
+        open_to_first_chart(page, server.url)
         first = time.perf_counter() - start
         page.context.close()
     finally:
