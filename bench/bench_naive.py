@@ -14,6 +14,11 @@ imports alike): the naive loop, ``python -m gradlab sweep`` serially, and (with
 ``--workers N``) the same on a local Dask cluster of N workers. It prints each
 one's median and range over the rounds and the ratios to the naive loop, per round,
 beside the targets: serial ≤ 0.6×, ``--workers 2`` ≤ 0.4×.
+
+``--kept`` adds a fourth run, not a target: the naive loop in a process that keeps
+its freed memory (``gradlab.core.memory.keep_freed_memory``, which every gradlab
+command calls), to show how much of the sweep's lead is the allocator and how much
+is the work it does not repeat.
 """
 
 from __future__ import annotations
@@ -32,9 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"serial": 0.6, "workers": 0.4}
 
 
-def naive_loop() -> int:
-    """The naive loop over the default sweep's points; returns how many it ran."""
+def naive_loop(kept: bool = False) -> int:
+    """The naive loop over the default sweep's points; returns how many it ran.
+    ``kept``: first keep freed memory, as a gradlab command does."""
     import torch
+
+    from gradlab.core.memory import keep_freed_memory
+
+    if kept:
+        keep_freed_memory()
 
     from gradlab.core.dtypes import dtype_info
     from gradlab.problems.seed.gradients import autograd_grads, structured_grads
@@ -76,21 +87,26 @@ def main(argv=None) -> None:
                         help="Dask workers for the third run (0: none)")
     parser.add_argument("--threads", type=int, default=None,
                         help="OMP_NUM_THREADS for every run (default: unset)")
-    parser.add_argument("--loop", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--kept", action="store_true",
+                        help="also the naive loop keeping its freed memory (not a target)")
+    parser.add_argument("--loop", choices=("plain", "kept"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.loop:
-        print(naive_loop())
+        print(naive_loop(kept=args.loop == "kept"))
         return
     env = {**os.environ}
     if args.threads is not None:
         env["OMP_NUM_THREADS"] = str(args.threads)
-    times: dict[str, list[float]] = {"naive": [], "serial": [], "workers": []}
+    times: dict[str, list[float]] = {"naive": [], "naive, kept": [], "serial": [],
+                                     "workers": []}
+    loop = [sys.executable, "-m", "bench.bench_naive", "--loop"]
     with tempfile.TemporaryDirectory() as tmp:
         out = str(Path(tmp) / "s.csv")
         sweep = [sys.executable, "-m", "gradlab", "sweep", "--no-progress", "--out", out]
         for _ in range(args.rounds):
-            times["naive"].append(timed([sys.executable, "-m", "bench.bench_naive", "--loop"],
-                                        env))
+            times["naive"].append(timed([*loop, "plain"], env))
+            if args.kept:
+                times["naive, kept"].append(timed([*loop, "kept"], env))
             times["serial"].append(timed(sweep, env))
             if args.workers:
                 times["workers"].append(timed([*sweep, "--workers", str(args.workers)], env))

@@ -269,8 +269,9 @@ def page_seconds(view: ExplorerView, limits: Limits) -> float:
 
 
 def case_summary(case: Case, variant: str | None, limits: Limits) -> CaseSummary:
-    """``run_check`` on one case, summarised (what the page caches)."""
-    return summarize(run_check(case, variant=variant, limits=limits))
+    """``run_check`` on one case, of dL/dW alone (all the page shows), summarised
+    (what the page caches)."""
+    return summarize(run_check(case, variant=variant, limits=limits, params=("W",)))
 
 
 def shown_method(summary: CaseSummary, wanted: str) -> str:

@@ -9,6 +9,7 @@ import sys
 from gradlab.cli.dashboard import COMMAND, run_dashboard
 from gradlab.cli.flags import flag_message
 from gradlab.core.errors import GradlabError
+from gradlab.core.memory import keep_freed_memory
 
 __all__ = ["build_parser", "CPU_TORCH", "main", "missing_package", "Parser", "REQUIREMENTS"]
 
@@ -90,6 +91,8 @@ def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(given)
         who = f"the {args.command} command"
+        if argv is None:  # this process is the command, and ends with it
+            keep_freed_memory()
         return args.func(args)
     except GradlabError as exc:
         return _fail(flag_message(exc))

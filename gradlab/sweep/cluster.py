@@ -31,11 +31,8 @@ cancels the units still waiting and stops a local cluster.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import datetime
-import functools
 import logging
-import os
 import queue
 import time
 import uuid
@@ -49,6 +46,7 @@ from distributed.utils import get_mp_context
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
+from gradlab.core.memory import keep_freed_memory
 from gradlab.core.provenance import provenance
 from gradlab.problems.seed.case import Case
 from gradlab.sweep.executor import Executor
@@ -57,7 +55,7 @@ from gradlab.sweep.grid import Sweep
 from gradlab.sweep.points import Cancel, Progress, failed_rows, group_rows, reason
 
 __all__ = ["case_cost", "collect", "connect", "local_cluster", "plan", "QUIET", "run_on_client",
-           "run_on_dask", "run_unit", "SCHEDULING", "undo_nanny_malloc", "Unit",
+           "run_on_dask", "run_unit", "SCHEDULING", "Unit",
            "without_gradlab"]
 
 TICK = 0.2  # seconds between polls of cancel, and of the cluster's workers
@@ -115,39 +113,14 @@ def plan(sweep: Sweep, limits: Limits, workers: int) -> list[Unit]:
     return sorted(units, key=lambda u: (-u.cost, u.index))
 
 
-#: glibc's mallopt parameters, and the ceilings its dynamic mmap threshold reaches on
-#: 64-bit Linux (a 32 MiB mmap threshold, a trim threshold twice that).
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-MMAP_CEILING = 32 << 20
-
-
-@functools.cache
-def undo_nanny_malloc() -> bool:
-    """Give a Dask worker's heap glibc's default behaviour back; True if it did.
-
-    Dask's nanny starts each worker with MALLOC_TRIM_THRESHOLD_=65536 (config
-    ``distributed.nanny.pre-spawn-environ``). Setting it switches off glibc's dynamic
-    mmap threshold, which then stays at 128 KiB: every tensor above that is a fresh
-    mmap whose pages the kernel faults in and zeroes, and gradlab's units ran 2.2×
-    slower on a worker than in a plain process (m = n = 4096: 21.6 s against 9.8 s,
-    one thread). The thresholds are set to the ceilings the dynamic rule reaches.
-    Once per process; nothing where the variable is unset or libc is not glibc."""
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_CEILING)
-                    and libc.mallopt(M_TRIM_THRESHOLD, 2 * MMAP_CEILING))
-    except (OSError, AttributeError):
-        return False
-
-
 def run_unit(sweep: Sweep, cases: tuple[Case, ...], limits: Limits, device: str,
              threads: int) -> list[dict]:
     """On a worker: the unit's rows (``points.group_rows``) with this worker's
-    provenance; ``threads`` > 0 sets torch's threads first. The worker's heap gets
-    glibc's defaults back first (``undo_nanny_malloc``)."""
-    undo_nanny_malloc()
+    provenance; ``threads`` > 0 sets torch's threads first. The worker keeps its
+    freed memory for the next point (``memory.keep_freed_memory``): Dask's nanny
+    starts it with MALLOC_TRIM_THRESHOLD_=65536, which makes every tensor over
+    128 KiB a fresh mmap whose pages the kernel faults in and zeroes."""
+    keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     try:

@@ -18,8 +18,9 @@ __all__ = ["local_workers", "PRELOAD", "preload", "start_early", "start_method"]
 
 #: What the fork server imports before it forks the first worker, so each worker
 #: starts without importing torch itself (docs/benchmarks.md, "Figures behind the
-#: code").
-PRELOAD = ("distributed", "torch", "gradlab.sweep.cluster")
+#: code"); first, ``worker_memory``, which sets glibc's heap up for the workers
+#: (gradlab/core/memory.py).
+PRELOAD = ("gradlab.sweep.worker_memory", "distributed", "torch", "gradlab.sweep.cluster")
 
 
 def start_method() -> str:

@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import multiprocessing.forkserver
 import os
-import platform
 import re
 import signal
 import socket
@@ -468,19 +467,37 @@ def run_main(argv: list[str]) -> int:
         return exc.code
 
 
-def test_a_worker_gets_glibcs_heap_back_from_the_nannys_trim_threshold(monkeypatch):
-    """Dask's nanny sets MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold at
-    128 KiB (every large tensor a fresh, zeroed mmap): run_unit undoes it, once per
-    process, and leaves a process without the variable alone."""
-    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    cluster.undo_nanny_malloc.cache_clear()
-    assert cluster.undo_nanny_malloc() is False
-    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
-    cluster.undo_nanny_malloc.cache_clear()
-    try:
-        assert cluster.undo_nanny_malloc() is (platform.libc_ver()[0] == "glibc")
-    finally:
-        cluster.undo_nanny_malloc.cache_clear()
+def _heap_probe() -> dict:
+    """On a worker, in the thread its tasks run in: whether a 128 MiB array came from
+    an mmap of its own, and whether its pages stay in the heap once freed."""
+    import ctypes
+
+    import numpy as np
+
+    class Info(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL("libc.so.6")
+    libc.mallinfo2.restype = Info
+    big = np.ones(16 << 20)
+    mapped = libc.mallinfo2().hblkhd
+    del big
+    return {"mapped": mapped, "free_in_heap": libc.mallinfo2().fordblks}
+
+
+def test_a_local_workers_units_reuse_the_pages_of_the_unit_before():
+    """The fork server sets glibc's heap up before it forks (worker_memory, first in
+    PRELOAD), so an array over any mmap threshold, made in the thread a worker runs
+    its units in, comes from the heap and stays there once freed."""
+    assert forkserver.PRELOAD[0] == "gradlab.sweep.worker_memory"
+    if not sys.platform.startswith("linux") or cluster.start_method() != "forkserver":
+        pytest.skip("the fork server and glibc's mallinfo2 are checked on Linux")
+    with cluster.connect(Executor(workers=1)) as client:
+        probe = client.submit(_heap_probe, pure=False).result(timeout=60)
+    assert probe["mapped"] < 1 << 20, probe
+    assert probe["free_in_heap"] >= 128 << 20, probe
 
 
 def test_local_workers_are_forked_from_a_server_that_has_imported_torch():

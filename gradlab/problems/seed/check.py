@@ -13,7 +13,15 @@ from gradlab.core.limits import Limits, MiB
 from gradlab.core.numbers import ratio_or_nan
 from gradlab.core.verdict import NORMS, Error, Verdict, bounds, degenerate, verdict
 from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.gradients import ANALYTIC, METHODS, MethodRun, check_variant, run_method
+from gradlab.problems.seed.gradients import (
+    ANALYTIC,
+    METHODS,
+    PARAMS,
+    MethodRun,
+    check_params,
+    check_variant,
+    run_method,
+)
 from gradlab.problems.seed.inputs import Inputs, case_inputs
 from gradlab.problems.seed.metrics import error, weight_metrics
 from gradlab.problems.seed.reference import Reference, reference_grads
@@ -172,7 +180,7 @@ def _notes(case: Case, inputs: Inputs, reference: Reference, runs: dict[str, Met
 def run_check(case: Case, methods=METHODS, variant: str | None = None,
               limits: Limits = Limits(), kron_over_budget: str = "skip",
               reference: Reference | None = None, device: str = "cpu",
-              inputs: Inputs | None = None) -> Check:
+              inputs: Inputs | None = None, params=PARAMS) -> Check:
     """Run ``methods`` (autograd always runs: it is the yardstick) on ``case``.
 
     ``variant`` swaps the analytic methods' derivation for a bug-zoo mistake.
@@ -180,14 +188,23 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
     raises GradlabError. A sweep passes ``reference`` to share one among points.
     ``device``: where the methods run ("cpu" or "cuda"); the reference is
     always computed on the CPU. ``inputs``: the case's inputs, already drawn
-    and rounded (a sweep draws once per sizes and seed).
+    and rounded (a sweep draws once per sizes and seed). ``params``: the
+    gradients checked besides dL/dW, on which every verdict is (a sweep's rows
+    hold dL/dW alone, and asks for W alone: ∂L/∂x costs each method and the
+    reference a pass over W).
     """
     check_variant(variant)
+    params = check_params(params)
     case.check_limits(limits)
     check_methods(methods)
     inputs = case_inputs(case, device) if inputs is None else inputs
-    reference = reference_grads(inputs, case.eps_placement) if reference is None else reference
-    runs, skipped = run_methods(case, methods, variant, limits, kron_over_budget, inputs)
+    if reference is None:
+        reference = reference_grads(inputs, case.eps_placement, params=params)
+    elif missing := [p for p in params if p != "W" and p not in reference.grads]:
+        raise GradlabError(f"reference holds no gradient of {', '.join(missing)} "
+                           f"(params asks for {', '.join(params)})", "reference")
+    runs, skipped = run_methods(case, methods, variant, limits, kron_over_budget, inputs,
+                                params)
     weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
                                                    runs.items()}, residual=case.eps == 0)
     errors = {name: {p: weights.error(name, reference, grad, case.dtype) if p == "W"
@@ -211,10 +228,11 @@ def check_methods(methods) -> None:
 
 
 def run_methods(case: Case, methods, variant: str | None, limits: Limits,
-                kron_over_budget: str, inputs: Inputs
+                kron_over_budget: str, inputs: Inputs, params=PARAMS
                 ) -> tuple[dict[str, MethodRun], dict[str, str]]:
-    """(runs, skipped): autograd first, then each asked method in METHODS' order;
-    kron over its budget is skipped with its reason, or raises (``raise``)."""
+    """(runs, skipped): autograd first, then each asked method in METHODS' order, each
+    forming the gradients of ``params``; kron over its budget is skipped with its
+    reason, or raises (``raise``)."""
     skipped: dict[str, str] = {}
     runs: dict[str, MethodRun] = {}
     for name in ("autograd",) + tuple(m for m in METHODS if m in methods and m != "autograd"):
@@ -225,7 +243,7 @@ def run_methods(case: Case, methods, variant: str | None, limits: Limits,
             skipped[name] = why
             continue
         runs[name] = run_method(name, inputs, case.eps_placement,
-                                variant if name in ANALYTIC else None)
+                                variant if name in ANALYTIC else None, params)
     return runs, skipped
 
 

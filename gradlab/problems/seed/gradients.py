@@ -23,7 +23,8 @@ from gradlab.problems.seed import layer
 from gradlab.problems.seed.inputs import Inputs
 
 __all__ = [
-    "ANALYTIC", "autograd_grads", "check_variant", "denominator", "formula_grads", "Forward",
+    "ANALYTIC", "autograd_grads", "check_params", "check_variant", "denominator", "formula_grads",
+    "Forward",
     "forward", "kron_J", "kron_R", "kron_weight", "MethodRun", "METHODS", "PARAMS", "projection_k",
     "rows", "rows_times", "run_method", "structured_grads", "VARIANTS"
 ]
@@ -39,6 +40,20 @@ VARIANTS: dict[str, str] = {
     "wrong-mean": "drops the 1/m of the mean: D = u² (or r u) instead of m u² (or m r u)",
     "transposed": "lays the Kronecker product the wrong way round: J = kron(xᵀ, I_m)",
 }
+
+
+def check_params(params) -> tuple[str, ...]:
+    """``params`` as a tuple in PARAMS' order: a non-empty subset of PARAMS that holds W
+    (every verdict is on dL/dW)."""
+    asked = tuple(params) if not isinstance(params, str) else (params,)
+    for name in asked:
+        if name not in PARAMS:
+            raise GradlabError(f"params must be among {', '.join(PARAMS)} (got {name!r})",
+                               "params")
+    if "W" not in asked:
+        raise GradlabError(f"params must include W, whose gradient every verdict is on "
+                           f"(got {', '.join(asked) or 'none'})", "params")
+    return tuple(p for p in PARAMS if p in asked)
 
 
 def check_variant(variant: str | None) -> None:
@@ -110,7 +125,7 @@ def formula_grads(W, X, g, b, eps, placement, variant=None) -> dict:
             "b": layer.d_bias(d)}
 
 
-def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
+def structured_grads(W, X, g, b, eps, placement, variant=None, params=PARAMS) -> dict:
     """The ``structured`` method: the analytic gradients in O(mn) as a lean torch
     kernel, R and J never formed.
 
@@ -124,7 +139,8 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
     1/u once, â once, and a single token as vectors (matrix-vector, dot and
     outer products). mean(a²) is taken as a mean (torch accumulates it in
     float32 for the half types and divides before rounding), never as Σa²,
-    which overflows float16 where mean(a²) does not.
+    which overflows float16 where mean(a²) does not. Only the gradients of
+    ``params`` are formed (dL/dW's bits do not depend on the others).
     """
     m = W.shape[0]
     x = X[0] if X.shape[0] == 1 else X                 # one token: a vector
@@ -151,8 +167,9 @@ def structured_grads(W, X, g, b, eps, placement, variant=None) -> dict:
         dW = layer.matmul(X.T, rows).reshape(W.shape)
     else:
         dW = torch.outer(row, x) if x.dim() == 1 else rows.T @ X
-    return {"W": dW, "x": rows_times(rows, W), "g": _over_tokens(d * a_hat),
-            "b": _over_tokens(d)}
+    parts = {"W": lambda: dW, "x": lambda: rows_times(rows, W),
+             "g": lambda: _over_tokens(d * a_hat), "b": lambda: _over_tokens(d)}
+    return {p: parts[p]() for p in params}
 
 
 def projection_k(ms, eps, m, placement, variant=None):
@@ -270,28 +287,31 @@ def _out_of_range(a, u, D) -> str | None:
     return None
 
 
-def autograd_grads(W, X, g, b, eps, placement) -> dict:
-    """torch.autograd on the same forward, with W, x, g, b as leaves."""
-    return _autograd(W, X, g, b, eps, placement)[0]
+def autograd_grads(W, X, g, b, eps, placement, params=PARAMS) -> dict:
+    """torch.autograd on the same forward, with ``params`` (of W, x, g, b) as leaves
+    that require their gradient: the backward forms only theirs."""
+    return _autograd(W, X, g, b, eps, placement, params)[0]
 
 
-def _autograd(W, X, g, b, eps, placement):
-    leaves = [t.detach().requires_grad_(True) for t in (W, X, g, b)]
+def _autograd(W, X, g, b, eps, placement, params=PARAMS):
+    leaves = [t.detach().requires_grad_(p in params) for p, t in zip(PARAMS, (W, X, g, b))]
     fw = forward(*leaves, eps, placement)
     layer.loss(fw.v).backward()
-    return dict(zip(PARAMS, (t.grad for t in leaves))), fw.u.detach()
+    return {p: t.grad for p, t in zip(PARAMS, leaves) if p in params}, fw.u.detach()
 
 
-def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = None) -> MethodRun:
-    """Run one method in the inputs' dtype; the variant applies to analytic methods."""
+def run_method(name: str, inputs: Inputs, placement: str, variant: str | None = None,
+               params=PARAMS) -> MethodRun:
+    """Run one method in the inputs' dtype; the variant applies to analytic methods.
+    ``params``: the gradients to form (kron forms dL/dW alone)."""
     args = (inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps, placement)
     start = time.perf_counter()
     u = None
     with torch.no_grad() if name != "autograd" else torch.enable_grad():
         if name == "autograd":
-            grads, u = _autograd(*args)
+            grads, u = _autograd(*args, params)
         elif name == "structured":
-            grads = structured_grads(*args, variant)
+            grads = structured_grads(*args, variant, params)
         elif name == "kron":
             dW, overflow = kron_weight(*args, variant)
             grads = {"W": dW}

@@ -45,8 +45,8 @@ from gradlab.problems.seed import gradients, layer
 from gradlab.problems.seed.inputs import Inputs
 
 __all__ = [
-    "describe_precision", "FLOAT64_REFERENCE", "longdouble_is_wider", "Reference",
-    "reference_grads", "sum_scale", "term_scale"
+    "describe_precision", "FLOAT64_REFERENCE", "longdouble_is_wider", "PreActivation",
+    "pre_activation", "Reference", "reference_grads", "sum_scale", "term_scale"
 ]
 
 LONGDOUBLE, DOUBLE_DOUBLE = "longdouble", "double-double"
@@ -248,28 +248,74 @@ def _join(parts):
     return np.concatenate(parts, axis=1)
 
 
+def _precision(inputs: Inputs, float64_reference: str | None) -> str:
+    """The reference precision for inputs of this dtype (see the module docstring)."""
+    if inputs.dtype != torch.float64:
+        return "float64"
+    precision = FLOAT64_REFERENCE if float64_reference is None else float64_reference
+    if precision not in (LONGDOUBLE, DOUBLE_DOUBLE):
+        raise GradlabError(f"float64_reference must be {LONGDOUBLE} or {DOUBLE_DOUBLE} "
+                           f"(got {precision!r})", "float64_reference")
+    return precision
+
+
+def _widener(precision: str):
+    """A case-dtype tensor (on the CPU) in ``precision``, exactly."""
+    if precision == DOUBLE_DOUBLE:
+        return lambda t: DD(t.numpy())
+    if precision == LONGDOUBLE:
+        return lambda t: t.numpy().astype(np.longdouble)
+    return lambda t: t.to(torch.float64)
+
+
+def _wide_blocks(W: torch.Tensor, precision: str):
+    """(rows, W[rows] widened) for each block of W's rows (``WIDEN_ENTRIES`` a block)."""
+    if precision == DOUBLE_DOUBLE:  # W is float64 already: its blocks are views
+        return [(sl, DD(W[sl].numpy())) for sl in blocks(*W.shape, WIDEN_ENTRIES)]
+    return WideBlocks(W, precision == LONGDOUBLE)
+
+
+@dataclass(frozen=True)
+class PreActivation:
+    """The reference's parts that do not depend on ε: a = X Wᵀ in the reference
+    precision, and ``sum_scale``'s ‖W_i ⊙ x‖₂ (None where the dtype does not
+    accumulate in itself). Each costs a pass over W; a sweep's points that differ
+    only in ε share one (``reference_grads(…, pre=…)``)."""
+
+    precision: str
+    a: object
+    acc: torch.Tensor | None
+
+
+def pre_activation(inputs: Inputs, float64_reference: str | None = None) -> PreActivation:
+    """a = X Wᵀ, a block of W's rows (of a's columns) at a time, and the scale of its
+    rounding (``sum_scale``), from the inputs as rounded to the case dtype."""
+    inputs = inputs.on("cpu")
+    precision = _precision(inputs, float64_reference)
+    X = _widener(precision)(inputs.X)
+    with torch.no_grad():
+        a = _join([layer.pre_activation(Wb, X) for _, Wb in _wide_blocks(inputs.W, precision)])
+        name = dtype_name(inputs.W.dtype)
+        accumulates = dtype_info(name).accumulate == name
+        acc = sum_scale(inputs.W, inputs.X) if accumulates else None
+    return PreActivation(precision, a, acc)
+
+
 def reference_grads(inputs: Inputs, placement: str, variant: str | None = None,
-                    float64_reference: str | None = None) -> Reference:
+                    float64_reference: str | None = None,
+                    params=gradients.PARAMS, pre: PreActivation | None = None) -> Reference:
     """The correct gradients (or, with ``variant``, what that mistake computes
     exactly) from the inputs as rounded to the case dtype. Always on the CPU.
 
     ``float64_reference``: for a float64 case, "longdouble" or "double-double"
-    (default ``FLOAT64_REFERENCE``, this platform's choice).
+    (default ``FLOAT64_REFERENCE``, this platform's choice). ``params``: the
+    gradients to hold besides dL/dW's factors (∂L/∂x costs a pass over W).
+    ``pre``: ``pre_activation`` of these inputs, if already taken (ε aside, the
+    same inputs): the same bits as taking it here.
     """
     inputs = inputs.on("cpu")
-    precision = "float64"
-    if inputs.dtype == torch.float64:
-        precision = FLOAT64_REFERENCE if float64_reference is None else float64_reference
-        if precision not in (LONGDOUBLE, DOUBLE_DOUBLE):
-            raise GradlabError(f"float64_reference must be {LONGDOUBLE} or {DOUBLE_DOUBLE} "
-                               f"(got {precision!r})", "float64_reference")
-    longdouble = precision == LONGDOUBLE
-
-    def wide(t):
-        if precision == DOUBLE_DOUBLE:
-            return DD(t.numpy())
-        return t.numpy().astype(np.longdouble) if longdouble else t.to(torch.float64)
-
+    precision = _precision(inputs, float64_reference)
+    wide = _widener(precision)
     W, X, g, b, eps = inputs.W, wide(inputs.X), wide(inputs.g), wide(inputs.b), wide(inputs.eps)
     shape = tuple(W.shape)
     with torch.no_grad():
@@ -277,25 +323,25 @@ def reference_grads(inputs: Inputs, placement: str, variant: str | None = None,
             grads = gradients.formula_grads(wide(W), X, g, b, eps, placement, variant)
             nan = float("nan")
             return Reference(precision, shape, None, X, grads, {"max": nan, "fro": nan})
-        if precision == DOUBLE_DOUBLE:  # W is float64 already: its blocks are views
-            W_wide = [(sl, wide(W[sl])) for sl in blocks(*shape, WIDEN_ENTRIES)]
-        else:
-            W_wide = WideBlocks(W, longdouble)
-        # a = X Wᵀ, a block of W's rows (of a's columns) at a time.
-        a = _join([layer.pre_activation(Wb, X) for _, Wb in W_wide])
+        if pre is None:
+            pre = pre_activation(inputs, float64_reference)
+        elif pre.precision != precision:
+            raise GradlabError(f"pre is in {pre.precision}, not this case's reference "
+                               f"precision {precision}", "pre")
+        a = pre.a
         u = layer.scale(a, eps, placement)
         fw = gradients.Forward(a, u, layer.output(a, u, g, b))
         rows = gradients.rows(fw, g, eps, placement)
         d = layer.d_output(fw.v)
-        # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
-        dx = 0
-        for sl, Wb in W_wide:
-            dx = dx + layer.d_input(rows[:, sl], Wb)
-        grads = {"x": dx, "g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
-        name = dtype_name(inputs.W.dtype)
-        accumulates = dtype_info(name).accumulate == name
-        acc = sum_scale(inputs.W, inputs.X) if accumulates else None
-        terms = term_scale(fw, rows, X, g, b, eps, placement, acc)
+        grads = {"g": layer.d_gain(d, fw.a, fw.u), "b": layer.d_bias(d)}
+        if "x" in params:
+            # ∂L/∂x = Rows W, accumulated a block of W's rows at a time.
+            dx = 0
+            for sl, Wb in _wide_blocks(W, precision):
+                dx = dx + layer.d_input(rows[:, sl], Wb)
+            grads["x"] = dx
+        grads = {p: grads[p] for p in gradients.PARAMS if p in grads and p in params}
+        terms = term_scale(fw, rows, X, g, b, eps, placement, pre.acc)
     return Reference(precision, shape, rows, X, grads, terms)
 
 

@@ -1,0 +1,53 @@
+"""Keeping freed memory for the next check: glibc's heap without an mmap per array.
+
+A seed-layer check at m = n = 4096 allocates about a dozen m×n arrays (the rounded
+inputs, autograd's and each method's dL/dW and their intermediates) and frees them
+at its end. glibc serves each array over its mmap threshold (32 MiB at most) with a
+fresh mmap: the kernel faults its 4 KiB pages in and zeroes them one at a time
+(about 2.7 µs a page on this machine kind) and takes them back at the free. A sweep
+paid that on every point: the default sweep ran in 17 s that way and in 12 s with
+``keep_freed_memory`` (docs/benchmarks.md, "The default sweep against the naive
+loop"), with the same rows bit for bit.
+
+``keep_freed_memory`` tells glibc to serve every size from its main heap
+(M_MMAP_MAX = 0), never to give the heap's top back (M_TRIM_THRESHOLD at its
+largest), and to give threads no arenas of their own (M_ARENA_MAX = 1: a thread's
+arena serves an array larger than its 64 MiB heaps with an mmap whatever
+M_MMAP_MAX says, and a Dask worker runs its tasks in a thread). A point's arrays
+then reuse the pages that the point before it faulted in. A thread that has
+allocated before the call keeps its own arena, so a process should call it early:
+the fork server that a local cluster's workers come from does, before it forks
+them (gradlab/sweep/worker_memory.py). The process's memory stays near its peak
+until it exits: right for a process that runs many checks and ends (a CLI command,
+a Dask worker), not for a long-lived server. Nothing where libc is not glibc.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import platform
+
+__all__ = ["keep_freed_memory", "M_ARENA_MAX", "M_MMAP_MAX", "M_TRIM_THRESHOLD", "TRIM_NEVER"]
+
+#: glibc's mallopt parameters (malloc.h).
+M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
+#: The largest trim threshold mallopt takes (an int): the heap's top is never given back
+#: below 2 GiB free.
+TRIM_NEVER = 2**31 - 1
+
+
+@functools.cache
+def keep_freed_memory() -> bool:
+    """Serve every allocation from glibc's main heap and keep freed pages mapped, for
+    the rest of this process (and the processes it forks); True if it did (once per
+    process: later calls return the first answer). False where libc is not glibc or
+    mallopt refuses."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_NEVER)
+                    and libc.mallopt(M_ARENA_MAX, 1))
+    except (OSError, AttributeError):
+        return False
