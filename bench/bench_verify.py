@@ -11,9 +11,11 @@ and against ``torch.autograd.gradcheck``.
    upstream, on inputs already rounded), interleaved round by round; the
    ratio is verify ÷ forward + backward. Beside it, what verify's
    design needs whatever it does around it: the reference's forward + backward in
-   the dtype (autograd; in float32 for float64's carried-over autograd error) and
-   in float64 (the truth), and the seeded float64 normal draws (inputs given as
-   shapes, the upstream gradient, float64's Taylor directions); and the least
+   the dtype (autograd) and in float64 (the truth) — in float64, the truth, and
+   autograd in float32 with its own float64 truth on the float32-rounded inputs
+   (float64's carried-over autograd error; ``least_passes``) — and the seeded
+   float64 normal draws (inputs given as shapes, the upstream gradient, float64's
+   Taylor directions); and the least
    ratio that allows, 1 + (those) ÷ (the candidate's forward + backward); and
    verify's ratio ÷ that least ratio, median and range over the rounds (each round's
    verify over its own forward + backward, reference and draws), beside its target:
@@ -23,6 +25,10 @@ and against ``torch.autograd.gradcheck``.
    width doubles from 8 until gradcheck has taken ``--gradcheck-seconds``, or until its
    dense Jacobians would take over half the available memory; each width's times and
    ratio are printed (target ≥ 10⁴× where gradcheck takes ≥ 10 s).
+
+``--kept``: this process keeps its freed memory (``memory.keep_freed_memory``), as a
+``gradlab verify`` command's does; the candidate's forward + backward and the
+reference's passes then run with it too.
 
 Prints Markdown tables. The machine is shared: ratios are taken within one run.
 """
@@ -37,6 +43,7 @@ from functools import partial
 import torch
 
 from gradlab.core.dtypes import DTYPE_NAMES, dtype_info
+from gradlab.core.memory import keep_freed_memory
 from gradlab.core.provenance import provenance
 from gradlab.problems.library import PROBLEMS
 from gradlab.problems.registry import Problem
@@ -103,6 +110,17 @@ def target(dtype: str) -> float:
     return FLOAT64_TARGET if dtype == "float64" else OTHER_TARGET
 
 
+def least_passes(dtype: str) -> list[str]:
+    """The reference's forward + backward passes verify's design needs besides the
+    candidate, by dtype: autograd in the dtype and the truth (float64) on the same
+    rounded inputs; in float64, the truth on the float64 inputs, and autograd in
+    float32 with the truth on the float32-rounded inputs (float64's carried-over
+    autograd error): two float64 passes."""
+    if dtype == "float64":
+        return ["float64", "float32", "float64"]
+    return [dtype, "float64"]
+
+
 def cost_rows(problem: Problem, reps: int) -> list[str]:
     size = problem.sizes[-1]
     inputs = problem.inputs(size)
@@ -111,12 +129,8 @@ def cost_rows(problem: Problem, reps: int) -> list[str]:
         cand = problem.candidate(candidate)
         for dtype in DTYPE_NAMES:
             fb = forward_backward(problem, cand.fn, size, dtype)
-            # What verify's design needs besides the candidate: the reference's forward +
-            # backward in the dtype (autograd; float32 for float64's carried-over
-            # autograd error) and in float64 (the truth), and its seeded float64 draws.
-            base_dtype = "float32" if dtype == "float64" else dtype
             ref = [forward_backward(problem, problem.reference, size, d)
-                   for d in (base_dtype, "float64")] + [draws(problem, size, dtype)]
+                   for d in least_passes(dtype)] + [draws(problem, size, dtype)]
             check = partial(verify, cand.fn, problem.reference, inputs, (dtype,))
             fb(), check(), [r() for r in ref]  # warm-up
             t_fb, t_check, t_ref = [], [], []
@@ -188,12 +202,18 @@ def main() -> None:
     parser.add_argument("--problems", default="all",
                         help="comma list of problem names, 'all' or 'none' (gradcheck only)")
     parser.add_argument("--gradcheck-seconds", type=float, default=10.0)
+    parser.add_argument("--kept", action="store_true",
+                        help="keep freed memory in this process (memory.keep_freed_memory), "
+                             "as `gradlab verify` does")
     args = parser.parse_args()
+    if args.kept:
+        keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     names = {"all": list(PROBLEMS), "none": []}.get(args.problems, args.problems.split(","))
     p = provenance()
-    print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}\n")
+    print(f"torch {p['torch_version']} · {p['threads']} threads · {p['timestamp']}"
+          f"{' · freed memory kept' if args.kept else ''}\n")
     print("| problem | size | candidate | dtype | fwd+bwd ms | verify ms | ratio | "
           "reference fwd+bwd (autograd + truth) + draws, ms | least ratio the design allows | "
           "ratio ÷ least: median (range) | target | met |")

@@ -13,6 +13,7 @@ from dashboard.explorer import (
     SCALE_CHOICES,
     SMALL_ENTRIES,
     ExplorerView,
+    SharedDraws,
     all_notes,
     case_summary,
     derivation,
@@ -83,12 +84,14 @@ ui.show_url_problems(problems)
 view = ui.current_view(DEFAULT, P)
 limits = explorer_limits(ui.limits())
 
-with ui.guard(), st.spinner("Checking the case in four dtypes…"):
+with ui.guard(), st.spinner("Checking the case in four dtypes…"), ui.one_release():
     view.case().check_limits(limits)
     check_seconds(page_seconds(view, limits), limits,
                   f"m={view.case().m}, n={view.case().n}, batch={view.case().batch} in four "
                   "dtypes")
-    checks = {d: cached_summary(view.case(d), view.variant_name, limits) for d in DTYPE_NAMES}
+    draws = SharedDraws()  # one float64 draw for the four dtypes' checks
+    checks = {d: cached_summary(view.case(d), view.variant_name, limits, _draws=draws)
+              for d in DTYPE_NAMES}
 check = checks[view.dtype]
 case = check.case
 

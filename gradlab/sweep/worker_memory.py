@@ -8,4 +8,7 @@ default sweep against the naive loop")."""
 
 from gradlab.core.memory import keep_freed_memory
 
+__all__ = ["KEPT"]
+
+#: Whether glibc took the settings (False off glibc).
 KEPT = keep_freed_memory()

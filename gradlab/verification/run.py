@@ -72,6 +72,7 @@ from gradlab.verification.taylor import (
     joint_test,
     loss_at,
     own_reach,
+    scaled_direction,
     taylor_test,
 )
 
@@ -427,6 +428,7 @@ class _Dtype:
         self.at_x = None
         self.grads: dict[str, torch.Tensor] = {}
         self._joint: Taylor | None | bool = False   # False: not run yet
+        self.scaled: dict[str, torch.Tensor] = {}   # input → its scaled Taylor direction
         self.output_dtypes: tuple[str, ...] = ()
         self.worst: dict[str, tuple[dict, ...]] = {}
 
@@ -524,7 +526,8 @@ class _Dtype:
                     {run.names.index(n): self.grads[n].detach() for n in names},
                     run.draws.upstream,
                     {run.names.index(n): run.draws.directions[n] for n in names},
-                    as_outputs, self._at_x(), names)
+                    as_outputs, self._at_x(), names,
+                    {run.names.index(n): self._scaled(n) for n in names})
             except Exception:  # noqa: BLE001 - the forward raised: each input's own test
                 self._joint = None
         return self._joint
@@ -538,10 +541,18 @@ class _Dtype:
         try:
             reach = own_reach(run.candidate, self._plain(), run.names.index(n), grad.detach(),
                               run.draws.upstream, run.draws.directions[n], as_outputs,
-                              self._at_x())
+                              self._at_x(), self._scaled(n))
         except Exception:  # noqa: BLE001 - the forward raised: the input's own test says so
             return False
         return COVER * joint.reach <= reach
+
+    def _scaled(self, n: str) -> torch.Tensor:
+        """Input ``n``'s Taylor direction scaled to its rms (``taylor.scaled_direction``),
+        once for the joint test and the input's own reach."""
+        if n not in self.scaled:
+            x = self.args[self.run.names.index(n)].detach()
+            self.scaled[n] = scaled_direction(x, self.run.draws.directions[n])
+        return self.scaled[n]
 
     def _plain(self) -> list[torch.Tensor]:
         return [a.detach() for a in self.args]

@@ -221,10 +221,13 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
     L0, S0 = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
     with torch.no_grad():
         signed, floors = [], []
+        buffer = torch.empty(torch.broadcast_shapes(x.shape, v.shape),  # one, rewritten
+                             dtype=torch.result_type(x, v),           # at each step (_Line)
+                             device=x.device)
         for k in range(STEPS):
             h = H0 / 2**k
             moved = list(args)
-            moved[index] = x + h * v
+            moved[index] = torch.mul(v, h, out=buffer).add_(x)   # x + h·v
             Lh, Sh = measure(outputs(fn(*moved)))
             signed.append(Lh - L0 - h * slope)
             floors.append(U64 * (S0 + Sh + abs(h * slope)))
@@ -247,14 +250,20 @@ class _Line:
         self.fn, self.args, self.moves, self.slope = fn, args, moves, slope
         self.measure, self.outputs, self.at_x = pairing(upstream), outputs, at_x
         self.points: dict[int, tuple[float, float]] = {}
+        #: One buffer per moved input, rewritten at each step: a large input's fresh
+        #: copy per step was a fresh allocation whose pages the kernel faulted in.
+        self.buffers = {i: torch.empty(torch.broadcast_shapes(args[i].shape, v.shape),
+                                       dtype=torch.result_type(args[i], v),
+                                       device=args[i].device)
+                        for i, v in moves.items()}
 
     def at(self, k: int) -> tuple[float, float]:
         """(R(h_k), floor(h_k))."""
         if k not in self.points:
             h = H0 / 2**k
             moved = list(self.args)
-            for i, v in self.moves.items():
-                moved[i] = torch.add(self.args[i], v, alpha=h)   # x + h·v, h a power of 2
+            for i, v in self.moves.items():   # x + h·v, h a power of 2
+                moved[i] = torch.add(self.args[i], v, alpha=h, out=self.buffers[i])
             with torch.no_grad():
                 Lh, Sh = self.measure(self.outputs(self.fn(*moved)))
             L0, S0 = self.at_x
@@ -291,13 +300,17 @@ def _ladder(line: _Line) -> list[int]:
 def joint_test(fn: Callable, args: list, grads: dict[int, torch.Tensor],
                upstream: Sequence[torch.Tensor | None], directions: dict[int, torch.Tensor],
                outputs: Callable[[object], list], at_x: tuple[float, float],
-               names: tuple[str, ...] = ()) -> Taylor:
+               names: tuple[str, ...] = (), scaled: dict[int, torch.Tensor] | None = None
+               ) -> Taylor:
     """The Taylor test of every gradient in ``grads`` (input index → float64 gradient of
     L) at once, each input moved along its ``directions`` entry scaled to its rms:
     slope = Σᵢ⟨gradᵢ, vᵢ⟩, steps down to the usable window's bottom (module
     docstring). ``at_x`` is ``loss_at(fn, args, …)``; ``names`` the inputs moved,
-    for the sentence. Undecided (no usable step) where R(h₀) is not usable."""
-    moves = {i: scaled_direction(args[i], directions[i]) for i in grads}
+    for the sentence. Undecided (no usable step) where R(h₀) is not usable.
+    ``scaled``: each input's ``scaled_direction`` where the caller has it (the same
+    as scaling ``directions`` here)."""
+    moves = {i: scaled[i] if scaled and i in scaled
+             else scaled_direction(args[i], directions[i]) for i in grads}
     slope = sum(fixed_dot(g.to(F64), moves[i]) for i, g in grads.items())
     line = _Line(fn, args, moves, slope, upstream, outputs, at_x)
     if not line.usable(0):
@@ -322,12 +335,14 @@ def covers_alone(joint: Taylor) -> bool:
 
 def own_reach(fn: Callable, args: list, index: int, grad: torch.Tensor,
               upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
-              outputs: Callable[[object], list], at_x: tuple[float, float]) -> float:
+              outputs: Callable[[object], list], at_x: tuple[float, float],
+              scaled: torch.Tensor | None = None) -> float:
     """What ``taylor_test`` of this input would resolve, from one of its steps
     h_s = H0/2^SCREEN: |R(h_s)|·h_last/h_s² (module docstring); inf where R(h_s)
     is finite but not usable (that test would decide nothing), 0 where it is not
-    finite (only that test can say)."""
-    v = scaled_direction(args[index], direction)
+    finite (only that test can say). ``scaled``: ``scaled_direction(args[index],
+    direction)`` where the caller has it."""
+    v = scaled_direction(args[index], direction) if scaled is None else scaled
     line = _Line(fn, args, {index: v}, fixed_dot(grad.to(F64), v), upstream, outputs, at_x)
     r, _ = line.at(SCREEN)
     if not math.isfinite(r):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+import dashboard.explorer as explorer_module
 from dashboard.explorer import (
     EXPLORER_KRON_BYTES,
     ExplorerView,
+    SharedDraws,
     all_notes,
     case_summary,
     derivation,
@@ -128,6 +130,26 @@ def test_summary_keeps_numbers_and_small_pictures_only():
     assert picture.delta.values.max() == check.max_abs_diff["structured"]
     import pickle
     assert len(pickle.dumps(summary)) < 64 * 1024 < len(pickle.dumps(check)) / 10
+
+
+@pytest.mark.parametrize("preset", [False, True], ids=["drawn", "notebook"])
+def test_the_four_dtypes_share_one_draw_and_give_the_same_summaries(monkeypatch, preset):
+    """The page draws its case once for its four dtypes (SharedDraws): every summary is
+    the one each dtype's own draw gives, and a new case draws again."""
+    calls = []
+    real = explorer_module.case_draws
+    monkeypatch.setattr(explorer_module, "case_draws",
+                        lambda case: calls.append(case) or real(case))
+    view = ExplorerView(preset=preset, m=20, n=12, batch=2, eps=1e-3, seed=5)
+    draws, limits = SharedDraws(), explorer_limits(Limits())
+    for dtype in DTYPE_NAMES:
+        shared = case_summary(view.case(dtype), None, limits, _draws=draws)
+        own = case_summary(view.case(dtype), None, limits)
+        assert shared.errors == own.errors and shared.verdicts == own.verdicts
+        assert shared.max_abs_diff == own.max_abs_diff and shared.kappa == own.kappa
+    assert len(calls) == 1
+    case_summary(Case(m=20, n=12, seed=6), None, limits, _draws=draws)
+    assert len(calls) == 2
 
 
 def test_explorer_caps_the_kron_budget_only():

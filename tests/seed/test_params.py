@@ -96,7 +96,8 @@ def test_a_shared_pre_activation_gives_the_same_reference(dtype, precision, eps)
 def test_a_pre_activation_in_another_precision_is_refused():
     inputs = case_inputs(Case(6, 5, dtype="float64"))
     pre = pre_activation(inputs, DOUBLE_DOUBLE)
-    with pytest.raises(GradlabError, match="^pre is in double-double, not this case's reference precision longdouble") as info:
+    with pytest.raises(GradlabError, match="^pre is in double-double, not this case's "
+                                           "reference precision longdouble") as info:
         reference_grads(inputs, "inside", float64_reference=LONGDOUBLE, pre=pre)
     assert info.value.parameter == "pre"
 

@@ -27,8 +27,8 @@ from gradlab.problems.seed.metrics import error, weight_metrics
 from gradlab.problems.seed.reference import Reference, reference_grads
 
 __all__ = [
-    "Check", "check_methods", "forward_overflow", "kron_refusal", "KRON_WALK", "method_kappa",
-    "method_verdicts", "mistake_effect", "run_check", "run_methods"
+    "case_reference", "Check", "check_methods", "forward_overflow", "kron_refusal", "KRON_WALK",
+    "method_kappa", "method_verdicts", "mistake_effect", "run_check", "run_methods"
 ]
 
 
@@ -198,11 +198,7 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
     case.check_limits(limits)
     check_methods(methods)
     inputs = case_inputs(case, device) if inputs is None else inputs
-    if reference is None:
-        reference = reference_grads(inputs, case.eps_placement, params=params)
-    elif missing := [p for p in params if p != "W" and p not in reference.grads]:
-        raise GradlabError(f"reference holds no gradient of {', '.join(missing)} "
-                           f"(params asks for {', '.join(params)})", "reference")
+    reference = case_reference(case, inputs, params, reference)
     runs, skipped = run_methods(case, methods, variant, limits, kron_over_budget, inputs,
                                 params)
     weights = weight_metrics(reference, inputs.W, {name: run.grads["W"] for name, run in
@@ -218,6 +214,18 @@ def run_check(case: Case, methods=METHODS, variant: str | None = None,
     notes = ([lost] if lost else []) + _notes(case, inputs, reference, runs, errors, underflow)
     return Check(case, variant, inputs, reference, runs, skipped, errors, weights.max_abs_diff,
                  weights.residual, verdicts, bug_effect, notes, underflow)
+
+
+def case_reference(case: Case, inputs: Inputs, params: tuple[str, ...],
+                   reference: Reference | None) -> Reference:
+    """The reference of ``case`` holding the gradients of ``params``: ``reference`` if
+    given (a sweep's, shared), which must hold them, else computed here."""
+    if reference is None:
+        return reference_grads(inputs, case.eps_placement, params=params)
+    if missing := [p for p in params if p != "W" and p not in reference.grads]:
+        raise GradlabError(f"reference holds no gradient of {', '.join(missing)} "
+                           f"(params asks for {', '.join(params)})", "reference")
+    return reference
 
 
 def check_methods(methods) -> None:

@@ -12,7 +12,7 @@ import torch
 from gradlab.core.dtypes import dtype_info
 from gradlab.problems.seed.case import Case
 
-__all__ = ["case_inputs", "draw", "draw_digest", "draw_notebook", "Inputs"]
+__all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "Inputs"]
 
 
 @dataclass(frozen=True)
@@ -97,13 +97,23 @@ def draw_notebook(eps: float = 0.0) -> Inputs:
                   torch.tensor(eps, dtype=f64))
 
 
-def case_inputs(case: Case, device: str = "cpu") -> Inputs:
+def case_draws(case: Case) -> Inputs:
+    """The case's float64 draws, before any rounding (the notebook's own, or ``draw``):
+    the same for every dtype and ε of its sizes, seed and scale."""
+    if case.preset == "notebook":
+        return draw_notebook(case.eps)
+    return draw(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+
+
+def case_inputs(case: Case, device: str = "cpu", base: Inputs | None = None) -> Inputs:
     """The case's inputs, rounded to its dtype, on ``device``.
 
     They are drawn and rounded on the CPU, so every device sees the same values.
+    ``base``: ``case_draws`` of a case with the same sizes, seed, scale and preset,
+    already drawn (its ε is replaced by this case's).
     """
-    if case.preset == "notebook":
-        base = draw_notebook(case.eps)
+    if base is None:
+        base = case_draws(case)
     else:
-        base = draw(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+        base = Inputs(base.W, base.X, base.g, base.b, torch.tensor(case.eps, dtype=torch.float64))
     return base.to(dtype_info(case.dtype).torch_dtype).on(device)
