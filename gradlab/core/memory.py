@@ -28,7 +28,8 @@ import ctypes
 import functools
 import platform
 
-__all__ = ["keep_freed_memory", "M_ARENA_MAX", "M_MMAP_MAX", "M_TRIM_THRESHOLD", "TRIM_NEVER"]
+__all__ = ["heap_bytes", "keep_freed_memory", "M_ARENA_MAX", "M_MMAP_MAX", "M_TRIM_THRESHOLD",
+           "TRIM_NEVER"]
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
@@ -51,3 +52,27 @@ def keep_freed_memory() -> bool:
                     and libc.mallopt(M_ARENA_MAX, 1))
     except (OSError, AttributeError):
         return False
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (malloc.h), every field a size_t."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+        "fordblks", "keepcost")]
+
+
+def heap_bytes() -> dict[str, int] | None:
+    """glibc's count of this process's heap (``mallinfo2``), for the calling thread's
+    arena: ``mapped``, the bytes in chunks served by their own mmap, and ``free``, the
+    bytes freed and still held in the heap. None where libc is not glibc (or is older
+    than 2.33)."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallinfo2.restype = _MallInfo2
+        info = libc.mallinfo2()
+    except (OSError, AttributeError):
+        return None
+    return {"mapped": int(info.hblkhd), "free": int(info.fordblks)}

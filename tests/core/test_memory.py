@@ -5,34 +5,26 @@ process, and the test process keeps glibc's defaults."""
 from __future__ import annotations
 
 import json
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(platform.libc_ver()[0] != "glibc",
-                                reason="mallopt and mallinfo2 are glibc's")
+from gradlab.core.memory import heap_bytes
+
+pytestmark = pytest.mark.skipif(heap_bytes() is None, reason="mallopt and mallinfo2 are glibc's")
 
 PROBE = """
-import ctypes, json, sys
+import json, sys
 import numpy as np
-from gradlab.core.memory import keep_freed_memory
+from gradlab.core.memory import heap_bytes, keep_freed_memory
 
-class Info(ctypes.Structure):
-    _fields_ = [(name, ctypes.c_size_t) for name in (
-        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-        "uordblks", "fordblks", "keepcost")]
-
-libc = ctypes.CDLL("libc.so.6")
-libc.mallinfo2.restype = Info
 kept = keep_freed_memory() if sys.argv[1] == "keep" else None
 big = np.ones(8 << 20)                  # 64 MiB, over any mmap threshold
-mapped = libc.mallinfo2().hblkhd        # bytes in mmap'd chunks while it lives
+mapped = heap_bytes()["mapped"]         # bytes in mmap'd chunks while it lives
 del big
-free_in_heap = libc.mallinfo2().fordblks
 print(json.dumps({"kept": kept, "again": keep_freed_memory() if kept else None,
-                  "mapped": mapped, "free_in_heap": free_in_heap}))
+                  "mapped": mapped, "free_in_heap": heap_bytes()["free"]}))
 """
 
 MiB = 1 << 20

@@ -470,21 +470,14 @@ def run_main(argv: list[str]) -> int:
 def _heap_probe() -> dict:
     """On a worker, in the thread its tasks run in: whether a 128 MiB array came from
     an mmap of its own, and whether its pages stay in the heap once freed."""
-    import ctypes
-
     import numpy as np
 
-    class Info(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost")]
+    from gradlab.core.memory import heap_bytes
 
-    libc = ctypes.CDLL("libc.so.6")
-    libc.mallinfo2.restype = Info
     big = np.ones(16 << 20)
-    mapped = libc.mallinfo2().hblkhd
+    mapped = heap_bytes()["mapped"]
     del big
-    return {"mapped": mapped, "free_in_heap": libc.mallinfo2().fordblks}
+    return {"mapped": mapped, "free_in_heap": heap_bytes()["free"]}
 
 
 def test_a_local_workers_units_reuse_the_pages_of_the_unit_before():
