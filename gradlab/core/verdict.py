@@ -147,10 +147,13 @@ def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
     wide = _wide(t)
     abs_max = dev_ss = along = 0.0
     nonfinite = 0
+    # d in one buffer, block after block; G is widened inside the subtraction (type
+    # promotion: each entry exactly, then one rounding, as a widened copy would give)
+    buffer = torch.empty(min(g.numel(), _CHUNK), dtype=wide, device=g.device)
     for start in range(0, g.numel(), _CHUNK):
-        gb = g[start:start + _CHUNK].to(wide)
+        gb = g[start:start + _CHUNK]
         tb = t[start:start + _CHUNK].to(wide)
-        d = gb - tb
+        d = torch.sub(gb, tb, out=buffer[:gb.numel()])
         low, high, dd, dt = torch.stack((*torch.aminmax(d), torch.dot(d, d),
                                          torch.dot(d, tb))).tolist()
         if not math.isfinite(dd):  # a non-finite entry (or an overflowing square)

@@ -151,8 +151,9 @@ _TOP_SWEEP = 1024
 
 
 def _abs_diff(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """|G − T| in float64, a NaN as +inf (it sorts first)."""
-    return (g.to(torch.float64) - t.to(torch.float64)).abs_().nan_to_num_(nan=math.inf)
+    """|G − T| in float64, a NaN as +inf (it sorts first); G is widened inside the
+    subtraction (exactly, as a widened copy would be)."""
+    return torch.sub(g, t.to(torch.float64)).abs_().nan_to_num_(nan=math.inf)
 
 
 def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int) -> torch.Tensor:
