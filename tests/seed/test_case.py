@@ -245,15 +245,23 @@ def test_the_time_guard_names_the_estimate_and_the_limit():
 
 
 def test_the_cost_model_grows_with_the_work_and_shares_a_sweeps_draws():
-    from gradlab.problems.seed.cost import case_seconds, check_seconds, draw_seconds
+    from gradlab.problems.seed.cost import (
+        SWEEP_POINT,
+        case_seconds,
+        check_seconds,
+        compute_seconds,
+        draw_seconds,
+    )
 
     small, big = Case(m=256, n=256), Case(m=2048, n=2048)
     assert 0 < check_seconds(small, Limits()) < check_seconds(big, Limits())
     assert check_seconds(big, Limits(), ("autograd",)) < check_seconds(big, Limits())
     dtypes = [Case(m=2048, n=2048, dtype=d) for d in ("float32", "bfloat16", "float16")]
     shared = case_seconds(dtypes, Limits())
-    assert shared == pytest.approx(sum(check_seconds(c, Limits()) for c in dtypes)
-                                   - 2 * draw_seconds(big)), "one draw for the three dtypes"
+    assert 0 < SWEEP_POINT < 1, "a sweep's point does less than a check"
+    assert shared == pytest.approx(
+        draw_seconds(big) + SWEEP_POINT * sum(compute_seconds(c, Limits()) for c in dtypes)
+    ), "one draw for the three dtypes, each point at a sweep's share of a check"
 
 
 def test_limits_from_env_ignores_unset_and_empty():

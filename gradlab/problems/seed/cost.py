@@ -28,7 +28,7 @@ from gradlab.problems.seed.gradients import METHODS
 
 __all__ = [
     "case_seconds", "check_seconds", "compute_seconds", "COST", "Cost", "DRAW", "draw_seconds",
-    "kron_runs", "method_share"
+    "kron_runs", "method_share", "SWEEP_POINT"
 ]
 
 
@@ -84,11 +84,21 @@ def check_seconds(case: Case, limits: Limits, methods: Iterable[str] = METHODS) 
     return draw_seconds(case) + compute_seconds(case, limits, methods)
 
 
+#: A sweep's point beside a check, its draws aside: it forms dL/dW alone and shares the
+#: reference's ε-free part among its ε (sweep/points.py). The default sweep in a process
+#: that does not keep its freed memory, as the dashboard's: 14.0 s measured against
+#: 25.1 s estimated at a check's cost, 1.5 s of it the draws (2026-12-05,
+#: docs/benchmarks.md, "The time guard").
+SWEEP_POINT = 0.55
+
+
 def case_seconds(cases: Iterable[Case], limits: Limits, methods: Iterable[str] = METHODS,
                  runs: int = 1) -> float:
-    """Estimated seconds of checking every case ``runs`` times (a sweep's variants), the
-    inputs drawn once per sizes, scale and seed, as a sweep draws them."""
+    """Estimated seconds of a sweep's points: every case checked ``runs`` times (its
+    variants) at ``SWEEP_POINT`` of a check's compute, the inputs drawn once per sizes,
+    scale and seed, as a sweep draws them."""
     methods, cases = tuple(methods), tuple(cases)
     groups = {(c.m, c.n, c.batch, c.scale, c.seed): c for c in cases}
     return (sum(draw_seconds(c) for c in groups.values())
-            + runs * sum(compute_seconds(case, limits, methods) for case in cases))
+            + runs * SWEEP_POINT * sum(compute_seconds(case, limits, methods)
+                                       for case in cases))
