@@ -11,7 +11,9 @@ both sides of it alike):
 - ``bare``: the bare computations at each point: the reference, autograd and
   structured (the methods' own timers, the ``*_seconds`` columns). The reference
   keeps dL/dW as its factors and forms it a block at a time while the metric pass
-  compares (``Reference.weight_parts``): that forming is timed as reference too;
+  compares (``Reference.weight_parts``): that forming is timed as reference too, as
+  are the sweep's ε-free part (``pre_activation``, once per dtype) and each case's
+  reference, which ``points.group_rows`` takes;
 - ``run_check rest``: the rest of ``run_check``: the errors against the
   reference, max |Δ|, the scale residual, notes and verdicts;
 - ``draw``, ``round``: the float64 draws (once per size and seed) and their
@@ -114,12 +116,18 @@ class Timers:
     @contextmanager
     def installed(self):
         saved = (points.draw, points.run_check, seed_check.reference_grads,
-                 Inputs.to, Reference.weight_parts)
+                 Inputs.to, Reference.weight_parts, points.reference_grads,
+                 points.pre_activation)
         points.draw = self.timed("draw", saved[0], lambda m, *a: (m, "all"))
         points.run_check = self.timed("check", saved[1], lambda case, *a:
                                              (case.m, case.dtype))
         seed_check.reference_grads = self.timed("reference", saved[2])
         Reference.weight_parts = self.timed("reference", saved[4])
+        # the sweep's own reference: its ε-free part once per dtype, then each case's
+        by_inputs = lambda inputs, *a: (inputs.W.shape[0],  # noqa: E731
+                                        str(inputs.W.dtype).removeprefix("torch."))
+        points.reference_grads = self.timed("reference", saved[5], by_inputs)
+        points.pre_activation = self.timed("reference", saved[6], by_inputs)
         to = saved[3]
 
         def rounding(inputs, dtype):
@@ -134,7 +142,8 @@ class Timers:
             yield self
         finally:
             (points.draw, points.run_check, seed_check.reference_grads,
-             Inputs.to, Reference.weight_parts) = saved
+             Inputs.to, Reference.weight_parts, points.reference_grads,
+             points.pre_activation) = saved
 
 
 def one_run(sweep: Sweep) -> dict:
