@@ -22,7 +22,6 @@ parameter) and the default stands for it.
 
 from __future__ import annotations
 
-import ctypes
 import dataclasses
 import functools
 import threading
@@ -46,6 +45,7 @@ from dashboard.urlstate import (
 from gradlab.charts import export
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
+from gradlab.core.memory import trim_freed_memory
 from gradlab.sweep.executor import Executor
 from gradlab.sweep.export import read_csv_bytes
 from gradlab.sweep.grid import Sweep
@@ -240,25 +240,13 @@ def _with_free_key(widget: Callable, key: str, tries: int = 100) -> None:
 # ----------------------------------------------------------- cached calls
 
 
-def _libc():
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (macOS, musl): nothing to trim
-        return None
-    return libc if hasattr(libc, "malloc_trim") else None
-
-
-_LIBC = _libc()
-
-
 def release_memory() -> None:
-    """Give the free pages of the process's heap back to the OS (glibc's
-    ``malloc_trim``), after a computation that allocated large tensors. Freed memory
-    otherwise stays resident in the heap's arenas, so a server's memory would follow
-    the number of cases computed, not the largest one (Dask's workers trim the same
-    way; docs/benchmarks.md, "Figures behind the code", has what it saves)."""
-    if _LIBC is not None:
-        _LIBC.malloc_trim(0)
+    """Give the free pages of the process's heap back to the OS
+    (``memory.trim_freed_memory``, glibc's ``malloc_trim``), after a computation that
+    allocated large tensors. Freed memory otherwise stays resident in the heap's
+    arenas, so a server's memory would follow the number of cases computed, not the
+    largest one (docs/benchmarks.md, "Figures behind the code", has what it saves)."""
+    trim_freed_memory()
 
 
 _RELEASE = threading.local()  # .held: inside ``one_release`` in this script's thread

@@ -29,7 +29,7 @@ import functools
 import platform
 
 __all__ = ["heap_bytes", "keep_freed_memory", "M_ARENA_MAX", "M_MMAP_MAX", "M_TRIM_THRESHOLD",
-           "TRIM_NEVER"]
+           "TRIM_NEVER", "trim_freed_memory"]
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
@@ -39,19 +39,36 @@ TRIM_NEVER = 2**31 - 1
 
 
 @functools.cache
+def _glibc() -> ctypes.CDLL | None:
+    """glibc, or None where libc is something else (macOS, musl, Windows)."""
+    if platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+
+
+@functools.cache
 def keep_freed_memory() -> bool:
     """Serve every allocation from glibc's main heap and keep freed pages mapped, for
     the rest of this process (and the processes it forks); True if it did (once per
     process: later calls return the first answer). False where libc is not glibc or
     mallopt refuses."""
-    if platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_NEVER)
-                    and libc.mallopt(M_ARENA_MAX, 1))
-    except (OSError, AttributeError):
-        return False
+    return bool(libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, TRIM_NEVER)
+                and libc.mallopt(M_ARENA_MAX, 1))
+
+
+def trim_freed_memory() -> None:
+    """Give the free pages of the process's heap back to the OS now (glibc's
+    ``malloc_trim``): what a long-lived server does after a large computation, where
+    ``keep_freed_memory`` is for a process that ends. Nothing off glibc."""
+    libc = _glibc()
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 class _MallInfo2(ctypes.Structure):
@@ -66,13 +83,10 @@ def heap_bytes() -> dict[str, int] | None:
     """glibc's count of this process's heap (``mallinfo2``), for the calling thread's
     arena: ``mapped``, the bytes in chunks served by their own mmap, and ``free``, the
     bytes freed and still held in the heap. None where libc is not glibc (or is older
-    than 2.33)."""
-    if platform.libc_ver()[0] != "glibc":
+    than 2.33, without mallinfo2)."""
+    libc = _glibc()
+    if libc is None or not hasattr(libc, "mallinfo2"):
         return None
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallinfo2.restype = _MallInfo2
-        info = libc.mallinfo2()
-    except (OSError, AttributeError):
-        return None
+    libc.mallinfo2.restype = _MallInfo2
+    info = libc.mallinfo2()
     return {"mapped": int(info.hblkhd), "free": int(info.fordblks)}

@@ -65,7 +65,7 @@ from gradlab.core.precise import fixed_dot, fixed_sum
 
 __all__ = [
     "COVER", "covers_alone", "DEEPEST", "GUARD", "own_reach", "SCREEN", "Taylor", "fit_remainders",
-    "joint_test", "loss_at", "pairing", "scaled_direction", "taylor_test"
+    "joint_test", "loss_at", "pairing", "scaled_direction", "step_buffer", "taylor_test"
 ]
 
 F64 = torch.float64
@@ -204,6 +204,14 @@ def scaled_direction(x: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
     return direction * (rms if rms > 0 else 1.0)
 
 
+def step_buffer(x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Room for x + h·v, rewritten at each step of a ladder: a fresh x + h·v per step was
+    a fresh allocation, whose pages the kernel faulted in (128 MiB at m = n = 4096 in
+    float64)."""
+    return torch.empty(torch.broadcast_shapes(x.shape, v.shape),
+                       dtype=torch.result_type(x, v), device=x.device)
+
+
 def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
                 upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
                 outputs: Callable[[object], list],
@@ -221,9 +229,7 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
     L0, S0 = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
     with torch.no_grad():
         signed, floors = [], []
-        buffer = torch.empty(torch.broadcast_shapes(x.shape, v.shape),  # one, rewritten
-                             dtype=torch.result_type(x, v),           # at each step (_Line)
-                             device=x.device)
+        buffer = step_buffer(x, v)
         for k in range(STEPS):
             h = H0 / 2**k
             moved = list(args)
@@ -250,12 +256,7 @@ class _Line:
         self.fn, self.args, self.moves, self.slope = fn, args, moves, slope
         self.measure, self.outputs, self.at_x = pairing(upstream), outputs, at_x
         self.points: dict[int, tuple[float, float]] = {}
-        #: One buffer per moved input, rewritten at each step: a large input's fresh
-        #: copy per step was a fresh allocation whose pages the kernel faulted in.
-        self.buffers = {i: torch.empty(torch.broadcast_shapes(args[i].shape, v.shape),
-                                       dtype=torch.result_type(args[i], v),
-                                       device=args[i].device)
-                        for i, v in moves.items()}
+        self.buffers = {i: step_buffer(args[i], v) for i, v in moves.items()}
 
     def at(self, k: int) -> tuple[float, float]:
         """(R(h_k), floor(h_k))."""

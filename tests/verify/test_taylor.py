@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from verify_functions import KINK_IDS, KINKS, draws
 
 from gradlab.verification.calls import as_outputs
 from gradlab.verification.taylor import (
@@ -19,11 +20,6 @@ from gradlab.verification.taylor import (
 )
 
 F64 = torch.float64
-
-
-def draws(*shape, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=gen, dtype=F64) for _ in range(3)]
 
 
 def run(fn, x, grad, w, v) -> Taylor:
@@ -71,11 +67,7 @@ def test_the_fit_reads_the_first_order_share_at_the_smallest_step():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
-@pytest.mark.parametrize("fn, grad", [
-    (torch.relu, lambda x, w: w * (x > 0)),
-    (torch.abs, lambda x, w: w * torch.sign(x)),
-    (lambda x: torch.clamp(x, -1, 1), lambda x, w: w * ((x > -1) & (x < 1))),
-], ids=["relu", "abs", "hardtanh"])
+@pytest.mark.parametrize("fn, grad", KINKS, ids=KINK_IDS)
 def test_steps_across_kinks_are_inconclusive_never_a_wrong_gradient(fn, grad, seed):
     x, w, v = draws(32, 512, seed=seed)
     t = run(fn, x, grad(x, w), w, v)

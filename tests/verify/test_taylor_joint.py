@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from verify_functions import KINK_IDS, KINKS, draws
 
 import gradlab
 from gradlab.verification.calls import as_outputs
@@ -25,11 +26,6 @@ from gradlab.verification.taylor import (
 )
 
 F64 = torch.float64
-
-
-def draws(*shape, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(shape, generator=gen, dtype=F64) for _ in range(3)]
 
 
 def joint(fn, x, grad, w, v):
@@ -75,11 +71,7 @@ def test_a_linear_function_leaves_it_undecided():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
-@pytest.mark.parametrize("fn, grad", [
-    (torch.relu, lambda x, w: w * (x > 0)),
-    (torch.abs, lambda x, w: w * torch.sign(x)),
-    (lambda x: torch.clamp(x, -1, 1), lambda x, w: w * ((x > -1) & (x < 1))),
-], ids=["relu", "abs", "hardtanh"])
+@pytest.mark.parametrize("fn, grad", KINKS, ids=KINK_IDS)
 def test_steps_across_kinks_never_make_it_a_wrong_gradient(fn, grad, seed):
     x, w, v = draws(32, 512, seed=seed)
     t = joint(fn, x, grad(x, w), w, v)

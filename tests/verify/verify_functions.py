@@ -9,6 +9,23 @@ import torch
 import torch.nn.functional as F
 
 
+def draws(*shape, seed=0):
+    """Three seeded float64 N(0, 1) tensors of ``shape``: a point x, an upstream w and a
+    direction v (the Taylor tests')."""
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(3)]
+
+
+#: Functions with kinks and their right gradients of L = ⟨w, f(x)⟩ (the Taylor tests'),
+#: with readable ids (``KINK_IDS``).
+KINKS = [
+    (torch.relu, lambda x, w: w * (x > 0)),
+    (torch.abs, lambda x, w: w * torch.sign(x)),
+    (lambda x: torch.clamp(x, -1, 1), lambda x, w: w * ((x > -1) & (x < 1))),
+]
+KINK_IDS = ["relu", "abs", "hardtanh"]
+
+
 def square_reference(x):
     """y = x², in plain ops."""
     return x * x
