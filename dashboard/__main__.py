@@ -1,17 +1,23 @@
-"""``python -m dashboard [STREAMLIT OPTIONS …]``: the installed dashboard, started with
-``streamlit run`` on the packaged script (dashboard/serve/app.py) and the settings of a
-shared instance (``SETTINGS``, the same as the checkout's .streamlit/config.toml);
-options given here come after them, so they win. ``gradlab dashboard`` runs this.
+"""``python -m dashboard [SCRIPT.py] [STREAMLIT OPTIONS …]``: ``streamlit run`` on the
+installed dashboard's script (dashboard/serve/app.py) or on SCRIPT (the checkout's
+app.py: scripts/run.sh), with the settings of a shared instance (``SETTINGS``, the
+same as the checkout's .streamlit/config.toml); options given here come after them,
+so they win. ``gradlab dashboard`` runs this.
+
+Streamlit runs in this process, after ``preload.start`` has set the first page's
+imports going in a thread beside it (dashboard/preload.py): a first visitor's page
+does not wait for torch to import.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 import sys
 from pathlib import Path
 
-__all__ = ["SCRIPT", "SETTINGS", "command", "main"]
+from dashboard import preload
+
+__all__ = ["SCRIPT", "SETTINGS", "main", "streamlit_args"]
 
 SCRIPT = Path(__file__).resolve().parent / "serve" / "app.py"
 
@@ -26,10 +32,14 @@ SETTINGS = {
 }
 
 
-def command(args: list[str]) -> list[str]:
-    """The ``streamlit run`` command line: the packaged script, SETTINGS, then ``args``."""
+def streamlit_args(args: list[str]) -> list[str]:
+    """``streamlit``'s arguments: ``run``, the script (``args``' first if it names a
+    .py file, else SCRIPT), SETTINGS, then the rest of ``args``."""
+    script = str(SCRIPT)
+    if args and args[0].endswith(".py"):
+        script, args = args[0], args[1:]
     settings = [f"--{name}={value}" for name, value in SETTINGS.items()]
-    return [sys.executable, "-m", "streamlit", "run", str(SCRIPT), *settings, *args]
+    return ["run", script, *settings, *args]
 
 
 def main(args: list[str] | None = None) -> int:
@@ -37,9 +47,13 @@ def main(args: list[str] | None = None) -> int:
         print(f"gradlab: error: the dashboard needs Streamlit, which is not installed: "
               f"{sys.executable} -m pip install 'gradlab[dashboard]'", file=sys.stderr)
         return 2
-    argv = command(sys.argv[1:] if args is None else list(args))
-    os.execv(argv[0], argv)  # Streamlit takes over this process (and its signals)
-    return 0  # not reached
+    from streamlit.web import cli
+
+    argv = streamlit_args(sys.argv[1:] if args is None else list(args))
+    # After Streamlit's own import, which the thread would otherwise slow down.
+    preload.start()
+    cli.main(args=argv, prog_name="streamlit")  # click: exits with Streamlit's status
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,4 +7,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/python.sh
 "$PYTHON" -m pip install -q -r requirements.txt -e ".[dashboard]"
-exec "$PYTHON" -m streamlit run app.py "$@"
+exec "$PYTHON" -m dashboard app.py "$@"

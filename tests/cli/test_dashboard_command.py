@@ -4,7 +4,6 @@ tested in tests/dashboard/browser/test_installed.py)."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 import tomllib
 from pathlib import Path
 
@@ -17,10 +16,17 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_streamlit_runs_the_packaged_app_with_the_shared_settings_then_the_users():
-    argv = dashboard_main.command(["--server.port", "8600"])
-    assert argv[:5] == [sys.executable, "-m", "streamlit", "run", str(dashboard_main.SCRIPT)]
+    argv = dashboard_main.streamlit_args(["--server.port", "8600"])
+    assert argv[:2] == ["run", str(dashboard_main.SCRIPT)]
     assert dashboard_main.SCRIPT.exists() and dashboard_main.SCRIPT.parent.name == "serve"
     assert argv[-2:] == ["--server.port", "8600"], "the user's options come last: they win"
+
+
+def test_a_script_named_first_is_run_instead_with_the_same_settings():
+    argv = dashboard_main.streamlit_args(["app.py", "--server.port", "8600"])
+    assert argv[:2] == ["run", "app.py"] and str(dashboard_main.SCRIPT) not in argv
+    assert argv[2:-2] == dashboard_main.streamlit_args([])[2:]
+    assert argv[-2:] == ["--server.port", "8600"]
 
 
 def test_the_installed_settings_are_the_checkouts():

@@ -45,7 +45,7 @@ def test_run_sh_installs_into_gradlab_python_then_starts_the_dashboard(fake_pyth
     done = run_script("run.sh", fake, "--server.port", "8599")
     assert done.returncode == 0, done.stderr
     assert calls(log) == ["-m pip install -q -r requirements.txt -e .[dashboard]",
-                          "-m streamlit run app.py --server.port 8599"]
+                          "-m dashboard app.py --server.port 8599"]
     assert f"gradlab: installing into and running {sys.executable}" in done.stderr
 
 

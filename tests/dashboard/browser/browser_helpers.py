@@ -72,8 +72,10 @@ class Server:
 
 
 def checkout_command(port: int) -> list[str]:
-    """The checkout's dashboard: ``streamlit run app.py`` from the repository root."""
-    return [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
+    """The checkout's dashboard as scripts/run.sh starts it, ``python -m dashboard
+    app.py`` (``streamlit run app.py`` with the first page's imports preloaded), from
+    the repository root."""
+    return [sys.executable, "-m", "dashboard", "app.py", "--server.headless", "true",
             "--server.port", str(port), "--server.address", "127.0.0.1",
             "--browser.gatherUsageStats", "false"]
 

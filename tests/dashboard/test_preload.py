@@ -1,0 +1,54 @@
+"""dashboard/preload.py: the first page's imports, taken in a thread while the server
+starts (``python -m dashboard``). Each test runs in a fresh interpreter, where nothing
+is imported yet."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_importing_it_imports_nothing_heavy():
+    done = run("import sys, dashboard.preload\n"
+               "print(sorted(m for m in ('torch', 'pandas', 'altair', 'streamlit') "
+               "if m in sys.modules))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_start_imports_the_first_pages_modules_and_wait_holds_until_done():
+    done = run("import sys\n"
+               "from dashboard import preload\n"
+               "thread = preload.start()\n"
+               "assert preload.start() is thread, 'one thread per process'\n"
+               "preload.wait()\n"
+               "assert not thread.is_alive()\n"
+               "print(all(m in sys.modules for m in preload.MODULES))")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"
+
+
+def test_wait_without_start_returns_at_once():
+    done = run("import sys\n"
+               "from dashboard import preload\n"
+               "preload.wait()\n"
+               "print('torch' in sys.modules)")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+
+
+def test_a_failing_import_is_left_for_the_page_silently():
+    done = run("from dashboard import preload\n"
+               "preload.MODULES = ('gradlab_no_such_module',)\n"
+               "preload.start(); preload.wait()\n"
+               "print('served')")
+    assert done.returncode == 0 and done.stdout.strip() == "served"
+    assert done.stderr == "", "no traceback from the thread"
