@@ -6,7 +6,7 @@ so they win. ``gradlab dashboard`` runs this.
 
 Streamlit runs in this process, after ``preload.start`` has set the first page's
 imports going in a thread beside it (dashboard/preload.py): a first visitor's page
-does not wait for torch to import.
+waits less, or not at all, for torch and the rest to import.
 """
 
 from __future__ import annotations

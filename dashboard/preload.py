@@ -5,7 +5,7 @@ pandas, Altair and gradlab, after the browser had loaded the page. ``start`` tak
 those imports, and builds one small chart so that Altair has loaded its schema and
 narwhals its pandas backend, in a thread of the server's process while the server
 starts and the browser loads Streamlit's page; the first script run then finds them
-done (docs/benchmarks.md, "Dashboard responsiveness").
+done (docs/benchmarks.md, "The dashboard", "Responsiveness").
 
 ``wait``, at the top of every script run (``navigation.main``), holds the script
 until that thread is done, so the script never imports a module while the thread is

@@ -31,9 +31,10 @@ def test_start_imports_the_first_pages_modules_and_wait_holds_until_done():
                "assert preload.start() is thread, 'one thread per process'\n"
                "preload.wait()\n"
                "assert not thread.is_alive()\n"
-               "print(all(m in sys.modules for m in preload.MODULES))")
+               "import altair.utils.schemapi as schemapi\n"
+               "print(all(m in sys.modules for m in preload.MODULES), schemapi.DEBUG_MODE)")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "True"
+    assert done.stdout.split() == ["True", "False"], "imported, and Altair's debug mode off"
 
 
 def test_wait_without_start_returns_at_once():
