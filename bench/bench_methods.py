@@ -17,7 +17,6 @@ before the call. Prints a Markdown report.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import time
 from functools import partial
@@ -26,13 +25,12 @@ import torch
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
+from gradlab.core.memory import trim_freed_memory
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
 from gradlab.problems.seed.gradients import run_method
 from gradlab.problems.seed.inputs import case_inputs
 from gradlab.problems.seed.reference import reference_grads
-
-LIBC = ctypes.CDLL("libc.so.6")
 
 
 def _status_kib(field: str) -> int:
@@ -45,7 +43,7 @@ def _status_kib(field: str) -> int:
 
 def peak_mib(fn) -> float:
     """Resident high-water mark of ``fn()`` above the resident size before it."""
-    LIBC.malloc_trim(0)
+    trim_freed_memory()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = _status_kib("VmRSS")
