@@ -17,8 +17,8 @@ from dashboard.pages import HOME, PAGES, PAGES_DIR, Page
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "dashboard"
 #: The dashboard's modules that belong to no page.
-SHARED = {"__init__", "__main__", "formatting", "navigation", "pages", "tables", "ui",
-          "urlstate"}
+SHARED = {"__init__", "__main__", "formatting", "navigation", "pages", "preload", "tables",
+          "ui", "urlstate"}
 #: The longest a function in a page script may be (lines): longer, name its steps.
 MAX_FUNCTION_LINES = 40
 NAMES = [p.name for p in PAGES]
