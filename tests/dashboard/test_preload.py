@@ -11,45 +11,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+def output(code: str) -> str:
+    """What ``code`` prints in a fresh interpreter (which must exit 0 and print nothing
+    on stderr: no traceback from the thread either)."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout.strip()
 
 
 def test_importing_it_imports_nothing_heavy():
-    done = run("import sys, dashboard.preload\n"
-               "print(sorted(m for m in ('torch', 'pandas', 'altair', 'streamlit') "
-               "if m in sys.modules))")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert output("import sys, dashboard.preload\n"
+                  "print(sorted(m for m in ('torch', 'pandas', 'altair', 'streamlit') "
+                  "if m in sys.modules))") == "[]"
 
 
 def test_start_imports_the_first_pages_modules_and_wait_holds_until_done():
-    done = run("import sys\n"
-               "from dashboard import preload\n"
-               "thread = preload.start()\n"
-               "assert preload.start() is thread, 'one thread per process'\n"
-               "preload.wait()\n"
-               "assert not thread.is_alive()\n"
-               "import altair.utils.schemapi as schemapi\n"
-               "print(all(m in sys.modules for m in preload.MODULES), schemapi.DEBUG_MODE)")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False"], "imported, and Altair's debug mode off"
+    printed = output("import sys\n"
+                     "from dashboard import preload\n"
+                     "thread = preload.start()\n"
+                     "assert preload.start() is thread, 'one thread per process'\n"
+                     "preload.wait()\n"
+                     "assert not thread.is_alive()\n"
+                     "import altair.utils.schemapi as schemapi\n"
+                     "print(all(m in sys.modules for m in preload.MODULES), "
+                     "schemapi.DEBUG_MODE)")
+    assert printed.split() == ["True", "False"], "imported, and Altair's debug mode off"
 
 
 def test_wait_without_start_returns_at_once():
-    done = run("import sys\n"
-               "from dashboard import preload\n"
-               "preload.wait()\n"
-               "print('torch' in sys.modules)")
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    assert output("import sys\n"
+                  "from dashboard import preload\n"
+                  "preload.wait()\n"
+                  "print('torch' in sys.modules)") == "False"
 
 
 def test_a_failing_import_is_left_for_the_page_silently():
-    done = run("from dashboard import preload\n"
-               "preload.MODULES = ('gradlab_no_such_module',)\n"
-               "preload.start(); preload.wait()\n"
-               "print('served')")
-    assert done.returncode == 0 and done.stdout.strip() == "served"
-    assert done.stderr == "", "no traceback from the thread"
+    assert output("from dashboard import preload\n"
+                  "preload.MODULES = ('gradlab_no_such_module',)\n"
+                  "preload.start(); preload.wait()\n"
+                  "print('served')") == "served"
