@@ -17,7 +17,7 @@ import torch
 __all__ = [
     "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "dd_weight", "fixed_dot", "fixed_sum",
     "fixed_sums", "mean_last", "norm2", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
-    "two_product_outer", "WideBlocks", "WIDEN_ENTRIES", "worst"
+    "two_product_outer", "WideBlocks", "widened_sub", "WIDEN_ENTRIES", "worst"
 ]
 
 BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized
@@ -50,6 +50,17 @@ def abs_max(x) -> float:
         low, high = (float(v) for v in torch.aminmax(x))
         return worst(-low, high) + 0.0  # + 0.0: an all-zero x gives 0.0, not -0.0
     return float(np.abs(x).max()) if x.size else 0.0
+
+
+def widened_sub(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """a − b into ``out`` (b's dtype, the wider one): each entry of a widened exactly,
+    then one rounding, the bits type promotion gives. A narrower a is copied into
+    ``out`` first and b subtracted in place: torch's mixed-dtype subtraction on the
+    CPU casts entry by entry, about 2× slower than the copy and subtraction together
+    (docs/benchmarks.md, "Figures behind the code")."""
+    if a.dtype == out.dtype:
+        return torch.sub(a, b, out=out)
+    return out.copy_(a).sub_(b)
 
 
 def worst(*values: float) -> float:

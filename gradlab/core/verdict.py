@@ -47,13 +47,13 @@ import torch
 
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.numbers import ratio_or_zero
-from gradlab.core.precise import worst
+from gradlab.core.precise import widened_sub, worst
 
 __all__ = [
     "bounds", "CHECKS", "compare", "degenerate", "degenerate_reason", "Error", "in_u",
     "known_mistake", "make_error", "norm_checks", "NORM_NAMES", "NormCheck", "NORMS",
-    "rule_floors", "SCALE", "sensitivity_sentence", "STATUSES", "truth_norms", "TruthNorms",
-    "Verdict", "verdict", "verdict_dict"
+    "rule_floors", "SCALE", "sensitivity_sentence", "STATUSES", "sweep", "Sweep",
+    "truth_norms", "TruthNorms", "Verdict", "verdict", "verdict_dict"
 ]
 
 #: The two norms of the rule, and how a message names them (with the third check,
@@ -124,13 +124,7 @@ def _wide(t: torch.Tensor) -> torch.dtype:
 
 def truth_norms(truth: torch.Tensor) -> TruthNorms:
     """max|T| and ‖T‖_F in float64, a block of entries at a time."""
-    t = truth.detach().reshape(-1)
-    peak = ss = 0.0
-    for start in range(0, t.numel(), _CHUNK):
-        tb = t[start:start + _CHUNK].to(_wide(t))
-        low, high, sq = torch.stack((*torch.aminmax(tb), torch.dot(tb, tb))).tolist()
-        peak, ss = worst(peak, -low, high), ss + sq
-    return TruthNorms(peak + 0.0, math.sqrt(ss))
+    return sweep(truth, (), "float64").norms
 
 
 def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
@@ -140,27 +134,80 @@ def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
     time: d = G − T, then max|d|, ‖d‖² and ⟨d, T⟩ in one sweep of d. ``norms``:
     the truth's ``truth_norms`` where the caller has them (a truth compared with
     several gradients)."""
-    if grad.shape != truth.shape:
-        raise ValueError(f"shape {tuple(grad.shape)} against the truth's {tuple(truth.shape)}")
-    norms = truth_norms(truth) if norms is None else norms
-    g, t = grad.detach().reshape(-1), truth.detach().reshape(-1)
-    wide = _wide(t)
-    abs_max = dev_ss = along = 0.0
-    nonfinite = 0
-    # d in one buffer, block after block; G is widened inside the subtraction (type
-    # promotion: each entry exactly, then one rounding, as a widened copy would give)
-    buffer = torch.empty(min(g.numel(), _CHUNK), dtype=wide, device=g.device)
-    for start in range(0, g.numel(), _CHUNK):
-        gb = g[start:start + _CHUNK]
+    if norms is None:
+        return sweep(truth, (grad,), dtype).errors[0]
+    return _errors(_sums(truth, (grad,), False, 0)[1], norms, dtype)[0]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One pass over a truth (``sweep``): its norms, each gradient's Error against it
+    and, where asked, the last gradient's block maxima of |G − T|."""
+
+    norms: TruthNorms
+    errors: tuple[Error, ...]
+    maxima: torch.Tensor | None = None
+
+
+def sweep(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Sweep:
+    """``truth_norms(truth)`` and ``compare(g, truth, dtype, norms)`` of each of
+    ``grads``, bit for bit, in one pass over the truth: a block of entries at a time,
+    the truth's and every d = G − T's sums taken while the block is in the cache, and
+    read back together (one synchronisation a block).
+
+    ``block`` > 0: also the largest |G − T| of each run of ``block`` entries of the
+    last gradient (flattened; the first ``numel // block · block`` entries, NaN as
+    +inf), for a top-k that looks only where the largest can be
+    (``report.worst_entries``). ``block`` must divide the pass's block of entries."""
+    if block and _CHUNK % block:
+        raise ValueError(f"block {block} does not divide {_CHUNK}")
+    (peak, ss), totals, maxima = _sums(truth, grads, True, block)
+    norms = TruthNorms(peak + 0.0, math.sqrt(ss))
+    return Sweep(norms, _errors(totals, norms, dtype), maxima)
+
+
+def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
+    """((max|T|, ‖T‖²) or None, [max|d|, ‖d‖², ⟨d, T⟩, non-finite entries] per gradient,
+    the last gradient's block maxima or None), block after block."""
+    for g in grads:
+        if g.shape != truth.shape:
+            raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
+    t = truth.detach().reshape(-1)
+    gs = [g.detach().reshape(-1) for g in grads]
+    wide, n = _wide(t), t.numel()
+    whole = n // block * block if block else 0
+    peak = ss = 0.0
+    totals = [[0.0, 0.0, 0.0, 0] for _ in gs]
+    maxima = []
+    # d in one buffer, block after block, gradient after gradient; G widened exactly,
+    # then one rounding
+    buffer = torch.empty(min(n, _CHUNK), dtype=wide, device=gs[0].device) if gs else None
+    for start in range(0, n, _CHUNK):
         tb = t[start:start + _CHUNK].to(wide)
-        d = torch.sub(gb, tb, out=buffer[:gb.numel()])
-        low, high, dd, dt = torch.stack((*torch.aminmax(d), torch.dot(d, d),
-                                         torch.dot(d, tb))).tolist()
-        if not math.isfinite(dd):  # a non-finite entry (or an overflowing square)
-            nonfinite += int((~torch.isfinite(gb)).sum())
-        abs_max, dev_ss, along = worst(abs_max, -low, high), dev_ss + dd, along + dt
-    return make_error(abs_max + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
-                      norms.fro, along)
+        parts = [*torch.aminmax(tb), torch.dot(tb, tb)] if with_norms else []
+        for j, g in enumerate(gs):
+            gb = g[start:start + _CHUNK]
+            d = widened_sub(gb, tb, buffer[:gb.numel()])
+            parts += [*torch.aminmax(d), torch.dot(d, d), torch.dot(d, tb)]
+            if block and j == len(gs) - 1 and start < whole:
+                runs = d[:min(d.numel(), whole - start)].view(-1, block)
+                maxima.append(torch.maximum(runs.amin(1).neg_(), runs.amax(1)))
+        values = torch.stack(parts).tolist()
+        if with_norms:
+            low, high, sq = values[:3]
+            peak, ss, values = worst(peak, -low, high), ss + sq, values[3:]
+        for j, total in enumerate(totals):
+            low, high, dd, dt = values[4 * j:4 * j + 4]
+            if not math.isfinite(dd):  # a non-finite entry (or an overflowing square)
+                total[3] += int((~torch.isfinite(gs[j][start:start + _CHUNK])).sum())
+            total[:3] = worst(total[0], -low, high), total[1] + dd, total[2] + dt
+    top = torch.cat(maxima).nan_to_num_(nan=math.inf) if maxima else None
+    return (peak, ss) if with_norms else None, totals, top
+
+
+def _errors(totals, norms: TruthNorms, dtype: str) -> tuple[Error, ...]:
+    return tuple(make_error(abs_max + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
+                            norms.fro, along) for abs_max, dev_ss, along, nonfinite in totals)
 
 
 def bounds(n: int, dtype: str) -> tuple[float, float]:

@@ -15,12 +15,13 @@ import torch
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.numbers import json_number
+from gradlab.core.precise import widened_sub
 from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
 
 __all__ = [
     "cell", "CHART_SUFFIXES", "COLUMNS", "DISPLAY_NAMES", "empty_row", "Report", "REPR_ROWS",
-    "STATUS_COLORS", "STATUS_ORDER", "table", "TEXT_COLUMNS", "WORST_COLUMNS", "worst_entries",
-    "WORST_KEPT"
+    "STATUS_COLORS", "STATUS_ORDER", "table", "TEXT_COLUMNS", "top_block", "WORST_COLUMNS",
+    "worst_entries", "WORST_KEPT"
 ]
 
 #: What each check measures, relative to the truth T (G the gradient checked).
@@ -117,17 +118,19 @@ WORST_COLUMNS = ("dtype", "input", "index", "candidate", "autograd", "truth", "e
 
 
 def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torch.Tensor,
-                  peak: float, u: float, kinks=None) -> tuple[dict, ...]:
+                  peak: float, u: float, kinks=None, maxima: torch.Tensor | None = None
+                  ) -> tuple[dict, ...]:
     """The WORST_KEPT entries with the largest |G − T|, largest first: the index, the
     candidate's, autograd's (NaN where there is none) and the truth's values,
     the error |G − T| in u of max|T|, and whether the entry sits at a kink.
 
     |G − T| is taken in float64 (``_top_indices``); the kept entries are gathered,
-    and their indices unravelled, at once."""
+    and their indices unravelled, at once. ``maxima``: the block maxima of |G − T|
+    where the caller has them (``verdict.sweep`` with ``top_block(grad)``)."""
     g = grad.detach().reshape(-1)
     t = truth.detach().reshape(-1)
     k = min(WORST_KEPT, g.numel())
-    flat = _top_indices(g, t, k)
+    flat = _top_indices(g, t, k, maxima)
     gs = g[flat].to(torch.float64).tolist()
     ts = t[flat].to(torch.float64).tolist()
     bs = ([math.nan] * k if autograd is None
@@ -151,12 +154,27 @@ _TOP_SWEEP = 1024
 
 
 def _abs_diff(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """|G − T| in float64, a NaN as +inf (it sorts first); G is widened inside the
-    subtraction (exactly, as a widened copy would be)."""
-    return torch.sub(g, t.to(torch.float64)).abs_().nan_to_num_(nan=math.inf)
+    """|G − T| in float64, a NaN as +inf (it sorts first); G widened exactly, then
+    one rounding (``precise.widened_sub``)."""
+    t = t.to(torch.float64)
+    out = torch.empty(t.shape, dtype=torch.float64, device=t.device)
+    return widened_sub(g, t, out).abs_().nan_to_num_(nan=math.inf)
 
 
-def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int) -> torch.Tensor:
+def top_block(grad: torch.Tensor) -> int:
+    """The run of entries whose maxima ``worst_entries`` sweeps first (``_top_indices``)
+    for ``grad``, or 0 where it takes topk over all of |G − T| (a small or a float64
+    gradient)."""
+    n = grad.numel()
+    return _TOP_BLOCK if _prefiltered(n, min(WORST_KEPT, n), grad.dtype) else 0
+
+
+def _prefiltered(n: int, k: int, dtype: torch.dtype) -> bool:
+    return n // _TOP_BLOCK * _TOP_BLOCK >= 4 * k * _TOP_BLOCK and dtype != torch.float64
+
+
+def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
+                 maxima: torch.Tensor | None = None) -> torch.Tensor:
     """``torch.topk(|G − T|, k)``'s indices (``_abs_diff``; 1-D G and T), without the
     whole of |G − T| on a large gradient.
 
@@ -167,14 +185,16 @@ def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int) -> torch.Tensor:
     equal, which one torch.topk keeps depends on its order of work over all of
     |G − T|: topk over all of it then decides, so the indices are always its own. A
     float64 gradient's largest |G − T| are a few whole multiples of an ulp, mostly
-    tied: it goes to topk over all of it directly."""
+    tied: it goes to topk over all of it directly. ``maxima``: the block maxima,
+    where the caller has them."""
     n = g.numel()
     whole = n // _TOP_BLOCK * _TOP_BLOCK
-    if whole < 4 * k * _TOP_BLOCK or g.dtype == torch.float64:
+    if not _prefiltered(n, k, g.dtype):
         return torch.topk(_abs_diff(g, t), k)[1]
-    sweep = _TOP_BLOCK * _TOP_SWEEP
-    maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
-                        .view(-1, _TOP_BLOCK).amax(1) for s in range(0, whole, sweep)])
+    if maxima is None:
+        sweep = _TOP_BLOCK * _TOP_SWEEP
+        maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
+                            .view(-1, _TOP_BLOCK).amax(1) for s in range(0, whole, sweep)])
     floor = torch.topk(maxima, k).values[-1].item()
     blocks = (maxima >= floor).nonzero().squeeze(1)
     index = (blocks.unsqueeze(1) * _TOP_BLOCK + torch.arange(_TOP_BLOCK)).reshape(-1)

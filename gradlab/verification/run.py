@@ -39,7 +39,16 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
 from gradlab.core.precise import abs_max
 from gradlab.core.provenance import provenance
-from gradlab.core.verdict import CHECKS, SCALE, Error, Verdict, compare, truth_norms, verdict
+from gradlab.core.verdict import (
+    CHECKS,
+    SCALE,
+    Error,
+    TruthNorms,
+    Verdict,
+    compare,
+    sweep,
+    verdict,
+)
 from gradlab.verification.allowance import Allowance, measure, on_range
 from gradlab.verification.calls import (
     Grads,
@@ -52,7 +61,7 @@ from gradlab.verification.calls import (
     gradients,
 )
 from gradlab.verification.recorder import Recorder
-from gradlab.verification.report import Report, empty_row, worst_entries
+from gradlab.verification.report import Report, empty_row, top_block, worst_entries
 from gradlab.verification.spec import (
     DEFAULT_DTYPES,
     F64,
@@ -376,6 +385,7 @@ class _Run:
         dt = _Dtype(self, name, args, ups, truth)
         cand = dt.candidate()
         dt.grads = {n: g for n, g in (cand.grads or {}).items() if g is not None}
+        dt.measure()
         rows = [dt.error_row(spec, cand) or dt.judged_row(spec, cand.grads[spec.name])
                 for spec in specs]
         self.worst.update({(name, n): w for n, w in dt.worst.items()})
@@ -411,18 +421,18 @@ class _Dtype:
     def __init__(self, run: _Run, name: str, args, ups, truth):
         self.run, self.name, self.args, self.ups, self.truth = run, name, args, ups, truth
         self.dtype = dtype_info(name).torch_dtype
-        self.norms = {n: truth_norms(t) for n, t in truth.items()}
         self.autograd: dict[str, torch.Tensor] = {}
+        self.autograd_err: dict[str, Error] = {}
         if name == "float64":
             self.autograd_err = {n: _scaled(e, name)
                                  for n, e in run.autograd_errors("float32").items()}
             self.precision, self.autograd_label = FLOAT64_PRECISION, FLOAT64_AUTOGRAD
         else:
             self.autograd = run._reference(args, ups, self.dtype)
-            self.autograd_err = {n: compare(self.autograd[n], t, name, self.norms[n])
-                                 for n, t in truth.items()}
-            run._autograd_errors.setdefault(name, self.autograd_err)
             self.precision, self.autograd_label = "float64", AUTOGRAD
+        self.norms: dict[str, TruthNorms] = {}
+        self.errors: dict[str, Error] = {}      # the candidate's, per input
+        self.maxima: dict[str, torch.Tensor | None] = {}
         self.effect = run._effects(name, args, ups) if run.mistake else {}
         self._allowance: Allowance | None | bool = False   # False: not measured yet
         self.at_x = None
@@ -437,6 +447,23 @@ class _Dtype:
         self.output_dtypes = cand.output_dtypes
         return cand
 
+    def measure(self) -> None:
+        """Once the candidate has run: one pass over each input's truth (``verdict.sweep``)
+        for its norms, autograd's error (not in float64, whose is carried over) and
+        the candidate's, with the block maxima ``worst_entries`` starts from."""
+        for n, t in self.truth.items():
+            grads = [g for g in (self.autograd.get(n), self.grads.get(n)) if g is not None]
+            block = top_block(self.grads[n]) if n in self.grads else 0
+            result = sweep(t, grads, self.name, block)
+            self.norms[n], self.maxima[n] = result.norms, result.maxima
+            errors = list(result.errors)
+            if n in self.autograd:
+                self.autograd_err[n] = errors.pop(0)
+            if n in self.grads:
+                self.errors[n] = errors.pop(0)
+        if self.name != "float64":
+            self.run._autograd_errors.setdefault(self.name, self.autograd_err)
+
     def error_row(self, spec, cand: Grads) -> dict | None:
         """The ``error`` row of an input the candidate gave no gradient for (None if it
         gave one)."""
@@ -450,14 +477,14 @@ class _Dtype:
         """The rule's verdict on one input's gradient; where it fails, the verdict with
         this dtype's allowance; in float64, the Taylor test beside it."""
         n = spec.name
-        err = compare(grad, self.truth[n], self.name, self.norms[n])
+        err = self.errors[n]
         bug = self.effect.get(n)
         v = self._verdict(n, err, self.autograd_err[n], bug)
         autograd_err, allowed = self.autograd_err[n], ""
         if v.status == "fail" and not err.nonfinite and self.allowance() is not None:
             v, err, autograd_err, allowed = self._allowed(n, grad, bug)
         self.worst[n] = worst_entries(grad, self.autograd.get(n), self.truth[n],
-                                      self.norms[n].peak, v.u, self._kinks(n))
+                                      self.norms[n].peak, v.u, self._kinks(n), self.maxima[n])
         taylor = (self._taylor(n, grad) if self.name == "float64" and v.status != "degenerate"
                   else None)
         return self._verdict_row(spec, v, err, autograd_err, grad, taylor, allowed)

@@ -16,10 +16,13 @@ from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import (
     NORMS,
     Error,
+    TruthNorms,
     compare,
     degenerate,
     in_u,
     make_error,
+    sweep,
+    truth_norms,
     verdict,
     verdict_dict,
 )
@@ -184,6 +187,84 @@ def test_compare_counts_non_finite_entries_and_checks_shapes():
     assert e.nonfinite == 2 and math.isnan(e.rel_err)
     with pytest.raises(ValueError, match=r"shape \(4,\) against the truth's \(4, 4\)"):
         compare(torch.ones(4), truth, "float32")
+
+
+def separate_passes(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
+                    chunk: int = 1 << 18) -> tuple[TruthNorms, Error]:
+    """The truth's norms, then grad's error, each in its own pass as compare took them
+    before the fused sweep: torch's type promotion inside the subtraction."""
+    t, g = truth.reshape(-1).double(), grad.reshape(-1)
+    peak = ss = abs_err = dev_ss = along = 0.0
+    nonfinite = 0
+    for start in range(0, t.numel(), chunk):
+        tb = t[start:start + chunk]
+        low, high, sq = torch.stack((*torch.aminmax(tb), torch.dot(tb, tb))).tolist()
+        peak, ss = max(peak, -low, high) if not math.isnan(low + high) else math.nan, ss + sq
+    for start in range(0, t.numel(), chunk):
+        gb, tb = g[start:start + chunk], t[start:start + chunk]
+        d = torch.sub(gb, tb)
+        low, high, dd, dt = torch.stack((*torch.aminmax(d), torch.dot(d, d),
+                                         torch.dot(d, tb))).tolist()
+        if not math.isfinite(dd):
+            nonfinite += int((~torch.isfinite(gb)).sum())
+        abs_err = max(abs_err, -low, high) if not math.isnan(low + high) else math.nan
+        dev_ss, along = dev_ss + dd, along + dt
+    norms = TruthNorms(peak + 0.0, math.sqrt(ss))
+    return norms, make_error(abs_err + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
+                             norms.fro, along)
+
+
+def assert_same(got: Error, want: Error) -> None:
+    """Equal field by field, NaN equal to NaN."""
+    for field in ("abs_err", "rel_err", "err_u", "fro_err", "fro_u", "nonfinite", "scale"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert a == b or (math.isnan(a) and math.isnan(b)), (field, a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("size", [1, 255, 4097, 300_001], ids=lambda n: f"n{n}")
+@pytest.mark.parametrize("special", ["finite", "nan", "inf"])
+def test_one_sweep_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, special):
+    """The fused pass (truth read once for its norms, autograd's and the candidate's
+    errors, and the block maxima) against separate passes with type promotion."""
+    gen = torch.Generator().manual_seed(size)
+    truth = torch.randn(size, generator=gen, dtype=torch.float64)
+    torch_dtype = DTYPES[dtype].torch_dtype
+    grads = [(truth * (1 + 1e-3 * torch.randn(size, generator=gen, dtype=torch.float64)))
+             .to(torch_dtype) for _ in range(2)]
+    if special != "finite":
+        grads[1][size // 2] = math.nan if special == "nan" else -math.inf
+    block = 256
+    result = sweep(truth, grads, dtype, block)
+    for grad, got in zip(grads, result.errors):
+        norms, want = separate_passes(grad, truth, dtype)
+        assert result.norms == norms == truth_norms(truth)
+        assert_same(got, want)
+        assert_same(compare(grad, truth, dtype), want)
+        assert_same(compare(grad, truth, dtype, norms), want)
+    whole = size // block * block
+    if whole:
+        diff = (grads[1].double() - truth).abs().nan_to_num(nan=math.inf)[:whole]
+        assert torch.equal(result.maxima, diff.view(-1, block).amax(1))
+    else:
+        assert result.maxima is None
+    with pytest.raises(ValueError, match="does not divide"):
+        sweep(truth, grads, dtype, 3)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_a_widened_subtraction_has_type_promotions_bits(dtype):
+    from gradlab.core.precise import widened_sub
+
+    gen = torch.Generator().manual_seed(1)
+    wide = torch.randn(1000, generator=gen, dtype=torch.float64) * 1e3
+    narrow = (wide * (1 + 1e-2 * torch.randn(1000, generator=gen, dtype=torch.float64))
+              ).to(DTYPES[dtype].torch_dtype)
+    narrow[:3] = torch.tensor([math.nan, math.inf, -math.inf])
+    out = torch.empty(1000, dtype=torch.float64)
+    got = widened_sub(narrow, wide, out)
+    assert got.data_ptr() == out.data_ptr()
+    assert torch.equal(got.nan_to_num(nan=7.0), torch.sub(narrow, wide).nan_to_num(nan=7.0))
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gradlab.core.precise import abs_max, block_rows, blocks, fixed_dot, fixed_sums, worst
+from gradlab.core.precise import (
+    abs_max,
+    block_rows,
+    blocks,
+    fixed_dot,
+    fixed_sums,
+    widened_sub,
+    worst,
+)
 from gradlab.core.verdict import Error, make_error
 from gradlab.problems.seed.reference import Reference
 
@@ -152,8 +160,8 @@ class _Work:
         for j, G in enumerate(grads):
             # grad − hi exact where grad is near the reference (Sterbenz), as
             # Reference.deviation takes it; a float64 copy of G gives the same bits
-            dev = torch.sub(rows[2 + c + j] if self.residual else G[sl].cpu(), hi,
-                            out=rows[1 + j])
+            dev = widened_sub(rows[2 + c + j] if self.residual else G[sl].cpu(), hi,
+                              rows[1 + j])
             if lo is not None:
                 dev -= lo
 

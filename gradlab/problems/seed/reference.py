@@ -39,6 +39,7 @@ from gradlab.core.precise import (
     fixed_dot,
     norm2,
     sum_last,
+    widened_sub,
     worst,
 )
 from gradlab.problems.seed import gradients, layer
@@ -143,10 +144,12 @@ class Reference:
     def deviation(parts, grad_block: torch.Tensor, out: torch.Tensor | None = None
                   ) -> torch.Tensor:
         """grad − (hi + lo) over one block, in float64, as (grad − hi) − lo:
-        grad − hi is exact where grad is near the reference (Sterbenz), and
-        torch widens grad inside the subtraction (no separate copy)."""
+        grad − hi is exact where grad is near the reference (Sterbenz); grad is
+        widened exactly first (``precise.widened_sub``)."""
         hi, lo = parts
-        diff = torch.sub(grad_block.cpu(), hi, out=out)
+        if out is None:
+            out = torch.empty(hi.shape, dtype=hi.dtype)
+        diff = widened_sub(grad_block.cpu(), hi, out)
         if lo is not None:
             diff -= lo
         return diff
