@@ -352,7 +352,9 @@ def sum_scale(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """‖W_i ⊙ x‖₂ for every token and row of W, (batch, m), in float64: the scale of
     the rounding error of the length-n sum a_i = Σ_j W_ij x_j (probabilistic)."""
     X2 = X.to(torch.float64).square()
-    parts = [X2 @ W[sl].to(torch.float64).square().T for sl in blocks(*W.shape, WIDEN_ENTRIES)]
+    # each block widened and squared in one reused buffer (``WideBlocks``): the same
+    # bits as W[rows].to(float64).square(), without a fresh array per block
+    parts = [X2 @ Wb.square_().T for _, Wb in WideBlocks(W, longdouble=False)]
     return torch.cat(parts, dim=1).sqrt()
 
 
