@@ -163,48 +163,58 @@ def _abs_diff(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def top_block(grad: torch.Tensor) -> int:
     """The run of entries whose maxima ``worst_entries`` sweeps first (``_top_indices``)
-    for ``grad``, or 0 where it takes topk over all of |G − T| (a small or a float64
-    gradient)."""
+    for ``grad``, or 0 where it looks at all of |G − T| at once (a small gradient)."""
     n = grad.numel()
-    return _TOP_BLOCK if _prefiltered(n, min(WORST_KEPT, n), grad.dtype) else 0
+    return _TOP_BLOCK if _prefiltered(n, min(WORST_KEPT, n)) else 0
 
 
-def _prefiltered(n: int, k: int, dtype: torch.dtype) -> bool:
-    return n // _TOP_BLOCK * _TOP_BLOCK >= 4 * k * _TOP_BLOCK and dtype != torch.float64
+def _prefiltered(n: int, k: int) -> bool:
+    return n // _TOP_BLOCK * _TOP_BLOCK >= 4 * k * _TOP_BLOCK
 
 
 def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
                  maxima: torch.Tensor | None = None) -> torch.Tensor:
-    """``torch.topk(|G − T|, k)``'s indices (``_abs_diff``; 1-D G and T), without the
-    whole of |G − T| on a large gradient.
+    """The flat indices of the k largest |G − T| (``_abs_diff``; 1-D G and T), largest
+    first, equal ones in index order (``_largest``), without the whole of |G − T| on
+    a large gradient.
 
-    |G − T| is swept a cache-sized run of blocks at a time for each block's maximum.
-    The k-th largest block maximum m_k is at most the k-th largest entry (the k
-    maxima are entries ≥ m_k), so the top k lie in the blocks whose maximum is
-    ≥ m_k (and the tail): topk runs over those. Where two of the k + 1 largest are
-    equal, which one torch.topk keeps depends on its order of work over all of
-    |G − T|: topk over all of it then decides, so the indices are always its own. A
-    float64 gradient's largest |G − T| are a few whole multiples of an ulp, mostly
-    tied: it goes to topk over all of it directly. ``maxima``: the block maxima,
-    where the caller has them."""
+    |G − T| is swept a cache-sized run of blocks at a time for each block's maximum
+    (or ``maxima``, where the caller has them: ``verdict.sweep``). The k-th largest
+    block maximum m_k is at most the k-th largest entry (the k maxima are entries
+    ≥ m_k), so every entry ≥ the k-th largest lies in a block whose maximum is
+    ≥ m_k (or in the tail): the k are taken from those blocks' entries, in index
+    order, so that ties come out as they would from all of |G − T|."""
     n = g.numel()
     whole = n // _TOP_BLOCK * _TOP_BLOCK
-    if not _prefiltered(n, k, g.dtype):
-        return torch.topk(_abs_diff(g, t), k)[1]
+    if not _prefiltered(n, k):
+        return _largest(_abs_diff(g, t), torch.arange(n, device=g.device), k)
     if maxima is None:
         sweep = _TOP_BLOCK * _TOP_SWEEP
         maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
                             .view(-1, _TOP_BLOCK).amax(1) for s in range(0, whole, sweep)])
     floor = torch.topk(maxima, k).values[-1].item()
     blocks = (maxima >= floor).nonzero().squeeze(1)
-    index = (blocks.unsqueeze(1) * _TOP_BLOCK + torch.arange(_TOP_BLOCK)).reshape(-1)
+    index = (blocks.unsqueeze(1) * _TOP_BLOCK
+             + torch.arange(_TOP_BLOCK, device=blocks.device)).reshape(-1)
     if whole < n:
-        index = torch.cat((index, torch.arange(whole, n)))
-    values, picked = torch.topk(_abs_diff(g[index], t[index]), k + 1)
-    top = values.tolist()
-    if len(set(top[:k])) < k or top[k] == top[k - 1]:
-        return torch.topk(_abs_diff(g, t), k)[1]
-    return index[picked[:k]]
+        index = torch.cat((index, torch.arange(whole, n, device=index.device)))
+    index = index.to(g.device)
+    return _largest(_abs_diff(g[index], t[index]), index, k)
+
+
+def _largest(values: torch.Tensor, index: torch.Tensor, k: int) -> torch.Tensor:
+    """``index``'s entries at the k largest ``values`` (no NaN), largest first; equal
+    values in ``index``'s order (ascending), whichever of them is kept at the k-th
+    value too. torch.topk alone leaves the order of ties to its algorithm (it
+    differs between the CPU and CUDA): verify's worst entries are the same
+    wherever it runs."""
+    if k == 0:
+        return index[:0]
+    kth = torch.topk(values, k).values[-1]
+    above = (values > kth).nonzero().squeeze(1)
+    above = above[torch.sort(values[above], descending=True, stable=True).indices]
+    tied = (values == kth).nonzero().squeeze(1)[:k - above.numel()]
+    return index[torch.cat((above, tied))]
 
 
 def empty_row() -> dict:
