@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -131,14 +132,14 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
     t = truth.detach().reshape(-1)
     k = min(WORST_KEPT, g.numel())
     flat = _top_indices(g, t, k, maxima)
-    gs = g[flat].to(torch.float64).tolist()
-    ts = t[flat].to(torch.float64).tolist()
-    bs = ([math.nan] * k if autograd is None
-          else autograd.detach().reshape(-1)[flat].to(torch.float64).tolist())
+    kept = [g[flat], t[flat]] + ([] if autograd is None
+                                 else [autograd.detach().reshape(-1)[flat]])
+    gs, ts, *bs = torch.stack([v.to(torch.float64) for v in kept]).tolist()
+    bs = bs[0] if bs else [math.nan] * k
     ks = [False] * k if kinks is None else kinks.mask.reshape(-1)[flat].tolist()
     scale = peak * u if peak > 0 and math.isfinite(peak) else math.nan
-    coords = [c.tolist() for c in torch.unravel_index(flat, truth.shape)]
-    indices = list(zip(*coords)) if coords else [()] * k
+    coords = np.unravel_index(flat.cpu().numpy(), tuple(truth.shape))
+    indices = list(zip(*(c.tolist() for c in coords))) if len(coords) else [()] * k
     out = []
     for index, gi, ti, bi, at_kink in zip(indices, gs, ts, bs, ks):
         out.append({"index": index, "candidate": gi, "truth": ti,
@@ -187,7 +188,7 @@ def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
     n = g.numel()
     whole = n // _TOP_BLOCK * _TOP_BLOCK
     if not _prefiltered(n, k):
-        return _largest(_abs_diff(g, t), torch.arange(n, device=g.device), k)
+        return _largest(_abs_diff(g, t), k)
     if maxima is None:
         sweep = _TOP_BLOCK * _TOP_SWEEP
         maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
@@ -199,22 +200,24 @@ def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
     if whole < n:
         index = torch.cat((index, torch.arange(whole, n, device=index.device)))
     index = index.to(g.device)
-    return _largest(_abs_diff(g[index], t[index]), index, k)
+    return index[_largest(_abs_diff(g[index], t[index]), k)]
 
 
-def _largest(values: torch.Tensor, index: torch.Tensor, k: int) -> torch.Tensor:
-    """``index``'s entries at the k largest ``values`` (no NaN), largest first; equal
-    values in ``index``'s order (ascending), whichever of them is kept at the k-th
-    value too. torch.topk alone leaves the order of ties to its algorithm (it
-    differs between the CPU and CUDA): verify's worst entries are the same
-    wherever it runs."""
+def _largest(values: torch.Tensor, k: int) -> torch.Tensor:
+    """The positions of the k largest ``values`` (1-D, no NaN), largest first; equal
+    values in position order, whichever of them is kept at the k-th value too.
+    torch.topk alone leaves the order of ties to its algorithm (it differs between
+    the CPU and CUDA): verify's worst entries are the same wherever it runs."""
     if k == 0:
-        return index[:0]
-    kth = torch.topk(values, k).values[-1]
+        return torch.zeros(0, dtype=torch.long, device=values.device)
+    top, at = torch.topk(values, min(k + 1, values.numel()))
+    if bool((top[1:] < top[:-1]).all()):  # no two of the k + 1 largest equal: one order
+        return at[:k]
+    kth = top[k - 1]
     above = (values > kth).nonzero().squeeze(1)
     above = above[torch.sort(values[above], descending=True, stable=True).indices]
     tied = (values == kth).nonzero().squeeze(1)[:k - above.numel()]
-    return index[torch.cat((above, tied))]
+    return torch.cat((above, tied))
 
 
 def empty_row() -> dict:
