@@ -34,6 +34,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
+from dashboard.navigation import RENDERER_WARMUP
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "dashboard" / "browser"))
 from browser_helpers import (  # noqa: E402
@@ -52,15 +54,19 @@ TITLE_HAS = """([text]) => [...document.querySelectorAll('h3')]
     .some(h => h.innerText.includes(text))"""
 
 
-#: The first chart drawn (as SVG or on a canvas).
-FIRST_CHART = ('[data-testid="stVegaLiteChart"] svg, '
-               '[data-testid="stVegaLiteChart"] canvas')
+#: A page's own chart drawn (as SVG or on a canvas, with a size): not the hidden chart
+#: that a launched server's first run shows to fetch the renderer
+#: (``navigation.fetch_renderer``).
+FIRST_CHART_DRAWN = ("""() => [...document.querySelectorAll(
+        '[data-testid="stVegaLiteChart"] svg, [data-testid="stVegaLiteChart"] canvas')]
+    .some(e => !e.closest('.st-key-""" + RENDERER_WARMUP
+                     + """') && e.getBoundingClientRect().width > 0)""")
 
 
 def open_to_first_chart(page, url: str) -> None:
     """Go to ``url`` and return once its first chart is drawn."""
     page.goto(url)
-    page.wait_for_selector(FIRST_CHART)
+    page.wait_for_function(FIRST_CHART_DRAWN)
 
 
 def plain_command(port: int) -> list[str]:

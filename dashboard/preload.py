@@ -21,7 +21,7 @@ import contextlib
 import importlib
 import threading
 
-__all__ = ["MODULES", "start", "wait", "warm"]
+__all__ = ["MODULES", "start", "started", "wait", "warm"]
 
 #: What the home page (the Explorer) imports, heaviest first.
 MODULES = ("torch", "pandas", "pyarrow", "altair", "gradlab.charts.heatmaps", "dashboard.ui",
@@ -63,6 +63,11 @@ def start() -> threading.Thread:
         _thread = threading.Thread(target=_warm_quietly, name="gradlab-preload", daemon=True)
         _thread.start()
     return _thread
+
+
+def started() -> bool:
+    """Whether this process started the preload (a server of ``python -m dashboard``)."""
+    return _thread is not None
 
 
 def wait() -> None:

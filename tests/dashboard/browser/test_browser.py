@@ -339,3 +339,28 @@ def test_deep_link_on_a_fresh_server(browser, tmp_path):
         page.context.close()
     finally:
         stop_server(server)
+
+
+def test_a_sessions_first_run_fetches_the_chart_renderer_hidden_and_leaves_no_trace(
+        app, browser):
+    """The launched server (``python -m dashboard``) shows a hidden empty chart during a
+    session's first run, so the browser loads its chart renderer while the script
+    runs (``navigation.fetch_renderer``); it is never seen, and it is gone once the
+    page is done: the page's own charts are all there is."""
+    from dashboard.navigation import RENDERER_WARMUP
+
+    page = new_page(browser)
+    page.goto(app)
+    warm_up = page.locator(f".st-key-{RENDERER_WARMUP}")
+    warm_up.wait_for(state="attached")
+    expect(warm_up).to_be_hidden()
+    settle(page)
+    assert warm_up.count() == 0
+    assert exceptions(page) == []
+    title = page.locator("h1").first.bounding_box()["y"]
+    page.get_by_text("outside", exact=True).click()   # ε placement: a rerun
+    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="running"]')
+    settle(page)
+    assert "ε=0 (outside)" in page.locator("h3").first.inner_text()
+    assert page.locator("h1").first.bounding_box()["y"] == title, "nothing moved"
+    page.context.close()
