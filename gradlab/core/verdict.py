@@ -50,10 +50,10 @@ from gradlab.core.numbers import ratio_or_zero
 from gradlab.core.precise import widened_sub, worst
 
 __all__ = [
-    "bounds", "CHECKS", "compare", "degenerate", "degenerate_reason", "Error", "in_u",
-    "known_mistake", "make_error", "norm_checks", "NORM_NAMES", "NormCheck", "NORMS",
-    "rule_floors", "SCALE", "sensitivity_sentence", "STATUSES", "sweep", "Sweep",
-    "truth_norms", "TruthNorms", "Verdict", "verdict", "verdict_dict"
+    "bounds", "CHECKS", "compare", "compare_all", "Comparison", "degenerate",
+    "degenerate_reason", "Error", "in_u", "known_mistake", "make_error", "norm_checks",
+    "NORM_NAMES", "NormCheck", "NORMS", "rule_floors", "SCALE", "sensitivity_sentence",
+    "STATUSES", "truth_norms", "TruthNorms", "Verdict", "verdict", "verdict_dict"
 ]
 
 #: The two norms of the rule, and how a message names them (with the third check,
@@ -124,7 +124,7 @@ def _wide(t: torch.Tensor) -> torch.dtype:
 
 def truth_norms(truth: torch.Tensor) -> TruthNorms:
     """max|T| and ‖T‖_F in float64, a block of entries at a time."""
-    return sweep(truth, (), "float64").norms
+    return compare_all(truth, (), "float64").norms
 
 
 def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
@@ -135,13 +135,13 @@ def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
     the truth's ``truth_norms`` where the caller has them (a truth compared with
     several gradients)."""
     if norms is None:
-        return sweep(truth, (grad,), dtype).errors[0]
+        return compare_all(truth, (grad,), dtype).errors[0]
     return _errors(_sums(truth, (grad,), False, 0)[1], norms, dtype)[0]
 
 
 @dataclass(frozen=True)
-class Sweep:
-    """One pass over a truth (``sweep``): its norms, each gradient's Error against it
+class Comparison:
+    """One pass over a truth (``compare_all``): its norms, each gradient's Error against it
     and, where asked, the last gradient's block maxima of |G − T|."""
 
     norms: TruthNorms
@@ -149,7 +149,7 @@ class Sweep:
     maxima: torch.Tensor | None = None
 
 
-def sweep(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Sweep:
+def compare_all(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Comparison:
     """``truth_norms(truth)`` and ``compare(g, truth, dtype, norms)`` of each of
     ``grads``, bit for bit, in one pass over the truth: a block of entries at a time,
     the truth's and every d = G − T's sums taken while the block is in the cache, and
@@ -163,7 +163,7 @@ def sweep(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Sweep:
         raise ValueError(f"block {block} does not divide {_CHUNK}")
     (peak, ss), totals, maxima = _sums(truth, grads, True, block)
     norms = TruthNorms(peak + 0.0, math.sqrt(ss))
-    return Sweep(norms, _errors(totals, norms, dtype), maxima)
+    return Comparison(norms, _errors(totals, norms, dtype), maxima)
 
 
 def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):

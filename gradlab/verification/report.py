@@ -127,7 +127,7 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
 
     |G − T| is taken in float64 (``_top_indices``); the kept entries are gathered,
     and their indices unravelled, at once. ``maxima``: the block maxima of |G − T|
-    where the caller has them (``verdict.sweep`` with ``top_block(grad)``)."""
+    where the caller has them (``verdict.compare_all`` with ``top_block(grad)``)."""
     g = grad.detach().reshape(-1)
     t = truth.detach().reshape(-1)
     k = min(WORST_KEPT, g.numel())
@@ -180,7 +180,7 @@ def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
     a large gradient.
 
     |G − T| is swept a cache-sized run of blocks at a time for each block's maximum
-    (or ``maxima``, where the caller has them: ``verdict.sweep``). The k-th largest
+    (or ``maxima``, where the caller has them: ``verdict.compare_all``). The k-th largest
     block maximum m_k is at most the k-th largest entry (the k maxima are entries
     ≥ m_k), so every entry ≥ the k-th largest lies in a block whose maximum is
     ≥ m_k (or in the tail): the k are taken from those blocks' entries, in index

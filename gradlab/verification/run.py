@@ -46,7 +46,7 @@ from gradlab.core.verdict import (
     TruthNorms,
     Verdict,
     compare,
-    sweep,
+    compare_all,
     verdict,
 )
 from gradlab.verification.allowance import Allowance, measure, on_range
@@ -448,13 +448,13 @@ class _Dtype:
         return cand
 
     def measure(self) -> None:
-        """Once the candidate has run: one pass over each input's truth (``verdict.sweep``)
+        """Once the candidate has run: one pass over each input's truth (``verdict.compare_all``)
         for its norms, autograd's error (not in float64, whose is carried over) and
         the candidate's, with the block maxima ``worst_entries`` starts from."""
         for n, t in self.truth.items():
             grads = [g for g in (self.autograd.get(n), self.grads.get(n)) if g is not None]
             block = top_block(self.grads[n]) if n in self.grads else 0
-            result = sweep(t, grads, self.name, block)
+            result = compare_all(t, grads, self.name, block)
             self.norms[n], self.maxima[n] = result.norms, result.maxima
             errors = list(result.errors)
             if n in self.autograd:

@@ -18,10 +18,10 @@ from gradlab.core.verdict import (
     Error,
     TruthNorms,
     compare,
+    compare_all,
     degenerate,
     in_u,
     make_error,
-    sweep,
     truth_norms,
     verdict,
     verdict_dict,
@@ -235,7 +235,7 @@ def test_one_sweep_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, spe
     if special != "finite":
         grads[1][size // 2] = math.nan if special == "nan" else -math.inf
     block = 256
-    result = sweep(truth, grads, dtype, block)
+    result = compare_all(truth, grads, dtype, block)
     for grad, got in zip(grads, result.errors):
         norms, want = separate_passes(grad, truth, dtype)
         assert result.norms == norms == truth_norms(truth)
@@ -249,7 +249,7 @@ def test_one_sweep_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, spe
     else:
         assert result.maxima is None
     with pytest.raises(ValueError, match="does not divide"):
-        sweep(truth, grads, dtype, 3)
+        compare_all(truth, grads, dtype, 3)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])

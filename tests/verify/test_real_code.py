@@ -205,11 +205,11 @@ def test_worst_lists_the_largest_errors_with_their_values():
 def test_the_worst_entries_are_the_largest_errors_ties_in_index_order(dtype, shape):
     """worst_entries against a plain sort of |G − T| by (largest first, then lowest flat
     index): from the block maxima verify's one pass over the truth took
-    (verdict.sweep), from its own, and on a small gradient without blocks. Ties are
+    (verdict.compare_all), from its own, and on a small gradient without blocks. Ties are
     many here: G is T rounded to the dtype on a grid of few values, plus NaN."""
     import numpy as np
 
-    from gradlab.core.verdict import sweep
+    from gradlab.core.verdict import compare_all
     from gradlab.verification.report import top_block, worst_entries
 
     gen = torch.Generator().manual_seed(4)
@@ -219,7 +219,7 @@ def test_the_worst_entries_are_the_largest_errors_ties_in_index_order(dtype, sha
     grad[3, 5] = math.inf
     block = top_block(grad)
     assert bool(block) == (shape == (300, 700))
-    result = sweep(truth, [grad], dtype, block)
+    result = compare_all(truth, [grad], dtype, block)
     kept = worst_entries(grad, None, truth, result.norms.peak, 2.0**-24, None, result.maxima)
     assert repr(kept) == repr(worst_entries(grad, None, truth, result.norms.peak, 2.0**-24))
     diff = np.nan_to_num(np.abs(grad.double().numpy() - truth.numpy()).reshape(-1),
