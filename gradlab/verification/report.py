@@ -138,8 +138,11 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
     bs = bs[0] if bs else [math.nan] * k
     ks = [False] * k if kinks is None else kinks.mask.reshape(-1)[flat].tolist()
     scale = peak * u if peak > 0 and math.isfinite(peak) else math.nan
-    coords = np.unravel_index(flat.cpu().numpy(), tuple(truth.shape))
-    indices = list(zip(*(c.tolist() for c in coords))) if len(coords) else [()] * k
+    if truth.dim():
+        coords = np.unravel_index(flat.cpu().numpy(), tuple(truth.shape))
+        indices = list(zip(*(c.tolist() for c in coords)))
+    else:  # a scalar's one entry has the empty index
+        indices = [()] * k
     out = []
     for index, gi, ti, bi, at_kink in zip(indices, gs, ts, bs, ks):
         out.append({"index": index, "candidate": gi, "truth": ti,

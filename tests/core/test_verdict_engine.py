@@ -192,7 +192,7 @@ def test_compare_counts_non_finite_entries_and_checks_shapes():
 def separate_passes(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
                     chunk: int = 1 << 18) -> tuple[TruthNorms, Error]:
     """The truth's norms, then grad's error, each in its own pass as compare took them
-    before the fused sweep: torch's type promotion inside the subtraction."""
+    before compare_all: torch's type promotion inside the subtraction."""
     t, g = truth.reshape(-1).double(), grad.reshape(-1)
     peak = ss = abs_err = dev_ss = along = 0.0
     nonfinite = 0
@@ -224,8 +224,8 @@ def assert_same(got: Error, want: Error) -> None:
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
 @pytest.mark.parametrize("size", [1, 255, 4097, 300_001], ids=lambda n: f"n{n}")
 @pytest.mark.parametrize("special", ["finite", "nan", "inf"])
-def test_one_sweep_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, special):
-    """The fused pass (truth read once for its norms, autograd's and the candidate's
+def test_one_pass_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, special):
+    """compare_all (the truth read once for its norms, autograd's and the candidate's
     errors, and the block maxima) against separate passes with type promotion."""
     gen = torch.Generator().manual_seed(size)
     truth = torch.randn(size, generator=gen, dtype=torch.float64)

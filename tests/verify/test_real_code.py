@@ -229,6 +229,16 @@ def test_the_worst_entries_are_the_largest_errors_ties_in_index_order(dtype, sha
     assert len(kept) == min(100, grad.numel())
 
 
+def test_a_scalar_inputs_worst_entry_has_the_empty_index():
+    """A 0-d gradient's one entry: index (), in every dtype (op_db has many scalars)."""
+    report = gradlab.verify(lambda x: (x * x).sum(), lambda x: (x * x).sum(), {"x": ()})
+    assert report.passed
+    assert {(d, len(entries)) for (d, _), entries in report.entries.items()} == {
+        (d, 1) for d in report.dtypes}
+    assert all(e["index"] == () for entries in report.entries.values() for e in entries)
+    assert list(report.worst(k=1)["index"]) == [()] * len(report.dtypes)
+
+
 @pytest.mark.parametrize("kwargs, word", [({"k": 0}, "k"), ({"k": 101}, "k"),
                                            ({"input": "y"}, "input"),
                                            ({"dtype": "float16"}, "dtype")])
