@@ -32,30 +32,28 @@ def main() -> None:
     A server started by ``python -m dashboard`` first waits for its preload."""
     slot = fetch_renderer()
     preload.wait()
+    if slot is not None:  # before the page: after its st.stop() nothing more is sent
+        slot.empty()
     st.set_page_config(page_title="gradlab: bug or rounding?",
                        page_icon=":material/functions:", layout="wide")
     pages = [st.Page(page.path, title=page.title, icon=page.icon, url_path=page.url_path,
                      default=(i == 0))
              for i, page in enumerate(PAGES) if page.path.exists()]
-    try:
-        st.navigation(pages).run()
-    finally:  # also when the page stops or reruns
-        if slot is not None:
-            slot.empty()
+    st.navigation(pages).run()
 
 
 def fetch_renderer() -> DeltaGenerator | None:
     """In a server of ``python -m dashboard`` (``preload.started``), a placeholder at the
     top of every run, which holds a hidden empty chart during a session's first run
-    (None elsewhere: AppTest, a plain ``streamlit run``).
+    until the preload is done (None elsewhere: AppTest, a plain ``streamlit run``).
 
     Streamlit's browser code loads its chart renderer (vega-embed and Vega, scripts
     of their own) only when a page first shows a chart, and that chart waits while
-    they are fetched, compiled and run once: on the Explorer, after the script had
-    built its tables. Shown here, before the wait for the preload, the hidden chart
-    has the browser do that while the server imports (docs/benchmarks.md,
-    "Responsiveness"). The placeholder comes in every run, so that the page's
-    elements keep their places from the first run to the next."""
+    they are fetched and compiled: on the Explorer, after the script had built its
+    tables. Shown here, while the server imports, the hidden chart has the browser
+    start on that meanwhile (docs/benchmarks.md, "Responsiveness"); ``main`` empties
+    the placeholder before the page runs. The placeholder comes in every run, so that
+    the page's elements keep their places from the first run to the next."""
     if not preload.started():
         return None
     slot = st.empty()
