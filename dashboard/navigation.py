@@ -11,7 +11,7 @@ from streamlit.delta_generator import DeltaGenerator
 from dashboard import preload
 from dashboard.pages import PAGES
 
-__all__ = ["main", "RENDERER_WARMUP"]
+__all__ = ["fetch_renderer", "main", "RENDERER_WARMUP"]
 
 #: The key of a hidden chart that a server of ``python -m dashboard`` shows while a
 #: session's first run waits for the preload (``fetch_renderer``).
