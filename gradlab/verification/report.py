@@ -18,6 +18,7 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.numbers import json_number
 from gradlab.core.precise import widened_sub
 from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
+from gradlab.core.verdict import compare_all
 
 __all__ = [
     "cell", "CHART_SUFFIXES", "COLUMNS", "DISPLAY_NAMES", "empty_row", "Report", "REPR_ROWS",
@@ -152,9 +153,8 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
     return tuple(out)
 
 
-#: Entries per block of ``_top_indices``'s first pass, and blocks per sweep of it.
+#: Entries per block of ``_top_indices``'s first pass.
 _TOP_BLOCK = 256
-_TOP_SWEEP = 1024
 
 
 def _abs_diff(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -182,20 +182,18 @@ def _top_indices(g: torch.Tensor, t: torch.Tensor, k: int,
     first, equal ones in index order (``_largest``), without the whole of |G − T| on
     a large gradient.
 
-    |G − T| is swept a cache-sized run of blocks at a time for each block's maximum
-    (or ``maxima``, where the caller has them: ``verdict.compare_all``). The k-th largest
-    block maximum m_k is at most the k-th largest entry (the k maxima are entries
-    ≥ m_k), so every entry ≥ the k-th largest lies in a block whose maximum is
-    ≥ m_k (or in the tail): the k are taken from those blocks' entries, in index
-    order, so that ties come out as they would from all of |G − T|."""
+    Each block's maximum comes from ``verdict.compare_all`` (``maxima``, where the
+    caller has taken that pass already). The k-th largest block maximum m_k is at
+    most the k-th largest entry (the k maxima are entries ≥ m_k), so every entry ≥
+    the k-th largest lies in a block whose maximum is ≥ m_k (or in the tail): the k
+    are taken from those blocks' entries, in index order, so that ties come out as
+    they would from all of |G − T|."""
     n = g.numel()
     whole = n // _TOP_BLOCK * _TOP_BLOCK
     if not _prefiltered(n, k):
         return _largest(_abs_diff(g, t), k)
     if maxima is None:
-        sweep = _TOP_BLOCK * _TOP_SWEEP
-        maxima = torch.cat([_abs_diff(g[s:min(s + sweep, whole)], t[s:min(s + sweep, whole)])
-                            .view(-1, _TOP_BLOCK).amax(1) for s in range(0, whole, sweep)])
+        maxima = compare_all(t, (g,), "float64", _TOP_BLOCK).maxima
     floor = torch.topk(maxima, k).values[-1].item()
     blocks = (maxima >= floor).nonzero().squeeze(1)
     index = (blocks.unsqueeze(1) * _TOP_BLOCK
