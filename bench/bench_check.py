@@ -18,9 +18,10 @@ the fastest bare autograd: a fresh dL/dW sometimes faults its pages in and somet
 reuses the heap, 4 against 15 ms in float32 here) beside the target of ≤ 8×,
 and the metric pass beside its physical floor: one read of W and of each method's
 dL/dW (in the dtype) at the memory bandwidth, measured here by a torch sum over a
-float64 array of m·n entries. The draw is shown beside torch's ``randn`` into a fresh
-tensor (what ``draw`` did before) and numpy's PCG64 ziggurat (a candidate, not used:
-docs/benchmarks.md, "One seed-layer check against a bare autograd").
+float64 array of m·n entries. The draw (numpy's SFC64 and its ziggurat normals) is
+shown beside torch's seeded float64 ``randn`` into numpy's memory (the earlier scheme,
+``torch-randn``) and numpy's PCG64 ziggurat (the other candidate: docs/benchmarks.md,
+"One seed-layer check against a bare autograd").
 """
 
 from __future__ import annotations
@@ -57,10 +58,13 @@ def seconds(call) -> float:
     return timed(call)[0]
 
 
-def torch_fresh(m: int, n: int) -> torch.Tensor:
-    """W as ``draw`` drew it before: torch's randn into a fresh tensor, then × c."""
+def torch_randn(m: int, n: int) -> torch.Tensor:
+    """W as ``draw`` drew it before (``torch-randn``): torch's seeded float64 randn into
+    numpy's memory, scaled in place."""
     gen = torch.Generator().manual_seed(0)
-    return torch.randn(m, n, generator=gen, dtype=torch.float64) * (1 / math.sqrt(n))
+    W = torch.randn(m, n, generator=gen, dtype=torch.float64,
+                    out=torch.from_numpy(np.empty((m, n))))
+    return W.mul_(1 / math.sqrt(n))
 
 
 def pcg64(m: int, n: int) -> torch.Tensor:
@@ -80,7 +84,7 @@ def one_round(size: int, times: dict, limits: Limits) -> None:
 
     add(("all", "bandwidth read"), seconds(lambda: big.sum()))
     add(("all", "draw"), seconds(lambda: draw(m, n, 1, 0)))
-    add(("all", "draw: torch, fresh tensor (before)"), seconds(lambda: torch_fresh(m, n)))
+    add(("all", "draw: torch-randn (before)"), seconds(lambda: torch_randn(m, n)))
     add(("all", "draw: numpy pcg64 ziggurat"), seconds(lambda: pcg64(m, n)))
     base = draw(m, n, 1, 0)
     for dtype in DTYPES:
@@ -126,7 +130,7 @@ def main() -> None:
           f"median (range)")
     rate = size * size * 8 / med[("all", "bandwidth read")]
     print(f"  memory bandwidth (torch sum of {size}×{size} float64): {rate / 1e9:.1f} GB/s")
-    for name in ("draw", "draw: torch, fresh tensor (before)", "draw: numpy pcg64 ziggurat"):
+    for name in ("draw", "draw: torch-randn (before)", "draw: numpy pcg64 ziggurat"):
         print(f"  {name:36} {ms(times[('all', name)])}  "
               f"{med[('all', name)] / (size * size) * 1e9:5.1f} ns an entry")
     for dtype in DTYPES:

@@ -178,7 +178,7 @@ def _read(data: bytes, name: str) -> pd.DataFrame:
     blank = [i + 1 for i, c in enumerate(header) if not c.strip()]
     if blank:
         problems.append(f"header fields {', '.join(map(str, blank))} have no name")
-    missing = [c for c in schema.COLUMNS if c not in header]
+    missing = [c for c in schema.COLUMNS if c not in header and c not in schema.BACKFILL]
     if missing:
         problems.append(f"{len(missing)} missing columns: {', '.join(missing)}")
     ragged = [(i + 2, len(row)) for i, row in enumerate(body) if len(row) != len(header)]
@@ -202,4 +202,18 @@ def _read(data: bytes, name: str) -> pd.DataFrame:
             columns[col] = values
     if problems:
         raise CSVError(name, problems)
-    return pd.DataFrame(columns, columns=header)
+    return _backfilled(pd.DataFrame(columns, columns=header))
+
+
+def _backfilled(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each ``schema.BACKFILL`` column it lacks, at its schema place
+    (after the schema column before it), holding the value it meant then."""
+    order = list(schema.COLUMNS)
+    for col, value in schema.BACKFILL.items():
+        if col in frame.columns:
+            continue
+        before = order[:order.index(col)]
+        at = max((frame.columns.get_loc(c) + 1 for c in before if c in frame.columns),
+                 default=0)
+        frame.insert(at, col, pd.array([value] * len(frame), dtype="str"))
+    return frame

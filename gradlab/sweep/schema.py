@@ -12,14 +12,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gradlab.core.provenance import PROVENANCE_COLUMNS, Column
+from gradlab.problems.seed.case import EARLIER_DRAWS
 from gradlab.problems.seed.gradients import METHODS
 
 if TYPE_CHECKING:  # pandas is imported where a frame is built: a Dask worker needs none
     import pandas as pd
 
 __all__ = [
-    "CASE_COLUMNS", "COLUMNS", "kind", "markdown_table", "MISSING", "PANDAS_DTYPES", "to_frame",
-    "typed", "VOLATILE"
+    "BACKFILL", "CASE_COLUMNS", "COLUMNS", "kind", "markdown_table", "MISSING", "PANDAS_DTYPES",
+    "to_frame", "typed", "VOLATILE"
 ]
 
 #: kind → the pandas dtype of a column of that kind.
@@ -38,6 +39,10 @@ _CASE: dict[str, Column] = {
     "scale": ("float", "×", "multiplies W (W ~ scale·N(0, 1)/√n)"),
     "seed": ("int", "—", "seed of the float64 draws of W, X, g, b"),
     "preset": ("str", "—", "empty, or notebook (the seed's own draws)"),
+    "draws": ("str", "—", "how W, X, g, b were drawn from the seed: numpy-sfc64 (numpy's SFC64 "
+                          "generator and its float64 ziggurat normals), notebook (the preset's "
+                          "own), or torch-randn (torch's seeded float64 randn: a file written "
+                          "before this column, which reads as that)"),
     "variant": ("str", "—", "none (the correct derivation) or the bug-zoo mistake the analytic "
                             "methods make: no-projection, eps-missing, wrong-mean, transposed"),
 }
@@ -131,6 +136,10 @@ COLUMNS: dict[str, Column] = {
     **_TAIL,
     **PROVENANCE_COLUMNS,
 }
+
+#: Columns that a CSV written by an earlier gradlab lacks, and what they were there: a
+#: file without ``draws`` was drawn with torch's generator. Reading it fills them in.
+BACKFILL: dict[str, str] = {"draws": EARLIER_DRAWS}
 
 #: The columns of a point that did not run, other than its case, variant and error.
 MISSING = {"int": -1, "float": float("nan"), "str": ""}

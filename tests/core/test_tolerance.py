@@ -95,9 +95,17 @@ def test_error_fields_are_consistent(dtype, checked):
 @pytest.mark.parametrize("variant", ["no-projection", "wrong-mean", "transposed"])
 def test_the_envelope_can_fail(dtype, variant, checked):
     """A gross derivation mistake leaves the envelope (at a size where the dtype sees
-    it): the envelope is a bound on rounding, not a bound on anything."""
+    it): the envelope is a bound on rounding, not a bound on anything.
+
+    Except no-projection in bfloat16: its effect, 0.3–0.5 of max |dL/dW|, sits at
+    0.5–1.7 of bfloat16's envelope over seeds 0–2 and m = n = 16…256 (0.63 here):
+    the envelope alone does not see it, and the verdict fails it all the same."""
     check = checked(Case(64, 64, dtype=dtype, seed=1), variant=variant)
     limit = DTYPES[dtype].envelope * DTYPES[dtype].floor_in("max", check.kappa)
+    if (variant, dtype) == ("no-projection", "bfloat16"):
+        assert 0.5 * limit < check.errors["structured"]["W"].err_u
+        assert check.verdicts["structured"].status == "fail"
+        return
     assert check.errors["structured"]["W"].err_u > limit
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from gradlab.core.errors import GradlabError
+from gradlab.core.precise import WIDEN_ENTRIES, blocks
 from gradlab.problems.seed import gradients
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
@@ -18,6 +19,7 @@ from gradlab.problems.seed.reference import (
     LONGDOUBLE,
     pre_activation,
     reference_grads,
+    sum_scale,
 )
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
@@ -116,3 +118,17 @@ def test_a_shared_reference_without_dx_is_refused_for_a_check_of_dx():
         run_check(case, reference=reference)
     assert info.value.parameter == "reference"
     assert run_check(case, reference=reference, params=("W",)).errors["autograd"].keys() == {"W"}
+
+
+@pytest.mark.parametrize("m, n, batch", [(1, 1, 1), (33, 21, 2), (300, 1000, 3), (9, 70000, 1)],
+                         ids=["1x1", "33x21-batch2", "300x1000-batch3", "9x70000"])
+def test_a_float32_pre_activation_is_its_two_passes(m, n, batch):
+    """In float32, a = X Wᵀ and sum_scale's ‖W_i ⊙ x‖₂ come from one widening of each
+    block of W (``_with_sum_scale``): bit for bit what each pass gives alone, over one
+    block and several (WIDEN_ENTRIES), and with a block of one row past it."""
+    inputs = case_inputs(Case(m, n, batch, "float32", seed=4))
+    pre = pre_activation(inputs)
+    X = inputs.X.double()
+    a = torch.cat([X @ inputs.W[sl].double().T for sl in blocks(m, n, WIDEN_ENTRIES)], dim=1)
+    assert torch.equal(pre.a, a)
+    assert torch.equal(pre.acc, sum_scale(inputs.W, inputs.X))

@@ -172,11 +172,17 @@ def test_eps_missing_fails_in_float32_at_the_notebook_size(placement):
     for method, v in notebook.verdicts.items():
         assert v.status == "fail", (method, v.message)
         assert_carries_both_numbers(v)
+    # Other draws at that size: the mistake's effect ranges from 5 u to 3·10⁴ u. Where
+    # it is above the notebook's some 40 u it fails; below, it is never passed (seed 3's
+    # 5.5 u inside and 10 u outside are too-coarse for one method or both).
     for seed in range(5):
         check = eps_missing(Case(2, 3, dtype="float32", eps=1e-5, eps_placement=placement,
                                  seed=seed))
         for method, v in check.verdicts.items():
-            assert v.status == "fail", (seed, method, v.message)
+            if check.bug_effect["max"] > 40 * u:
+                assert v.status == "fail", (seed, method, v.message)
+            else:
+                assert v.status in ("fail", "too-coarse") and not v.passed, (seed, method)
 
 
 @pytest.mark.parametrize("size", [48, 128, 256, 1024], ids=lambda s: f"m{s}")
@@ -332,15 +338,15 @@ def test_an_exactly_zero_gradient_is_degenerate(m, n, dtype):
 def test_float16_overflow_inside_gradlabs_kernels_is_avoided_or_degenerate():
     """W × 100 in float16: Σa² and D = m·u² overflow, mean(a²) does not. structured
     uses mean(a²) and passes; kron keeps the seed's formula and says it overflows."""
-    check = run_check(Case(8, 8, dtype="float16", scale=100, seed=0))
+    check = run_check(Case(8, 8, dtype="float16", scale=100, seed=1))
     assert check.verdicts["structured"].status == "pass", check.verdicts["structured"].message
     kron = check.verdicts["kron"]
     assert kron.status == "degenerate" and "overflows float16" in kron.message
     assert any(note.startswith("kron: the seed's R") for note in check.notes)
 
 
-@pytest.mark.parametrize("m, eps, seed", [(1, 1e-5, 103), (2, 0.01, 128), (3, 0.0, 110)],
-                         ids=["m1-seed103", "m2-seed128", "m3-seed110"])
+@pytest.mark.parametrize("m, eps, seed", [(1, 1e-5, 102), (2, 0.01, 103), (3, 0.0, 102)],
+                         ids=["m1-seed102", "m2-seed103", "m3-seed102"])
 def test_float16_overflow_in_the_forward_is_degenerate(m, eps, seed):
     """Held-out seeds at W × 100 in float16: some token's a² overflows, so u = ∞ in
     autograd's forward as in every method (autograd silently zeroes that token's
@@ -367,13 +373,24 @@ def test_cancellation_in_v_counts_in_kappa(m, n, eps, placement, seed):
 
 
 def test_cancellation_in_a_counts_in_kappa():
-    """a = W x is ill-conditioned (49): every method sits near 33 u and they agree.
+    """a = W x is ill-conditioned (κ 65): every method sits near 13 u and they agree.
     A pass, never "float64 cannot represent this case"."""
-    check = run_check(Case(2, 8, dtype="float64", seed=63))
+    check = run_check(Case(2, 8, dtype="float64", seed=58))
     errs = [check.errors[name]["W"].err_u for name in check.runs]
     assert min(errs) > 10 and max(errs) - min(errs) < 5
     assert set(statuses(check).values()) == {"pass"}, \
         {k: v.message for k, v in check.verdicts.items()}
+
+
+def torch_randn_inputs(case: Case) -> Inputs:
+    """``case``'s inputs as gradlab drew them before numpy-sfc64 (``draws`` torch-randn:
+    torch's seeded float64 randn of W, X, g, b, W × scale/√n), rounded to its dtype: the
+    draws on which a held-out false alarm was found, kept as a regression."""
+    gen, f64 = torch.Generator().manual_seed(case.seed), torch.float64
+    W = torch.randn(case.m, case.n, generator=gen, dtype=f64) * (case.scale / math.sqrt(case.n))
+    X, g, b = (torch.randn(*shape, generator=gen, dtype=f64)
+               for shape in ((case.batch, case.n), (case.m,), (case.m,)))
+    return Inputs(W, X, g, b, torch.tensor(case.eps, dtype=f64)).to(DTYPES[case.dtype].torch_dtype)
 
 
 @pytest.mark.parametrize("dtype, scale, eps, seed", [
@@ -384,9 +401,11 @@ def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
     sign (Σ|terms| is 9–16× the result), each carrying the rounding of u = |a| + ε,
     its reciprocal and the products after it (structured's per-token rows: 0.3–2.5 u).
     κ counts u's own rounding, and structured passes (held-out false alarms of the ε
-    grid before it did: 25.8 u against 23 u, 13.7 against 10.3, 9.33 against 9.23)."""
-    check = run_check(Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement="outside",
-                           scale=scale, seed=seed))
+    grid before it did: 25.8 u against 23 u, 13.7 against 10.3, 9.33 against 9.23). The
+    alarms were found on torch's draws of these seeds, which the test keeps."""
+    case = Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement="outside", scale=scale,
+                seed=seed)
+    check = run_check(case, inputs=torch_randn_inputs(case))
     assert set(statuses(check).values()) == {"pass"}, \
         {k: v.message for k, v in check.verdicts.items()}
     assert check.kappa > 15
@@ -395,7 +414,7 @@ def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
 def test_a_bug_whose_k_would_vanish_still_fails():
     """float16, W × 0.01, ε = 1e-5: 1/u² overflows float16, which made k = 0 and the
     mistake vanish. k is now u²/Σa² of like magnitudes, the bug shows, and fails."""
-    check = run_check(Case(2, 1, dtype="float16", scale=0.01, eps=1e-5, seed=1),
+    check = run_check(Case(2, 1, dtype="float16", scale=0.01, eps=1e-5, seed=0),
                       variant="eps-missing")
     assert check.bug_effect["max"] > 100 * DTYPES["float16"].u
     assert check.verdicts["structured"].status == "fail", check.verdicts["structured"].message

@@ -9,10 +9,20 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.validate import finite_float, positive_int
 
-__all__ = ["Case", "PLACEMENTS", "PRESETS"]
+__all__ = ["Case", "DRAWS", "EARLIER_DRAWS", "NOTEBOOK_DRAWS", "PLACEMENTS", "PRESETS"]
 
 PLACEMENTS = ("inside", "outside")
 PRESETS = ("notebook",)
+
+#: How ``inputs.draw`` draws a case's inputs from its seed, as a row's ``draws`` column
+#: names it: numpy's SFC64 generator seeded with the seed, and its ziggurat normals in
+#: float64.
+DRAWS = "numpy-sfc64"
+#: How gradlab drew them before ``DRAWS`` (torch's seeded generator and its float64
+#: ``randn``): a sweep CSV written before the ``draws`` column holds these.
+EARLIER_DRAWS = "torch-randn"
+#: The notebook preset's draws: torch.manual_seed(0), then float32 ``randn``.
+NOTEBOOK_DRAWS = "notebook"
 
 
 @dataclass(frozen=True)
@@ -97,8 +107,14 @@ class Case:
                 f"{limits.case_bytes / MiB:,.0f} MiB"
             )
 
+    @property
+    def draws(self) -> str:
+        """How the case's inputs are drawn from its seed: ``DRAWS``, or the notebook's."""
+        return NOTEBOOK_DRAWS if self.preset == "notebook" else DRAWS
+
     def to_row(self) -> dict:
-        """The case's CSV columns."""
+        """The case's CSV columns (its fields, then ``draws``)."""
         row = asdict(self)
         row["preset"] = self.preset or ""
+        row["draws"] = self.draws
         return row

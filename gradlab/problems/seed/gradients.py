@@ -18,6 +18,7 @@ import torch
 
 from gradlab.core.dtypes import dtype_name
 from gradlab.core.errors import GradlabError
+from gradlab.core.memory import huge_empty
 from gradlab.core.precise import mean_last, sum_last
 from gradlab.problems.seed import layer
 from gradlab.problems.seed.inputs import Inputs
@@ -165,10 +166,20 @@ def structured_grads(W, X, g, b, eps, placement, variant=None, params=PARAMS) ->
         # The flattened n×m outer product x ⊗ row read back as m×n.
         dW = layer.matmul(X.T, rows).reshape(W.shape)
     else:
-        dW = torch.outer(row, x) if x.dim() == 1 else rows.T @ X
+        dW = torch.outer(row, x, out=fresh(W)) if x.dim() == 1 else torch.mm(rows.T, X,
+                                                                             out=fresh(W))
     parts = {"W": lambda: dW, "x": lambda: rows_times(rows, W),
              "g": lambda: _over_tokens(d * a_hat), "b": lambda: _over_tokens(d)}
     return {p: parts[p]() for p in params}
+
+
+def fresh(W: torch.Tensor) -> torch.Tensor:
+    """An empty array of W's shape, dtype and device for dL/dW: on the CPU in
+    ``huge_empty`` memory, which a large dL/dW fills without faulting its 4 KiB pages
+    in one at a time (about 10 ms of structured's 12 ms at m = n = 2048 in float32)."""
+    if W.device.type != "cpu":
+        return torch.empty_like(W)
+    return huge_empty(tuple(W.shape), W.dtype)
 
 
 def projection_k(ms, eps, m, placement, variant=None):
