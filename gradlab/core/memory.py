@@ -110,6 +110,8 @@ def huge_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     import torch
 
     count = math.prod(shape)
+    if not count:  # nothing to fault in (and numpy's empty buffer has no stride to view)
+        return torch.empty(shape, dtype=dtype)
     raw = torch.from_numpy(np.empty(count * torch.empty((), dtype=dtype).element_size(),
                                     np.uint8))
     return raw.view(dtype).view(shape)

@@ -206,8 +206,8 @@ def _read(data: bytes, name: str) -> pd.DataFrame:
 
 
 def _backfilled(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each ``schema.BACKFILL`` column it lacks, at its schema place
-    (after the schema column before it), holding the value it meant then."""
+    """``frame`` with each ``schema.BACKFILL`` column it lacks, holding the value it
+    meant then, after the last of the frame's columns that precede it in the schema."""
     order = list(schema.COLUMNS)
     for col, value in schema.BACKFILL.items():
         if col in frame.columns:

@@ -16,7 +16,7 @@ from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import NORMS
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import KRON_WALK, run_check
-from gradlab.problems.seed.inputs import Inputs, draw
+from gradlab.problems.seed.inputs import Inputs, draw, draw_torch_randn
 from gradlab.problems.seed.reference import reference_grads
 from gradlab.problems.seed.report import to_json_dict, to_table
 
@@ -383,14 +383,10 @@ def test_cancellation_in_a_counts_in_kappa():
 
 
 def torch_randn_inputs(case: Case) -> Inputs:
-    """``case``'s inputs as gradlab drew them before numpy-sfc64 (``draws`` torch-randn:
-    torch's seeded float64 randn of W, X, g, b, W × scale/√n), rounded to its dtype: the
-    draws on which a held-out false alarm was found, kept as a regression."""
-    gen, f64 = torch.Generator().manual_seed(case.seed), torch.float64
-    W = torch.randn(case.m, case.n, generator=gen, dtype=f64) * (case.scale / math.sqrt(case.n))
-    X, g, b = (torch.randn(*shape, generator=gen, dtype=f64)
-               for shape in ((case.batch, case.n), (case.m,), (case.m,)))
-    return Inputs(W, X, g, b, torch.tensor(case.eps, dtype=f64)).to(DTYPES[case.dtype].torch_dtype)
+    """``case``'s inputs on the earlier draws (``draw_torch_randn``), rounded to its dtype:
+    the draws on which a held-out false alarm was found, kept as a regression."""
+    base = draw_torch_randn(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+    return base.to(DTYPES[case.dtype].torch_dtype)
 
 
 @pytest.mark.parametrize("dtype, scale, eps, seed", [

@@ -82,6 +82,22 @@ def test_extra_columns_are_kept_as_text(data):
     assert list(back["comment"]) == ["hello"] * (len(lines) - 1)
 
 
+def test_a_csv_written_before_the_draws_column_reads_as_torch_randn(frame, data):
+    """A file from before numpy-sfc64 has no ``draws`` column: it reads with
+    torch-randn, at its schema place, and every other column as written."""
+    assert set(frame["draws"]) == {"numpy-sfc64"}
+    old = frame.drop(columns=["draws"])
+    back = read_csv_bytes(to_csv_bytes(old), "old.csv")
+    assert list(back.columns) == list(frame.columns)
+    assert list(back["draws"]) == ["torch-randn"] * len(frame)
+    pd.testing.assert_frame_equal(back.drop(columns=["draws"]), old)
+    # columns in another order: draws follows the last column that precedes it in the schema
+    shuffled = old[list(reversed(old.columns))]
+    back = read_csv_bytes(to_csv_bytes(shuffled))
+    assert list(back["draws"]) == ["torch-randn"] * len(frame)
+    assert list(back.drop(columns=["draws"]).columns) == list(shuffled.columns)
+
+
 def test_a_byte_order_mark_is_accepted(frame, data):
     pd.testing.assert_frame_equal(read_csv_bytes(b"\xef\xbb\xbf" + data), frame)
 

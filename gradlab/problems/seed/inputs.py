@@ -13,8 +13,8 @@ from gradlab.core.dtypes import dtype_info
 from gradlab.core.memory import huge_empty
 from gradlab.problems.seed.case import Case
 
-__all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "HUGE_ENTRIES",
-           "Inputs"]
+__all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "draw_torch_randn",
+           "HUGE_ENTRIES", "Inputs"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Inputs:
         """The same values rounded to (or, from a narrower dtype, held exactly in) ``dtype``.
 
         A large tensor is rounded into ``huge_empty`` memory: the bits of ``t.to(dtype)``
-        without the page faults of a fresh array (11 of 13 ms for W at 2048 in float32).
+        without the page faults of a fresh array (in a check at m = n = 2048 in float32,
+        the rounding took 13 ms with them and 5 ms without).
         """
         return Inputs(*(_to(t, dtype) for t in (self.W, self.X, self.g, self.b, self.eps)))
 
@@ -69,10 +70,11 @@ def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
 
     W ~ scale·N(0, 1)/√n keeps a = W x of order 1 whatever n is; x, g, b ~ N(0, 1).
     The generator is numpy's SFC64 seeded with ``seed``, and the normals its ziggurat
-    method's in float64 (52 random bits each): single-threaded, so the same seed
-    gives the same bits at any thread count and in any worker process. It draws
-    about 10 ns an entry here, torch's seeded float64 ``randn`` 23 ns and numpy's
-    PCG64 12 ns (docs/benchmarks.md, "One seed-layer check against a bare autograd").
+    method's in float64 (one 64-bit draw each, but for its rare rejections). It is
+    single-threaded: the same seed gives the same bits at any thread count and in any
+    worker process. It draws about 10 ns an entry here, torch's seeded float64 ``randn``
+    23 ns and numpy's PCG64 12 ns (docs/benchmarks.md, "One seed-layer check against a
+    bare autograd").
     """
     rng = np.random.Generator(np.random.SFC64(seed))
     # W is drawn into numpy's memory and scaled in place: numpy backs a large array
@@ -84,6 +86,19 @@ def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
     g = rng.standard_normal(m)
     b = rng.standard_normal(m)
     return Inputs(*map(torch.from_numpy, (W, X, g, b)), torch.tensor(eps, dtype=torch.float64))
+
+
+def draw_torch_randn(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
+                     eps: float = 0.0) -> Inputs:
+    """The inputs as gradlab drew them before ``draw`` (``case.EARLIER_DRAWS``, a CSV row
+    without a ``draws`` column): torch's generator seeded with ``seed`` and its float64
+    ``randn``, W (× scale/√n), X, g, b in that order. For re-running an earlier row,
+    and for the held-out cases found on those draws."""
+    gen, f64 = torch.Generator().manual_seed(seed), torch.float64
+    W = torch.randn(m, n, generator=gen, dtype=f64).mul_(scale / math.sqrt(n))
+    X, g, b = (torch.randn(*shape, generator=gen, dtype=f64)
+               for shape in ((batch, n), (m,), (m,)))
+    return Inputs(W, X, g, b, torch.tensor(eps, dtype=f64))
 
 
 def draw_digest(inputs: Inputs) -> str:

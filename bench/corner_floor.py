@@ -1,0 +1,88 @@
+"""The seed layer's verdict in one corner, over many seeds: m = n = 1, batch 4.
+
+    python -m bench.corner_floor [--seeds 100-399] [--draws numpy-sfc64|torch-randn]
+
+There dL/dW is one number, the sum of four tokens' terms of either sign, and each
+term carries every rounding of structured's per-token chain (u, 1/u, â, v, dg, the
+projection, the product by 1/u and by x). The held-out run of
+``bench/calibrate_floor.py`` found its false alarms there (docs/verdict.md, "A known
+gap"). For each dtype, placement, ε in (1e-5, 1e-2, 1, 3, 10), scale in (1e-4, 1e-2,
+1) and seed, one correct ``run_check`` of structured; it prints, per dtype, the cases
+judged (pass or fail), the fails (every one a false alarm), the largest excesses
+(err − 2·err_autograd)/u over κ and over the floor (c_max + b_max·κ), and the worst
+case. ``--draws torch-randn`` draws the inputs as gradlab did before numpy-sfc64
+(``inputs.draw_torch_randn``), to tell a property of the verdict from one of the draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from bench.calibrate_floor import seeds as parse_seeds
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.problems.seed.case import DRAWS, EARLIER_DRAWS, Case
+from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.inputs import draw_torch_randn
+
+EPS = (1e-5, 1e-2, 1.0, 3.0, 10.0)
+SCALES = (1e-4, 1e-2, 1.0)
+
+
+def inputs_for(case: Case, draws: str):
+    """The case's rounded inputs on the earlier draws, or None for the current ones."""
+    if draws == DRAWS:
+        return None
+    base = draw_torch_randn(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+    return base.to(DTYPES[case.dtype].torch_dtype)
+
+
+def corner(dtype: str, seeds, draws: str) -> list[tuple]:
+    """(excess/κ, excess/floor, status, placement, ε, scale, seed, κ) of every judged case."""
+    info, rows = DTYPES[dtype], []
+    for placement in ("inside", "outside"):
+        for eps in EPS:
+            for scale in SCALES:
+                for seed in seeds:
+                    case = Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement=placement,
+                                scale=scale, seed=seed)
+                    check = run_check(case, methods=("structured",),
+                                      inputs=inputs_for(case, draws))
+                    verdict = check.verdicts["structured"]
+                    if verdict.status not in ("pass", "fail"):
+                        continue
+                    excess = (check.errors["structured"]["W"].err_u
+                              - 2 * check.errors["autograd"]["W"].err_u)
+                    kappa = check.kappa
+                    rows.append((excess / kappa, excess / info.floor_in("max", kappa),
+                                 verdict.status, placement, eps, scale, seed, kappa))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", default="100-399")
+    parser.add_argument("--draws", default=DRAWS, choices=(DRAWS, EARLIER_DRAWS))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    seeds = parse_seeds(args.seeds)
+    start = time.perf_counter()
+    print(f"m = n = 1, batch 4, structured; seeds {args.seeds}, draws {args.draws}")
+    for dtype in DTYPE_NAMES:
+        rows = sorted(corner(dtype, seeds, args.draws), reverse=True)
+        fails = sum(row[2] == "fail" for row in rows)
+        by_floor = sorted((row[1] for row in rows), reverse=True)
+        print(f"{dtype:9} {len(rows):6,} judged, {fails} fail; largest excess/κ "
+              f"{', '.join(f'{row[0]:.2f}' for row in rows[:3])}; largest excess/floor "
+              f"{', '.join(f'{x:.2f}' for x in by_floor[:3])}")
+        if rows:
+            _, in_floors, status, placement, eps, scale, seed, kappa = rows[0]
+            print(f"          worst excess/κ: {status}, ε = {eps:g} {placement}, scale "
+                  f"{scale:g}, seed {seed}, κ = {kappa:.3g} ({in_floors:.2f} floors)")
+    print(f"{time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The inputs in huge-page memory: the bits of a plain ``to`` and of a plain outer
+product, below and past ``HUGE_ENTRIES``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.problems.seed import gradients
+from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.gradients import structured_grads
+from gradlab.problems.seed.inputs import HUGE_ENTRIES, case_draws, case_inputs, draw_torch_randn
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+@pytest.mark.parametrize("m, n", [(3, 5), (512, 1024), (1024, 1023)],
+                         ids=["3x5", "512x1024", "1024x1023"])
+def test_rounded_inputs_are_the_bits_of_to(dtype, m, n):
+    case = Case(m, n, batch=2, dtype=dtype, eps=1e-5, seed=5)
+    base, rounded = case_draws(case), case_inputs(case)
+    wanted = DTYPES[dtype].torch_dtype
+    for name, got in rounded.tensors().items():
+        plain = base.tensors()[name].to(wanted)
+        assert got.dtype == wanted and got.shape == plain.shape
+        assert torch.equal(got.view(torch.uint8) if got.dim() else got, plain.view(torch.uint8)
+                           if plain.dim() else plain), name
+    assert (m * n >= HUGE_ENTRIES) == (m * n > 512 * 1000)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("batch", [1, 3], ids=lambda b: f"batch{b}")
+def test_structured_dW_in_huge_memory_is_the_plain_product(dtype, batch, monkeypatch):
+    """structured forms dL/dW into ``gradients.fresh`` memory (torch.outer or torch.mm
+    with out=): the bits of the product without it (row xᵀ, Rowsᵀ X)."""
+    inputs = case_inputs(Case(700, 800, batch=batch, dtype=dtype, seed=2))
+    args = (inputs.W, inputs.X, inputs.g, inputs.b, inputs.eps, "inside")
+    dW = structured_grads(*args, params=("W",))["W"]
+    assert dW.shape == inputs.W.shape and dW.dtype == inputs.W.dtype
+    products = []
+    monkeypatch.setattr(gradients.torch, "outer", lambda a, b, out: products.append(
+        torch.ger(a, b)) or products[-1])
+    monkeypatch.setattr(gradients.torch, "mm", lambda a, b, out: products.append(a @ b)
+                        or products[-1])
+    plain = structured_grads(*args, params=("W",))["W"]
+    assert len(products) == 1
+    assert torch.equal(dW.view(torch.uint8), plain.contiguous().view(torch.uint8))
+
+
+def test_the_earlier_draws_are_torchs_seeded_randn():
+    """draw_torch_randn (a row whose draws are torch-randn) is torch's float64 randn
+    stream of W, X, g, b, W × scale/√n; the current draw is another stream."""
+    gen = torch.Generator().manual_seed(11)
+    W = torch.randn(30, 50, generator=gen, dtype=torch.float64) * (0.5 / 50 ** 0.5)
+    rest = [torch.randn(*s, generator=gen, dtype=torch.float64) for s in ((3, 50), (30,), (30,))]
+    earlier = draw_torch_randn(30, 50, 3, 11, 0.5, 1e-5)
+    for got, want in zip((earlier.W, earlier.X, earlier.g, earlier.b), (W, *rest)):
+        assert torch.equal(got, want)
+    assert float(earlier.eps) == 1e-5
+    assert not torch.equal(case_draws(Case(30, 50, batch=3, scale=0.5, seed=11)).W, W)
