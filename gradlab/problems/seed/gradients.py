@@ -25,8 +25,8 @@ from gradlab.problems.seed.inputs import Inputs
 
 __all__ = [
     "ANALYTIC", "autograd_grads", "check_params", "check_variant", "denominator", "formula_grads",
-    "Forward", "forward", "kron_J", "kron_R", "kron_weight", "MethodRun", "METHODS", "PARAMS",
-    "projection_k", "rows", "rows_times", "run_method", "structured_grads", "VARIANTS"
+    "Forward", "forward", "fresh", "kron_J", "kron_R", "kron_weight", "MethodRun", "METHODS",
+    "PARAMS", "projection_k", "rows", "rows_times", "run_method", "structured_grads", "VARIANTS"
 ]
 
 PARAMS = ("W", "x", "g", "b")
