@@ -12,6 +12,12 @@ judged (pass or fail), the fails (every one a false alarm), the largest excesses
 (err − 2·err_autograd)/u over κ and over the floor (c_max + b_max·κ), and the worst
 case. ``--draws torch-randn`` draws the inputs as gradlab did before numpy-sfc64
 (``inputs.draw_torch_randn``), to tell a property of the verdict from one of the draws.
+
+It also sizes a candidate fix: a κ of structured's own arithmetic, κ + L·K_row with
+K_row = Σ_t |row_t x_t| / |dL/dW| (the per-token terms' own size, where
+``reference.term_scale`` counts about one unit of each), and prints the least L with
+which the max-norm floor c + b·(κ + L·K_row), at the table's c and b, covers twice
+every excess here.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from bench.calibrate_floor import seeds as parse_seeds
@@ -39,8 +46,25 @@ def inputs_for(case: Case, draws: str):
     return base.to(DTYPES[case.dtype].torch_dtype)
 
 
+def row_condition(check) -> float:
+    """K_row = Σ_t |row_t x_t| / |Σ_t row_t x_t| of a case with m = n = 1 (inf at 0)."""
+    terms = (np.asarray(check.reference.rows, np.float64).reshape(-1)
+             * np.asarray(check.reference.X, np.float64).reshape(-1))
+    total = abs(float(terms.sum()))
+    return float(np.abs(terms).sum()) / total if total else float("inf")
+
+
+def least_l(rows: list[tuple], dtype: str) -> float:
+    """The least L with c + b·(κ + L·K_row) ≥ 2·excess in every row (max-norm)."""
+    info = DTYPES[dtype]
+    c, b = info.floor("max"), info.bound("max")
+    return max(((2 * row[8] - c) / b - row[7]) / row[9] for row in rows
+               if row[9] > 0 and 2 * row[8] - c > b * row[7]) if rows else 0.0
+
+
 def corner(dtype: str, seeds, draws: str) -> list[tuple]:
-    """(excess/κ, excess/floor, status, placement, ε, scale, seed, κ) of every judged case."""
+    """(excess/κ, excess/floor, status, placement, ε, scale, seed, κ, excess, K_row) of
+    every judged case."""
     info, rows = DTYPES[dtype], []
     for placement in ("inside", "outside"):
         for eps in EPS:
@@ -57,7 +81,8 @@ def corner(dtype: str, seeds, draws: str) -> list[tuple]:
                               - 2 * check.errors["autograd"]["W"].err_u)
                     kappa = check.kappa
                     rows.append((excess / kappa, excess / info.floor_in("max", kappa),
-                                 verdict.status, placement, eps, scale, seed, kappa))
+                                 verdict.status, placement, eps, scale, seed, kappa, excess,
+                                 row_condition(check)))
     return rows
 
 
@@ -78,9 +103,11 @@ def main() -> None:
               f"{', '.join(f'{row[0]:.2f}' for row in rows[:3])}; largest excess/floor "
               f"{', '.join(f'{x:.2f}' for x in by_floor[:3])}")
         if rows:
-            _, in_floors, status, placement, eps, scale, seed, kappa = rows[0]
+            _, in_floors, status, placement, eps, scale, seed, kappa = rows[0][:8]
             print(f"          worst excess/κ: {status}, ε = {eps:g} {placement}, scale "
                   f"{scale:g}, seed {seed}, κ = {kappa:.3g} ({in_floors:.2f} floors)")
+            print(f"          κ + L·K_row covers twice every excess from L = "
+                  f"{max(least_l(rows, dtype), 0.0):.1f}")
     print(f"{time.perf_counter() - start:.0f} s")
 
 
