@@ -39,7 +39,7 @@ from gradlab.core.limits import Limits
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check, run_methods
 from gradlab.problems.seed.gradients import METHODS, autograd_grads
-from gradlab.problems.seed.inputs import case_inputs, draw
+from gradlab.problems.seed.inputs import case_inputs, draw, draw_torch_randn
 from gradlab.problems.seed.metrics import weight_metrics
 from gradlab.problems.seed.reference import reference_grads
 
@@ -56,15 +56,6 @@ def timed(call):
 
 def seconds(call) -> float:
     return timed(call)[0]
-
-
-def torch_randn(m: int, n: int) -> torch.Tensor:
-    """W as ``draw`` drew it before (``torch-randn``): torch's seeded float64 randn into
-    numpy's memory, scaled in place."""
-    gen = torch.Generator().manual_seed(0)
-    W = torch.randn(m, n, generator=gen, dtype=torch.float64,
-                    out=torch.from_numpy(np.empty((m, n))))
-    return W.mul_(1 / math.sqrt(n))
 
 
 def pcg64(m: int, n: int) -> torch.Tensor:
@@ -84,7 +75,7 @@ def one_round(size: int, times: dict, limits: Limits) -> None:
 
     add(("all", "bandwidth read"), seconds(lambda: big.sum()))
     add(("all", "draw"), seconds(lambda: draw(m, n, 1, 0)))
-    add(("all", "draw: torch-randn (before)"), seconds(lambda: torch_randn(m, n)))
+    add(("all", "draw: torch-randn (before)"), seconds(lambda: draw_torch_randn(m, n, 1, 0)))
     add(("all", "draw: numpy pcg64 ziggurat"), seconds(lambda: pcg64(m, n)))
     base = draw(m, n, 1, 0)
     for dtype in DTYPES:

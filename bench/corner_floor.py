@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -36,6 +37,21 @@ from gradlab.problems.seed.inputs import draw_torch_randn
 
 EPS = (1e-5, 1e-2, 1.0, 3.0, 10.0)
 SCALES = (1e-4, 1e-2, 1.0)
+
+
+class Judged(NamedTuple):
+    """One judged case: its excess over κ and over the max-norm floor first (the sort)."""
+
+    per_kappa: float
+    in_floors: float
+    status: str
+    placement: str
+    eps: float
+    scale: float
+    seed: int
+    kappa: float
+    excess: float
+    k_row: float
 
 
 def inputs_for(case: Case, draws: str):
@@ -54,17 +70,16 @@ def row_condition(check) -> float:
     return float(np.abs(terms).sum()) / total if total else float("inf")
 
 
-def least_l(rows: list[tuple], dtype: str) -> float:
-    """The least L with c + b·(κ + L·K_row) ≥ 2·excess in every row (max-norm)."""
+def least_l(rows: list[Judged], dtype: str) -> float:
+    """The least L ≥ 0 with c + b·(κ + L·K_row) ≥ 2·excess in every row (max-norm)."""
     info = DTYPES[dtype]
     c, b = info.floor("max"), info.bound("max")
-    return max(((2 * row[8] - c) / b - row[7]) / row[9] for row in rows
-               if row[9] > 0 and 2 * row[8] - c > b * row[7]) if rows else 0.0
+    return max([0.0, *(((2 * r.excess - c) / b - r.kappa) / r.k_row for r in rows
+                        if r.k_row > 0)])
 
 
-def corner(dtype: str, seeds, draws: str) -> list[tuple]:
-    """(excess/κ, excess/floor, status, placement, ε, scale, seed, κ, excess, K_row) of
-    every judged case."""
+def corner(dtype: str, seeds, draws: str) -> list[Judged]:
+    """Every judged case (pass or fail) of the corner in ``dtype``."""
     info, rows = DTYPES[dtype], []
     for placement in ("inside", "outside"):
         for eps in EPS:
@@ -80,9 +95,9 @@ def corner(dtype: str, seeds, draws: str) -> list[tuple]:
                     excess = (check.errors["structured"]["W"].err_u
                               - 2 * check.errors["autograd"]["W"].err_u)
                     kappa = check.kappa
-                    rows.append((excess / kappa, excess / info.floor_in("max", kappa),
-                                 verdict.status, placement, eps, scale, seed, kappa, excess,
-                                 row_condition(check)))
+                    rows.append(Judged(excess / kappa, excess / info.floor_in("max", kappa),
+                                       verdict.status, placement, eps, scale, seed, kappa,
+                                       excess, row_condition(check)))
     return rows
 
 
@@ -97,17 +112,17 @@ def main() -> None:
     print(f"m = n = 1, batch 4, structured; seeds {args.seeds}, draws {args.draws}")
     for dtype in DTYPE_NAMES:
         rows = sorted(corner(dtype, seeds, args.draws), reverse=True)
-        fails = sum(row[2] == "fail" for row in rows)
-        by_floor = sorted((row[1] for row in rows), reverse=True)
+        fails = sum(r.status == "fail" for r in rows)
+        by_floor = sorted((r.in_floors for r in rows), reverse=True)
         print(f"{dtype:9} {len(rows):6,} judged, {fails} fail; largest excess/κ "
-              f"{', '.join(f'{row[0]:.2f}' for row in rows[:3])}; largest excess/floor "
+              f"{', '.join(f'{r.per_kappa:.2f}' for r in rows[:3])}; largest excess/floor "
               f"{', '.join(f'{x:.2f}' for x in by_floor[:3])}")
         if rows:
-            _, in_floors, status, placement, eps, scale, seed, kappa = rows[0][:8]
-            print(f"          worst excess/κ: {status}, ε = {eps:g} {placement}, scale "
-                  f"{scale:g}, seed {seed}, κ = {kappa:.3g} ({in_floors:.2f} floors)")
+            w = rows[0]
+            print(f"          worst excess/κ: {w.status}, ε = {w.eps:g} {w.placement}, scale "
+                  f"{w.scale:g}, seed {w.seed}, κ = {w.kappa:.3g} ({w.in_floors:.2f} floors)")
             print(f"          κ + L·K_row covers twice every excess from L = "
-                  f"{max(least_l(rows, dtype), 0.0):.1f}")
+                  f"{least_l(rows, dtype):.1f}")
     print(f"{time.perf_counter() - start:.0f} s")
 
 

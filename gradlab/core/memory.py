@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported in huge_empty: this module is imported before torch
     import torch
 
-__all__ = ["heap_bytes", "huge_empty", "keep_freed_memory", "M_ARENA_MAX", "M_MMAP_MAX",
-           "M_TRIM_THRESHOLD", "TRIM_NEVER", "trim_freed_memory"]
+__all__ = ["heap_bytes", "huge_empty", "HUGE_PAGE", "keep_freed_memory", "M_ARENA_MAX",
+           "M_MMAP_MAX", "M_TRIM_THRESHOLD", "TRIM_NEVER", "trim_freed_memory"]
 
 #: glibc's mallopt parameters (malloc.h).
 M_TRIM_THRESHOLD, M_MMAP_MAX, M_ARENA_MAX = -1, -4, -8
@@ -97,21 +97,25 @@ def heap_bytes() -> dict[str, int] | None:
     return {"mapped": int(info.hblkhd), "free": int(info.fordblks)}
 
 
+#: A transparent huge page: ``huge_empty`` serves an array from this size up from numpy.
+HUGE_PAGE = 2 * 1024 * 1024
+
+
 def huge_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised CPU tensor of ``shape`` and ``dtype`` in numpy's memory.
+    """An uninitialised CPU tensor of ``shape`` and ``dtype``; from ``HUGE_PAGE`` bytes
+    up, in numpy's memory.
 
     numpy asks the kernel for transparent huge pages for a large array (2 MiB pages),
     where glibc serves a fresh tensor of some MiB with an mmap whose 4 KiB pages fault
     in one at a time (about 2.7 µs each on this machine kind: 11 ms for the 16 MiB of a
-    float32 W at m = n = 2048). Any dtype, bfloat16 included: the bytes are numpy's,
-    the view torch's.
+    float32 W at m = n = 2048). A smaller array comes from glibc's heap, with no faults
+    to save (``torch.empty``). Any dtype, bfloat16 included: the bytes are numpy's, the
+    view torch's.
     """
     import numpy as np
     import torch
 
-    count = math.prod(shape)
-    if not count:  # nothing to fault in (and numpy's empty buffer has no stride to view)
+    size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    if size < HUGE_PAGE:
         return torch.empty(shape, dtype=dtype)
-    raw = torch.from_numpy(np.empty(count * torch.empty((), dtype=dtype).element_size(),
-                                    np.uint8))
-    return raw.view(dtype).view(shape)
+    return torch.from_numpy(np.empty(size, np.uint8)).view(dtype).view(shape)

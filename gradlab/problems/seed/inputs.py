@@ -14,7 +14,7 @@ from gradlab.core.memory import huge_empty
 from gradlab.problems.seed.case import Case
 
 __all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "draw_torch_randn",
-           "HUGE_ENTRIES", "Inputs"]
+           "Inputs"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Inputs:
     def to(self, dtype: torch.dtype) -> Inputs:
         """The same values rounded to (or, from a narrower dtype, held exactly in) ``dtype``.
 
-        A large tensor is rounded into ``huge_empty`` memory: the bits of ``t.to(dtype)``
+        A tensor is rounded into ``huge_empty`` memory: the bits of ``t.to(dtype)``
         without the page faults of a fresh array (in a check at m = n = 2048 in float32,
         the rounding took 13 ms with them and 5 ms without).
         """
@@ -52,14 +52,9 @@ class Inputs:
         return {"W": self.W, "x": self.X, "g": self.g, "b": self.b}
 
 
-#: Entries from which ``Inputs.to`` rounds into ``huge_empty`` memory: 2 MiB of float32,
-#: one huge page; a smaller array is served from glibc's heap, without faults to save.
-HUGE_ENTRIES = 1 << 19
-
-
 def _to(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``t.to(dtype)``, a large CPU tensor rounded into ``huge_empty`` memory."""
-    if t.dtype == dtype or t.numel() < HUGE_ENTRIES or t.device.type != "cpu":
+    """``t.to(dtype)``, a CPU tensor rounded into ``huge_empty`` memory."""
+    if t.dtype == dtype or t.device.type != "cpu":
         return t.to(dtype)
     return huge_empty(tuple(t.shape), dtype).copy_(t)
 
@@ -95,7 +90,9 @@ def draw_torch_randn(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
     ``randn``, W (× scale/√n), X, g, b in that order. For re-running an earlier row,
     and for the held-out cases found on those draws."""
     gen, f64 = torch.Generator().manual_seed(seed), torch.float64
-    W = torch.randn(m, n, generator=gen, dtype=f64).mul_(scale / math.sqrt(n))
+    # into numpy's memory, as ``draw`` drew it then (its large W without page faults)
+    W = torch.randn(m, n, generator=gen, dtype=f64, out=torch.from_numpy(np.empty((m, n))))
+    W.mul_(scale / math.sqrt(n))
     X, g, b = (torch.randn(*shape, generator=gen, dtype=f64)
                for shape in ((batch, n), (m,), (m,)))
     return Inputs(W, X, g, b, torch.tensor(eps, dtype=f64))
