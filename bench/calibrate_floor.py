@@ -15,12 +15,12 @@ method that ran and each norm N the excess
     excess_N = (err_N − 2·err_N(autograd)) / u
 
 is what the floor (c_N + b_N·κ_N)·u of ``gradlab.core.dtypes.DTYPES`` must
-cover (kron's κ carries its length-m matrix-vector product, see
-``check.method_kappa``). The fit finds, per dtype × norm, the least b that
-covers ``MARGIN`` × every fit excess at the table's c (what the table takes: c_N
-comes from verify's problems, which know no κ), and the (c, b) that would do it
-with the smallest median floor were c free, and prints them beside the table's
-values, with the widest autograd err_N/floor_N (what the envelope must exceed).
+cover (kron's κ carries its length-m matrix-vector product, and structured's the
+tokens' cancellation K, see ``check.method_kappa``). The fit finds, per dtype ×
+norm, the least b that covers ``MARGIN`` × every fit excess at the table's c (what
+the table takes: c_N comes from verify's problems, which know no κ), and the (c, b)
+that would do it with the smallest median floor were c free, and prints them beside
+the table's values, with the widest autograd err_N/floor_N (what the envelope must exceed).
 The test counts the cases whose verdict is ``fail`` with the table's floors, on
 the held-out seeds: for a correct method every one is a false alarm. It also
 counts the degenerate verdicts, by reason, and gives the largest held-out excess
@@ -62,7 +62,8 @@ GRIDS = {
               3),
 }
 ANALYTIC = ("structured", "kron")
-NORMS = {"max": ("err_u", "kappa"), "fro": ("fro_u", "kappa_fro")}
+NORMS = {"max": ("err_u", "kappa", "kappa_tokens"),
+         "fro": ("fro_u", "kappa_fro", "kappa_tokens_fro")}
 #: The fitted floor covers this multiple of every excess seen on the fit seeds.
 MARGIN = 2.0
 
@@ -101,9 +102,10 @@ def long_form(frame: pd.DataFrame) -> pd.DataFrame:
                              "seed": ran["seed"], "method": method,
                              "status": ran[f"{method}_status"],
                              "verdict": ran[f"{method}_verdict"]})
-        for norm, (col, kappa) in NORMS.items():
-            k = [method_kappa(method, kap, m, d) for kap, m, d in
-                 zip(ran[kappa].astype(float), ran["m"], ran["dtype"])]
+        for norm, (col, kappa, tokens) in NORMS.items():
+            k = [method_kappa(method, kap, m, d, tok) for kap, m, d, tok in
+                 zip(ran[kappa].astype(float), ran["m"], ran["dtype"],
+                     ran[tokens].astype(float))]
             part[f"excess_{norm}"] = ran[f"{method}_{col}"] - 2 * ran[f"autograd_{col}"]
             part[f"kappa_{norm}"] = k
             part[f"err_{norm}_u"] = ran[f"{method}_{col}"]

@@ -13,11 +13,12 @@ judged (pass or fail), the fails (every one a false alarm), the largest excesses
 case. ``--draws torch-randn`` draws the inputs as gradlab did before numpy-sfc64
 (``inputs.draw_torch_randn``), to tell a property of the verdict from one of the draws.
 
-It also sizes a candidate fix: a κ of structured's own arithmetic, κ + L·K_row with
-K_row = Σ_t |row_t x_t| / |dL/dW| (the per-token terms' own size, where
-``reference.term_scale`` counts about one unit of each), and prints the least L with
-which the max-norm floor c + b·(κ + L·K_row), at the table's c and b, covers twice
-every excess here.
+It also sizes structured's κ (``check.method_kappa``): κ + L·(K − 1), with K =
+Σ_t |row_t x_t| / |dL/dW| the tokens' own cancellation (``Reference.token_condition``),
+and prints the least L with which the max-norm floor c + b·(κ + L·(K − 1)), at the
+table's c and b, covers twice every excess here, beside the L in use
+(``check.TOKEN_ROUNDINGS``). Excesses in floors are against the floor the verdict
+applied.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ import argparse
 import time
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from bench.calibrate_floor import seeds as parse_seeds
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.problems.seed.case import DRAWS, EARLIER_DRAWS, Case
-from gradlab.problems.seed.check import run_check
+from gradlab.problems.seed.check import TOKEN_ROUNDINGS, method_kappa, run_check
 from gradlab.problems.seed.inputs import draw_torch_randn
 
 EPS = (1e-5, 1e-2, 1.0, 3.0, 10.0)
@@ -62,20 +62,12 @@ def inputs_for(case: Case, draws: str):
     return base.to(DTYPES[case.dtype].torch_dtype)
 
 
-def row_condition(check) -> float:
-    """K_row = Σ_t |row_t x_t| / |Σ_t row_t x_t| of a case with m = n = 1 (inf at 0)."""
-    terms = (np.asarray(check.reference.rows, np.float64).reshape(-1)
-             * np.asarray(check.reference.X, np.float64).reshape(-1))
-    total = abs(float(terms.sum()))
-    return float(np.abs(terms).sum()) / total if total else float("inf")
-
-
 def least_l(rows: list[Judged], dtype: str) -> float:
-    """The least L ≥ 0 with c + b·(κ + L·K_row) ≥ 2·excess in every row (max-norm)."""
+    """The least L ≥ 0 with c + b·(κ + L·(K − 1)) ≥ 2·excess in every row (max-norm)."""
     info = DTYPES[dtype]
     c, b = info.floor("max"), info.bound("max")
-    return max([0.0, *(((2 * r.excess - c) / b - r.kappa) / r.k_row for r in rows
-                        if r.k_row > 0)])
+    return max([0.0, *(((2 * r.excess - c) / b - r.kappa) / (r.k_row - 1) for r in rows
+                        if r.k_row > 1)])
 
 
 def corner(dtype: str, seeds, draws: str) -> list[Judged]:
@@ -94,10 +86,11 @@ def corner(dtype: str, seeds, draws: str) -> list[Judged]:
                         continue
                     excess = (check.errors["structured"]["W"].err_u
                               - 2 * check.errors["autograd"]["W"].err_u)
-                    kappa = check.kappa
-                    rows.append(Judged(excess / kappa, excess / info.floor_in("max", kappa),
-                                       verdict.status, placement, eps, scale, seed, kappa,
-                                       excess, row_condition(check)))
+                    kappa, k_row = check.kappa, check.kappa_tokens
+                    floor = info.floor_in("max", method_kappa("structured", kappa, 1, dtype,
+                                                              k_row))
+                    rows.append(Judged(excess / kappa, excess / floor, verdict.status,
+                                       placement, eps, scale, seed, kappa, excess, k_row))
     return rows
 
 
@@ -121,8 +114,8 @@ def main() -> None:
             w = rows[0]
             print(f"          worst excess/κ: {w.status}, ε = {w.eps:g} {w.placement}, scale "
                   f"{w.scale:g}, seed {w.seed}, κ = {w.kappa:.3g} ({w.in_floors:.2f} floors)")
-            print(f"          κ + L·K_row covers twice every excess from L = "
-                  f"{least_l(rows, dtype):.1f}")
+            print(f"          κ + L·(K − 1) covers twice every excess from L = "
+                  f"{least_l(rows, dtype):.1f} (in use: {TOKEN_ROUNDINGS:g})")
     print(f"{time.perf_counter() - start:.0f} s")
 
 

@@ -29,7 +29,13 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.verdict import Error, Verdict
 from gradlab.problems.seed.case import PLACEMENTS, Case
-from gradlab.problems.seed.check import KRON_WALK, Check, method_kappa, run_check
+from gradlab.problems.seed.check import (
+    KRON_WALK,
+    TOKEN_ROUNDINGS,
+    Check,
+    method_kappa,
+    run_check,
+)
 from gradlab.problems.seed.cost import check_seconds
 from gradlab.problems.seed.gradients import (
     ANALYTIC,
@@ -199,6 +205,8 @@ class CaseSummary:
     notes: tuple[str, ...]
     kappa: float
     kappa_fro: float
+    kappa_tokens: float
+    kappa_tokens_fro: float
     bug_effect: dict[str, float] | None
     ref_max_abs: float
     reference_precision: str
@@ -229,20 +237,23 @@ def summarize(check: Check) -> CaseSummary:
         errors={name: per["W"] for name, per in check.errors.items()},
         verdicts=dict(check.verdicts), max_abs_diff=dict(check.max_abs_diff),
         skipped=dict(check.skipped), notes=tuple(check.notes), kappa=check.kappa,
-        kappa_fro=check.kappa_fro,
-        bug_effect=check.bug_effect, ref_max_abs=check.ref_max_abs,
-        reference_precision=check.reference.precision, pictures=pictures, small=small)
+        kappa_fro=check.kappa_fro, kappa_tokens=check.kappa_tokens,
+        kappa_tokens_fro=check.kappa_tokens_fro, bug_effect=check.bug_effect,
+        ref_max_abs=check.ref_max_abs, reference_precision=check.reference.precision,
+        pictures=pictures, small=small)
 
 
 def floor_caption(summary: CaseSummary) -> str:
     """How the verdicts' floors come out of the tolerance table for the shown dtype, per
     method, so the headline's floor can be checked by hand: (c + b·κ)·u, with kron's κ
-    raised for its own length-m sum (``check.method_kappa``)."""
+    raised for its own length-m sum and structured's for the tokens' cancellation
+    (``check.method_kappa``)."""
     case, info = summary.case, DTYPES[summary.case.dtype]
     kappa = {"max": summary.kappa, "fro": summary.kappa_fro}
+    tokens = {"max": summary.kappa_tokens, "fro": summary.kappa_tokens_fro}
     parts = []
     for method in (m for m in ANALYTIC if m in summary.verdicts):
-        k = {n: method_kappa(method, kappa[n], case.m, case.dtype) for n in kappa}
+        k = {n: method_kappa(method, kappa[n], case.m, case.dtype, tokens[n]) for n in kappa}
         floors = "; ".join(
             f"{name} {info.floor(n):g} + {info.bound(n):g} × {k[n]:.3g} = "
             f"{info.floor_in(n, k[n]):.3g} u" for n, name in (("fro", "normwise"),
@@ -251,9 +262,13 @@ def floor_caption(summary: CaseSummary) -> str:
     walk = (f" kron's κ is the case's times 1 + {KRON_WALK:g}·√m·u_acc/u = "
             f"{method_kappa('kron', 1.0, case.m, case.dtype):.3g} (its row is a length-m "
             "sum in the accumulation dtype)." if "kron" in summary.verdicts else "")
+    cancel = (f" structured's κ adds {TOKEN_ROUNDINGS:g}·(K − 1), the roundings of its "
+              f"per-token chain where the tokens' terms cancel (K = {summary.kappa_tokens:.3g} "
+              f"max-norm, {summary.kappa_tokens_fro:.3g} normwise)."
+              if "structured" in summary.verdicts and max(tokens.values()) > 1 else "")
     return (f"The floors in {case.dtype}, c + b·κ in u (c and b from the tolerance table "
             f"for {case.dtype}; the case's κ = {summary.kappa:.3g} max-norm, "
-            f"{summary.kappa_fro:.3g} normwise): " + " · ".join(parts) + "." + walk)
+            f"{summary.kappa_fro:.3g} normwise): " + " · ".join(parts) + "." + walk + cancel)
 
 
 #: The page's work per dtype beside ``run_check``'s, in units of it: the summary's

@@ -215,5 +215,6 @@ def _backfilled(frame: pd.DataFrame) -> pd.DataFrame:
         before = order[:order.index(col)]
         at = max((frame.columns.get_loc(c) + 1 for c in before if c in frame.columns),
                  default=0)
-        frame.insert(at, col, pd.array([value] * len(frame), dtype="str"))
+        frame.insert(at, col, pd.array([value] * len(frame),
+                                       dtype=schema.PANDAS_DTYPES[schema.kind(col)]))
     return frame

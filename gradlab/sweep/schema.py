@@ -56,6 +56,13 @@ _CONTEXT: dict[str, Column] = {
                                     "the terms that cancel into dL/dW (first-order error "
                                     "propagation) over max |dL/dW| (inf when dL/dW = 0)"),
     "kappa_fro": ("float", "ratio ≥ 1", "κ in the Frobenius norm: ‖terms‖_F / ‖dL/dW‖_F"),
+    "kappa_tokens": ("float", "ratio ≥ 1", "K, how much the tokens' terms row_t x_tᵀ cancel in "
+                                           "their sum dL/dW, max-norm: Σ_t max|row_t|·max|x_t| "
+                                           "over max |dL/dW| (1 for one token); structured's κ "
+                                           "adds L·(K − 1) (check.method_kappa); NaN in a file "
+                                           "written before this column"),
+    "kappa_tokens_fro": ("float", "ratio ≥ 1", "K in the Frobenius norm: "
+                                               "‖Σ_t |row_t| |x_t|ᵀ‖_F / ‖dL/dW‖_F"),
     "bound_sqrt_n": ("float", "relative", "√n·u, the probabilistic bound of a length-n dot "
                                           "product"),
     "bound_n": ("float", "relative", "n·u, the worst-case bound of a length-n dot product"),
@@ -138,8 +145,10 @@ COLUMNS: dict[str, Column] = {
 }
 
 #: Columns that a CSV written by an earlier gradlab lacks, and what they were there: a
-#: file without ``draws`` was drawn with torch's generator. Reading it fills them in.
-BACKFILL: dict[str, str] = {"draws": EARLIER_DRAWS}
+#: file without ``draws`` was drawn with torch's generator; one without the tokens'
+#: condition K did not record it (NaN). Reading it fills them in.
+BACKFILL: dict[str, str | float] = {"draws": EARLIER_DRAWS, "kappa_tokens": float("nan"),
+                                    "kappa_tokens_fro": float("nan")}
 
 #: The columns of a point that did not run, other than its case, variant and error.
 MISSING = {"int": -1, "float": float("nan"), "str": ""}

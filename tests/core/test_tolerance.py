@@ -63,8 +63,8 @@ def test_correct_methods_stay_in_the_dtype_envelope(dtype, size, eps, placement,
         info = DTYPES[dtype]
         for method, per_param in check.errors.items():
             e = per_param["W"]
-            k_max = method_kappa(method, check.kappa, size, dtype)
-            k_fro = method_kappa(method, check.kappa_fro, size, dtype)
+            k_max = method_kappa(method, check.kappa, size, dtype, check.kappa_tokens)
+            k_fro = method_kappa(method, check.kappa_fro, size, dtype, check.kappa_tokens_fro)
             assert e.nonfinite == 0, (seed, method)
             assert e.err_u <= envelope * info.floor_in("max", k_max), (seed, method, e.err_u)
             assert e.fro_u <= envelope * info.floor_in("fro", k_fro), (seed, method, e.fro_u)

@@ -161,15 +161,17 @@ def test_explorer_caps_the_kron_budget_only():
     assert explorer_limits(small) == small
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_the_caption_gives_each_methods_floor_as_its_verdict_uses_it(dtype):
+@pytest.mark.parametrize("dtype, batch", [("float32", 1), ("bfloat16", 1), ("float32", 3)])
+def test_the_caption_gives_each_methods_floor_as_its_verdict_uses_it(dtype, batch):
     """The headline's floor can be checked against the caption (issue 20, item 3): each
-    analytic method's normwise and max-norm floor, kron's with its larger κ."""
+    analytic method's normwise and max-norm floor, kron's with its larger κ, and
+    structured's with the tokens' cancellation where there are several tokens."""
     import re
 
     from dashboard.explorer import floor_caption
 
-    summary = case_summary(Case(m=24, n=24, dtype=dtype, eps=1e-2), None, Limits())
+    summary = case_summary(Case(m=24, n=24, batch=batch, dtype=dtype, eps=1e-2), None,
+                           Limits())
     caption = floor_caption(summary)
     for method, verdict in summary.verdicts.items():
         floors = re.findall(r"(normwise|max-norm) [\d.e+-]+ u [≤>] [\d.e+-]+ u = 2 × autograd "
@@ -179,3 +181,4 @@ def test_the_caption_gives_each_methods_floor_as_its_verdict_uses_it(dtype):
         for name, floor in floors:
             assert re.search(rf"{name} [^;]*= {re.escape(floor)} u", part), (name, floor, part)
     assert "kron's κ is the case's times" in caption
+    assert ("structured's κ adds 8·(K − 1)" in caption) == (batch > 1), caption

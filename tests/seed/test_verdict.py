@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import SIZES, grid, methods_for
@@ -15,7 +16,7 @@ from conftest import SIZES, grid, methods_for
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import NORMS
 from gradlab.problems.seed.case import Case
-from gradlab.problems.seed.check import KRON_WALK, run_check
+from gradlab.problems.seed.check import KRON_WALK, TOKEN_ROUNDINGS, method_kappa, run_check
 from gradlab.problems.seed.inputs import Inputs, draw, draw_torch_randn
 from gradlab.problems.seed.reference import reference_grads
 from gradlab.problems.seed.report import to_json_dict, to_table
@@ -38,22 +39,67 @@ def assert_carries_both_numbers(v):
 
 # ----------------------------------------------------------------- the rule
 
-def test_checks_use_the_table_floors_with_kappa(checked):
+@pytest.mark.parametrize("batch", (1, 3))
+def test_checks_use_the_table_floors_with_kappa(batch, checked):
     """threshold_N = 2·autograd_N + (c_N + b_N·κ_N)·u, kron's κ carrying its length-m
-    matrix-vector product (1 + 3·√m·u_acc/u)."""
+    matrix-vector product (1 + 3·√m·u_acc/u), structured's the tokens' cancellation
+    (κ + L·(K − 1))."""
     for dtype in DTYPE_NAMES:
-        check = checked(Case(16, 16, dtype=dtype, seed=1001))
+        check = checked(Case(16, 16, batch, dtype=dtype, seed=1001))
         info = DTYPES[dtype]
         for norm in NORMS:
             base = check.errors["autograd"]["W"].rel(norm)
             kappa = check.reference.kappa(norm)
+            tokens = check.reference.token_condition(norm)
+            assert (tokens > 1) == (batch > 1)
             for method in ANALYTIC:
                 k = kappa * (1 + KRON_WALK * 4 * info.u_acc / info.u) if method == "kron" \
-                    else kappa
+                    else kappa + TOKEN_ROUNDINGS * max(tokens - 1, 0.0)
                 expected = 2 * base + (info.floor(norm) + info.bound(norm) * k) * info.u
                 assert check.verdicts[method].threshold_in(norm) == pytest.approx(expected,
                                                                                   rel=1e-12)
         assert "autograd" not in check.verdicts
+
+
+@pytest.mark.parametrize("dtype", DTYPE_NAMES)
+def test_one_token_has_no_cancellation_among_the_tokens(dtype, checked):
+    """K = 1 for one token (dL/dW = row xᵀ: no sum), so structured's κ is the problem's."""
+    check = checked(Case(16, 8, dtype=dtype, seed=1003))
+    assert check.kappa_tokens == 1.0
+    assert check.kappa_tokens_fro == pytest.approx(1.0, rel=1e-12)
+    for norm, kappa in (("max", check.kappa), ("fro", check.kappa_fro)):
+        tokens = check.reference.token_condition(norm)
+        assert method_kappa("structured", kappa, 16, dtype, tokens) == kappa
+
+
+@pytest.mark.parametrize("dtype", ("float64", "float32", "bfloat16"))
+@pytest.mark.parametrize("m, n, batch", [(1, 1, 4), (3, 5, 2), (16, 16, 4)],
+                         ids=["m1n1b4", "m3n5b2", "m16n16b4"])
+def test_the_tokens_condition_is_the_cancellation_of_their_terms(dtype, m, n, batch):
+    """K_N = ‖Σ_t |row_t| |x_t|ᵀ‖_N / ‖dL/dW‖_N, taken against the terms formed whole:
+    exact normwise, an upper bound (Σ_t max|row_t|·max|x_t|) in the max-norm; ≥ 1."""
+    check = run_check(Case(m, n, batch, dtype, eps=1e-2, seed=1004), methods=("structured",))
+    ref = check.reference
+    # float64 cases: longdouble (or double-double: its hi) factors
+    rows, x = (torch.as_tensor(np.asarray(getattr(f, "hi", f), dtype=np.float64))
+               for f in (ref.rows, ref.X))
+    terms = rows.abs().T @ x.abs()          # Σ_t |row_t| |x_t|ᵀ, m × n
+    G = rows.T @ x
+    assert ref.token_condition("fro") == pytest.approx(
+        float(terms.norm() / G.norm()), rel=1e-9)
+    assert ref.token_condition("max") >= float(terms.max() / G.abs().max()) * (1 - 1e-12)
+    for norm in NORMS:
+        assert ref.token_condition(norm) >= 1 - 1e-12
+
+
+@pytest.mark.parametrize("batch", (1, 3))
+def test_the_report_gives_the_tokens_cancellation_where_there_are_several(batch, checked):
+    check = checked(Case(4, 4, batch, "float32", seed=1005))
+    metrics = to_json_dict(check)["metrics"]
+    assert metrics["kappa_tokens"] == check.kappa_tokens
+    assert metrics["kappa_tokens_fro"] == check.kappa_tokens_fro
+    line = f"the tokens' terms cancel by K = {check.kappa_tokens:.3g}"
+    assert (line in to_table(check)) == (batch > 1)
 
 
 def test_kappa_is_at_least_one_in_both_norms(checked):
@@ -405,6 +451,32 @@ def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
     assert set(statuses(check).values()) == {"pass"}, \
         {k: v.message for k, v in check.verdicts.items()}
     assert check.kappa > 15
+
+
+@pytest.mark.parametrize("dtype, eps, placement, scale, seed", [
+    ("float32", 1e-2, "inside", 1e-2, 137), ("float32", 3.0, "outside", 1e-4, 126),
+    ("float64", 10.0, "outside", 1e-2, 122)],
+    ids=["float32-eps0.01-inside-seed137", "float32-eps3-outside-seed126",
+         "float64-eps10-outside-seed122"])
+def test_structured_counts_its_roundings_where_the_tokens_cancel(dtype, eps, placement, scale,
+                                                                 seed):
+    """m = n = 1, batch 4: dL/dW is the sum of four tokens' terms, which cancel (K of
+    3–40), each carrying every rounding of structured's per-token chain, where κ counts
+    about one unit of |row_t|. The held-out false alarms of the numpy-sfc64 draws:
+    structured's error is over what κ alone allows (c + b·κ beyond twice autograd's),
+    and within its own κ + L·(K − 1)."""
+    check = run_check(Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement=placement,
+                           scale=scale, seed=seed), methods=("structured",))
+    info = DTYPES[dtype]
+    err = check.errors["structured"]["W"]
+    base = check.errors["autograd"]["W"]
+    without_tokens = [(e, b, info.floor_in(norm, k)) for norm, e, b, k in
+                      (("max", err.err_u, base.err_u, check.kappa),
+                       ("fro", err.fro_u, base.fro_u, check.kappa_fro))]
+    assert any(e > 2 * b + floor for e, b, floor in without_tokens), without_tokens
+    assert check.kappa_tokens > 3
+    v = check.verdicts["structured"]
+    assert v.status == "pass", v.message
 
 
 def test_a_bug_whose_k_would_vanish_still_fails():

@@ -82,6 +82,18 @@ def test_extra_columns_are_kept_as_text(data):
     assert list(back["comment"]) == ["hello"] * (len(lines) - 1)
 
 
+def test_a_csv_written_before_the_tokens_condition_reads_it_as_nan(frame):
+    """A file from before ``kappa_tokens`` (structured's K) reads with NaN there, at its
+    schema place, and every other column as written."""
+    assert frame["kappa_tokens"].notna().all() and frame["kappa_tokens_fro"].notna().all()
+    old = frame.drop(columns=["kappa_tokens", "kappa_tokens_fro"])
+    back = read_csv_bytes(to_csv_bytes(old), "old.csv")
+    assert list(back.columns) == list(frame.columns)
+    assert back["kappa_tokens"].isna().all() and back["kappa_tokens_fro"].isna().all()
+    assert str(back["kappa_tokens"].dtype) == "float64"
+    pd.testing.assert_frame_equal(back.drop(columns=["kappa_tokens", "kappa_tokens_fro"]), old)
+
+
 def test_a_csv_written_before_the_draws_column_reads_as_torch_randn(frame, data):
     """A file from before numpy-sfc64 has no ``draws`` column: it reads with
     torch-randn, at its schema place, and every other column as written."""

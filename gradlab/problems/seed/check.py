@@ -28,7 +28,8 @@ from gradlab.problems.seed.reference import Reference, reference_grads
 
 __all__ = [
     "case_reference", "Check", "check_methods", "forward_overflow", "kron_refusal", "KRON_WALK",
-    "method_kappa", "method_verdicts", "mistake_effect", "run_check", "run_methods"
+    "method_kappa", "method_verdicts", "mistake_effect", "run_check", "run_methods",
+    "TOKEN_ROUNDINGS"
 ]
 
 
@@ -73,6 +74,17 @@ class Check:
         return self.reference.kappa("fro")
 
     @property
+    def kappa_tokens(self) -> float:
+        """K in the max-norm: how much the tokens' terms cancel in dL/dW
+        (``Reference.token_condition``; 1 for one token)."""
+        return self.reference.token_condition("max")
+
+    @property
+    def kappa_tokens_fro(self) -> float:
+        """K in the Frobenius norm."""
+        return self.reference.token_condition("fro")
+
+    @property
     def bounds(self) -> tuple[float, float]:
         return bounds(self.case.n, self.case.dtype)
 
@@ -94,7 +106,8 @@ class Check:
         sqrt_n_u, n_u = self.bounds
         effect = self.bug_effect or {}
         row.update(ref_max_abs=self.ref_max_abs, ref_fro=self.reference.fro("W"),
-                   kappa=self.kappa, kappa_fro=self.kappa_fro, bound_sqrt_n=sqrt_n_u,
+                   kappa=self.kappa, kappa_fro=self.kappa_fro, kappa_tokens=self.kappa_tokens,
+                   kappa_tokens_fro=self.kappa_tokens_fro, bound_sqrt_n=sqrt_n_u,
                    bound_n=n_u, bug_effect=effect.get("max", math.nan),
                    bug_effect_fro=effect.get("fro", math.nan),
                    reference_precision=self.reference.precision)
@@ -128,13 +141,25 @@ class Check:
         return row
 
 
-def method_kappa(method: str, kappa: float, m: int, dtype: str) -> float:
-    """κ of ``method``'s own arithmetic: the problem's κ, times 1 + 3√m·u_acc/u for
-    kron, whose row = (d⊙g) R is a length-m matrix-vector product summed in the
-    accumulation dtype: where the diagonal term dominates (ε ≫ mean(a²)) every
-    later addition rounds at the result's size, a random walk of √m·u_acc with
-    a tail of about 3 (measured: 9 u at m = 64 in float32 where κ ≈ 1).
-    structured and autograd form the projection from one dot product instead."""
+def method_kappa(method: str, kappa: float, m: int, dtype: str, tokens: float = 1.0) -> float:
+    """κ of ``method``'s own arithmetic, from the problem's κ:
+
+    - kron: κ·(1 + 3√m·u_acc/u). Its row = (d⊙g) R is a length-m matrix-vector
+      product summed in the accumulation dtype: where the diagonal term dominates
+      (ε ≫ mean(a²)) every later addition rounds at the result's size, a random walk
+      of √m·u_acc with a tail of about 3 (measured: 9 u at m = 64 in float32 where
+      κ ≈ 1).
+    - structured: κ + TOKEN_ROUNDINGS·(K − 1) where K > 1, K the tokens' own
+      cancellation (``Reference.token_condition``: 1 for one token). Each of its terms
+      row_t x_tᵀ carries every rounding of its per-token chain (u, 1/u, â, v, dg, c,
+      the projection's product and difference, the products by 1/u and by x), where
+      ``reference.term_scale`` counts about one unit of |row_t| per quantity; where
+      the tokens' terms cancel, the rest is amplified by K (docs/verdict.md, "Where
+      the tokens' terms cancel").
+    - autograd: κ.
+    """
+    if method == "structured":
+        return kappa + TOKEN_ROUNDINGS * (tokens - 1 if tokens > 1 else 0.0)
     if method != "kron":
         return kappa
     info = dtype_info(dtype)
@@ -143,6 +168,9 @@ def method_kappa(method: str, kappa: float, m: int, dtype: str) -> float:
 
 #: The tail factor of kron's length-m random walk (see ``method_kappa``).
 KRON_WALK = 3.0
+#: structured's roundings per term that ``reference.term_scale`` leaves out, counted
+#: where the tokens' terms cancel (see ``method_kappa``).
+TOKEN_ROUNDINGS = 8.0
 
 
 def kron_refusal(case: Case, limits: Limits) -> str | None:
@@ -284,7 +312,8 @@ def method_verdicts(case: Case, reference: Reference, runs: dict[str, MethodRun]
     return {name: degenerate(case.dtype, lost or runs[name].overflow, bug_effect)
             if lost or runs[name].overflow else
             verdict(case.dtype, errors[name]["W"], errors["autograd"]["W"],
-                    kappa=kappa and {norm: method_kappa(name, k, case.m, case.dtype)
+                    kappa=kappa and {norm: method_kappa(name, k, case.m, case.dtype,
+                                                        reference.token_condition(norm))
                                      for norm, k in kappa.items()},
                     truth_finite=finite, truth_zero=finite and not reference.resolved,
                     bug_effect=bug_effect, envelope=True)

@@ -209,6 +209,32 @@ class Reference:
         terms = self.terms[norm]
         return terms / ref if ref > 0 else math.inf
 
+    def token_condition(self, norm: str) -> float:
+        """K_N = ‖Σ_t |row_t| |x_t|ᵀ‖_N / ‖dL/dW‖_N: how much the tokens' terms
+        row_t x_tᵀ cancel in their sum dL/dW, apart from anything inside a term (1 for
+        one token; inf for a zero gradient; NaN without rows: a bug-zoo variant).
+
+        The max-norm takes Σ_t max|row_t|·max|x_t| (exact for one token, an upper
+        bound for several, as ``term_scale`` takes T_max); the Frobenius norm is exact:
+        ‖Σ_t |row_t||x_t|ᵀ‖_F² = Σ_st (|row_s|·|row_t|)(|x_s|·|x_t|)."""
+        if self.rows is None:
+            return math.nan
+        key = "tokens:" + norm
+        if key not in self._cache:
+            self._cache[key] = self._token_condition(norm)
+        return self._cache[key]
+
+    def _token_condition(self, norm: str) -> float:
+        ref = self.max_abs("W") if norm == "max" else self.fro("W")
+        if not ref > 0:
+            return math.inf
+        rows, x = _f64(self.rows).abs(), _f64(self.X).abs()
+        if rows.shape[0] == 1:  # no sum: 1 exactly, not 1 within rounding
+            return 1.0
+        if norm == "max":
+            return float((rows.amax(-1) * x.amax(-1)).sum()) / ref
+        return float(((rows @ rows.T) * (x @ x.T)).sum().clamp(min=0).sqrt()) / ref
+
     @property
     def resolved(self) -> bool:
         """Whether dL/dW stands clear of the reference's own rounding (u_ref·T): a

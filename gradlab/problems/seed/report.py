@@ -8,7 +8,7 @@ import torch
 from gradlab.core.numbers import json_number
 from gradlab.core.provenance import provenance
 from gradlab.core.verdict import verdict_dict
-from gradlab.problems.seed.check import Check
+from gradlab.problems.seed.check import TOKEN_ROUNDINGS, Check
 from gradlab.problems.seed.gradients import PARAMS
 from gradlab.problems.seed.reference import describe_precision
 
@@ -49,6 +49,8 @@ def to_json_dict(check: Check) -> dict:
             "ref_max_abs": check.ref_max_abs,
             "kappa": check.kappa,
             "kappa_fro": check.kappa_fro,
+            "kappa_tokens": check.kappa_tokens,
+            "kappa_tokens_fro": check.kappa_tokens_fro,
             "ref_fro": check.reference.fro("W"),
             "bound_sqrt_n": sqrt_n_u,
             "bound_n": n_u,
@@ -101,6 +103,10 @@ def to_table(check: Check) -> str:
     lines.append(f"errors are of dL/dW against the reference; max|ref| = {check.ref_max_abs:.6g}, "
                  f"κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}), "
                  f"√n·u = {sqrt_n_u:.3g}, n·u = {n_u:.3g}")
+    if c.batch > 1:
+        lines.append(f"the tokens' terms cancel by K = {check.kappa_tokens:.3g} (normwise "
+                     f"{check.kappa_tokens_fro:.3g}): structured's κ adds "
+                     f"{TOKEN_ROUNDINGS:g}·(K − 1) for its per-token roundings")
     if c.eps == 0:
         res = ", ".join(f"{k} {v:.2g}" for k, v in check.residual.items())
         lines.append(f"scale invariance ⟨dL/dW, W⟩/(‖dL/dW‖‖W‖), 0 up to rounding: {res}")
