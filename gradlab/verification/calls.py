@@ -3,6 +3,7 @@ gradients by ``torch.autograd.grad``, and readable names and messages."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -68,6 +69,7 @@ class Grads:
     output_dtypes: tuple[str, ...] = ()
     grads: Mapping[str, torch.Tensor | None] | None = None
     failure: str | None = None
+    outputs: tuple[torch.Tensor, ...] = ()  # detached, where ``keep_outputs`` asked
 
 
 def call(fn: Callable, args: list[torch.Tensor], names: list[str | None]):
@@ -111,7 +113,12 @@ def gradients(leaves: list[torch.Tensor], outs: list[torch.Tensor], names: list[
 
 def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
                    upstream: list[torch.Tensor | None], shapes: list[tuple | None],
-                   dtype: torch.dtype) -> Grads:
-    """``call`` then ``gradients``: raises where ``fn`` or its backward raises."""
+                   dtype: torch.dtype, keep_outputs: bool = False) -> Grads:
+    """``call`` then ``gradients``: raises where ``fn`` or its backward raises.
+    ``keep_outputs``: the Grads also holds the outputs (detached) where it has
+    gradients."""
     leaves, outs = call(fn, args, names)
-    return gradients(leaves, outs, names, upstream, shapes, dtype)
+    grads = gradients(leaves, outs, names, upstream, shapes, dtype)
+    if keep_outputs and grads.grads is not None:
+        grads = dataclasses.replace(grads, outputs=tuple(o.detach() for o in outs))
+    return grads

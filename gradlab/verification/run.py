@@ -81,6 +81,7 @@ from gradlab.verification.taylor import (
     joint_test,
     loss_at,
     own_reach,
+    pairing,
     scaled_direction,
     taylor_test,
 )
@@ -281,10 +282,11 @@ class _Run:
         return [None if w is None else w.to(dtype) for w in self.draws.upstream]
 
     def candidate_grads(self, args, ups, dtype: torch.dtype) -> Grads:
-        """The candidate's gradients, or a Grads whose ``failure`` says how it failed."""
+        """The candidate's gradients, or a Grads whose ``failure`` says how it failed; in
+        float64 with its outputs too (L(x) of the Taylor tests)."""
         try:
             return autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
-                                  dtype)
+                                  dtype, keep_outputs=dtype == F64 and self.draws.taylor)
         except Exception as exc:
             return Grads(failure=failure_text(exc))
 
@@ -445,6 +447,8 @@ class _Dtype:
     def candidate(self) -> Grads:
         cand = self.run.candidate_grads(self.args, self.ups, self.dtype)
         self.output_dtypes = cand.output_dtypes
+        if cand.outputs:  # float64: L(x) from the forward the gradients came from
+            self.at_x = pairing(self.run.draws.upstream)(list(cand.outputs))
         return cand
 
     def measure(self) -> None:
@@ -585,7 +589,8 @@ class _Dtype:
         return [a.detach() for a in self.args]
 
     def _at_x(self) -> tuple[float, float]:
-        """L(x) and its rounding scale, one forward shared by every Taylor test."""
+        """L(x) and its rounding scale, shared by every Taylor test: from the candidate's
+        float64 forward with autograd (``candidate``), else one forward here."""
         if self.at_x is None:
             self.at_x = loss_at(self.run.candidate, self._plain(), self.run.draws.upstream,
                                 as_outputs)
