@@ -65,8 +65,7 @@ def test_checks_use_the_table_floors_with_kappa(batch, checked):
 def test_one_token_has_no_cancellation_among_the_tokens(dtype, checked):
     """K = 1 for one token (dL/dW = row xᵀ: no sum), so structured's κ is the problem's."""
     check = checked(Case(16, 8, dtype=dtype, seed=1003))
-    assert check.kappa_tokens == 1.0
-    assert check.kappa_tokens_fro == pytest.approx(1.0, rel=1e-12)
+    assert check.kappa_tokens == check.kappa_tokens_fro == 1.0
     for norm, kappa in (("max", check.kappa), ("fro", check.kappa_fro)):
         tokens = check.reference.token_condition(norm)
         assert method_kappa("structured", kappa, 16, dtype, tokens) == kappa
@@ -461,7 +460,7 @@ def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
 def test_structured_counts_its_roundings_where_the_tokens_cancel(dtype, eps, placement, scale,
                                                                  seed):
     """m = n = 1, batch 4: dL/dW is the sum of four tokens' terms, which cancel (K of
-    3–40), each carrying every rounding of structured's per-token chain, where κ counts
+    11–21, κ about 2K), each carrying every rounding of structured's per-token chain, where κ counts
     about one unit of |row_t|. The held-out false alarms of the numpy-sfc64 draws:
     structured's error is over what κ alone allows (c + b·κ beyond twice autograd's),
     and within its own κ + L·(K − 1)."""
@@ -474,7 +473,7 @@ def test_structured_counts_its_roundings_where_the_tokens_cancel(dtype, eps, pla
                       (("max", err.err_u, base.err_u, check.kappa),
                        ("fro", err.fro_u, base.fro_u, check.kappa_fro))]
     assert any(e > 2 * b + floor for e, b, floor in without_tokens), without_tokens
-    assert check.kappa_tokens > 3
+    assert check.kappa_tokens > 10
     v = check.verdicts["structured"]
     assert v.status == "pass", v.message
 
