@@ -8,10 +8,12 @@ from __future__ import annotations
 import json
 import math
 
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 import torch
 from conftest import SIZES, grid, methods_for
+from hypothesis import given, settings
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import NORMS
@@ -89,6 +91,30 @@ def test_the_tokens_condition_is_the_cancellation_of_their_terms(dtype, m, n, ba
     assert ref.token_condition("max") >= float(terms.max() / G.abs().max()) * (1 - 1e-12)
     for norm in NORMS:
         assert ref.token_condition(norm) >= 1 - 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(m=st.integers(1, 12), n=st.integers(1, 12), batch=st.integers(1, 5),
+       dtype=st.sampled_from(["float64", "float32", "bfloat16"]),
+       eps=st.sampled_from([0.0, 1e-5, 1e-2, 1.0, 10.0]),
+       placement=st.sampled_from(["inside", "outside"]),
+       scale=st.sampled_from([1e-4, 1e-2, 1.0]), seed=st.integers(0, 2**31 - 1))
+def test_kappa_bounds_the_tokens_condition_which_is_at_least_one(m, n, batch, dtype, eps,
+                                                                  placement, scale, seed):
+    """κ_N ≥ K_N ≥ 1: term_scale's e_row bounds |row| entry by entry, so its terms bound
+    Σ_t |row_t||x_t|ᵀ in each norm; K = 1 exactly for one token; structured's κ is at
+    least the problem's."""
+    check = run_check(Case(m, n, batch, dtype, eps, placement, scale, seed),
+                      methods=("structured",))
+    ref = check.reference
+    if not math.isfinite(check.kappa):  # a zero gradient (m = 1, ε = 0): K is inf too
+        assert check.kappa_tokens == math.inf
+        return
+    for norm, kappa in (("max", check.kappa), ("fro", check.kappa_fro)):
+        tokens = ref.token_condition(norm)
+        assert kappa * (1 + 1e-12) >= tokens >= 1 - 1e-12, (norm, kappa, tokens)
+        assert tokens == 1.0 or batch > 1
+        assert method_kappa("structured", kappa, m, dtype, tokens) >= kappa
 
 
 @pytest.mark.parametrize("batch", (1, 3))
