@@ -69,7 +69,9 @@ class Grads:
     output_dtypes: tuple[str, ...] = ()
     grads: Mapping[str, torch.Tensor | None] | None = None
     failure: str | None = None
-    outputs: tuple[torch.Tensor, ...] = ()  # detached, where ``keep_outputs`` asked
+    #: ``measure`` of the outputs, taken before the backward ran (None: not asked, or
+    #: it raised)
+    measured: object = None
 
 
 def call(fn: Callable, args: list[torch.Tensor], names: list[str | None]):
@@ -113,12 +115,19 @@ def gradients(leaves: list[torch.Tensor], outs: list[torch.Tensor], names: list[
 
 def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | None],
                    upstream: list[torch.Tensor | None], shapes: list[tuple | None],
-                   dtype: torch.dtype, keep_outputs: bool = False) -> Grads:
+                   dtype: torch.dtype, measure: Callable | None = None) -> Grads:
     """``call`` then ``gradients``: raises where ``fn`` or its backward raises.
-    ``keep_outputs``: the Grads also holds the outputs (detached) where it has
-    gradients."""
+    ``measure``: a function of the outputs, taken between the forward and the backward
+    (a backward may reuse a saved output's memory) into ``Grads.measured``, where
+    there are gradients; None where it raises (outputs of the wrong shape, say)."""
     leaves, outs = call(fn, args, names)
+    measured = None
+    if measure is not None:
+        try:
+            measured = measure(outs)
+        except Exception:  # noqa: BLE001 - ``gradients`` says what is wrong with them
+            measured = None
     grads = gradients(leaves, outs, names, upstream, shapes, dtype)
-    if keep_outputs and grads.grads is not None:
-        grads = dataclasses.replace(grads, outputs=tuple(o.detach() for o in outs))
+    if measured is not None and grads.grads is not None:
+        grads = dataclasses.replace(grads, measured=measured)
     return grads

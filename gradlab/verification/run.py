@@ -283,10 +283,12 @@ class _Run:
 
     def candidate_grads(self, args, ups, dtype: torch.dtype) -> Grads:
         """The candidate's gradients, or a Grads whose ``failure`` says how it failed; in
-        float64 with its outputs too (L(x) of the Taylor tests)."""
+        float64 with L(x) and its rounding scale too (``measured``: the Taylor tests'
+        ``taylor.pairing`` of its outputs)."""
+        measure = pairing(self.draws.upstream) if dtype == F64 and self.draws.taylor else None
         try:
             return autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
-                                  dtype, keep_outputs=dtype == F64 and self.draws.taylor)
+                                  dtype, measure)
         except Exception as exc:
             return Grads(failure=failure_text(exc))
 
@@ -447,8 +449,8 @@ class _Dtype:
     def candidate(self) -> Grads:
         cand = self.run.candidate_grads(self.args, self.ups, self.dtype)
         self.output_dtypes = cand.output_dtypes
-        if cand.outputs:  # float64: L(x) from the forward the gradients came from
-            self.at_x = pairing(self.run.draws.upstream)(list(cand.outputs))
+        if cand.measured is not None:  # float64: L(x) from the forward of its gradients
+            self.at_x = cand.measured
         return cand
 
     def measure(self) -> None:

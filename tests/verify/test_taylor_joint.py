@@ -117,3 +117,33 @@ def test_a_passing_candidate_takes_a_few_forwards_whatever_its_inputs():
     assert report.passed, str(report)
     assert calls["n"] == 1 + (MIN_POINTS + 1) + 3 < 2 + 3 * STEPS
     assert all("x, w, b moved together" in e for e in report.frame["evidence"])
+
+
+class _TanhReusingItsOutput(torch.autograd.Function):
+    """tanh whose backward computes 1 − y² in the memory of its saved output y, as a
+    kernel short of memory may: once the backward has run, the output it returned
+    holds 1 − y²."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * y.mul_(y).neg_().add_(1)
+
+
+def test_l_at_x_is_taken_before_a_backward_that_reuses_the_output():
+    """L(x) comes from the candidate's own float64 forward, read before its backward
+    runs: read after, this correct candidate's L(x) would be ⟨w, 1 − y²⟩ and every
+    remainder off by a constant."""
+    fn, calls = counted(_TanhReusingItsOutput.apply)
+    report = gradlab.verify(fn, torch.tanh, {"x": (8, 16)}, dtypes=("float64",))
+    row = report.frame.iloc[0]
+    assert row["status"] == "pass", row["evidence"]
+    assert row["taylor_rate"] == pytest.approx(2, abs=0.05), row["evidence"]
+    assert "consistent with the forward" in row["evidence"]
+    assert calls["n"] == 1 + MIN_POINTS + 1  # autograd's run, then the probe and the steps
