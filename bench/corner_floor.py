@@ -24,6 +24,7 @@ applied.
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from typing import NamedTuple
 
@@ -63,9 +64,12 @@ def inputs_for(case: Case, draws: str):
 
 
 def least_l(rows: list[Judged], dtype: str) -> float:
-    """The least L ≥ 0 with c + b·(κ + L·(K − 1)) ≥ 2·excess in every row (max-norm)."""
+    """The least L ≥ 0 with c + b·(κ + L·(K − 1)) ≥ 2·excess in every row (max-norm);
+    inf where a row with K ≤ 1, which no L reaches, is not covered by c + b·κ."""
     info = DTYPES[dtype]
     c, b = info.floor("max"), info.bound("max")
+    if any(r.k_row <= 1 and c + b * r.kappa < 2 * r.excess for r in rows):
+        return math.inf
     return max([0.0, *(((2 * r.excess - c) / b - r.kappa) / (r.k_row - 1) for r in rows
                         if r.k_row > 1)])
 
