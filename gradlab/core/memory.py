@@ -115,7 +115,7 @@ def huge_empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     import numpy as np
     import torch
 
-    size = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    size = math.prod(shape) * dtype.itemsize
     if size < HUGE_PAGE:
         return torch.empty(shape, dtype=dtype)
     return torch.from_numpy(np.empty(size, np.uint8)).view(dtype).view(shape)

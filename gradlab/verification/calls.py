@@ -3,6 +3,7 @@ gradients by ``torch.autograd.grad``, and readable names and messages."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -123,10 +124,8 @@ def autograd_grads(fn: Callable, args: list[torch.Tensor], names: list[str | Non
     leaves, outs = call(fn, args, names)
     measured = None
     if measure is not None:
-        try:
+        with contextlib.suppress(Exception):  # ``gradients`` says what is wrong with them
             measured = measure(outs)
-        except Exception:  # noqa: BLE001 - ``gradients`` says what is wrong with them
-            measured = None
     grads = gradients(leaves, outs, names, upstream, shapes, dtype)
     if measured is not None and grads.grads is not None:
         grads = dataclasses.replace(grads, measured=measured)

@@ -281,11 +281,9 @@ class _Run:
     def _ups(self, dtype: torch.dtype) -> list[torch.Tensor | None]:
         return [None if w is None else w.to(dtype) for w in self.draws.upstream]
 
-    def candidate_grads(self, args, ups, dtype: torch.dtype) -> Grads:
-        """The candidate's gradients, or a Grads whose ``failure`` says how it failed; in
-        float64 with L(x) and its rounding scale too (``measured``: the Taylor tests'
-        ``taylor.pairing`` of its outputs)."""
-        measure = pairing(self.draws.upstream) if dtype == F64 and self.draws.taylor else None
+    def candidate_grads(self, args, ups, dtype: torch.dtype, measure=None) -> Grads:
+        """The candidate's gradients, or a Grads whose ``failure`` says how it failed;
+        ``measure`` of its outputs too (``calls.autograd_grads``)."""
         try:
             return autograd_grads(self.candidate, args, self.names, ups, self.draws.shapes,
                                   dtype, measure)
@@ -447,9 +445,14 @@ class _Dtype:
         self.worst: dict[str, tuple[dict, ...]] = {}
 
     def candidate(self) -> Grads:
-        cand = self.run.candidate_grads(self.args, self.ups, self.dtype)
+        """The candidate's gradients; in float64 also L(x) and its rounding scale for the
+        Taylor tests (``taylor.pairing``), from the forward of those gradients."""
+        run = self.run
+        taylor = self.name == "float64" and run.draws.taylor
+        cand = run.candidate_grads(self.args, self.ups, self.dtype,
+                                   pairing(run.draws.upstream) if taylor else None)
         self.output_dtypes = cand.output_dtypes
-        if cand.measured is not None:  # float64: L(x) from the forward of its gradients
+        if cand.measured is not None:
             self.at_x = cand.measured
         return cand
 

@@ -228,9 +228,9 @@ class Reference:
         ref = self.max_abs("W") if norm == "max" else self.fro("W")
         if not ref > 0:
             return math.inf
-        rows, x = _f64(self.rows).abs(), _f64(self.X).abs()
-        if rows.shape[0] == 1:  # no sum: 1 exactly, not 1 within rounding
+        if self.rows.shape[0] == 1:  # no sum: 1 exactly, not 1 within rounding
             return 1.0
+        rows, x = _f64(self.rows).abs(), _f64(self.X).abs()
         if norm == "max":
             return float((rows.amax(-1) * x.amax(-1)).sum()) / ref
         return float(((rows @ rows.T) * (x @ x.T)).sum().clamp(min=0).sqrt()) / ref

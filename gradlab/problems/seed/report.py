@@ -103,7 +103,7 @@ def to_table(check: Check) -> str:
     lines.append(f"errors are of dL/dW against the reference; max|ref| = {check.ref_max_abs:.6g}, "
                  f"κ = {check.kappa:.3g} (normwise {check.kappa_fro:.3g}), "
                  f"√n·u = {sqrt_n_u:.3g}, n·u = {n_u:.3g}")
-    if c.batch > 1:
+    if c.batch > 1 and "structured" in check.verdicts:
         lines.append(f"the tokens' terms cancel by K = {check.kappa_tokens:.3g} (normwise "
                      f"{check.kappa_tokens_fro:.3g}): structured's κ adds "
                      f"{TOKEN_ROUNDINGS:g}·(K − 1) for its per-token roundings")
