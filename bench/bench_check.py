@@ -18,20 +18,19 @@ the fastest bare autograd: a fresh dL/dW sometimes faults its pages in and somet
 reuses the heap, 4 against 15 ms in float32 here) beside the target of ≤ 8×,
 and the metric pass beside its physical floor: one read of W and of each method's
 dL/dW (in the dtype) at the memory bandwidth, measured here by a torch sum over a
-float64 array of m·n entries. The draw (numpy's SFC64 and its ziggurat normals) is
-shown beside torch's seeded float64 ``randn`` into numpy's memory (the earlier scheme,
-``torch-randn``) and numpy's PCG64 ziggurat (the other candidate: docs/benchmarks.md,
-"One seed-layer check against a bare autograd").
+float64 array of m·n entries. The draw (numpy's SFC64 stream and gradlab's block
+ziggurat, ``core.normals``) is shown beside the earlier schemes on the same sizes:
+numpy's own ziggurat on the same stream (``numpy-sfc64``) and torch's seeded float64
+``randn`` into numpy's memory (``torch-randn``); docs/benchmarks.md, "One seed-layer
+check against a bare autograd".
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import statistics
 import time
 
-import numpy as np
 import torch
 
 from gradlab.core.dtypes import dtype_info
@@ -39,7 +38,7 @@ from gradlab.core.limits import Limits
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check, run_methods
 from gradlab.problems.seed.gradients import METHODS, autograd_grads
-from gradlab.problems.seed.inputs import case_inputs, draw, draw_torch_randn
+from gradlab.problems.seed.inputs import case_inputs, draw, draw_numpy_sfc64, draw_torch_randn
 from gradlab.problems.seed.metrics import weight_metrics
 from gradlab.problems.seed.reference import reference_grads
 
@@ -58,13 +57,6 @@ def seconds(call) -> float:
     return timed(call)[0]
 
 
-def pcg64(m: int, n: int) -> torch.Tensor:
-    """The candidate: numpy's PCG64 and its ziggurat normals, scaled in place."""
-    W = np.random.Generator(np.random.PCG64(0)).standard_normal((m, n))
-    W *= 1 / math.sqrt(n)
-    return torch.from_numpy(W)
-
-
 def one_round(size: int, times: dict, limits: Limits) -> None:
     """Every figure once, dtype after dtype, each appended to ``times``."""
     m = n = size
@@ -75,8 +67,8 @@ def one_round(size: int, times: dict, limits: Limits) -> None:
 
     add(("all", "bandwidth read"), seconds(lambda: big.sum()))
     add(("all", "draw"), seconds(lambda: draw(m, n, 1, 0)))
-    add(("all", "draw: torch-randn (before)"), seconds(lambda: draw_torch_randn(m, n, 1, 0)))
-    add(("all", "draw: numpy pcg64 ziggurat"), seconds(lambda: pcg64(m, n)))
+    add(("all", "draw: numpy-sfc64 (before)"), seconds(lambda: draw_numpy_sfc64(m, n, 1, 0)))
+    add(("all", "draw: torch-randn (earlier)"), seconds(lambda: draw_torch_randn(m, n, 1, 0)))
     base = draw(m, n, 1, 0)
     for dtype in DTYPES:
         case = Case(m, n, dtype=dtype)
@@ -121,7 +113,7 @@ def main() -> None:
           f"median (range)")
     rate = size * size * 8 / med[("all", "bandwidth read")]
     print(f"  memory bandwidth (torch sum of {size}×{size} float64): {rate / 1e9:.1f} GB/s")
-    for name in ("draw", "draw: torch-randn (before)", "draw: numpy pcg64 ziggurat"):
+    for name in ("draw", "draw: numpy-sfc64 (before)", "draw: torch-randn (earlier)"):
         print(f"  {name:36} {ms(times[('all', name)])}  "
               f"{med[('all', name)] / (size * size) * 1e9:5.1f} ns an entry")
     for dtype in DTYPES:

@@ -1,6 +1,6 @@
 """The seed layer's verdict in one corner, over many seeds: m = n = 1, batch 4.
 
-    python -m bench.corner_floor [--seeds 100-399] [--draws numpy-sfc64|torch-randn]
+    python -m bench.corner_floor [--seeds 100-399] [--draws SCHEME]
 
 There dL/dW is one number, the sum of four tokens' terms of either sign, and each
 term carries every rounding of structured's per-token chain (u, 1/u, â, v, dg, the
@@ -10,8 +10,9 @@ gap"). For each dtype, placement, ε in (1e-5, 1e-2, 1, 3, 10), scale in (1e-4, 
 1) and seed, one correct ``run_check`` of structured; it prints, per dtype, the cases
 judged (pass or fail), the fails (every one a false alarm), the largest excesses
 (err − 2·err_autograd)/u over κ and over the floor (c_max + b_max·κ), and the worst
-case. ``--draws torch-randn`` draws the inputs as gradlab did before numpy-sfc64
-(``inputs.draw_torch_randn``), to tell a property of the verdict from one of the draws.
+case. ``--draws numpy-sfc64`` or ``torch-randn`` (the default: gradlab-ziggurat) draws
+the inputs as gradlab did before (``inputs.SCHEMES``), to tell a property of the
+verdict from one of the draws.
 
 It also sizes structured's κ (``check.method_kappa``): κ + L·(K − 1), with K =
 Σ_t |row_t x_t| / |dL/dW| the tokens' own cancellation (``Reference.token_condition``),
@@ -32,9 +33,9 @@ import torch
 
 from bench.calibrate_floor import seeds as parse_seeds
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
-from gradlab.problems.seed.case import DRAWS, EARLIER_DRAWS, Case
+from gradlab.problems.seed.case import DRAWS, Case
 from gradlab.problems.seed.check import TOKEN_ROUNDINGS, method_kappa, run_check
-from gradlab.problems.seed.inputs import draw_torch_randn
+from gradlab.problems.seed.inputs import SCHEMES, draw_scheme
 
 EPS = (1e-5, 1e-2, 1.0, 3.0, 10.0)
 SCALES = (1e-4, 1e-2, 1.0)
@@ -56,10 +57,10 @@ class Judged(NamedTuple):
 
 
 def inputs_for(case: Case, draws: str):
-    """The case's rounded inputs on the earlier draws, or None for the current ones."""
+    """The case's rounded inputs on an earlier scheme's draws, or None for the current ones."""
     if draws == DRAWS:
         return None
-    base = draw_torch_randn(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+    base = draw_scheme(draws)(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
     return base.to(DTYPES[case.dtype].torch_dtype)
 
 
@@ -101,7 +102,7 @@ def corner(dtype: str, seeds, draws: str) -> list[Judged]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", default="100-399")
-    parser.add_argument("--draws", default=DRAWS, choices=(DRAWS, EARLIER_DRAWS))
+    parser.add_argument("--draws", default=DRAWS, choices=tuple(SCHEMES))
     args = parser.parse_args()
     torch.set_num_threads(1)
     seeds = parse_seeds(args.seeds)

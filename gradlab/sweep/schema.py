@@ -39,10 +39,12 @@ _CASE: dict[str, Column] = {
     "scale": ("float", "×", "multiplies W (W ~ scale·N(0, 1)/√n)"),
     "seed": ("int", "—", "seed of the float64 draws of W, X, g, b"),
     "preset": ("str", "—", "empty, or notebook (the seed's own draws)"),
-    "draws": ("str", "—", "how W, X, g, b were drawn from the seed: numpy-sfc64 (numpy's SFC64 "
-                          "generator and its float64 ziggurat normals), notebook (the preset's "
-                          "own), or torch-randn (torch's seeded float64 randn: a file written "
-                          "before this column, which reads as that)"),
+    "draws": ("str", "—", "how W, X, g, b were drawn from the seed: gradlab-ziggurat (numpy's "
+                          "SFC64 stream and gradlab's block ziggurat, core.normals), notebook "
+                          "(the preset's own), numpy-sfc64 (the same stream and numpy's own "
+                          "ziggurat: files from before gradlab-ziggurat), or torch-randn "
+                          "(torch's seeded float64 randn: a file written before this column, "
+                          "which reads as that)"),
     "variant": ("str", "—", "none (the correct derivation) or the bug-zoo mistake the analytic "
                             "methods make: no-projection, eps-missing, wrong-mean, transposed"),
 }

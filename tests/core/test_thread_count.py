@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import torch
 
+from gradlab.core.normals import standard_normal
 from gradlab.core.precise import TORCH_GRAIN, mean_last, sum_last
 from gradlab.problems.seed.case import Case
 from gradlab.problems.seed.check import run_check
@@ -122,15 +123,15 @@ def test_past_torchs_grain_only_autograds_own_backward_depends_on_threads(thread
 
 
 def test_the_draws_are_the_same_at_any_thread_count_and_in_another_process(threads):
-    """``draw`` is numpy's SFC64 stream of float64 normals, W, X, g, b in that order (W
-    scaled by scale/√n), bit for bit at 1, 2 and 3 threads and in a fresh process (as
+    """``draw`` is gradlab's normals from numpy's SFC64 stream, W, X, g, b in that order
+    (W scaled by scale/√n), bit for bit at 1, 2 and 3 threads and in a fresh process (as
     a Dask worker is; tests/sweep/test_cluster.py asks real workers)."""
     args = (300, 500, 2, 7, 0.5)
     one = threads(1, draw, *args)
-    rng = np.random.Generator(np.random.SFC64(7))
-    stream = [torch.from_numpy(rng.standard_normal((300, 500)) * (0.5 / math.sqrt(500))),
-              *(torch.from_numpy(rng.standard_normal(shape)) for shape in ((2, 500), (300,),
-                                                                           (300,)))]
+    bits = np.random.SFC64(7)
+    stream = [torch.from_numpy(standard_normal(bits, (300, 500)) * (0.5 / math.sqrt(500))),
+              *(torch.from_numpy(standard_normal(bits, shape)) for shape in ((2, 500), (300,),
+                                                                              (300,)))]
     assert all(_same(a, b) for a, b in zip((one.W, one.X, one.g, one.b), stream))
     for count in (2, 3):
         other = threads(count, draw, *args)

@@ -153,7 +153,7 @@ def test_notebook_preset_fields():
 def test_to_row_is_flat_and_complete():
     row = Case(4, 5, batch=2, dtype="float16", eps=1e-5, seed=3).to_row()
     assert row == dict(m=4, n=5, batch=2, dtype="float16", eps=1e-5, eps_placement="inside",
-                       scale=1.0, seed=3, preset="", draws="numpy-sfc64")
+                       scale=1.0, seed=3, preset="", draws="gradlab-ziggurat")
     assert Case.notebook().to_row()["preset"] == "notebook"
     assert Case.notebook().to_row()["draws"] == "notebook"
 

@@ -385,8 +385,8 @@ def test_gradcheck_passes_eps_missing_but_gradlab_fails_it(case):
 @pytest.mark.parametrize("m", [2, 8, 16], ids=lambda m: f"m{m}")
 def test_gradcheck_on_eps_missing_depends_on_the_draw_gradlab_does_not(m):
     """Over seeds, gradcheck's default mode passes eps-missing in most draws but not
-    all (it caught it in 8 of 50 draws at m = n = 2…32, seeds 0–4, both placements,
-    with the numpy-sfc64 draws; fast mode in 1 of 50); gradlab fails it in every draw."""
+    all (it caught it in 6 of 50 draws at m = n = 2…32, seeds 0–4, both placements,
+    with the gradlab-ziggurat draws; fast mode in 3 of 50); gradlab fails it in every draw."""
     seeds = range(6)
     passed = [gradcheck_structured(Case(m, m, 1, "float64", 1e-5, seed=s), "eps-missing")
               for s in seeds]

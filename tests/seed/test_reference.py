@@ -335,8 +335,8 @@ def test_kappa_is_at_least_one(dtype, seed, checked):
 
 def test_kappa_is_large_when_the_gradient_cancels():
     """κ = term scale / max|dL/dW| grows when dg is nearly parallel to a, so that
-    dL/dW is small beside its terms: m = 2, n = 3, seed 21 is such a draw."""
-    check = run_check(Case(2, 3, dtype="float64", seed=21), methods=("structured",))
+    dL/dW is small beside its terms: m = 2, n = 3, seed 12 is such a draw."""
+    check = run_check(Case(2, 3, dtype="float64", seed=12), methods=("structured",))
     ordinary = run_check(Case(2, 3, dtype="float64", seed=2), methods=("structured",))
     assert check.kappa > 100 * ordinary.kappa and check.kappa_fro > 100 * ordinary.kappa_fro
     assert ordinary.kappa < 20

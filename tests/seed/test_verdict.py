@@ -17,9 +17,9 @@ from hypothesis import given, settings
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import NORMS
-from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.case import EARLIER_DRAWS, NUMPY_DRAWS, Case
 from gradlab.problems.seed.check import KRON_WALK, TOKEN_ROUNDINGS, method_kappa, run_check
-from gradlab.problems.seed.inputs import Inputs, draw, draw_torch_randn
+from gradlab.problems.seed.inputs import Inputs, draw, draw_scheme
 from gradlab.problems.seed.reference import reference_grads
 from gradlab.problems.seed.report import to_json_dict, to_table
 
@@ -173,7 +173,7 @@ def zoo_params():
     for variant in GROSS:
         for dtype in DTYPE_NAMES:
             for size in SIZES:
-                for seed in (1, 2):
+                for seed in (2, 3):
                     yield pytest.param(variant, dtype, size, seed,
                                        id=f"{variant}-{dtype}-m{size}-seed{seed}")
 
@@ -409,15 +409,15 @@ def test_an_exactly_zero_gradient_is_degenerate(m, n, dtype):
 def test_float16_overflow_inside_gradlabs_kernels_is_avoided_or_degenerate():
     """W × 100 in float16: Σa² and D = m·u² overflow, mean(a²) does not. structured
     uses mean(a²) and passes; kron keeps the seed's formula and says it overflows."""
-    check = run_check(Case(8, 8, dtype="float16", scale=100, seed=1))
+    check = run_check(Case(8, 8, dtype="float16", scale=100, seed=21))
     assert check.verdicts["structured"].status == "pass", check.verdicts["structured"].message
     kron = check.verdicts["kron"]
     assert kron.status == "degenerate" and "overflows float16" in kron.message
     assert any(note.startswith("kron: the seed's R") for note in check.notes)
 
 
-@pytest.mark.parametrize("m, eps, seed", [(1, 1e-5, 102), (2, 0.01, 103), (3, 0.0, 102)],
-                         ids=["m1-seed102", "m2-seed103", "m3-seed102"])
+@pytest.mark.parametrize("m, eps, seed", [(1, 1e-5, 122), (2, 0.01, 100), (3, 0.0, 106)],
+                         ids=["m1-seed122", "m2-seed100", "m3-seed106"])
 def test_float16_overflow_in_the_forward_is_degenerate(m, eps, seed):
     """Held-out seeds at W × 100 in float16: some token's a² overflows, so u = ∞ in
     autograd's forward as in every method (autograd silently zeroes that token's
@@ -444,19 +444,19 @@ def test_cancellation_in_v_counts_in_kappa(m, n, eps, placement, seed):
 
 
 def test_cancellation_in_a_counts_in_kappa():
-    """a = W x is ill-conditioned (κ 65): every method sits near 13 u and they agree.
+    """a = W x is ill-conditioned (κ 63): every method sits near 16 u and they agree.
     A pass, never "float64 cannot represent this case"."""
-    check = run_check(Case(2, 8, dtype="float64", seed=58))
+    check = run_check(Case(2, 8, dtype="float64", seed=126))
     errs = [check.errors[name]["W"].err_u for name in check.runs]
     assert min(errs) > 10 and max(errs) - min(errs) < 5
     assert set(statuses(check).values()) == {"pass"}, \
         {k: v.message for k, v in check.verdicts.items()}
 
 
-def torch_randn_inputs(case: Case) -> Inputs:
-    """``case``'s inputs on the earlier draws (``draw_torch_randn``), rounded to its dtype:
-    the draws on which a held-out false alarm was found, kept as a regression."""
-    base = draw_torch_randn(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+def earlier_inputs(case: Case, scheme: str) -> Inputs:
+    """``case``'s inputs on an earlier scheme's draws (``inputs.SCHEMES``), rounded to its
+    dtype: the draws on which a held-out false alarm was found, kept as a regression."""
+    base = draw_scheme(scheme)(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
     return base.to(DTYPES[case.dtype].torch_dtype)
 
 
@@ -472,7 +472,7 @@ def test_the_rounding_of_u_counts_in_kappa(dtype, scale, eps, seed):
     alarms were found on torch's draws of these seeds, which the test keeps."""
     case = Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement="outside", scale=scale,
                 seed=seed)
-    check = run_check(case, inputs=torch_randn_inputs(case))
+    check = run_check(case, inputs=earlier_inputs(case, EARLIER_DRAWS))
     assert set(statuses(check).values()) == {"pass"}, \
         {k: v.message for k, v in check.verdicts.items()}
     assert check.kappa > 15
@@ -490,8 +490,9 @@ def test_structured_counts_its_roundings_where_the_tokens_cancel(dtype, eps, pla
     about one unit of |row_t|. The held-out false alarms of the numpy-sfc64 draws:
     structured's error is over what κ alone allows (c + b·κ beyond twice autograd's),
     and within its own κ + L·(K − 1)."""
-    check = run_check(Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement=placement,
-                           scale=scale, seed=seed), methods=("structured",))
+    case = Case(1, 1, batch=4, dtype=dtype, eps=eps, eps_placement=placement, scale=scale,
+                seed=seed)
+    check = run_check(case, methods=("structured",), inputs=earlier_inputs(case, NUMPY_DRAWS))
     info = DTYPES[dtype]
     err = check.errors["structured"]["W"]
     base = check.errors["autograd"]["W"]

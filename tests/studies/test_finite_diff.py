@@ -54,8 +54,8 @@ def test_curve_is_a_v(study, dtype):
     """Error falls to the optimum and rises after it, by orders of magnitude."""
     rows = study[study["dtype"] == dtype].sort_values("h")
     best = rows["rel_err"].min()
-    left = rows[rows["h"] < rows.loc[rows["rel_err"].idxmin(), "h"] / 100]
-    right = rows[rows["h"] > rows.loc[rows["rel_err"].idxmin(), "h"] * 100]
+    left = rows[rows["h"] <= rows.loc[rows["rel_err"].idxmin(), "h"] / 100]
+    right = rows[rows["h"] >= rows.loc[rows["rel_err"].idxmin(), "h"] * 100]
     assert left["rel_err"].max() > 100 * best
     assert right["rel_err"].max() > 100 * best
 

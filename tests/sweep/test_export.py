@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits
+from gradlab.problems.seed.case import DRAWS
 from gradlab.sweep import schema
 from gradlab.sweep.export import CSVError, read_csv_bytes, to_csv_bytes
 from gradlab.sweep.grid import Sweep
@@ -95,9 +96,9 @@ def test_a_csv_written_before_the_tokens_condition_reads_it_as_nan(frame):
 
 
 def test_a_csv_written_before_the_draws_column_reads_as_torch_randn(frame, data):
-    """A file from before numpy-sfc64 has no ``draws`` column: it reads with
-    torch-randn, at its schema place, and every other column as written."""
-    assert set(frame["draws"]) == {"numpy-sfc64"}
+    """A file from before the ``draws`` column has none: it reads with torch-randn,
+    at its schema place, and every other column as written."""
+    assert set(frame["draws"]) == {DRAWS}
     old = frame.drop(columns=["draws"])
     back = read_csv_bytes(to_csv_bytes(old), "old.csv")
     assert list(back.columns) == list(frame.columns)

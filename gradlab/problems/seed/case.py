@@ -9,16 +9,20 @@ from gradlab.core.errors import GradlabError
 from gradlab.core.limits import Limits, MiB
 from gradlab.core.validate import finite_float, positive_int
 
-__all__ = ["Case", "DRAWS", "EARLIER_DRAWS", "NOTEBOOK_DRAWS", "PLACEMENTS", "PRESETS"]
+__all__ = ["Case", "DRAWS", "EARLIER_DRAWS", "NOTEBOOK_DRAWS", "NUMPY_DRAWS", "PLACEMENTS",
+           "PRESETS"]
 
 PLACEMENTS = ("inside", "outside")
 PRESETS = ("notebook",)
 
 #: How ``inputs.draw`` draws a case's inputs from its seed, as a row's ``draws`` column
-#: names it: numpy's SFC64 generator seeded with the seed, and its ziggurat normals in
-#: float64.
-DRAWS = "numpy-sfc64"
-#: How gradlab drew them before ``DRAWS`` (torch's seeded generator and its float64
+#: names it: numpy's SFC64 bit stream seeded with the seed, and gradlab's ziggurat
+#: normals in float64 (``core.normals``), a block of entries at a time.
+DRAWS = "gradlab-ziggurat"
+#: How gradlab drew them before ``DRAWS``: the same stream, and numpy's own ziggurat
+#: normals, an entry at a time (``inputs.draw_numpy_sfc64``).
+NUMPY_DRAWS = "numpy-sfc64"
+#: How gradlab drew them before ``NUMPY_DRAWS`` (torch's seeded generator and its float64
 #: ``randn``): a sweep CSV written before the ``draws`` column holds these.
 EARLIER_DRAWS = "torch-randn"
 #: The notebook preset's draws: torch.manual_seed(0), then float32 ``randn``.

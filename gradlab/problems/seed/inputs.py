@@ -10,11 +10,13 @@ import numpy as np
 import torch
 
 from gradlab.core.dtypes import dtype_info
+from gradlab.core.errors import GradlabError
 from gradlab.core.memory import huge_empty
-from gradlab.problems.seed.case import Case
+from gradlab.core.normals import standard_normal
+from gradlab.problems.seed.case import DRAWS, EARLIER_DRAWS, NUMPY_DRAWS, Case
 
-__all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "draw_torch_randn",
-           "Inputs"]
+__all__ = ["case_draws", "case_inputs", "draw", "draw_digest", "draw_notebook", "draw_numpy_sfc64",
+           "draw_scheme", "draw_torch_randn", "Inputs", "SCHEMES"]
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,32 @@ def _to(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
          eps: float = 0.0) -> Inputs:
-    """float64 draws from a seeded generator, in the order W, X, g, b (``case.DRAWS``).
+    """float64 draws from a seeded stream, in the order W, X, g, b (``case.DRAWS``).
 
     W ~ scale·N(0, 1)/√n keeps a = W x of order 1 whatever n is; x, g, b ~ N(0, 1).
-    The generator is numpy's SFC64 seeded with ``seed``, and the normals its ziggurat
-    method's in float64 (one 64-bit draw each, but for its rare rejections). It is
-    single-threaded: the same seed gives the same bits at any thread count and in any
-    worker process. It draws about 10 ns an entry here, torch's seeded float64 ``randn``
-    23 ns and numpy's PCG64 12 ns (docs/benchmarks.md, "One seed-layer check against a
-    bare autograd").
+    The stream is numpy's SFC64 seeded with ``seed``, and the normals
+    ``normals.standard_normal``'s: a ziggurat taken a block of entries at a time,
+    single-threaded, so the same seed gives the same bits at any thread count and in
+    any worker process. It draws about 4.7 ns an entry here, numpy's own ziggurat on
+    the same stream (``draw_numpy_sfc64``, the draws before) 7.5 ns and torch's seeded
+    float64 ``randn`` 17 ns (docs/benchmarks.md, "One seed-layer check against a bare
+    autograd").
     """
+    bits = np.random.SFC64(seed)
+    W = standard_normal(bits, (m, n))
+    W *= scale / math.sqrt(n)
+    X = standard_normal(bits, (batch, n))
+    g = standard_normal(bits, (m,))
+    b = standard_normal(bits, (m,))
+    return _inputs(W, X, g, b, eps)
+
+
+def draw_numpy_sfc64(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
+                     eps: float = 0.0) -> Inputs:
+    """The inputs as gradlab drew them before ``draw`` (``case.NUMPY_DRAWS``): numpy's
+    ``Generator(SFC64(seed))`` and its own ziggurat normals, one entry at a time; W
+    (× scale/√n), X, g, b in that order. For re-running such a row, and for the
+    held-out cases found on those draws."""
     rng = np.random.Generator(np.random.SFC64(seed))
     # W is drawn into numpy's memory and scaled in place: numpy backs a large array
     # with transparent huge pages, where a fresh torch tensor of 32 MiB faults its
@@ -80,13 +98,18 @@ def draw(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
     X = rng.standard_normal((batch, n))
     g = rng.standard_normal(m)
     b = rng.standard_normal(m)
+    return _inputs(W, X, g, b, eps)
+
+
+def _inputs(W: np.ndarray, X: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> Inputs:
+    """float64 ``Inputs`` sharing the arrays' memory, with ε."""
     return Inputs(*map(torch.from_numpy, (W, X, g, b)), torch.tensor(eps, dtype=torch.float64))
 
 
 def draw_torch_randn(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
                      eps: float = 0.0) -> Inputs:
-    """The inputs as gradlab drew them before ``draw`` (``case.EARLIER_DRAWS``, a CSV row
-    without a ``draws`` column): torch's generator seeded with ``seed`` and its float64
+    """The inputs as gradlab drew them before ``draw_numpy_sfc64`` (``case.EARLIER_DRAWS``,
+    a CSV row without a ``draws`` column): torch's generator seeded with ``seed`` and its float64
     ``randn``, W (× scale/√n), X, g, b in that order. For re-running an earlier row,
     and for the held-out cases found on those draws."""
     gen, f64 = torch.Generator().manual_seed(seed), torch.float64
@@ -96,6 +119,18 @@ def draw_torch_randn(m: int, n: int, batch: int, seed: int, scale: float = 1.0,
     X, g, b = (torch.randn(*shape, generator=gen, dtype=f64)
                for shape in ((batch, n), (m,), (m,)))
     return Inputs(W, X, g, b, torch.tensor(eps, dtype=f64))
+
+
+#: Each way gradlab has drawn a case's inputs from its seed, by the ``draws`` column's name.
+SCHEMES = {DRAWS: draw, NUMPY_DRAWS: draw_numpy_sfc64, EARLIER_DRAWS: draw_torch_randn}
+
+
+def draw_scheme(name: str):
+    """The draw function of the scheme ``name`` (a ``draws`` column's value)."""
+    if name not in SCHEMES:
+        raise GradlabError(f"draws: {name!r} is not one of {', '.join(SCHEMES)} "
+                           "(the notebook preset draws its own)")
+    return SCHEMES[name]
 
 
 def draw_digest(inputs: Inputs) -> str:
