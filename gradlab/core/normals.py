@@ -4,8 +4,8 @@ numpy's ``Generator.standard_normal`` runs the ziggurat one entry at a time (abo
 8 ns an entry here, against 2.2 ns for the 64-bit words alone). ``standard_normal``
 takes the same method a block of words at a time: one word per entry, table lookups
 and compares over the block, and the few entries the layers' rectangles do not
-settle (about 1.5 %) afterwards, together. About 4 ns an entry here
-(docs/benchmarks.md, "One seed-layer check against a bare autograd").
+settle (about 1.5 %) afterwards, together: 4.7 ns an entry here, numpy's 7.4–8.1
+(docs/benchmarks.md, "Issue 21's figures with the block ziggurat").
 
 Each entry's 64-bit word w gives (``normal_layers``):
 
