@@ -1,16 +1,25 @@
 """The inputs in huge-page memory: the bits of a plain ``to`` and of a plain outer
-product, below and past ``memory.HUGE_PAGE``; and the earlier draws."""
+product, below and past ``memory.HUGE_PAGE``; and the earlier draws, by name."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
+from gradlab.core.errors import GradlabError
 from gradlab.problems.seed import gradients
-from gradlab.problems.seed.case import Case
+from gradlab.problems.seed.case import DRAWS, EARLIER_DRAWS, NUMPY_DRAWS, Case
 from gradlab.problems.seed.gradients import structured_grads
-from gradlab.problems.seed.inputs import case_draws, case_inputs, draw_torch_randn
+from gradlab.problems.seed.inputs import (
+    case_draws,
+    case_inputs,
+    draw,
+    draw_numpy_sfc64,
+    draw_scheme,
+    draw_torch_randn,
+)
 
 
 @pytest.mark.parametrize("dtype", DTYPE_NAMES)
@@ -58,3 +67,26 @@ def test_the_earlier_draws_are_torchs_seeded_randn():
         assert torch.equal(got, want)
     assert float(earlier.eps) == 1e-5
     assert not torch.equal(case_draws(Case(30, 50, batch=3, scale=0.5, seed=11)).W, W)
+
+
+def test_the_numpy_sfc64_draws_are_numpys_own_ziggurat_on_the_stream():
+    """draw_numpy_sfc64 (a row whose draws are numpy-sfc64) is numpy's
+    Generator(SFC64(seed)).standard_normal of W, X, g, b, W × scale/√n; the current draw
+    takes the same stream's words through gradlab's ziggurat, so other values."""
+    rng = np.random.Generator(np.random.SFC64(11))
+    W = rng.standard_normal((30, 50)) * (0.5 / 50 ** 0.5)
+    rest = [rng.standard_normal(s) for s in ((3, 50), (30,), (30,))]
+    earlier = draw_numpy_sfc64(30, 50, 3, 11, 0.5, 1e-5)
+    for got, want in zip((earlier.W, earlier.X, earlier.g, earlier.b), (W, *rest)):
+        assert torch.equal(got, torch.from_numpy(want))
+    assert not torch.equal(case_draws(Case(30, 50, batch=3, scale=0.5, seed=11)).W,
+                           torch.from_numpy(W))
+
+
+def test_each_draws_name_has_its_scheme_and_another_name_is_refused():
+    assert draw_scheme(DRAWS) is draw and draw_scheme(NUMPY_DRAWS) is draw_numpy_sfc64
+    assert draw_scheme(EARLIER_DRAWS) is draw_torch_randn
+    assert Case(3, 4).draws == DRAWS  # what a new row's column says is what draws it
+    with pytest.raises(GradlabError) as info:
+        draw_scheme("mersenne")
+    assert "draws: 'mersenne'" in str(info.value) and NUMPY_DRAWS in str(info.value)
