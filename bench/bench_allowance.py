@@ -30,7 +30,7 @@ class _NoRecorder(contextlib.nullcontext):
 
     narrowing = None
 
-    def __init__(self):
+    def __init__(self, lengths: bool = True):
         super().__init__()
 
     def length(self, t) -> int:

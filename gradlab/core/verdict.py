@@ -184,7 +184,7 @@ def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
     buffer = torch.empty(min(n, _CHUNK), dtype=wide, device=gs[0].device) if gs else None
     for start in range(0, n, _CHUNK):
         tb = t[start:start + _CHUNK].to(wide)
-        parts = [*torch.aminmax(tb), torch.dot(tb, tb)] if with_norms else []
+        parts = [tb.amin(), tb.amax(), torch.dot(tb, tb)] if with_norms else []
         for j, g in enumerate(gs):
             gb = g[start:start + _CHUNK]
             d = widened_sub(gb, tb, buffer[:gb.numel()])
@@ -193,7 +193,7 @@ def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
                 maxima.append(torch.maximum(-low, high))
                 parts += ends
             else:
-                parts += [*torch.aminmax(d)]
+                parts += [d.amin(), d.amax()]
             parts += [torch.dot(d, d), torch.dot(d, tb)]
         values = torch.stack(parts).tolist()
         if with_norms:

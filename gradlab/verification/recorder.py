@@ -111,13 +111,18 @@ def _tensors(tree) -> list[torch.Tensor]:
 class Recorder(TorchDispatchMode):
     """Run code under ``with Recorder() as r:``; then ``r.narrowing`` names the first
     op that narrowed a float64 tensor (None if none did) and ``r.length(t)`` is
-    the length of the sum tensor ``t`` is the result of (1 for none)."""
+    the length of the sum tensor ``t`` is the result of (1 for none).
 
-    def __init__(self):
+    ``Recorder(lengths=False)`` learns the narrowing alone, for less than half the
+    Python per op (``length`` is then 1): verify's first truth pass, whose lengths
+    only a row that fails the rule needs (``allowance``)."""
+
+    def __init__(self, lengths: bool = True):
         super().__init__()
         self._lengths = WeakIdKeyDictionary()
         self.narrowing: str | None = None
         self.paused = False
+        self.recording_lengths = lengths
 
     @contextlib.contextmanager
     def pause(self):
@@ -137,15 +142,18 @@ class Recorder(TorchDispatchMode):
         out = func(*args, **kwargs)
         if self.paused:
             return out
-        ins = _tensors(args) + _tensors(kwargs)
         outs = _tensors(out)
         if not outs:
             return out
-        name = func.overloadpacket.__name__
-        if self.narrowing is None and any(t.dtype == F64 for t in ins):
+        if self.narrowing is None:
             narrow = next((t for t in outs if t.is_floating_point() and t.dtype != F64), None)
-            if narrow is not None:
+            if narrow is not None and any(t.dtype == F64
+                                          for t in _tensors(args) + _tensors(kwargs)):
                 self.narrowing = f"{func} turns float64 into {str(narrow.dtype)[6:]}"
+        if not self.recording_lengths:
+            return out
+        ins = _tensors(args) + _tensors(kwargs)
+        name = func.overloadpacket.__name__
         try:
             own = op_lengths(name, args, kwargs, outs)
         except (IndexError, TypeError, AttributeError):  # an overload of another form

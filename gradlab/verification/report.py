@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from gradlab.core.verdict import compare_all
 __all__ = [
     "cell", "CHART_SUFFIXES", "COLUMNS", "DISPLAY_NAMES", "empty_row", "Report", "REPR_ROWS",
     "STATUS_COLORS", "STATUS_ORDER", "table", "TEXT_COLUMNS", "top_block", "WORST_COLUMNS",
-    "worst_entries", "WORST_KEPT"
+    "worst_entries", "WORST_KEPT", "WorstEntries"
 ]
 
 #: What each check measures, relative to the truth T (G the gradient checked).
@@ -153,6 +153,56 @@ def worst_entries(grad: torch.Tensor, autograd: torch.Tensor | None, truth: torc
     return tuple(out)
 
 
+#: A gradient of at most this many entries has its worst entries taken when first read
+#: (``WorstEntries``); a larger one's are taken at once.
+DEFERRED_ENTRIES = 1 << 18
+
+
+class WorstEntries(Mapping):
+    """(dtype, input) → that row's ``worst_entries``, in the order the rows were judged.
+
+    A gradient of at most DEFERRED_ENTRIES entries has them taken when they are first
+    read (``take``), from a copy of the candidate's gradient (which its author may
+    reuse) and the run's own autograd and truth: a run whose worst entries nobody reads
+    (``assert_ok`` on a passing report) skips their Python, about 0.2 ms a row. A larger
+    gradient's are taken at once, so that no report holds its tensors. The entries are
+    the same either way; a pickle holds the entries themselves."""
+
+    def __init__(self, entries: Mapping = ()):
+        # key → the entries, or the arguments of ``worst_entries`` still to take them
+        self._items: dict = {k: tuple(v) for k, v in dict(entries).items()}
+        self._pending: set = set()
+
+    def take(self, key: tuple[str, str], grad: torch.Tensor, autograd: torch.Tensor | None,
+             truth: torch.Tensor, peak: float, u: float, kinks=None,
+             maxima: torch.Tensor | None = None) -> None:
+        """Row ``key``'s worst entries: ``worst_entries`` of these arguments, now or
+        when first read."""
+        if grad.numel() > DEFERRED_ENTRIES:
+            self._items[key] = worst_entries(grad, autograd, truth, peak, u, kinks, maxima)
+            return
+        self._items[key] = (grad.detach().clone(), autograd, truth, peak, u, kinks, maxima)
+        self._pending.add(key)
+
+    def __getitem__(self, key) -> tuple[dict, ...]:
+        if key in self._pending:
+            self._items[key] = worst_entries(*self._items[key])
+            self._pending.discard(key)
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"WorstEntries({len(self)} rows, {len(self._pending)} not yet read)"
+
+    def __reduce__(self):
+        return WorstEntries, (dict(self.items()),)
+
+
 #: Entries per block of ``_top_indices``'s first pass.
 _TOP_BLOCK = 256
 
@@ -239,7 +289,8 @@ class Report:
     seed: int
     inputs: tuple[tuple[str, str], ...]
     provenance: dict
-    entries: dict = field(default_factory=dict, repr=False)
+    #: (dtype, input) → its worst entries (``WorstEntries``, or any mapping of them).
+    entries: Mapping = field(default_factory=dict, repr=False)
     #: frame → an Altair chart: set by ``gradlab.verify`` (the charts are a layer above).
     chart_builder: Callable | None = field(default=None, repr=False, compare=False)
     #: (chart, "html" | "png" | "svg") → the file's bytes, for ``save_chart``: set by

@@ -61,7 +61,7 @@ from gradlab.verification.calls import (
     gradients,
 )
 from gradlab.verification.recorder import Recorder
-from gradlab.verification.report import Report, empty_row, top_block, worst_entries
+from gradlab.verification.report import Report, WorstEntries, empty_row, top_block
 from gradlab.verification.spec import (
     DEFAULT_DTYPES,
     F64,
@@ -146,7 +146,7 @@ def verify(candidate: Callable, reference: Callable, inputs: Mapping,
     for row in rows:
         row.update(candidate=cand_name, reference=ref_name, seed=seed, **prov)
     return Report(tuple(rows), cand_name, ref_name, dtypes, seed,
-                  tuple((s.name, s.describe()) for s in specs), prov, dict(run.worst))
+                  tuple((s.name, s.describe()) for s in specs), prov, run.worst)
 
 
 def _start(candidate, reference, inputs, dtypes, seed, mistake, limits
@@ -258,10 +258,10 @@ class _Run:
     """The draws and functions of one verify call; ``rows(dtype)`` does one dtype.
 
     The first float64 truth pass runs under a ``Recorder``: it says whether the
-    reference narrows float64 (then no row is judged) and the longest sum behind
-    each input's gradient. Where a dtype has a row that fails the rule, the
-    ``allowance`` of that dtype (kinks, the truth's spread) judges its failing
-    rows again."""
+    reference narrows float64 (then no row is judged). Where a dtype has a row that
+    fails the rule, the ``allowance`` of that dtype (kinks, the truth's spread, the
+    longest sum behind each input's gradient: ``_lengths``) judges its failing rows
+    again."""
 
     def __init__(self, candidate, reference, specs, mistake, draws: _Draws):
         self.candidate, self.reference, self.mistake = candidate, reference, mistake
@@ -270,10 +270,10 @@ class _Run:
         self._autograd_errors: dict[str, dict[str, Error]] = {}
         self.narrowing: str | None = None
         self.recorded = False
-        self.lengths: dict[str, int] = {}
+        self.lengths: dict[str, int] | None = None   # taken where needed: ``_lengths``
         self.seed = draws.generator.initial_seed()
         #: (dtype, input) → the WORST_KEPT entries with the largest |G − T|.
-        self.worst: dict[tuple[str, str], tuple[dict, ...]] = {}
+        self.worst = WorstEntries()
 
     def _args(self, dtype: torch.dtype) -> list[torch.Tensor]:
         return [s.at(dtype) for s in self.specs]
@@ -314,7 +314,7 @@ class _Run:
         after the first such run, which gives the outputs' shapes), and that
         upstream rounded to ``dtype``. The first run is recorded (``Recorder``)."""
         wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
-        recorder = None if self.recorded else Recorder()
+        recorder = None if self.recorded else Recorder(lengths=False)
         with recorder or contextlib.nullcontext():
             try:
                 leaves, outs = call(self.reference, wide, self.names)
@@ -332,9 +332,20 @@ class _Run:
                                    "reference") from None
         if recorder is not None:
             self.recorded, self.narrowing = True, recorder.narrowing
+        return self._checked(result, "float64"), ups
+
+    def _lengths(self, wide: list, wide_ups: list) -> dict[str, int]:
+        """The longest sum behind each input's gradient (``Recorder``), from one more
+        float64 truth pass on ``wide``, recorded in full: taken once, where a dtype's
+        row fails the rule (its allowance needs them); a passing run skips that
+        recording on its first truth pass."""
+        if self.lengths is None:
+            with Recorder() as recorder:
+                result = autograd_grads(self.reference, [a.clone() for a in wide], self.names,
+                                        wide_ups, self.draws.shapes, F64)
             self.lengths = {n: recorder.length(g) for n, g in (result.grads or {}).items()
                             if g is not None}
-        return self._checked(result, "float64"), ups
+        return self.lengths
 
     def _truth_at(self, wide: list, wide_ups: list, rounding=None) -> dict[str, torch.Tensor]:
         """The reference's float64 gradients at moved inputs, with ``rounding`` (a
@@ -354,7 +365,8 @@ class _Run:
         try:
             generator = torch.Generator().manual_seed(  # its own stream per dtype
                 self.seed + ALLOWANCE_STREAM + DTYPE_NAMES.index(name))
-            return measure(self._truth_at, wide, wide_ups, self.names, truth, self.lengths,
+            return measure(self._truth_at, wide, wide_ups, self.names, truth,
+                           self._lengths(wide, wide_ups),
                            info.u, info.u_acc, name == "float64", generator)
         except Exception:  # noqa: BLE001 - the reference failed at a moved point
             return None
@@ -390,7 +402,6 @@ class _Run:
         dt.measure()
         rows = [dt.error_row(spec, cand) or dt.judged_row(spec, cand.grads[spec.name])
                 for spec in specs]
-        self.worst.update({(name, n): w for n, w in dt.worst.items()})
         return rows
 
     def _effects(self, name, args, ups) -> dict[str, dict[str, float]]:
@@ -442,7 +453,6 @@ class _Dtype:
         self._joint: Taylor | None | bool = False   # False: not run yet
         self.scaled: dict[str, torch.Tensor] = {}   # input → its scaled Taylor direction
         self.output_dtypes: tuple[str, ...] = ()
-        self.worst: dict[str, tuple[dict, ...]] = {}
 
     def candidate(self) -> Grads:
         """The candidate's gradients; in float64 also L(x) and its rounding scale for the
@@ -492,8 +502,8 @@ class _Dtype:
         autograd_err, allowed = self.autograd_err[n], ""
         if v.status == "fail" and not err.nonfinite and self.allowance() is not None:
             v, err, autograd_err, allowed = self._allowed(n, grad, bug)
-        self.worst[n] = worst_entries(grad, self.autograd.get(n), self.truth[n],
-                                      self.norms[n].peak, v.u, self._kinks(n), self.maxima[n])
+        self.run.worst.take((self.name, n), grad, self.autograd.get(n), self.truth[n],
+                            self.norms[n].peak, v.u, self._kinks(n), self.maxima[n])
         taylor = (self._taylor(n, grad) if self.name == "float64" and v.status != "degenerate"
                   else None)
         return self._verdict_row(spec, v, err, autograd_err, grad, taylor, allowed)

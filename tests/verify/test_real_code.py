@@ -263,6 +263,85 @@ def test_the_text_report_and_the_json_carry_the_worst_entries():
     assert first["entries"][0]["autograd"] == "nan"
 
 
+class ReusedBuffer(torch.autograd.Function):
+    """tanh whose backward writes its gradient into one buffer it keeps, as a kernel
+    with preallocated outputs does: the next call overwrites the last gradient."""
+
+    buffer: torch.Tensor | None = None
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.tanh(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        if ReusedBuffer.buffer is None or ReusedBuffer.buffer.shape != x.shape \
+                or ReusedBuffer.buffer.dtype != x.dtype:
+            ReusedBuffer.buffer = torch.empty_like(x)
+        return torch.mul(g, 1 - torch.tanh(x) ** 2, out=ReusedBuffer.buffer)
+
+
+@pytest.mark.parametrize("deferred", [True, False], ids=["read-later", "taken-at-once"])
+def test_worst_entries_read_later_are_those_of_the_gradient_verify_judged(monkeypatch,
+                                                                           deferred):
+    """A small gradient's worst entries are taken when first read (report.WorstEntries),
+    from a copy: a candidate that overwrites its gradient afterwards (a second verify of
+    the same kernel) does not change the first report's; a gradient over
+    DEFERRED_ENTRIES has them taken at once. Both give worst_entries' own result."""
+    from gradlab.verification import report as report_module
+
+    if not deferred:
+        monkeypatch.setattr(report_module, "DEFERRED_ENTRIES", 0)
+    first = gradlab.verify(ReusedBuffer.apply, torch.tanh, {"x": (16, 24)},
+                           dtypes=("float32",), seed=0)
+    kept = ReusedBuffer.buffer.clone()
+    assert repr(first.entries) == f"WorstEntries(1 rows, {int(deferred)} not yet read)"
+    gradlab.verify(ReusedBuffer.apply, torch.tanh, {"x": (16, 24)}, dtypes=("float32",),
+                   seed=1)
+    assert not torch.equal(ReusedBuffer.buffer, kept)    # the first gradient is gone
+    entries = first.entries[("float32", "x")]
+    assert [e["candidate"] for e in entries] == [kept.reshape(-1)[i * 24 + j].item()
+                                                 for i, j in (e["index"] for e in entries)]
+    assert "0 not yet read" in repr(first.entries)
+
+
+def test_a_report_pickles_with_its_worst_entries():
+    import pickle
+
+    report = gradlab.verify(Float32Inside.apply, torch.tanh, {"x": (8, 8)},
+                            dtypes=("float64", "float32"), seed=0)
+    back = pickle.loads(pickle.dumps(report))
+    assert repr(dict(back.entries)) == repr(dict(report.entries))    # NaN ≠ NaN in ==
+    assert repr(back.entries) == "WorstEntries(2 rows, 0 not yet read)"
+    assert back.worst().equals(report.worst())
+
+
+def test_a_passing_run_records_no_sum_lengths_and_a_failing_one_records_them_once(
+        monkeypatch):
+    """The first truth pass learns the narrowing alone (Recorder(lengths=False)); the
+    lengths come from one recorded pass more, where a row fails the rule and its
+    allowance needs them, and are those the Recorder reads on that pass."""
+    from gradlab.verification import run as verify_run
+
+    recorders = []
+
+    class Counted(Recorder):
+        def __init__(self, lengths: bool = True):
+            super().__init__(lengths)
+            recorders.append(lengths)
+
+    monkeypatch.setattr(verify_run, "Recorder", Counted)
+    inputs = {"x": (16, 8, 32, 32), "w": (16, 8, 3, 3), "b": (16,)}
+    report = gradlab.verify(conv_reference, conv_reference, inputs, dtypes=("float32",))
+    assert report.passed and recorders == [False]
+    recorders.clear()
+    report = gradlab.verify(F.conv2d, conv_reference, inputs, dtypes=("float32", "float16"))
+    assert recorders[0] is False and recorders.count(True) == 1
+    assert "allows a 14,400-term sequential sum" in rows(report)[("float32", "w")]["evidence"]
+
+
 # The allowance's parts
 
 def test_the_rounder_moves_computed_results_by_u_and_leaves_views_and_selections():
