@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 __all__ = [
-    "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "dd_weight", "fixed_dot", "fixed_sum",
+    "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "CACHED_ENDS_BYTES", "dd_weight", "ends",
+    "fixed_dot", "fixed_sum",
     "fixed_sums", "mean_last", "norm2", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
     "two_product_outer", "WideBlocks", "widened_sub", "WIDEN_ENTRIES", "worst"
 ]
@@ -40,14 +41,32 @@ def blocks(m: int, n: int, entries: int | None = None):
         yield slice(start, min(start + step, m))
 
 
+#: A float32 or float64 tensor of at most this many bytes has its ends taken by amin and
+#: amax (``ends``): in the caches two passes are about 0.62× one aminmax, which is
+#: faster only once the tensor streams from memory (docs/benchmarks.md, "Figures
+#: behind the code").
+CACHED_ENDS_BYTES = 8 << 20
+_SINGLE_OR_DOUBLE = (torch.float32, torch.float64)
+
+
+def ends(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min x, max x) as 0-d tensors (NaN both where x has a NaN; x non-empty), by the
+    faster of one ``aminmax`` and ``amin`` + ``amax`` for x's dtype and size: the same
+    values either way (a minimum does not depend on the order)."""
+    if x.dtype in _SINGLE_OR_DOUBLE and x.numel() * x.element_size() <= CACHED_ENDS_BYTES:
+        return x.amin(), x.amax()
+    low, high = torch.aminmax(x)
+    return low, high
+
+
 def abs_max(x) -> float:
     """max |x| (NaN if x has a NaN; 0 if empty), for torch or numpy."""
     if isinstance(x, torch.Tensor):
         if not x.numel():
             return 0.0
-        # One pass, the fastest on the CPU (docs/benchmarks.md, "Figures behind the
-        # code"); a NaN makes both ends NaN.
-        low, high = (float(v) for v in torch.aminmax(x))
+        # Without |x| (``ends``: 2× faster than abs().max(), docs/benchmarks.md,
+        # "Figures behind the code"); a NaN makes both ends NaN.
+        low, high = (float(v) for v in ends(x))
         return worst(-low, high) + 0.0  # + 0.0: an all-zero x gives 0.0, not -0.0
     return float(np.abs(x).max()) if x.size else 0.0
 

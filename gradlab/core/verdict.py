@@ -47,7 +47,7 @@ import torch
 
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.numbers import ratio_or_zero
-from gradlab.core.precise import widened_sub, worst
+from gradlab.core.precise import ends, widened_sub, worst
 
 __all__ = [
     "bounds", "CHECKS", "compare", "compare_all", "Comparison", "degenerate",
@@ -184,16 +184,16 @@ def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
     buffer = torch.empty(min(n, _CHUNK), dtype=wide, device=gs[0].device) if gs else None
     for start in range(0, n, _CHUNK):
         tb = t[start:start + _CHUNK].to(wide)
-        parts = [tb.amin(), tb.amax(), torch.dot(tb, tb)] if with_norms else []
+        parts = [*ends(tb), torch.dot(tb, tb)] if with_norms else []
         for j, g in enumerate(gs):
             gb = g[start:start + _CHUNK]
             d = widened_sub(gb, tb, buffer[:gb.numel()])
             if block and j == len(gs) - 1 and start < whole:
-                low, high, ends = _run_ends(d, min(d.numel(), whole - start), block)
+                low, high, extremes = _run_ends(d, min(d.numel(), whole - start), block)
                 maxima.append(torch.maximum(-low, high))
-                parts += ends
+                parts += extremes
             else:
-                parts += [d.amin(), d.amax()]
+                parts += [*ends(d)]
             parts += [torch.dot(d, d), torch.dot(d, tb)]
         values = torch.stack(parts).tolist()
         if with_norms:
@@ -211,15 +211,15 @@ def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
 def _run_ends(d: torch.Tensor, whole: int, block: int):
     """(min, max) of each run of ``block`` entries of d's first ``whole``, and d's own
     [min, max] from them and the rest of d: the runs' amin and amax, then d's ends from
-    theirs, where aminmax over d took a third pass (a minimum or maximum is the same in
+    theirs, where ``precise.ends`` over d took a third pass (a minimum or maximum is the same in
     any order, and NaN comes through each; aminmax along the runs was slower here)."""
     runs = d[:whole].view(-1, block)
     low, high = runs.amin(1), runs.amax(1)
-    ends = [low.min(), high.max()]
+    extremes = [low.min(), high.max()]
     if whole < d.numel():
-        rest = torch.aminmax(d[whole:])
-        ends = [torch.minimum(ends[0], rest[0]), torch.maximum(ends[1], rest[1])]
-    return low, high, ends
+        rest = ends(d[whole:])
+        extremes = [torch.minimum(extremes[0], rest[0]), torch.maximum(extremes[1], rest[1])]
+    return low, high, extremes
 
 
 def _errors(totals, norms: TruthNorms, dtype: str) -> tuple[Error, ...]:

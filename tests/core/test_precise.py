@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradlab.core.precise import abs_max, fixed_sum, fixed_sums
+from gradlab.core.precise import CACHED_ENDS_BYTES, abs_max, ends, fixed_sum, fixed_sums
 
 
 @pytest.mark.parametrize("x", [torch.zeros(3, 4), torch.zeros(5, dtype=torch.float16),
@@ -18,6 +18,30 @@ def test_abs_max_of_zeros_is_plus_zero(x):
     """-min of an all-zero tensor is -0.0; a bug effect of 0 printed as "-0 relative"."""
     value = abs_max(x)
     assert value == 0 and math.copysign(1.0, value) == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("entries", [1, 1000, CACHED_ENDS_BYTES // 4 + 1],
+                         ids=["one", "cached", "past-the-caches"])
+@pytest.mark.parametrize("special", ["none", "nan", "signed-zeros", "inf"])
+def test_ends_are_aminmax_whichever_way_they_are_taken(dtype, entries, special):
+    """ends takes amin + amax where that is faster (float32/64 in the caches), aminmax
+    elsewhere: the same values, NaN carried, both infinities kept."""
+    gen = torch.Generator().manual_seed(entries)
+    x = torch.randn(entries, generator=gen, dtype=torch.float64).to(getattr(torch, dtype))
+    if special == "nan":
+        x[entries // 2] = math.nan
+    elif special == "signed-zeros":
+        x.zero_()
+        x[::2] = -0.0
+    elif special == "inf":
+        x[0], x[-1] = math.inf, -math.inf
+    low, high = ends(x)
+    want_low, want_high = torch.aminmax(x)
+    for got, want in ((low, want_low), (high, want_high)):
+        assert got.dtype == x.dtype and got.dim() == 0
+        assert torch.equal(got, want) or (got.isnan() and want.isnan()), (got, want)
+    assert abs_max(x) == abs_max(x.double()) or math.isnan(abs_max(x))
 
 
 def test_abs_max_keeps_a_nan():
