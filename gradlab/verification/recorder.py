@@ -1,9 +1,10 @@
 r"""What the reference's float64 truth pass does, read from its aten ops; and the
 truth pass moved the way rounding moves it (``Rounder``).
 
-verify runs the reference's forward and backward in float64 once under
-``Recorder`` (a ``TorchDispatchMode``), which sees every aten op of both passes
-and learns two facts about the truth:
+verify runs the reference's forward and backward in float64 under ``Recorder`` (a
+``TorchDispatchMode``), which sees every aten op of both passes and learns two facts
+about the truth (the first on every run's first truth pass, the second on one pass
+more, where a row fails the rule and its allowance needs it):
 
 - **narrowing**: an op that takes a float64 tensor and returns a narrower
   floating one (``.float()``, ``dtype=`` inside the reference). The "truth" is
