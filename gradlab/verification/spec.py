@@ -25,7 +25,7 @@ from gradlab.core.precise import abs_max
 __all__ = [
     "BYTES_PER_ENTRY", "check_dtypes", "check_inputs", "check_memory", "check_seed", "check_shape",
     "DEFAULT_DTYPES", "draw_inputs", "estimate_bytes", "F64", "Input", "integers", "mib",
-    "parse_shape", "SEED_LIMIT", "shape_text", "side_generator"
+    "overflow_threshold", "parse_shape", "SEED_LIMIT", "shape_text", "side_generator"
 ]
 
 F64 = torch.float64
@@ -61,8 +61,9 @@ class Input:
 
     def overflows(self, dtype: torch.dtype) -> bool:
         """Whether rounding to ``dtype`` makes an entry infinite: rounding is monotonic,
-        so exactly when it makes max|values| infinite."""
-        return self.fixed is None and bool(torch.tensor(self.peak, dtype=F64).to(dtype).isinf())
+        so exactly when it makes max|values| infinite (``overflow_threshold``)."""
+        return self.fixed is None and (math.isinf(self.peak)
+                                       or self.peak >= overflow_threshold(dtype))
 
     def at(self, dtype: torch.dtype) -> torch.Tensor:
         """The values rounded to ``dtype`` (a fresh tensor), or the fixed tensor."""
@@ -78,6 +79,29 @@ class Input:
         tensor = self.fixed if self.fixed is not None else self.values
         kind = str(tensor.dtype).removeprefix("torch.") if self.fixed is not None else "given"
         return f"{kind} {shape}"
+
+
+@functools.cache
+def overflow_threshold(dtype: torch.dtype) -> float:
+    """The least float64 magnitude that torch's rounding to ``dtype`` (``Tensor.to``)
+    makes infinite; inf where none does (float64). Found once per dtype by bisection over
+    the positive float64s, which their bit patterns order, with torch's own conversion:
+    it rounds to float16 and bfloat16 through float32, so 65519.99999999999 is already
+    inf in float16, below max + ulp/2 = 65520."""
+    def overflows(bits: int) -> bool:
+        value = torch.tensor(bits, dtype=torch.int64).view(F64)
+        return bool(value.to(dtype).isinf())
+
+    def bits_of(x: float) -> int:
+        return int(torch.tensor(x, dtype=F64).view(torch.int64))
+
+    low, high = bits_of(torch.finfo(dtype).max), bits_of(torch.finfo(F64).max)
+    if not overflows(high):
+        return math.inf
+    while high - low > 1:  # overflows(high), not overflows(low)
+        middle = (low + high) // 2
+        low, high = (low, middle) if overflows(middle) else (middle, high)
+    return float(torch.tensor(high, dtype=torch.int64).view(F64))
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -153,6 +153,26 @@ def test_an_input_that_overflows_the_dtype_is_degenerate():
     assert "overflows float16" in report.frame["evidence"].iloc[1]
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_an_input_overflows_exactly_where_torch_rounds_its_peak_to_inf(dtype):
+    """spec.overflow_threshold against torch's own rounding (float16 and bfloat16 round
+    through float32: 65519.99999999999 is inf in float16, below max + ulp/2), at the
+    threshold's neighbours and at random magnitudes, both signs, and inf and NaN."""
+    from gradlab.verification.spec import Input, overflow_threshold
+
+    torch_dtype = getattr(torch, dtype)
+    edge = overflow_threshold(torch_dtype)
+    near = [] if math.isinf(edge) else [math.nextafter(edge, 0), edge,
+                                        math.nextafter(edge, math.inf)]
+    gen = torch.Generator().manual_seed(3)
+    spread = (10.0 ** (torch.rand(200, generator=gen, dtype=torch.float64) * 616 - 308)).tolist()
+    for peak in near + spread + [torch.finfo(torch.float64).max, math.inf, math.nan]:
+        for sign in (1, -1):
+            values = torch.tensor([0.5, sign * peak], dtype=torch.float64)
+            expected = bool(values.to(torch_dtype).isinf().any())
+            assert Input("x", (2,), values, None, False).overflows(torch_dtype) == expected, peak
+
+
 def test_a_zero_truth_is_degenerate():
     report = gradlab.verify(lambda x: x * 0, lambda x: x * 0, {"x": (3,)}, dtypes=("float32",))
     assert report.frame["status"].iloc[0] == "degenerate"
