@@ -502,6 +502,27 @@ def test_a_local_workers_units_reuse_the_pages_of_the_unit_before():
     assert probe["free_in_heap"] >= 128 << 20, probe
 
 
+def _numpy_huge_pages() -> bool:
+    from numpy._core import multiarray
+
+    return multiarray._get_madvise_hugepage()
+
+
+def test_a_local_workers_numpy_asks_for_no_huge_pages_and_this_process_is_left_alone():
+    """worker_memory, imported first by the fork server, turns numpy's transparent huge
+    pages off for the workers (a worker's first touches of memory dominate its short
+    life); the calling process keeps numpy's own setting."""
+    import numpy  # noqa: F401 - this process's numpy, imported before the cluster
+
+    here = _numpy_huge_pages()
+    if not sys.platform.startswith("linux") or cluster.start_method() != "forkserver":
+        pytest.skip("the fork server is checked on Linux")
+    with cluster.connect(Executor(workers=1)) as client:
+        (there,) = client.run(_numpy_huge_pages).values()
+    assert there is False
+    assert _numpy_huge_pages() == here
+
+
 def test_local_workers_are_forked_from_a_server_that_has_imported_torch():
     """Where the platform has a fork server, a local cluster's workers come from one
     that has imported distributed, torch and gradlab (each spawned worker would import
