@@ -233,22 +233,6 @@ class Rounder(TorchDispatchMode):
         """A Rounder whose moves are ``other``'s, negated."""
         return cls(other.u, other.generator, other.signs)
 
-    def _see_narrowing(self, func, args, kwargs, out) -> None:
-        """Name ``func`` in ``narrowing`` if it returns a floating tensor narrower than
-        float64 from a float64 one (a single tensor result, the usual case, is read
-        without walking it)."""
-        if isinstance(out, torch.Tensor):
-            if out.dtype == F64 or not out.is_floating_point():
-                return
-            narrow = out
-        else:
-            narrow = next((t for t in _tensors(out) if t.is_floating_point()
-                           and t.dtype != F64), None)
-            if narrow is None:
-                return
-        if any(t.dtype == F64 for t in _tensors(args) + _tensors(kwargs)):
-            self.narrowing = f"{func} turns float64 into {str(narrow.dtype)[6:]}"
-
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         name = func.overloadpacket.__name__
