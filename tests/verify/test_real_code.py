@@ -149,12 +149,16 @@ def test_hardsigmoid_float64_backward_multiplies_by_a_float32_sixth():
     assert row["err_max_u"] > 1e8         # 1/6 rounded to float32: 3.0e-8 relative
 
 
-class Float32Inside(torch.autograd.Function):
+class Tanh(torch.autograd.Function):
+    """tanh, x saved for a backward that the subclasses below write."""
+
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
         return torch.tanh(x)
 
+
+class Float32Inside(Tanh):
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
@@ -263,16 +267,11 @@ def test_the_text_report_and_the_json_carry_the_worst_entries():
     assert first["entries"][0]["autograd"] == "nan"
 
 
-class ReusedBuffer(torch.autograd.Function):
+class ReusedBuffer(Tanh):
     """tanh whose backward writes its gradient into one buffer it keeps, as a kernel
     with preallocated outputs does: the next call overwrites the last gradient."""
 
     buffer: torch.Tensor | None = None
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.tanh(x)
 
     @staticmethod
     def backward(ctx, g):
