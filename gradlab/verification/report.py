@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import math
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,12 +167,14 @@ class WorstEntries(Mapping):
     reuse) and the run's own autograd and truth: a run whose worst entries nobody reads
     (``assert_ok`` on a passing report) skips their Python, about 0.2 ms a row. A larger
     gradient's are taken at once, so that no report holds its tensors. The entries are
-    the same either way; a pickle holds the entries themselves."""
+    the same either way; a pickle holds the entries themselves. Reading is thread-safe
+    (a report shared by a server's sessions)."""
 
     def __init__(self, entries: Mapping = ()):
         # key → the entries, or the arguments of ``worst_entries`` still to take them
         self._items: dict = {k: tuple(v) for k, v in dict(entries).items()}
         self._pending: set = set()
+        self._lock = threading.Lock()
 
     def take(self, key: tuple[str, str], grad: torch.Tensor, autograd: torch.Tensor | None,
              truth: torch.Tensor, peak: float, u: float, kinks=None,
@@ -185,10 +188,11 @@ class WorstEntries(Mapping):
         self._pending.add(key)
 
     def __getitem__(self, key) -> tuple[dict, ...]:
-        if key in self._pending:
-            self._items[key] = worst_entries(*self._items[key])
-            self._pending.discard(key)
-        return self._items[key]
+        with self._lock:
+            if key in self._pending:
+                self._items[key] = worst_entries(*self._items[key])
+                self._pending.discard(key)
+            return self._items[key]
 
     def __iter__(self):
         return iter(self._items)
