@@ -35,7 +35,7 @@ from bench.calibrate_floor import seeds as parse_seeds
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.problems.seed.case import DRAWS, Case
 from gradlab.problems.seed.check import TOKEN_ROUNDINGS, method_kappa, run_check
-from gradlab.problems.seed.inputs import SCHEMES, draw_scheme
+from gradlab.problems.seed.inputs import SCHEMES, case_draws, case_inputs
 
 EPS = (1e-5, 1e-2, 1.0, 3.0, 10.0)
 SCALES = (1e-4, 1e-2, 1.0)
@@ -60,8 +60,7 @@ def inputs_for(case: Case, draws: str):
     """The case's rounded inputs on an earlier scheme's draws, or None for the current ones."""
     if draws == DRAWS:
         return None
-    base = draw_scheme(draws)(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
-    return base.to(DTYPES[case.dtype].torch_dtype)
+    return case_inputs(case, base=case_draws(case, draws))
 
 
 def least_l(rows: list[Judged], dtype: str) -> float:

@@ -16,6 +16,7 @@ from gradlab.problems.seed.inputs import (
     case_draws,
     case_inputs,
     draw,
+    draw_digest,
     draw_numpy_sfc64,
     draw_scheme,
     draw_torch_randn,
@@ -90,3 +91,15 @@ def test_each_draws_name_has_its_scheme_and_another_name_is_refused():
     with pytest.raises(GradlabError) as info:
         draw_scheme("mersenne")
     assert "draws: 'mersenne'" in str(info.value) and NUMPY_DRAWS in str(info.value)
+    assert info.value.parameter == "draws"
+
+
+@pytest.mark.parametrize("scheme", [DRAWS, NUMPY_DRAWS, EARLIER_DRAWS])
+def test_a_cases_draws_follow_the_scheme_asked_for(scheme):
+    """case_draws(case, scheme): that scheme's draw of the case's sizes, seed, scale and
+    ε, bit for bit; the default is DRAWS."""
+    case = Case(30, 50, batch=3, scale=0.5, seed=11, eps=1e-3)
+    got = case_draws(case, scheme)
+    want = draw_scheme(scheme)(30, 50, 3, 11, 0.5, 1e-3)
+    assert draw_digest(got) == draw_digest(want)
+    assert (draw_digest(case_draws(case)) == draw_digest(got)) == (scheme == DRAWS)

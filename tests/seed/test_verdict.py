@@ -19,7 +19,7 @@ from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import NORMS
 from gradlab.problems.seed.case import EARLIER_DRAWS, NUMPY_DRAWS, Case
 from gradlab.problems.seed.check import KRON_WALK, TOKEN_ROUNDINGS, method_kappa, run_check
-from gradlab.problems.seed.inputs import Inputs, draw, draw_scheme
+from gradlab.problems.seed.inputs import Inputs, case_draws, case_inputs, draw
 from gradlab.problems.seed.reference import reference_grads
 from gradlab.problems.seed.report import to_json_dict, to_table
 
@@ -456,8 +456,7 @@ def test_cancellation_in_a_counts_in_kappa():
 def earlier_inputs(case: Case, scheme: str) -> Inputs:
     """``case``'s inputs on an earlier scheme's draws (``inputs.SCHEMES``), rounded to its
     dtype: the draws on which a held-out false alarm was found, kept as a regression."""
-    base = draw_scheme(scheme)(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
-    return base.to(DTYPES[case.dtype].torch_dtype)
+    return case_inputs(case, base=case_draws(case, scheme))
 
 
 @pytest.mark.parametrize("dtype, scale, eps, seed", [

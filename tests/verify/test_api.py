@@ -190,7 +190,6 @@ def test_given_tensors_are_used_as_given_and_shapes_are_seeded():
     assert drawn[0]["autograd_fro"].tolist() != drawn[2]["autograd_fro"].tolist()
 
 
-
 def test_a_given_float64_tensor_is_left_as_it_was_by_a_candidate_that_writes_to_its_input():
     """verify keeps a given float64 tensor without a copy, and hands every function a
     rounded copy of it: a candidate that writes into its argument changes neither the
@@ -211,6 +210,7 @@ def test_a_given_float64_tensor_is_left_as_it_was_by_a_candidate_that_writes_to_
     assert torch.equal(x, before)
     assert list(report.frame["dtype"]) == ["float64", "float32"]
     assert set(report.frame["status"]) == {"pass"}
+
 
 def test_report_renders_as_text_html_json_and_chart(square_report):
     text = str(square_report)

@@ -129,7 +129,7 @@ def draw_scheme(name: str):
     """The draw function of the scheme ``name`` (a ``draws`` column's value)."""
     if name not in SCHEMES:
         raise GradlabError(f"draws: {name!r} is not one of {', '.join(SCHEMES)} "
-                           "(the notebook preset draws its own)")
+                           "(the notebook preset draws its own)", "draws")
     return SCHEMES[name]
 
 
@@ -163,12 +163,13 @@ def draw_notebook(eps: float = 0.0) -> Inputs:
                   torch.tensor(eps, dtype=f64))
 
 
-def case_draws(case: Case) -> Inputs:
-    """The case's float64 draws, before any rounding (the notebook's own, or ``draw``):
-    the same for every dtype and ε of its sizes, seed and scale."""
+def case_draws(case: Case, scheme: str = DRAWS) -> Inputs:
+    """The case's float64 draws, before any rounding (the notebook's own, or those of
+    ``scheme``, a ``draws`` column's name: ``draw`` by default): the same for every
+    dtype and ε of its sizes, seed and scale."""
     if case.preset == "notebook":
         return draw_notebook(case.eps)
-    return draw(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
+    return draw_scheme(scheme)(case.m, case.n, case.batch, case.seed, case.scale, case.eps)
 
 
 def case_inputs(case: Case, device: str = "cpu", base: Inputs | None = None) -> Inputs:
