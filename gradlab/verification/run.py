@@ -22,7 +22,7 @@ rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of 
 needs no tolerance, checks the float64 gradient against the candidate's own
 forward: first with every input moved at once (``taylor.joint_test``), then, for
 each row where that does not find the gradients consistent, input by input
-(``taylor.taylor_test``).
+(``taylor.ladder``).
 """
 
 from __future__ import annotations
@@ -76,14 +76,16 @@ from gradlab.verification.spec import (
 )
 from gradlab.verification.taylor import (
     COVER,
+    Line,
     Taylor,
     covers_alone,
     joint_test,
+    ladder,
     loss_at,
-    own_reach,
+    own_line,
     pairing,
+    reach,
     scaled_direction,
-    taylor_test,
 )
 
 __all__ = [
@@ -547,17 +549,24 @@ class _Dtype:
 
     def _taylor(self, n: str, grad) -> Taylor:
         """The joint test where it finds the gradients consistent with the forward and
-        resolves at least what this input's own test would, else this input's own
-        test (which also says why where the forward raises)."""
+        resolves at least what this input's own ladder would, else that ladder (which
+        also says why where the forward raises). The ladder and the reach that decides
+        take their steps on one line (``taylor.own_line``): the step they share runs once."""
         joint = self.joint_taylor()
-        if (joint is not None and joint.decided and not joint.failed and n in joint.moved
-                and self._covers(joint, n, grad)):
-            return joint
-        run = self.run
+        line = None
+        if joint is not None and joint.decided and not joint.failed and n in joint.moved:
+            if len(joint.moved) == 1:
+                if covers_alone(joint):
+                    return joint
+            else:
+                try:
+                    line = self._own_line(n, grad)
+                    if COVER * joint.reach <= reach(line):
+                        return joint
+                except Exception:  # noqa: BLE001 - the forward raised: the ladder says so
+                    pass
         try:
-            return taylor_test(run.candidate, self._plain(), run.names.index(n), grad.detach(),
-                               run.draws.upstream, run.draws.directions[n], as_outputs,
-                               self._at_x())
+            return ladder(line or self._own_line(n, grad))
         except Exception as exc:  # the forward at a moved point: no decision
             return Taylor((), 0, 0, note=f"the candidate raised {first_line(exc)}")
 
@@ -578,19 +587,12 @@ class _Dtype:
                 self._joint = None
         return self._joint
 
-    def _covers(self, joint: Taylor, n: str, grad) -> bool:
-        """Whether ``joint`` resolves COVER × less than input ``n``'s own test would
-        (``taylor.own_reach``; ``taylor.covers_alone`` where ``n`` moved alone)."""
-        if len(joint.moved) == 1:
-            return covers_alone(joint)
+    def _own_line(self, n: str, grad) -> Line:
+        """Input ``n`` moved alone (``taylor.own_line``), from L(x) (``_at_x``)."""
         run = self.run
-        try:
-            reach = own_reach(run.candidate, self._plain(), run.names.index(n), grad.detach(),
-                              run.draws.upstream, run.draws.directions[n], as_outputs,
-                              self._at_x(), self._scaled(n))
-        except Exception:  # noqa: BLE001 - the forward raised: the input's own test says so
-            return False
-        return COVER * joint.reach <= reach
+        return own_line(run.candidate, self._plain(), run.names.index(n), grad.detach(),
+                        run.draws.upstream, run.draws.directions[n], as_outputs, self._at_x(),
+                        self._scaled(n))
 
     def _scaled(self, n: str) -> torch.Tensor:
         """Input ``n``'s Taylor direction scaled to its rms (``taylor.scaled_direction``),

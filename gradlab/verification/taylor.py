@@ -64,8 +64,9 @@ import torch
 from gradlab.core.precise import fixed_dot, fixed_sum
 
 __all__ = [
-    "COVER", "covers_alone", "DEEPEST", "GUARD", "own_reach", "SCREEN", "Taylor", "fit_remainders",
-    "joint_test", "loss_at", "pairing", "scaled_direction", "step_buffer", "taylor_test"
+    "COVER", "covers_alone", "DEEPEST", "fit_remainders", "GUARD", "joint_test", "ladder", "Line",
+    "loss_at", "own_line", "own_reach", "pairing", "reach", "scaled_direction", "SCREEN",
+    "step_buffer", "Taylor", "taylor_test"
 ]
 
 F64 = torch.float64
@@ -217,26 +218,21 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
                 outputs: Callable[[object], list],
                 at_x: tuple[float, float] | None = None) -> Taylor:
     """The test of ``grad`` (float64), the gradient of L with respect to
-    ``args[index]``, along ``direction`` (float64, of unit scale).
+    ``args[index]``, along ``direction`` (float64, of unit scale): ``ladder`` of
+    ``own_line``.
 
     ``outputs`` turns what ``fn`` returns into its list of outputs; ``at_x`` is
     ``loss_at(fn, args, …)`` where the caller has it (it is the same for every input).
     """
-    measure = pairing(upstream)
-    x = args[index]
-    v = scaled_direction(x, direction)
-    slope = fixed_dot(grad.to(F64), v)                      # ⟨∇L, v⟩
-    L0, S0 = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
-    with torch.no_grad():
-        signed, floors = [], []
-        buffer = step_buffer(x, v)
-        for k in range(STEPS):
-            h = H0 / 2**k
-            moved = list(args)
-            moved[index] = torch.mul(v, h, out=buffer).add_(x)   # x + h·v
-            Lh, Sh = measure(outputs(fn(*moved)))
-            signed.append(Lh - L0 - h * slope)
-            floors.append(U64 * (S0 + Sh + abs(h * slope)))
+    at_x = at_x if at_x is not None else loss_at(fn, args, upstream, outputs)
+    return ladder(own_line(fn, args, index, grad, upstream, direction, outputs, at_x))
+
+
+def ladder(line: Line) -> Taylor:
+    """The fixed ladder along ``line``: its STEPS steps h_k = H0/2^k, k = 0 … STEPS − 1,
+    each forward run once on the line (a step it has already taken is not run again),
+    their rates and the fit of their remainders."""
+    signed, floors = zip(*(line.at(k) for k in range(STEPS)))
     remainders = [abs(r) for r in signed]
     usable = [r > MARGIN * f and math.isfinite(r) for r, f in zip(remainders, floors)]
     rates = tuple(math.log2(remainders[k] / remainders[k + 1]) for k in range(STEPS - 1)
@@ -246,10 +242,12 @@ def taylor_test(fn: Callable, args: list, index: int, grad: torch.Tensor,
     return Taylor(rates, sum(usable), STEPS, misfit=misfit, first_order=first)
 
 
-class _Line:
+class Line:
     """L along x + hV at the steps h_k = H0/2^k, each forward run once: the signed
     remainder R(h_k) = L(x + h_k V) − L(x) − h_k·slope and its rounding floor
-    u·(S(x) + S(x + h_k V) + |h_k·slope|)."""
+    u·(S(x) + S(x + h_k V) + |h_k·slope|). x + h·V is one ``torch.add`` with alpha h
+    into a buffer per moved input, rewritten at each step (h a power of 2, so h·v is
+    exact)."""
 
     def __init__(self, fn: Callable, args: list, moves: dict[int, torch.Tensor],
                  slope: float, upstream, outputs: Callable, at_x: tuple[float, float]):
@@ -283,7 +281,7 @@ def _bottom(r0: float, floor0: float) -> int:
     return min(max(k, MIN_POINTS - 1), DEEPEST)
 
 
-def _ladder(line: _Line) -> list[int]:
+def _ladder(line: Line) -> list[int]:
     """The usable steps, largest first: MIN_POINTS steps ending at ``_bottom``, then
     larger steps while fewer than MIN_POINTS are usable (at most STEPS forwards
     besides the probe)."""
@@ -313,7 +311,7 @@ def joint_test(fn: Callable, args: list, grads: dict[int, torch.Tensor],
     moves = {i: scaled[i] if scaled and i in scaled
              else scaled_direction(args[i], directions[i]) for i in grads}
     slope = sum(fixed_dot(g.to(F64), moves[i]) for i, g in grads.items())
-    line = _Line(fn, args, moves, slope, upstream, outputs, at_x)
+    line = Line(fn, args, moves, slope, upstream, outputs, at_x)
     if not line.usable(0):
         return Taylor((), 0, 1, moved=names)
     kept = _ladder(line)
@@ -334,17 +332,31 @@ def covers_alone(joint: Taylor) -> bool:
     return COVER * joint.bottom <= H0 / 2**(STEPS - 1)
 
 
+def own_line(fn: Callable, args: list, index: int, grad: torch.Tensor,
+             upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
+             outputs: Callable[[object], list], at_x: tuple[float, float],
+             scaled: torch.Tensor | None = None) -> Line:
+    """The line of input ``index`` moved alone, along v = ``scaled_direction(args[index],
+    direction)`` (``scaled`` where the caller has it), with slope ⟨grad, v⟩: where
+    ``own_reach`` and that input's ``ladder`` take their steps, so a step the one has
+    taken the other does not run again."""
+    v = scaled_direction(args[index], direction) if scaled is None else scaled
+    return Line(fn, args, {index: v}, fixed_dot(grad.to(F64), v), upstream, outputs, at_x)
+
+
 def own_reach(fn: Callable, args: list, index: int, grad: torch.Tensor,
               upstream: Sequence[torch.Tensor | None], direction: torch.Tensor,
               outputs: Callable[[object], list], at_x: tuple[float, float],
               scaled: torch.Tensor | None = None) -> float:
-    """What ``taylor_test`` of this input would resolve, from one of its steps
+    """``reach`` of ``own_line``."""
+    return reach(own_line(fn, args, index, grad, upstream, direction, outputs, at_x, scaled))
+
+
+def reach(line: Line) -> float:
+    """What ``ladder`` of an input's own ``line`` would resolve, from one of its steps
     h_s = H0/2^SCREEN: |R(h_s)|·h_last/h_s² (module docstring); inf where R(h_s)
-    is finite but not usable (that test would decide nothing), 0 where it is not
-    finite (only that test can say). ``scaled``: ``scaled_direction(args[index],
-    direction)`` where the caller has it."""
-    v = scaled_direction(args[index], direction) if scaled is None else scaled
-    line = _Line(fn, args, {index: v}, fixed_dot(grad.to(F64), v), upstream, outputs, at_x)
+    is finite but not usable (that ladder would decide nothing), 0 where it is not
+    finite (only the ladder can say)."""
     r, _ = line.at(SCREEN)
     if not math.isfinite(r):
         return 0.0

@@ -20,8 +20,11 @@ from gradlab.verification.taylor import (
     STEPS,
     covers_alone,
     joint_test,
+    ladder,
     loss_at,
+    own_line,
     own_reach,
+    reach,
     taylor_test,
 )
 
@@ -85,6 +88,23 @@ def test_own_reach_is_infinite_for_a_right_linear_input_and_finite_for_a_wrong_o
     at_x = loss_at(line, [x], [w], as_outputs)
     assert own_reach(line, [x], 0, 3 * w, [w], v, as_outputs, at_x) == math.inf
     assert 0 < own_reach(line, [x], 0, 3 * w * (1 + 1e-6), [w], v, as_outputs, at_x) < math.inf
+
+
+@pytest.mark.parametrize("error", [0.0, 1e-4])
+def test_an_own_ladder_after_its_reach_runs_their_shared_step_once(error):
+    """``reach`` and ``ladder`` on one ``own_line``: STEPS forwards in all (the SCREEN
+    step taken once), and the test a fresh ``taylor_test`` gives, bit for bit."""
+    x, w, v = draws(6, 7)
+    grad = w * (1 - torch.tanh(x) ** 2) * (1 + error)
+    fn, calls = counted(torch.tanh)
+    at_x = loss_at(torch.tanh, [x], [w], as_outputs)
+    line = own_line(fn, [x], 0, grad, [w], v, as_outputs, at_x)
+    assert 0 < reach(line) < math.inf and calls["n"] == 1
+    shared = ladder(line)
+    assert calls["n"] == STEPS
+    fresh = taylor_test(torch.tanh, [x], 0, grad, [w], v, as_outputs, at_x)
+    assert repr(shared) == repr(fresh)  # repr: every float's bits, NaN too
+    assert shared.failed == (error > 0) and shared.usable >= MIN_POINTS
 
 
 def reference(x, w, b):
