@@ -177,11 +177,12 @@ def fixed_sum(t: torch.Tensor) -> float:
     the work by thread, so its last bits change with the thread count (and a
     sweep spread over workers with one thread each would not reproduce a
     serial run). Here every row of 8192 entries is summed by one thread,
-    then the row sums in order.
+    then the row sums in order (``sum_last``: in SUM_ROW parts where they are
+    TORCH_GRAIN or more, from 2²⁸ entries).
     """
     t = t.reshape(-1)
     rows = t.numel() // SUM_ROW
-    head = t[:rows * SUM_ROW].view(rows, SUM_ROW).sum(1).sum() if rows else 0.0
+    head = sum_last(t[:rows * SUM_ROW].view(rows, SUM_ROW).sum(1)) if rows else 0.0
     return float(head + t[rows * SUM_ROW:].sum())
 
 
@@ -214,7 +215,7 @@ def _block_sums(t: torch.Tensor) -> torch.Tensor:
     tail = t[..., head:].sum(-1)
     if not head:
         return 0.0 + tail  # fixed_sum's 0.0 + tail (-0.0 becomes 0.0 there too)
-    return t[..., :head].unflatten(-1, (-1, SUM_ROW)).sum(-1).sum(-1) + tail
+    return sum_last(t[..., :head].unflatten(-1, (-1, SUM_ROW)).sum(-1)) + tail
 
 
 #: torch's parallel grain: a reduction to ONE output over this many entries or more

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from gradlab.core import precise
 from gradlab.core.precise import CACHED_ENDS_BYTES, abs_max, ends, fixed_sum, fixed_sums
 
 
@@ -70,3 +71,41 @@ def test_fixed_sums_is_fixed_sum_of_each_block_bit_for_bit(q, K, n, rows, thread
             assert got == want
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fixed_sum_past_the_grain_of_rows_does_not_depend_on_the_thread_count(monkeypatch,
+                                                                              dtype):
+    """Row sums numbering TORCH_GRAIN or more (from 2²⁸ entries at SUM_ROW = 8192; here
+    SUM_ROW = 4 stands in, at 160,000 entries) are added in SUM_ROW parts, each by one
+    thread, where one ``sum()`` of them split by thread: the same bits at 1 and 2
+    threads, and ``fixed_sums`` of the one block agrees."""
+    monkeypatch.setattr(precise, "SUM_ROW", 4)
+    rows = precise.TORCH_GRAIN + 7232
+    gen = torch.Generator().manual_seed(0)
+    t = (torch.randn(4 * rows + 3, generator=gen, dtype=torch.float64)
+         * 10.0 ** torch.randint(-8, 9, (4 * rows + 3,), generator=gen)).to(dtype)
+    saved, got = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got[threads] = (fixed_sum(t), fixed_sums(t[:4 * rows].view(1, rows, 4), rows).item(),
+                            fixed_sum(t[:4 * rows]))
+    finally:
+        torch.set_num_threads(saved)
+    assert got[1] == got[2]
+    assert got[1][1] == got[1][2]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fixed_sum_under_the_grain_of_rows_is_one_sum_of_the_row_sums(monkeypatch, dtype):
+    """Below TORCH_GRAIN row sums, ``fixed_sum`` adds them as the one ``sum()`` it took
+    before the parts above, bit for bit (every report and CSV keeps its bits); SUM_ROW =
+    4 stands in for 8192, so that up to TORCH_GRAIN − 1 rows take little memory."""
+    monkeypatch.setattr(precise, "SUM_ROW", 4)
+    gen = torch.Generator().manual_seed(5)
+    for rows in (1, 2, 3, 17, 1000, 8191, precise.TORCH_GRAIN - 1):
+        t = (torch.randn(rows * 4 + rows % 4, generator=gen, dtype=torch.float64)
+             * 10.0 ** torch.randint(-8, 9, (rows * 4 + rows % 4,), generator=gen)).to(dtype)
+        head = t[:rows * 4].view(rows, 4).sum(1).sum()
+        assert fixed_sum(t) == float(head + t[rows * 4:].sum()), rows
