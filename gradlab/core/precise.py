@@ -228,12 +228,13 @@ _HALF = (torch.float16, torch.bfloat16)
 
 def _split_sum(t: torch.Tensor, keepdim: bool) -> torch.Tensor:
     """Σ over the last axis of a single row, as SUM_ROW-entry parts (several outputs,
-    one thread each), then the parts in order; in float32 for the half types (as
-    torch accumulates them), in the dtype otherwise."""
+    one thread each), then the parts in order (``sum_last`` again: as parts of their
+    own where they are TORCH_GRAIN or more, from 2²⁸ entries); in float32 for the half
+    types (as torch accumulates them), in the dtype otherwise."""
     acc = torch.float32 if t.dtype in _HALF else t.dtype
     full = t.shape[-1] // SUM_ROW * SUM_ROW
     parts = t[..., :full].reshape(*t.shape[:-1], -1, SUM_ROW).sum(-1, dtype=acc)
-    return parts.sum(-1, keepdim=keepdim) + t[..., full:].sum(-1, keepdim=keepdim, dtype=acc)
+    return sum_last(parts, keepdim) + t[..., full:].sum(-1, keepdim=keepdim, dtype=acc)
 
 
 def _one_long_row(t: torch.Tensor) -> bool:

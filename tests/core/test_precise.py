@@ -109,3 +109,25 @@ def test_fixed_sum_under_the_grain_of_rows_is_one_sum_of_the_row_sums(monkeypatc
              * 10.0 ** torch.randint(-8, 9, (rows * 4 + rows % 4,), generator=gen)).to(dtype)
         head = t[:rows * 4].view(rows, 4).sum(1).sum()
         assert fixed_sum(t) == float(head + t[rows * 4:].sum()), rows
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16])
+def test_one_row_with_parts_past_the_grain_does_not_depend_on_the_thread_count(monkeypatch,
+                                                                             dtype):
+    """``sum_last`` and ``mean_last`` of one row whose SUM_ROW-entry parts number
+    TORCH_GRAIN or more (2²⁸ entries at SUM_ROW = 8192; SUM_ROW = 4 stands in here) add
+    the parts as parts of their own: the same bits at 1 and 2 threads."""
+    monkeypatch.setattr(precise, "SUM_ROW", 4)
+    entries = 4 * (precise.TORCH_GRAIN + 7232) + 3
+    gen = torch.Generator().manual_seed(0)
+    t = (torch.randn(entries, generator=gen, dtype=torch.float64)
+         * 10.0 ** torch.randint(-3, 4, (entries,), generator=gen)).to(dtype)
+    saved, got = torch.get_num_threads(), {}
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            got[threads] = [precise.sum_last(t).item(), precise.mean_last(t).item(),
+                            precise.sum_last(t.view(1, -1), keepdim=True).item()]
+    finally:
+        torch.set_num_threads(saved)
+    assert got[1] == got[2]
