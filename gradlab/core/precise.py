@@ -16,9 +16,9 @@ import torch
 
 __all__ = [
     "abs_max", "BLOCK_ENTRIES", "block_rows", "blocks", "CACHED_ENDS_BYTES", "dd_weight", "ends",
-    "fixed_dot", "fixed_sum",
-    "fixed_sums", "mean_last", "norm2", "split", "SPLITTER", "sum_last", "SUM_ROW", "TORCH_GRAIN",
-    "two_product_outer", "WideBlocks", "widened_sub", "WIDEN_ENTRIES", "worst"
+    "fixed_dot", "fixed_sum", "fixed_sums", "mean_last", "norm2", "split", "SPLITTER",
+    "sum_last", "SUM_ROW", "TORCH_GRAIN", "two_product_outer", "WideBlocks", "widened_sub",
+    "WIDEN_ENTRIES", "worst"
 ]
 
 BLOCK_ENTRIES = 1 << 16  # entries of W per block: 512 KiB of float64, cache-sized

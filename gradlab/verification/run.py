@@ -552,19 +552,11 @@ class _Dtype:
         resolves at least what this input's own ladder would, else that ladder (which
         also says why where the forward raises). The ladder and the reach that decides
         take their steps on one line (``taylor.own_line``): the step they share runs once."""
-        joint = self.joint_taylor()
-        line = None
+        joint, line = self.joint_taylor(), None
         if joint is not None and joint.decided and not joint.failed and n in joint.moved:
-            if len(joint.moved) == 1:
-                if covers_alone(joint):
-                    return joint
-            else:
-                try:
-                    line = self._own_line(n, grad)
-                    if COVER * joint.reach <= reach(line):
-                        return joint
-                except Exception:  # noqa: BLE001 - the forward raised: the ladder says so
-                    pass
+            covered, line = self._covers(joint, n, grad)
+            if covered:
+                return joint
         try:
             return ladder(line or self._own_line(n, grad))
         except Exception as exc:  # the forward at a moved point: no decision
@@ -586,6 +578,19 @@ class _Dtype:
             except Exception:  # noqa: BLE001 - the forward raised: each input's own test
                 self._joint = None
         return self._joint
+
+    def _covers(self, joint: Taylor, n: str, grad) -> tuple[bool, Line | None]:
+        """Whether ``joint`` resolves COVER × less than input ``n``'s own ladder would
+        (``taylor.reach`` of its own line; ``taylor.covers_alone`` where ``n`` moved
+        alone), and that line where it was made (its step is the ladder's too)."""
+        if len(joint.moved) == 1:
+            return covers_alone(joint), None
+        line = None
+        try:
+            line = self._own_line(n, grad)
+            return COVER * joint.reach <= reach(line), line
+        except Exception:  # noqa: BLE001 - the forward raised: the ladder says so
+            return False, line
 
     def _own_line(self, n: str, grad) -> Line:
         """Input ``n`` moved alone (``taylor.own_line``), from L(x) (``_at_x``)."""

@@ -61,9 +61,9 @@ class Input:
 
     def overflows(self, dtype: torch.dtype) -> bool:
         """Whether rounding to ``dtype`` makes an entry infinite: rounding is monotonic,
-        so exactly when it makes max|values| infinite (``overflow_threshold``)."""
-        return self.fixed is None and (math.isinf(self.peak)
-                                       or self.peak >= overflow_threshold(dtype))
+        so exactly when it makes max|values| infinite (``overflow_threshold``: inf for
+        float64, which an infinite peak still reaches)."""
+        return self.fixed is None and self.peak >= overflow_threshold(dtype)
 
     def at(self, dtype: torch.dtype) -> torch.Tensor:
         """The values rounded to ``dtype`` (a fresh tensor), or the fixed tensor."""
