@@ -45,9 +45,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gradlab.core.compare_pass import compare_pass
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.numbers import ratio_or_zero
-from gradlab.core.precise import ends, widened_sub, worst
 
 __all__ = [
     "bounds", "CHECKS", "compare", "compare_all", "Comparison", "degenerate",
@@ -105,10 +105,6 @@ def make_error(abs_err: float, ref_max: float, dtype: str, nonfinite: int = 0,
     return Error(abs_err, rel, rel / u, fro, fro / u, nonfinite, scale)
 
 
-#: Entries compared at a time: the float64 difference of a block stays cache-sized.
-_CHUNK = 1 << 18
-
-
 @dataclass(frozen=True)
 class TruthNorms:
     """The truth's own norms, which every gradient compared with it shares:
@@ -116,10 +112,6 @@ class TruthNorms:
 
     peak: float
     fro: float
-
-
-def _wide(t: torch.Tensor) -> torch.dtype:
-    return t.dtype if t.dtype == torch.float64 else torch.float64
 
 
 def truth_norms(truth: torch.Tensor) -> TruthNorms:
@@ -151,16 +143,14 @@ class Comparison:
 
 def compare_all(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Comparison:
     """``truth_norms(truth)`` and ``compare(g, truth, dtype, norms)`` of each of
-    ``grads``, bit for bit, in one pass over the truth: a block of entries at a time,
-    the truth's and every d = G − T's sums taken while the block is in the cache, and
-    read back together (one synchronisation a block).
+    ``grads``, bit for bit, in one pass over the truth and each gradient
+    (``compare_pass``: its sums in lane order, the same on any machine and thread count).
 
     ``block`` > 0: also the largest |G − T| of each run of ``block`` entries of the
     last gradient (flattened; the first ``numel // block · block`` entries, NaN as
     +inf), for a top-k that looks only where the largest can be
-    (``report.worst_entries``). ``block`` must divide the pass's block of entries."""
-    if block and _CHUNK % block:
-        raise ValueError(f"block {block} does not divide {_CHUNK}")
+    (``report.worst_entries``). ``block`` must divide ``compare_pass.ROW`` into runs of a
+    multiple of ``compare_pass.LANES`` entries."""
     (peak, ss), totals, maxima = _sums(truth, grads, True, block)
     norms = TruthNorms(peak + 0.0, math.sqrt(ss))
     return Comparison(norms, _errors(totals, norms, dtype), maxima)
@@ -168,58 +158,10 @@ def compare_all(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Compa
 
 def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
     """((max|T|, ‖T‖²) or None, [max|d|, ‖d‖², ⟨d, T⟩, non-finite entries] per gradient,
-    the last gradient's block maxima or None), block after block."""
-    for g in grads:
-        if g.shape != truth.shape:
-            raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
-    t = truth.detach().reshape(-1)
-    gs = [g.detach().reshape(-1) for g in grads]
-    wide, n = _wide(t), t.numel()
-    whole = n // block * block if block else 0
-    peak = ss = 0.0
-    totals = [[0.0, 0.0, 0.0, 0] for _ in gs]
-    maxima = []
-    # d in one buffer, block after block, gradient after gradient; G widened exactly,
-    # then one rounding
-    buffer = torch.empty(min(n, _CHUNK), dtype=wide, device=gs[0].device) if gs else None
-    for start in range(0, n, _CHUNK):
-        tb = t[start:start + _CHUNK].to(wide)
-        parts = [*ends(tb), torch.dot(tb, tb)] if with_norms else []
-        for j, g in enumerate(gs):
-            gb = g[start:start + _CHUNK]
-            d = widened_sub(gb, tb, buffer[:gb.numel()])
-            if block and j == len(gs) - 1 and start < whole:
-                low, high, extremes = _run_ends(d, min(d.numel(), whole - start), block)
-                maxima.append(torch.maximum(-low, high))
-                parts += extremes
-            else:
-                parts += [*ends(d)]
-            parts += [torch.dot(d, d), torch.dot(d, tb)]
-        values = torch.stack(parts).tolist()
-        if with_norms:
-            low, high, sq = values[:3]
-            peak, ss, values = worst(peak, -low, high), ss + sq, values[3:]
-        for j, total in enumerate(totals):
-            low, high, dd, dt = values[4 * j:4 * j + 4]
-            if not math.isfinite(dd):  # a non-finite entry (or an overflowing square)
-                total[3] += int((~torch.isfinite(gs[j][start:start + _CHUNK])).sum())
-            total[:3] = worst(total[0], -low, high), total[1] + dd, total[2] + dt
-    top = torch.cat(maxima).nan_to_num_(nan=math.inf) if maxima else None
-    return (peak, ss) if with_norms else None, totals, top
-
-
-def _run_ends(d: torch.Tensor, whole: int, block: int):
-    """(min, max) of each run of ``block`` entries of d's first ``whole``, and d's own
-    [min, max] from them and the rest of d: the runs' amin and amax, then d's ends from
-    theirs, where ``precise.ends`` over d took a third pass (a minimum or maximum is the same in
-    any order, and NaN comes through each; aminmax along the runs was slower here)."""
-    runs = d[:whole].view(-1, block)
-    low, high = runs.amin(1), runs.amax(1)
-    extremes = [low.min(), high.max()]
-    if whole < d.numel():
-        rest = ends(d[whole:])
-        extremes = [torch.minimum(extremes[0], rest[0]), torch.maximum(extremes[1], rest[1])]
-    return low, high, extremes
+    the last gradient's block maxima or None)."""
+    result = compare_pass(truth, grads, block)
+    totals = [[g.abs_max, g.dd, g.dt, g.nonfinite] for g in result.grads]
+    return (result.peak, result.tt) if with_norms else None, totals, result.maxima
 
 
 def _errors(totals, norms: TruthNorms, dtype: str) -> tuple[Error, ...]:

@@ -12,6 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradlab.core.compare_pass import lane_sum
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import (
     NORMS,
@@ -189,26 +190,21 @@ def test_compare_counts_non_finite_entries_and_checks_shapes():
         compare(torch.ones(4), truth, "float32")
 
 
-def separate_passes(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
-                    chunk: int = 1 << 18) -> tuple[TruthNorms, Error]:
-    """The truth's norms, then grad's error, each in its own pass as compare took them
-    before compare_all: torch's type promotion inside the subtraction."""
+def separate_passes(grad: torch.Tensor, truth: torch.Tensor, dtype: str
+                    ) -> tuple[TruthNorms, Error]:
+    """The truth's norms, then grad's error, each in its own pass of torch ops: type
+    promotion inside the subtraction, each maximum by aminmax, each sum in lane order
+    (``compare_pass.lane_sum``, checked against the order written out in
+    test_compare_pass.py)."""
     t, g = truth.reshape(-1).double(), grad.reshape(-1)
-    peak = ss = abs_err = dev_ss = along = 0.0
-    nonfinite = 0
-    for start in range(0, t.numel(), chunk):
-        tb = t[start:start + chunk]
-        low, high, sq = torch.stack((*torch.aminmax(tb), torch.dot(tb, tb))).tolist()
-        peak, ss = max(peak, -low, high) if not math.isnan(low + high) else math.nan, ss + sq
-    for start in range(0, t.numel(), chunk):
-        gb, tb = g[start:start + chunk], t[start:start + chunk]
-        d = torch.sub(gb, tb)
-        low, high, dd, dt = torch.stack((*torch.aminmax(d), torch.dot(d, d),
-                                         torch.dot(d, tb))).tolist()
-        if not math.isfinite(dd):
-            nonfinite += int((~torch.isfinite(gb)).sum())
-        abs_err = max(abs_err, -low, high) if not math.isnan(low + high) else math.nan
-        dev_ss, along = dev_ss + dd, along + dt
+    low, high = torch.aminmax(t) if t.numel() else (torch.zeros(()), torch.zeros(()))
+    peak = max(-low.item(), high.item()) if not math.isnan(low + high) else math.nan
+    ss = lane_sum(t * t)
+    d = torch.sub(g, t)
+    low, high = torch.aminmax(d)
+    abs_err = max(-low.item(), high.item()) if not math.isnan(low + high) else math.nan
+    dev_ss, along = lane_sum(d * d), lane_sum(d * t)
+    nonfinite = 0 if math.isfinite(dev_ss) else int((~torch.isfinite(g)).sum())
     norms = TruthNorms(peak + 0.0, math.sqrt(ss))
     return norms, make_error(abs_err + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
                              norms.fro, along)
@@ -248,7 +244,7 @@ def test_one_pass_gives_each_compare_and_the_norms_bit_for_bit(dtype, size, spec
         assert torch.equal(result.maxima, diff.view(-1, block).amax(1))
     else:
         assert result.maxima is None
-    with pytest.raises(ValueError, match="does not divide"):
+    with pytest.raises(ValueError, match="block 3 does not divide 8192"):
         compare_all(truth, grads, dtype, 3)
 
 

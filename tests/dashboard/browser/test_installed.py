@@ -57,3 +57,13 @@ def test_gradlab_dashboard_serves_the_explorer_from_the_installed_package(
     finally:
         stop_server(server)
     assert "Uncaught" not in server.tail() and "Traceback" not in server.tail()
+
+
+def test_the_installed_package_carries_verifys_compare_pass_source(installed, tmp_path):
+    """compare_pass.c is package data: an installed gradlab builds its kernel from it."""
+    found = subprocess.run(
+        [str(installed / "bin" / "python"), "-c",
+         "from gradlab.core.compare_pass import _SOURCE; print(_SOURCE, _SOURCE.is_file())"],
+        cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": ""}, capture_output=True,
+        text=True, check=True).stdout.split()
+    assert found[0].startswith(str(installed)) and found[1] == "True", found

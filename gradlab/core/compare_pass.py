@@ -1,0 +1,279 @@
+r"""One pass over a float64 truth T and the gradients G compared with it: every sum and
+maximum that verify's errors need (``verdict.compare_all``), with d = G − T (G widened
+exactly, then one rounding)::
+
+    max|T|,  Σ T²,   and per gradient  max|d|,  Σ d²,  Σ d·T
+
+and, where asked, the last gradient's max|d| over each run of ``block`` entries.
+
+The sums are in *lane order*, the same bits on any machine, vector width and thread
+count (``lane_sum``): rows of ROW entries; in a row, lane l = 0…7 adds the row's
+entries l, l + 8, l + 16, … in turn, from +0.0; the row's sum is
+((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇)); the rows' sums are added in turn,
+from +0.0. Each product is rounded before it is added (no fused multiply-add).
+
+The pass is a small C kernel, ``compare_pass.c``, built with the machine's C compiler
+(``cc``, or $CC) on first use and kept in a cache folder ($GRADLAB_CACHE_DIR, else
+$XDG_CACHE_HOME/gradlab, else ~/.cache/gradlab). It reads T and each G once, where torch
+ops took about fifteen passes (docs/benchmarks.md). Where it cannot be built or loaded,
+or $GRADLAB_NO_KERNEL is set, the same sums come from torch ops in the same order
+(slower): the same bits either way. A kernel that is built is checked against those
+torch sums before it is used.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import math
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from gradlab.core.precise import ends, widened_sub, worst
+
+__all__ = [
+    "build", "compare_pass", "GradSums", "kernel", "LANES", "lane_sum", "PassSums", "ROW",
+    "torch_pass",
+]
+
+#: The kernel's row and its lanes (compare_pass.c's ROW and LANES).
+ROW = 8192
+LANES = 8
+#: Rows that the torch pass takes at a time (its float64 buffers stay a few MiB).
+_ROWS = 32
+_SOURCE = Path(__file__).with_name("compare_pass.c")
+#: -ffp-contract=off: each product rounded before its sum, as torch rounds it.
+FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-std=gnu11",
+         "-shared", "-fPIC", "-Wno-psabi")
+#: The gradients' dtypes the kernel reads as they are (compare_pass.c's kinds); others
+#: are widened to float32 (float16) or float64 first, exactly.
+_KINDS = {torch.float64: 0, torch.float32: 1, torch.bfloat16: 2}
+
+
+@dataclass(frozen=True)
+class GradSums:
+    """One gradient's part of the pass: max|d| (NaN if a d is NaN), Σ d², Σ d·T and
+    the count of NaN or ±inf entries of G."""
+
+    abs_max: float
+    dd: float
+    dt: float
+    nonfinite: int
+
+
+@dataclass(frozen=True)
+class PassSums:
+    """The pass: max|T| (NaN if T has a NaN), Σ T², each gradient's GradSums and the
+    last gradient's run maxima (NaN as +inf; None where not asked)."""
+
+    peak: float
+    tt: float
+    grads: tuple[GradSums, ...]
+    maxima: torch.Tensor | None = None
+
+
+def lane_sum(p: torch.Tensor, total: float = 0.0) -> float:
+    """``total`` + Σ p in lane order, p a 1-D float64 tensor whose first entry starts a
+    row (each lane's sum by ``cumsum``, which adds in turn)."""
+    for start in range(0, p.numel(), _ROWS * ROW):
+        part = p[start:start + _ROWS * ROW]
+        rows = -(-part.numel() // ROW)
+        padded = part.new_zeros(rows * ROW)
+        padded[:part.numel()] = part
+        s = padded.view(rows, ROW // LANES, LANES).cumsum(1)[:, -1].unbind(1)
+        for row in (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))).tolist():
+            total += row
+    return total
+
+
+def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
+    """The pass over ``truth`` (any floating dtype, widened to float64) and ``grads``
+    (its shape each), by the kernel where there is one, else by ``torch_pass``; the same
+    bits either way. ``block`` > 0: the last gradient's max|d| over each run of
+    ``block`` entries of its first ``numel // block · block`` (``block`` divides ROW
+    and is a multiple of LANES)."""
+    for g in grads:
+        if g.shape != truth.shape:
+            raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
+    if block and (ROW % block or block % LANES):
+        raise ValueError(f"block {block} does not divide {ROW} into runs of a multiple of "
+                         f"{LANES} entries")
+    t = _flat(truth).to(torch.float64)
+    gs = [_flat(g) for g in grads]
+    lib = kernel()
+    raw = _kernel_pass(lib, t, gs, block) if lib is not None else _torch_raw(t, gs, block)
+    return _finish(t, gs, block, *raw)
+
+
+def torch_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
+    """``compare_pass`` by torch ops alone: the kernel's order, the reference its build is
+    checked against."""
+    t = _flat(truth).to(torch.float64)
+    gs = [_flat(g) for g in grads]
+    return _finish(t, gs, block, *_torch_raw(t, gs, block))
+
+
+def _flat(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().reshape(-1).cpu().contiguous()
+
+
+def _whole(n: int, block: int) -> int:
+    return n // block * block if block else 0
+
+
+def _torch_raw(t: torch.Tensor, gs, block: int):
+    """(Σ T², max|T|, [Σ d², Σ d·T, max|d|] per gradient, run maxima or None), a chunk
+    of _ROWS rows at a time."""
+    n, whole = t.numel(), _whole(t.numel(), block)
+    tt = peak = 0.0
+    sums = [[0.0, 0.0, 0.0] for _ in gs]
+    maxima = []
+    chunk = _ROWS * ROW
+    buffer = torch.empty(min(n, chunk), dtype=torch.float64)
+    for start in range(0, n, chunk):
+        tb = t[start:start + chunk]
+        tt = lane_sum(tb * tb, tt)
+        low, high = ends(tb)
+        peak = worst(peak, -float(low), float(high))
+        for j, g in enumerate(gs):
+            d = widened_sub(g[start:start + chunk], tb, buffer[:tb.numel()])
+            low, high = ends(d)
+            sums[j] = [lane_sum(d * d, sums[j][0]), lane_sum(d * tb, sums[j][1]),
+                       worst(sums[j][2], -float(low), float(high))]
+            if block and j == len(gs) - 1 and start < whole:
+                runs = d[:min(d.numel(), whole - start)].abs().view(-1, block)
+                maxima.append(runs.amax(1))
+    top = torch.cat(maxima) if maxima else None
+    return tt, peak, sums, top
+
+
+def _kernel_pass(lib, t: torch.Tensor, gs, block: int):
+    """``_torch_raw``'s values from the kernel (a NaN left out of each maximum)."""
+    gs = [g if g.dtype in _KINDS else g.to(torch.float32 if g.dtype == torch.float16
+                                             else torch.float64) for g in gs]
+    k, n = len(gs), t.numel()
+    runmax = torch.zeros(-(-n // block) if block and gs else 0, dtype=torch.float64)
+    truth_out = (ctypes.c_double * 2)()
+    out = (ctypes.c_double * (3 * k))()
+    status = lib.gradlab_compare_pass(
+        n, t.data_ptr(), k, (ctypes.c_void_p * k)(*(g.data_ptr() for g in gs)),
+        (ctypes.c_int32 * k)(*(_KINDS[g.dtype] for g in gs)), block,
+        runmax.data_ptr() if runmax.numel() else None, truth_out, out)
+    if status:
+        raise ValueError(f"compare_pass: the kernel refused block {block}")
+    sums = [list(out[3 * j:3 * j + 3]) for j in range(k)]
+    top = runmax[:_whole(n, block) // block] if runmax.numel() and _whole(n, block) else None
+    return truth_out[0], truth_out[1], sums, top
+
+
+def _finish(t: torch.Tensor, gs, block: int, tt: float, peak: float, sums, top) -> PassSums:
+    """The NaNs and counts both ways share: a NaN in T or d makes its Σ of squares NaN
+    (nothing else does), so it makes its maximum NaN; a non-finite Σ d² counts G's NaN
+    and ±inf entries; run maxima with a NaN are taken again by torch, NaN as +inf."""
+    grads = []
+    for g, (dd, dt, abs_max) in zip(gs, sums):
+        nonfinite = 0 if math.isfinite(dd) else int((~torch.isfinite(g)).sum())
+        grads.append(GradSums(math.nan if math.isnan(dd) else abs_max + 0.0, dd, dt,
+                              nonfinite))
+    if top is not None and math.isnan(grads[-1].dd):
+        whole = _whole(t.numel(), block)
+        d = gs[-1][:whole].to(torch.float64) - t[:whole]
+        top = d.abs_().view(-1, block).amax(1)
+    if top is not None:
+        top = top.nan_to_num_(nan=math.inf)
+    return PassSums(math.nan if math.isnan(tt) else peak + 0.0, tt, tuple(grads), top)
+
+
+def _cache_dir() -> Path:
+    """$GRADLAB_CACHE_DIR, else $XDG_CACHE_HOME/gradlab, else ~/.cache/gradlab."""
+    if os.environ.get("GRADLAB_CACHE_DIR"):
+        return Path(os.environ["GRADLAB_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gradlab"
+
+
+def _machine() -> str:
+    """What a build with -march=native depends on: the processor and its features."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return f"{platform.machine()} {platform.processor()} {flags}"
+
+
+def build(flags: tuple[str, ...] = FLAGS, folder: Path | None = None) -> Path:
+    """The kernel's shared library for ``flags``, built with $CC (else ``cc``) into
+    ``folder`` (the cache folder) unless a build of the same source, flags, compiler and
+    processor is there already. Raises OSError or subprocess's errors where it cannot."""
+    cc = shutil.which(os.environ.get("CC") or "cc")
+    if cc is None:
+        raise FileNotFoundError("no C compiler (cc or $CC) on PATH")
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(b"\0".join([source, " ".join(flags).encode(), cc.encode(),
+                                     _machine().encode()])).hexdigest()[:16]
+    folder = folder or _cache_dir()
+    path = folder / f"compare_pass-{key}.so"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            built = Path(tmp) / path.name
+            subprocess.run([cc, *flags, str(_SOURCE), "-o", str(built)], check=True,
+                           capture_output=True, timeout=120)
+            os.replace(built, path)   # whole, or not at all, for a process beside this one
+    return path
+
+
+def load(path: Path) -> ctypes.CDLL:
+    """The library at ``path`` with its entry's argument types."""
+    lib = ctypes.CDLL(str(path))
+    entry = lib.gradlab_compare_pass
+    entry.restype = ctypes.c_int
+    pointer = ctypes.c_void_p
+    entry.argtypes = [ctypes.c_int64, pointer, ctypes.c_int32, pointer, pointer,
+                      ctypes.c_int64, pointer, pointer, pointer]
+    lib.gradlab_compare_pass_width.restype = ctypes.c_int
+    return lib
+
+
+def agrees(lib) -> bool:
+    """Whether the kernel gives ``torch_pass``'s bits on a few rows of every kind it
+    reads (NaN, ±inf, −0.0 and a ragged last row among them)."""
+    gen = torch.Generator().manual_seed(0)
+    n = 2 * ROW + 13
+    t = torch.randn(n, generator=gen, dtype=torch.float64) * 1e3
+    t[5] = -0.0
+    grads = [(t * (1 + 1e-3 * torch.randn(n, generator=gen, dtype=torch.float64))).to(d)
+             for d in (torch.float64, torch.float32, torch.bfloat16, torch.float16)]
+    grads[1][7], grads[2][ROW + 3] = math.inf, math.nan
+    for gs in (grads, grads[:1]):
+        want = torch_pass(t, gs, 64)
+        got = _finish(t, gs, 64, *_kernel_pass(lib, t, gs, 64))
+        if repr(got.grads) != repr(want.grads) or (got.peak, got.tt) != (want.peak, want.tt):
+            return False
+        if not torch.equal(got.maxima, want.maxima):
+            return False
+    return True
+
+
+@functools.cache
+def kernel() -> ctypes.CDLL | None:
+    """The built kernel, or None (then ``torch_pass``): $GRADLAB_NO_KERNEL set, no
+    compiler, a build or load that failed, or a build that does not agree with torch."""
+    if os.environ.get("GRADLAB_NO_KERNEL"):
+        return None
+    for folder in (None, Path(tempfile.gettempdir()) / f"gradlab-{os.getuid()}"):
+        try:
+            lib = load(build(folder=folder))
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return lib if agrees(lib) else None
+    return None
