@@ -2,25 +2,31 @@
  *
  * For T: Σ T² and max |T|. For each G, with d = G − T (G widened exactly, one
  * rounding): Σ d², Σ d·T and max |d|; for the last G, where asked, max |d| of each
- * run of `seg` entries. A NaN is left out of every maximum: the caller finds it
- * from the sums, which a NaN makes NaN (and nothing else does).
+ * run of `seg` entries. A NaN is left out of every maximum: the caller finds it from
+ * the sums, which a NaN makes NaN (and nothing else does).
  *
- * The sums are in lane order, the same on any machine and thread count:
- *   rows of ROW entries; in a row, lane l (0..7) adds the row's entries l, l + 8, …
- *   in turn, from +0.0; the row's sum is ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
- *   the rows' sums are added in turn, from +0.0.
- * Every operation is one IEEE-754 double operation (compile with -ffp-contract=off:
- * no fused multiply-add), and vectors of W doubles only hold lanes side by side, so
- * W = 2, 4 or 8 gives the same bits. A row's last entries are padded with zeros,
- * which add +0.0 (a sum from +0.0 is never −0.0) and never raise a maximum.
+ * The sums are in the pass's order, the same on any machine and thread count:
+ *   rows of ROW entries, the last padded with zeros; in a row, partial i (0…511)
+ *   adds the entries i + 512j, j = 0…15, in turn from +0.0; the 512 partials are
+ *   added by halving (the second half added to the first, entry by entry, until one
+ *   is left); the rows' sums are added in turn from +0.0.
+ * Every operation is one IEEE-754 double operation (build with -ffp-contract=off: no
+ * fused multiply-add), and vectors of W doubles only hold partials side by side, so
+ * W = 2, 4 or 8 gives the same bits. Zeros add +0.0 (a sum from +0.0 is never −0.0)
+ * and never raise a maximum.
  */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
-#include <immintrin.h>
 
 #define ROW 8192
-#define LANES 8
+#define PARTIALS 512                  /* each adds ROW / PARTIALS = 16 entries */
+#define RUN 128                       /* the runs whose maxima the caller may ask for */
 
+/* VMAX(a, b): a where a > b, else b (so a NaN in a gives b), per double: x86's max
+ * instruction, else (or with -DGRADLAB_GENERIC) a select. */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(GRADLAB_GENERIC)
+#include <immintrin.h>
 #if defined(__AVX512F__)
 #define W 8
 static inline __m512d vmax_(__m512d a, __m512d b) { return _mm512_max_pd(a, b); }
@@ -32,7 +38,12 @@ static inline __m512d vmax_(__m512d a, __m512d b) { return _mm512_max_pd(a, b); 
 #define W 2
 #define VMAX(a, b) ((vd)_mm_max_pd((__m128d)(a), (__m128d)(b)))
 #endif
-#define V (LANES / W)
+#else
+#define W 2
+#define VMAX_GENERIC
+#define VMAX(a, b) vmax_generic((a), (b))
+#endif
+#define PV (PARTIALS / W)
 
 typedef double vd __attribute__((vector_size(W * 8)));
 typedef int64_t vl __attribute__((vector_size(W * 8)));
@@ -41,6 +52,14 @@ typedef uint32_t vu __attribute__((vector_size(W * 4)));
 typedef uint16_t vh __attribute__((vector_size(W * 2)));
 
 enum { KIND_F64 = 0, KIND_F32 = 1, KIND_BF16 = 2 };
+
+#ifdef VMAX_GENERIC
+static inline vd vmax_generic(vd a, vd b)
+{
+    vl m = a > b;
+    return (vd)(((vl)a & m) | ((vl)b & ~m));
+}
+#endif
 
 static inline vd load_f64(const void *p) { vd v; memcpy(&v, p, sizeof v); return v; }
 
@@ -64,127 +83,176 @@ static inline vd load_bf16(const void *p)
 
 static inline vd vabs(vd a) { return (vd)((vl)a & ((vl){0} + INT64_MAX)); }
 
-/* ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) */
-static inline double lanes_sum(const vd *s)
+/* The PARTIALS partials added by halving. */
+static double halving(double *x)
 {
-    double l[LANES];
-    memcpy(l, s, sizeof l);
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    for (int w = PARTIALS / 2; w >= 1; w /= 2)
+        for (int i = 0; i < w; i++)
+            x[i] += x[i + w];
+    return x[0];
 }
 
-static inline double lanes_max(const vd *s, double r)
+static inline double vec_max(vd v, double r)
 {
-    double l[LANES];
-    memcpy(l, s, sizeof l);
-    for (int i = 0; i < LANES; i++)
+    double l[W];
+    memcpy(l, &v, sizeof l);
+    for (int i = 0; i < W; i++)
         r = l[i] > r ? l[i] : r;
     return r;
 }
 
-/* A row of T: out[0] += its Σ T², out[1] = max(out[1], its max |T|). */
-static void truth_row(const double *t, int64_t m, double *out)
+/* A full row of T: out[0] += its Σ T², out[1] = max(out[1], its max |T|). */
+static void truth_row(const double *t, double *out, vd *sq)
 {
-    vd s[V] = {{0}}, top[V] = {{0}};
-    int64_t i = 0;
-    double pad[LANES];
-    for (;;) {
-        const double *at = t + i;
-        if (i + LANES > m) {
-            if (i >= m)
-                break;
-            memset(pad, 0, sizeof pad);
-            memcpy(pad, t + i, (size_t)(m - i) * sizeof(double));
-            at = pad;
+    vd top = {0};
+    memset(sq, 0, PV * sizeof(vd));
+    for (int j = 0; j < ROW; j += PARTIALS)
+        for (int i = 0; i < PV; i++) {
+            vd v = load_f64(t + j + i * W);
+            sq[i] += v * v;
+            top = VMAX(vabs(v), top);
         }
-        for (int h = 0; h < V; h++) {
-            vd v = load_f64(at + h * W);
-            s[h] += v * v;
-            top[h] = VMAX(vabs(v), top[h]);
-        }
-        i += LANES;
-    }
-    out[0] += lanes_sum(s);
-    out[1] = lanes_max(top, out[1]);
+    out[0] += halving((double *)sq);
+    out[1] = vec_max(top, out[1]);
 }
 
-/* A row of one gradient of SIZE-byte entries: out[0] += Σ d², out[1] += Σ d·T,
- * out[2] = max(out[2], max |d|); runmax[r] = max |d| over the row's r-th run of seg. */
-#define GRAD_ROW(NAME, SIZE, LOAD)                                                     \
-    static void NAME(const double *t, const char *g, int64_t m, int64_t seg,          \
-                     double *out, double *runmax)                                      \
-    {                                                                                  \
-        vd s[V] = {{0}}, p[V] = {{0}}, hi[V] = {{0}};                                  \
-        char gpad[LANES * SIZE];                                                       \
-        double tpad[LANES];                                                            \
-        for (int64_t start = 0; start < m; start += seg) {                             \
-            int64_t end = start + seg < m ? start + seg : m;                           \
-            vd top[V] = {{0}};                                                         \
-            for (int64_t i = start; i < end; i += LANES) {                             \
-                const char *gi = g + i * SIZE;                                         \
-                const double *ti = t + i;                                              \
-                if (i + LANES > end) {                                                 \
-                    memset(gpad, 0, sizeof gpad);                                      \
-                    memset(tpad, 0, sizeof tpad);                                      \
-                    memcpy(gpad, gi, (size_t)(end - i) * SIZE);                        \
-                    memcpy(tpad, ti, (size_t)(end - i) * sizeof(double));              \
-                    gi = gpad;                                                         \
-                    ti = tpad;                                                         \
-                }                                                                      \
-                for (int h = 0; h < V; h++) {                                          \
-                    vd tv = load_f64(ti + h * W);                                      \
-                    vd d = LOAD(gi + h * W * SIZE) - tv;                               \
-                    s[h] += d * d;                                                     \
-                    p[h] += d * tv;                                                    \
-                    top[h] = VMAX(vabs(d), top[h]);                                    \
-                }                                                                      \
-            }                                                                          \
-            for (int h = 0; h < V; h++)                                                \
-                hi[h] = VMAX(top[h], hi[h]);                                           \
-            if (runmax)                                                                \
-                runmax[start / seg] = lanes_max(top, 0.0);                             \
-        }                                                                              \
-        out[0] += lanes_sum(s);                                                        \
-        out[1] += lanes_sum(p);                                                        \
-        out[2] = lanes_max(hi, out[2]);                                                \
-    }
+static const int SIZES[] = {8, 4, 2};
 
-GRAD_ROW(row_f64, 8, load_f64)
-GRAD_ROW(row_f32, 4, load_f32)
-GRAD_ROW(row_bf16, 2, load_bf16)
+static inline __attribute__((always_inline)) vd load(const char *p, const int kind)
+{
+    return kind == KIND_F64 ? load_f64(p) : kind == KIND_F32 ? load_f32(p) : load_bf16(p);
+}
+
+/* A full row of one gradient of kind `kind`: out[0] += Σ d², out[1] += Σ d·T,
+ * out[2] = max(out[2], max |d|); runs[r] = max |d| over the row's r-th RUN; and where
+ * `truth` (the first gradient), T's own: truth[0] += Σ T², truth[1] = max(…, max |T|).
+ * The partials are taken BLOCK vectors at a time, each block held in registers over the
+ * row's 16 slices. `kind` and `truth` are constants where it is called (always_inline). */
+#define BLOCK 8
+static inline __attribute__((always_inline)) void
+grad_row(const double *t, const char *g, double *out, double *runs, vd *sq, vd *dot,
+         vd *tsq, double *truth, const int kind)
+{
+    const int size = SIZES[kind];
+    double hi = out[2];
+    vd ttop = {0};
+    for (int r = 0; r < ROW / RUN; r++)
+        runs[r] = 0.0;
+    for (int b = 0; b < PV; b += BLOCK) {
+        vd s[BLOCK] = {{0}}, p[BLOCK] = {{0}}, ts[BLOCK] = {{0}};
+        for (int j = 0; j < ROW; j += PARTIALS) {
+            vd top = {0};
+            for (int i = 0; i < BLOCK; i++) {
+                int at = j + (b + i) * W;
+                vd tv = load_f64(t + at);
+                vd d = load(g + at * size, kind) - tv;
+                s[i] += d * d;
+                p[i] += d * tv;
+                top = VMAX(vabs(d), top);
+                if (truth) {
+                    ts[i] += tv * tv;
+                    ttop = VMAX(vabs(tv), ttop);
+                }
+            }
+            int r = (j + b * W) / RUN;
+            runs[r] = vec_max(top, runs[r]);
+        }
+        memcpy(sq + b, s, sizeof s);
+        memcpy(dot + b, p, sizeof p);
+        if (truth)
+            memcpy(tsq + b, ts, sizeof ts);
+    }
+    for (int r = 0; r < ROW / RUN; r++)
+        hi = runs[r] > hi ? runs[r] : hi;
+    out[0] += halving((double *)sq);
+    out[1] += halving((double *)dot);
+    out[2] = hi;
+    if (truth) {
+        truth[0] += halving((double *)tsq);
+        truth[1] = vec_max(ttop, truth[1]);
+    }
+}
+
+static void row_f64(const double *t, const char *g, double *out, double *runs, vd *sq,
+                    vd *dot) { grad_row(t, g, out, runs, sq, dot, 0, 0, KIND_F64); }
+static void row_f32(const double *t, const char *g, double *out, double *runs, vd *sq,
+                    vd *dot) { grad_row(t, g, out, runs, sq, dot, 0, 0, KIND_F32); }
+static void row_bf16(const double *t, const char *g, double *out, double *runs, vd *sq,
+                     vd *dot) { grad_row(t, g, out, runs, sq, dot, 0, 0, KIND_BF16); }
+static void first_f64(const double *t, const char *g, double *out, double *runs, vd *sq,
+                      vd *dot, vd *tsq, double *truth)
+{ grad_row(t, g, out, runs, sq, dot, tsq, truth, KIND_F64); }
+static void first_f32(const double *t, const char *g, double *out, double *runs, vd *sq,
+                      vd *dot, vd *tsq, double *truth)
+{ grad_row(t, g, out, runs, sq, dot, tsq, truth, KIND_F32); }
+static void first_bf16(const double *t, const char *g, double *out, double *runs, vd *sq,
+                       vd *dot, vd *tsq, double *truth)
+{ grad_row(t, g, out, runs, sq, dot, tsq, truth, KIND_BF16); }
 
 /* T (n float64 entries) and k gradients g[j] of kind[j]. truth_out = {Σ T², max |T|};
  * out[3j..3j+2] = {Σ d², Σ d·T, max |d|} of gradient j; runmax (or NULL): the last
- * gradient's max |d| of each run of seg entries (seg divides ROW, a multiple of LANES),
- * ceil(n / seg) of them. Returns 0, or -1 for an unknown kind or seg. */
+ * gradient's max |d| of each run of seg entries (seg divides ROW, a multiple of RUN),
+ * ceil(n / seg) of them. Returns 0, -1 for an unknown kind or seg, -2 out of memory. */
 int gradlab_compare_pass(int64_t n, const double *t, int32_t k, const void *const *g,
                          const int32_t *kind, int64_t seg, double *runmax,
                          double *truth_out, double *out)
 {
-    if (runmax && (seg <= 0 || ROW % seg || seg % LANES))
+    if (runmax && (seg <= 0 || ROW % seg || seg % RUN))
         return -1;
     for (int32_t j = 0; j < k; j++)
         if (kind[j] < KIND_F64 || kind[j] > KIND_BF16)
             return -1;
+    /* the last row, padded with zeros; the partials of one row */
+    double *tpad = calloc(ROW, sizeof(double)), *gpad = calloc(ROW, sizeof(double));
+    vd sq[PV], dot[PV], tsq[PV];
+    double runs[ROW / RUN];
+    if (!tpad || !gpad) {
+        free(tpad), free(gpad);
+        return -2;
+    }
     truth_out[0] = truth_out[1] = 0.0;
     for (int32_t j = 0; j < 3 * k; j++)
         out[j] = 0.0;
     for (int64_t row = 0; row < n; row += ROW) {
         int64_t m = n - row < ROW ? n - row : ROW;
-        truth_row(t + row, m, truth_out);
+        const double *tr = t + row;
+        if (m < ROW) {
+            memcpy(tpad, tr, (size_t)m * sizeof(double));
+            tr = tpad;
+        }
+        if (!k)
+            truth_row(tr, truth_out, sq);
         for (int32_t j = 0; j < k; j++) {
-            double *rm = (runmax && j == k - 1) ? runmax + row / seg : 0;
-            int64_t s = rm ? seg : ROW;
-            const char *gj = (const char *)g[j];
-            if (kind[j] == KIND_F64)
-                row_f64(t + row, gj + row * 8, m, s, out + 3 * j, rm);
+            const char *gr = (const char *)g[j] + row * SIZES[kind[j]];
+            if (m < ROW) {
+                memset(gpad, 0, ROW * sizeof(double));
+                memcpy(gpad, gr, (size_t)m * SIZES[kind[j]]);
+                gr = (const char *)gpad;
+            }
+            if (j == 0 && kind[j] == KIND_F64)
+                first_f64(tr, gr, out, runs, sq, dot, tsq, truth_out);
+            else if (j == 0 && kind[j] == KIND_F32)
+                first_f32(tr, gr, out, runs, sq, dot, tsq, truth_out);
+            else if (j == 0)
+                first_bf16(tr, gr, out, runs, sq, dot, tsq, truth_out);
+            else if (kind[j] == KIND_F64)
+                row_f64(tr, gr, out + 3 * j, runs, sq, dot);
             else if (kind[j] == KIND_F32)
-                row_f32(t + row, gj + row * 4, m, s, out + 3 * j, rm);
+                row_f32(tr, gr, out + 3 * j, runs, sq, dot);
             else
-                row_bf16(t + row, gj + row * 2, m, s, out + 3 * j, rm);
+                row_bf16(tr, gr, out + 3 * j, runs, sq, dot);
+            if (runmax && j == k - 1)
+                for (int64_t r = 0; r * seg < m; r++) {
+                    double top = 0.0;
+                    for (int64_t b = r * seg / RUN; b < (r + 1) * seg / RUN; b++)
+                        top = runs[b] > top ? runs[b] : top;
+                    runmax[row / seg + r] = top;
+                }
         }
     }
+    free(tpad), free(gpad);
     return 0;
 }
 
-/* The vector width this build holds its lanes in (2, 4 or 8 doubles). */
+/* The vector width this build holds its partials in (2, 4 or 8 doubles). */
 int gradlab_compare_pass_width(void) { return W; }

@@ -6,11 +6,13 @@ exactly, then one rounding)::
 
 and, where asked, the last gradient's max|d| over each run of ``block`` entries.
 
-The sums are in *lane order*, the same bits on any machine, vector width and thread
-count (``lane_sum``): rows of ROW entries; in a row, lane l = 0…7 adds the row's
-entries l, l + 8, l + 16, … in turn, from +0.0; the row's sum is
-((s₀ + s₁) + (s₂ + s₃)) + ((s₄ + s₅) + (s₆ + s₇)); the rows' sums are added in turn,
-from +0.0. Each product is rounded before it is added (no fused multiply-add).
+The sums are in the pass's order, the same bits on any machine, vector width and thread
+count (``ordered_sum``): rows of ROW entries, the last padded with zeros; in a row,
+partial i (0…511) adds the entries i + 512j, j = 0…15, in turn from +0.0; the 512
+partials are added by halving, the second half added to the first entry by entry until
+one is left; the rows' sums are added in turn from +0.0. Each product is rounded before
+it is added (no fused multiply-add). A row's sum is so 25 additions deep: 16 in turn,
+9 by halving.
 
 The pass is a small C kernel, ``compare_pass.c``, built with the machine's C compiler
 (``cc``, or $CC) on first use and kept in a cache folder ($GRADLAB_CACHE_DIR, else
@@ -40,13 +42,15 @@ import torch
 from gradlab.core.precise import ends, widened_sub, worst
 
 __all__ = [
-    "build", "compare_pass", "GradSums", "kernel", "LANES", "lane_sum", "PassSums", "ROW",
-    "torch_pass",
+    "agrees", "build", "compare_pass", "FLAGS", "GradSums", "kernel", "load", "ordered_sum",
+    "PARTIALS", "PassSums", "ROW", "RUN", "torch_pass",
 ]
 
-#: The kernel's row and its lanes (compare_pass.c's ROW and LANES).
+#: The kernel's row, its partial sums, and the runs whose maxima a caller may ask for
+#: (compare_pass.c's ROW, PARTIALS and RUN).
 ROW = 8192
-LANES = 8
+PARTIALS = 512
+RUN = 128
 #: Rows that the torch pass takes at a time (its float64 buffers stay a few MiB).
 _ROWS = 32
 _SOURCE = Path(__file__).with_name("compare_pass.c")
@@ -80,16 +84,22 @@ class PassSums:
     maxima: torch.Tensor | None = None
 
 
-def lane_sum(p: torch.Tensor, total: float = 0.0) -> float:
-    """``total`` + Σ p in lane order, p a 1-D float64 tensor whose first entry starts a
-    row (each lane's sum by ``cumsum``, which adds in turn)."""
+def ordered_sum(p: torch.Tensor, total: float = 0.0) -> float:
+    """``total`` + Σ p in the pass's order, p a 1-D float64 tensor whose first entry
+    starts a row: the 16 slices of a row added in turn, then halving."""
     for start in range(0, p.numel(), _ROWS * ROW):
         part = p[start:start + _ROWS * ROW]
         rows = -(-part.numel() // ROW)
-        padded = part.new_zeros(rows * ROW)
-        padded[:part.numel()] = part
-        s = padded.view(rows, ROW // LANES, LANES).cumsum(1)[:, -1].unbind(1)
-        for row in (((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))).tolist():
+        if part.numel() < rows * ROW:
+            part = torch.cat([part, part.new_zeros(rows * ROW - part.numel())])
+        slices = part.view(rows, ROW // PARTIALS, PARTIALS)
+        s = part.new_zeros(rows, PARTIALS)
+        for j in range(ROW // PARTIALS):
+            s += slices[:, j]
+        while s.shape[1] > 1:
+            half = s.shape[1] // 2
+            s = s[:, :half] + s[:, half:]
+        for row in s[:, 0].tolist():
             total += row
     return total
 
@@ -99,13 +109,13 @@ def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
     (its shape each), by the kernel where there is one, else by ``torch_pass``; the same
     bits either way. ``block`` > 0: the last gradient's max|d| over each run of
     ``block`` entries of its first ``numel // block · block`` (``block`` divides ROW
-    and is a multiple of LANES)."""
+    and is a multiple of RUN)."""
     for g in grads:
         if g.shape != truth.shape:
             raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
-    if block and (ROW % block or block % LANES):
+    if block and (ROW % block or block % RUN):
         raise ValueError(f"block {block} does not divide {ROW} into runs of a multiple of "
-                         f"{LANES} entries")
+                         f"{RUN} entries")
     t = _flat(truth).to(torch.float64)
     gs = [_flat(g) for g in grads]
     lib = kernel()
@@ -140,13 +150,13 @@ def _torch_raw(t: torch.Tensor, gs, block: int):
     buffer = torch.empty(min(n, chunk), dtype=torch.float64)
     for start in range(0, n, chunk):
         tb = t[start:start + chunk]
-        tt = lane_sum(tb * tb, tt)
+        tt = ordered_sum(tb * tb, tt)
         low, high = ends(tb)
         peak = worst(peak, -float(low), float(high))
         for j, g in enumerate(gs):
             d = widened_sub(g[start:start + chunk], tb, buffer[:tb.numel()])
             low, high = ends(d)
-            sums[j] = [lane_sum(d * d, sums[j][0]), lane_sum(d * tb, sums[j][1]),
+            sums[j] = [ordered_sum(d * d, sums[j][0]), ordered_sum(d * tb, sums[j][1]),
                        worst(sums[j][2], -float(low), float(high))]
             if block and j == len(gs) - 1 and start < whole:
                 runs = d[:min(d.numel(), whole - start)].abs().view(-1, block)
@@ -167,6 +177,8 @@ def _kernel_pass(lib, t: torch.Tensor, gs, block: int):
         n, t.data_ptr(), k, (ctypes.c_void_p * k)(*(g.data_ptr() for g in gs)),
         (ctypes.c_int32 * k)(*(_KINDS[g.dtype] for g in gs)), block,
         runmax.data_ptr() if runmax.numel() else None, truth_out, out)
+    if status == -2:
+        raise MemoryError("compare_pass: the kernel could not allocate its row buffers")
     if status:
         raise ValueError(f"compare_pass: the kernel refused block {block}")
     sums = [list(out[3 * j:3 * j + 3]) for j in range(k)]
@@ -255,8 +267,8 @@ def agrees(lib) -> bool:
              for d in (torch.float64, torch.float32, torch.bfloat16, torch.float16)]
     grads[1][7], grads[2][ROW + 3] = math.inf, math.nan
     for gs in (grads, grads[:1]):
-        want = torch_pass(t, gs, 64)
-        got = _finish(t, gs, 64, *_kernel_pass(lib, t, gs, 64))
+        want = torch_pass(t, gs, RUN)
+        got = _finish(t, gs, RUN, *_kernel_pass(lib, t, gs, RUN))
         if repr(got.grads) != repr(want.grads) or (got.peak, got.tt) != (want.peak, want.tt):
             return False
         if not torch.equal(got.maxima, want.maxima):

@@ -12,7 +12,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradlab.core.compare_pass import lane_sum
+from gradlab.core.compare_pass import ordered_sum
 from gradlab.core.dtypes import DTYPE_NAMES, DTYPES
 from gradlab.core.verdict import (
     NORMS,
@@ -193,17 +193,17 @@ def test_compare_counts_non_finite_entries_and_checks_shapes():
 def separate_passes(grad: torch.Tensor, truth: torch.Tensor, dtype: str
                     ) -> tuple[TruthNorms, Error]:
     """The truth's norms, then grad's error, each in its own pass of torch ops: type
-    promotion inside the subtraction, each maximum by aminmax, each sum in lane order
-    (``compare_pass.lane_sum``, checked against the order written out in
+    promotion inside the subtraction, each maximum by aminmax, each sum in the pass's order
+    (``compare_pass.ordered_sum``, checked against the order written out in
     test_compare_pass.py)."""
     t, g = truth.reshape(-1).double(), grad.reshape(-1)
     low, high = torch.aminmax(t) if t.numel() else (torch.zeros(()), torch.zeros(()))
     peak = max(-low.item(), high.item()) if not math.isnan(low + high) else math.nan
-    ss = lane_sum(t * t)
+    ss = ordered_sum(t * t)
     d = torch.sub(g, t)
     low, high = torch.aminmax(d)
     abs_err = max(-low.item(), high.item()) if not math.isnan(low + high) else math.nan
-    dev_ss, along = lane_sum(d * d), lane_sum(d * t)
+    dev_ss, along = ordered_sum(d * d), ordered_sum(d * t)
     nonfinite = 0 if math.isfinite(dev_ss) else int((~torch.isfinite(g)).sum())
     norms = TruthNorms(peak + 0.0, math.sqrt(ss))
     return norms, make_error(abs_err + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
