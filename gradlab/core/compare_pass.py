@@ -106,10 +106,10 @@ def ordered_sum(p: torch.Tensor, total: float = 0.0) -> float:
 
 def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
     """The pass over ``truth`` (any floating dtype, widened to float64) and ``grads``
-    (its shape each), by the kernel where there is one, else by ``torch_pass``; the same
-    bits either way. ``block`` > 0: the last gradient's max|d| over each run of
-    ``block`` entries of its first ``numel // block · block`` (``block`` divides ROW
-    and is a multiple of RUN)."""
+    (its shape each), by the kernel where there is one (and the tensors are plain ones
+    in memory, ``_readable``), else by ``torch_pass``; the same bits either way.
+    ``block`` > 0: the last gradient's max|d| over each run of ``block`` entries of its
+    first ``numel // block · block`` (``block`` divides ROW and is a multiple of RUN)."""
     for g in grads:
         if g.shape != truth.shape:
             raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
@@ -119,7 +119,10 @@ def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
     t = _flat(truth).to(torch.float64)
     gs = [_flat(g) for g in grads]
     lib = kernel()
-    raw = _kernel_pass(lib, t, gs, block) if lib is not None else _torch_raw(t, gs, block)
+    if lib is not None and all(_readable(x) for x in (t, *gs)):
+        raw = _kernel_pass(lib, t, gs, block)
+    else:
+        raw = _torch_raw(t, gs, block)
     return _finish(t, gs, block, *raw)
 
 
@@ -132,7 +135,20 @@ def torch_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
-    return x.detach().reshape(-1).cpu().contiguous()
+    """x as one contiguous row of its values on the CPU: a zero tensor without storage
+    (autograd's efficient zeros) made real, a lazy negation or conjugation resolved."""
+    x = x.detach()
+    if x._is_zerotensor():
+        x = torch.zeros(x.shape, dtype=x.dtype)
+    return x.resolve_conj().resolve_neg().reshape(-1).cpu().contiguous()
+
+
+def _readable(x: torch.Tensor) -> bool:
+    """Whether the kernel may read x's memory as it is: a plain CPU tensor, dense and
+    contiguous, with its values in its storage (``_flat``'s, not a tensor subclass's)."""
+    return (type(x) is torch.Tensor and x.layout == torch.strided
+            and x.device.type == "cpu" and x.is_contiguous() and not x.is_neg()
+            and not x.is_conj() and (x.numel() == 0 or x.data_ptr() != 0))
 
 
 def _whole(n: int, block: int) -> int:

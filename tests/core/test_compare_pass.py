@@ -207,6 +207,19 @@ def test_without_the_kernel_compare_all_gives_the_same_bits(env, monkeypatch, tm
     assert torch.equal(with_kernel.maxima, without.maxima)
 
 
+def test_autograds_storage_free_zeros_and_lazy_negations_are_read_as_their_values():
+    """Autograd may hand back an efficient zero tensor (no storage: its data pointer is
+    0) or a lazily negated view: the pass reads their values, not their memory."""
+    truth = torch.linspace(-3, 3, 400, dtype=torch.float64)
+    zeros = torch._efficientzerotensor(400, dtype=torch.float64)
+    negated = torch._neg_view(truth.float())
+    assert zeros._is_zerotensor() and negated.is_neg()
+    grads = [zeros, negated]
+    want = reference(truth, [torch.zeros(400, dtype=torch.float64), -truth.float()], 128)
+    assert_same(cp.compare_pass(truth, grads, 128), want)
+    assert_same(cp.torch_pass(truth, grads, 128), want)
+
+
 def test_the_pass_does_not_depend_on_the_thread_count():
     truth, grads = draw(1 << 20, "float32", "finite", seed=7)
     threads = torch.get_num_threads()
