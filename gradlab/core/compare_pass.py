@@ -303,5 +303,8 @@ def kernel() -> ctypes.CDLL | None:
             lib = load(build(folder=folder))
         except (OSError, subprocess.SubprocessError):
             continue
-        return lib if agrees(lib) else None
+        try:
+            return lib if agrees(lib) else None
+        except (ValueError, MemoryError):   # the build refuses what it should take
+            return None
     return None
