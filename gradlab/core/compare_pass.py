@@ -298,7 +298,8 @@ def kernel() -> ctypes.CDLL | None:
     compiler, a build or load that failed, or a build that does not agree with torch."""
     if os.environ.get("GRADLAB_NO_KERNEL"):
         return None
-    for folder in (None, Path(tempfile.gettempdir()) / f"gradlab-{os.getuid()}"):
+    user = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    for folder in (None, Path(tempfile.gettempdir()) / f"gradlab-{user}"):
         try:
             lib = load(build(folder=folder))
         except (OSError, subprocess.SubprocessError):
