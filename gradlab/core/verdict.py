@@ -115,15 +115,15 @@ class TruthNorms:
 
 
 def truth_norms(truth: torch.Tensor) -> TruthNorms:
-    """max|T| and ‖T‖_F in float64, a block of entries at a time."""
+    """max|T| and ‖T‖_F in float64, in one pass (``compare_pass``)."""
     return compare_all(truth, (), "float64").norms
 
 
 def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
             norms: TruthNorms | None = None) -> Error:
     """``grad``'s error against ``truth`` in both norms and along the truth, taken in
-    float64 (or in the truth's dtype where that is wider) a block of entries at a
-    time: d = G − T, then max|d|, ‖d‖² and ⟨d, T⟩ in one sweep of d. ``norms``:
+    float64: d = G − T (G widened exactly, one rounding), then max|d|, ‖d‖² and
+    ⟨d, T⟩ in one pass (``compare_pass``). ``norms``:
     the truth's ``truth_norms`` where the caller has them (a truth compared with
     several gradients)."""
     if norms is None:
@@ -144,13 +144,14 @@ class Comparison:
 def compare_all(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Comparison:
     """``truth_norms(truth)`` and ``compare(g, truth, dtype, norms)`` of each of
     ``grads``, bit for bit, in one pass over the truth and each gradient
-    (``compare_pass``: its sums in lane order, the same on any machine and thread count).
+    (``compare_pass``: its sums in a fixed order, the same on any machine and thread
+    count).
 
     ``block`` > 0: also the largest |G − T| of each run of ``block`` entries of the
     last gradient (flattened; the first ``numel // block · block`` entries, NaN as
     +inf), for a top-k that looks only where the largest can be
     (``report.worst_entries``). ``block`` must divide ``compare_pass.ROW`` into runs of a
-    multiple of ``compare_pass.LANES`` entries."""
+    multiple of ``compare_pass.RUN`` entries."""
     (peak, ss), totals, maxima = _sums(truth, grads, True, block)
     norms = TruthNorms(peak + 0.0, math.sqrt(ss))
     return Comparison(norms, _errors(totals, norms, dtype), maxima)
