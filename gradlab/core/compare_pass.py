@@ -212,9 +212,10 @@ def _finish(t: torch.Tensor, gs, block: int, tt: float, peak: float, sums, top) 
         grads.append(GradSums(math.nan if math.isnan(dd) else abs_max + 0.0, dd, dt,
                               nonfinite))
     if top is not None and math.isnan(grads[-1].dd):
-        whole = _whole(t.numel(), block)
-        d = gs[-1][:whole].to(torch.float64) - t[:whole]
-        top = d.abs_().view(-1, block).amax(1)
+        whole, chunk = _whole(t.numel(), block), _ROWS * ROW   # chunk: whole runs
+        top = torch.cat([(gs[-1][i:min(i + chunk, whole)].to(torch.float64)
+                          - t[i:min(i + chunk, whole)]).abs_().view(-1, block).amax(1)
+                         for i in range(0, whole, chunk)])
     if top is not None:
         top = top.nan_to_num_(nan=math.inf)
     return PassSums(math.nan if math.isnan(tt) else peak + 0.0, tt, tuple(grads), top)
