@@ -8,7 +8,9 @@ For each op (``op_db``, imported lazily: it takes seconds and needs the package
   ``supported_backward_dtypes("cpu")``; each other one is a Skipped
   ("bfloat16: …"). float64 is needed (the samples and the truth are float64);
 - under ``torch.manual_seed(seed)`` its samples are ``op.sample_inputs("cpu",
-  torch.float64, requires_grad=True)``, each mapped onto verify's positional
+  torch.float64, requires_grad=True)`` (which reseed every sample themselves from
+  torch's ``common_utils.SEED``, so they do not follow ``seed``: docs/ops.md, "Known
+  limitation"), each mapped onto verify's positional
   interface (``samples.map_sample``); samples with zero elements, complex or
   non-finite values, no differentiated input, or over ``MAX_ELEMENTS`` are
   dropped with the reason;
