@@ -110,6 +110,18 @@ def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
     in memory, ``_readable``), else by ``torch_pass``; the same bits either way.
     ``block`` > 0: the last gradient's max|d| over each run of ``block`` entries of its
     first ``numel // block · block`` (``block`` divides ROW and is a multiple of RUN)."""
+    return _pass(truth, grads, block, kernel())
+
+
+def torch_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
+    """``compare_pass`` by torch ops alone: the kernel's order, the reference its build is
+    checked against."""
+    return _pass(truth, grads, block, None)
+
+
+def _pass(truth: torch.Tensor, grads, block: int, lib) -> PassSums:
+    """``compare_pass`` by ``lib`` where it is a kernel and the tensors are ``_readable``,
+    else by torch's ops."""
     for g in grads:
         if g.shape != truth.shape:
             raise ValueError(f"shape {tuple(g.shape)} against the truth's {tuple(truth.shape)}")
@@ -118,20 +130,12 @@ def compare_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
                          f"{RUN} entries")
     t = _flat(truth).to(torch.float64)
     gs = [_flat(g) for g in grads]
-    lib = kernel()
-    if lib is not None and all(_readable(x) for x in (t, *gs)):
-        raw = _kernel_pass(lib, t, gs, block)
-    else:
-        raw = _torch_raw(t, gs, block)
-    return _finish(t, gs, block, *raw)
-
-
-def torch_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
-    """``compare_pass`` by torch ops alone: the kernel's order, the reference its build is
-    checked against."""
-    t = _flat(truth).to(torch.float64)
-    gs = [_flat(g) for g in grads]
-    return _finish(t, gs, block, *_torch_raw(t, gs, block))
+    if lib is None or not all(_readable(x) for x in (t, *gs)):
+        return _finish(gs, *_torch_raw(t, gs, block))
+    tt, peak, sums, top = _kernel_pass(lib, t, gs, block)
+    if top is not None and math.isnan(sums[-1][0]):   # the kernel leaves a NaN out of them
+        top = _torch_raw(t, gs[-1:], block)[3]
+    return _finish(gs, tt, peak, sums, top)
 
 
 def _flat(x: torch.Tensor) -> torch.Tensor:
@@ -202,20 +206,15 @@ def _kernel_pass(lib, t: torch.Tensor, gs, block: int):
     return truth_out[0], truth_out[1], sums, top
 
 
-def _finish(t: torch.Tensor, gs, block: int, tt: float, peak: float, sums, top) -> PassSums:
-    """The NaNs and counts both ways share: a NaN in T or d makes its Σ of squares NaN
-    (nothing else does), so it makes its maximum NaN; a non-finite Σ d² counts G's NaN
-    and ±inf entries; run maxima with a NaN are taken again by torch, NaN as +inf."""
+def _finish(gs, tt: float, peak: float, sums, top) -> PassSums:
+    """What both ways share: a NaN in T or d makes its Σ of squares NaN (nothing else
+    does), so it makes its maximum NaN; a non-finite Σ d² counts G's NaN and ±inf
+    entries; a run maximum with a NaN is +inf."""
     grads = []
     for g, (dd, dt, abs_max) in zip(gs, sums):
         nonfinite = 0 if math.isfinite(dd) else int((~torch.isfinite(g)).sum())
         grads.append(GradSums(math.nan if math.isnan(dd) else abs_max + 0.0, dd, dt,
                               nonfinite))
-    if top is not None and math.isnan(grads[-1].dd):
-        whole, chunk = _whole(t.numel(), block), _ROWS * ROW   # chunk: whole runs
-        top = torch.cat([(gs[-1][i:min(i + chunk, whole)].to(torch.float64)
-                          - t[i:min(i + chunk, whole)]).abs_().view(-1, block).amax(1)
-                         for i in range(0, whole, chunk)])
     if top is not None:
         top = top.nan_to_num_(nan=math.inf)
     return PassSums(math.nan if math.isnan(tt) else peak + 0.0, tt, tuple(grads), top)
@@ -285,7 +284,7 @@ def agrees(lib) -> bool:
     grads[1][7], grads[2][ROW + 3] = math.inf, math.nan
     for gs in (grads, grads[:1]):
         want = torch_pass(t, gs, RUN)
-        got = _finish(t, gs, RUN, *_kernel_pass(lib, t, gs, RUN))
+        got = _pass(t, gs, RUN, lib)   # plain tensors: the kernel's way
         if repr(got.grads) != repr(want.grads) or (got.peak, got.tt) != (want.peak, want.tt):
             return False
         if not torch.equal(got.maxima, want.maxima):

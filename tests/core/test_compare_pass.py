@@ -166,7 +166,8 @@ def test_every_vector_width_gives_the_same_bits(flags, tmp_path):
     assert width == want and width in (2, 4, 8)
     assert cp.agrees(lib)
     truth, grads = draw(3 * cp.ROW + 5, "bfloat16", "nan")
-    got = cp._finish(truth, grads, 256, *cp._kernel_pass(lib, truth, grads, 256))
+    assert all(cp._readable(x) for x in (truth, *grads))   # so the kernel's way
+    got = cp._pass(truth, grads, 256, lib)
     assert_same(got, cp.torch_pass(truth, grads, 256))
 
 
@@ -178,6 +179,24 @@ def test_a_build_with_fused_multiply_add_is_caught_and_not_used(tmp_path):
         pytest.skip("no FMA here")
     flags = tuple("-ffp-contract=fast" if f == "-ffp-contract=off" else f for f in cp.FLAGS)
     assert not cp.agrees(cp.load(cp.build(flags, tmp_path)))
+
+
+@needs_cc
+def test_where_there_is_a_compiler_compare_pass_runs_the_kernel(monkeypatch):
+    """A build that failed or disagreed would leave verify on torch's ops, the same bits
+    but 10× slower: here it must be the kernel."""
+    monkeypatch.delenv("GRADLAB_NO_KERNEL", raising=False)
+    cp.kernel.cache_clear()
+    ran = []
+    kernel_pass = cp._kernel_pass
+    monkeypatch.setattr(cp, "_kernel_pass", lambda *a: ran.append(1) or kernel_pass(*a))
+    try:
+        assert cp.kernel() is not None
+        truth, grads = draw(cp.ROW + 3, "bfloat16", "finite")
+        cp.compare_pass(truth, grads, 128)
+    finally:
+        cp.kernel.cache_clear()
+    assert ran
 
 
 @needs_cc
