@@ -254,5 +254,44 @@ int gradlab_compare_pass(int64_t n, const double *t, int32_t k, const void *cons
     return 0;
 }
 
+/* The Taylor test's L = Σ w·f and its rounding scale Σ |w·f| over n float64 entries of
+ * w and f, each product rounded once, in the pass's order (the same rows, partials and
+ * halving as the sums above): out = {Σ w·f, Σ |w·f|}. Returns 0, -2 out of memory. */
+int gradlab_pair_sums(int64_t n, const double *w, const double *f, double *out)
+{
+    double *wpad = calloc(ROW, sizeof(double)), *fpad = calloc(ROW, sizeof(double));
+    vd s[PV], a[PV];
+    if (!wpad || !fpad) {
+        free(wpad), free(fpad);
+        return -2;
+    }
+    out[0] = out[1] = 0.0;
+    for (int64_t row = 0; row < n; row += ROW) {
+        int64_t m = n - row < ROW ? n - row : ROW;
+        const double *wr = w + row, *fr = f + row;
+        if (m < ROW) {
+            memcpy(wpad, wr, (size_t)m * sizeof(double));
+            memcpy(fpad, fr, (size_t)m * sizeof(double));
+            wr = wpad, fr = fpad;
+        }
+        for (int b = 0; b < PV; b += BLOCK) {
+            vd sb[BLOCK] = {{0}}, ab[BLOCK] = {{0}};
+            for (int j = 0; j < ROW; j += PARTIALS)
+                for (int i = 0; i < BLOCK; i++) {
+                    int at = j + (b + i) * W;
+                    vd p = load_f64(wr + at) * load_f64(fr + at);
+                    sb[i] += p;
+                    ab[i] += vabs(p);
+                }
+            memcpy(s + b, sb, sizeof sb);
+            memcpy(a + b, ab, sizeof ab);
+        }
+        out[0] += halving((double *)s);
+        out[1] += halving((double *)a);
+    }
+    free(wpad), free(fpad);
+    return 0;
+}
+
 /* The vector width this build holds its partials in (2, 4 or 8 doubles). */
 int gradlab_compare_pass_width(void) { return W; }

@@ -21,6 +21,10 @@ ops took about fifteen passes (docs/benchmarks.md). Where it cannot be built or 
 or $GRADLAB_NO_KERNEL is set, the same sums come from torch ops in the same order
 (slower): the same bits either way. A kernel that is built is checked against those
 torch sums before it is used.
+
+The same kernel takes the Taylor test's L = Σ w·f and its rounding scale Σ |w·f|
+(``pair_sums``), each product rounded once, in the same order: one read of w and f,
+where torch's ops took a product, its absolute values and two sums.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from gradlab.core.precise import ends, widened_sub, worst
 
 __all__ = [
     "agrees", "build", "compare_pass", "FLAGS", "GradSums", "kernel", "load", "ordered_sum",
-    "PARTIALS", "PassSums", "ROW", "RUN", "torch_pass",
+    "pair_sums", "PARTIALS", "PassSums", "ROW", "RUN", "torch_pass",
 ]
 
 #: The kernel's row, its partial sums, and the runs whose maxima a caller may ask for
@@ -117,6 +121,26 @@ def torch_pass(truth: torch.Tensor, grads, block: int = 0) -> PassSums:
     """``compare_pass`` by torch ops alone: the kernel's order, the reference its build is
     checked against."""
     return _pass(truth, grads, block, None)
+
+
+def pair_sums(w: torch.Tensor, f: torch.Tensor) -> tuple[float, float]:
+    """(Σ w·f, Σ |w·f|) over w and f flattened (widened to float64, exactly), each
+    product rounded once, in the pass's order: by the kernel where there is one, else by
+    torch's ops (``ordered_sum``), the same bits either way."""
+    return _pair(w, f, kernel())
+
+
+def _pair(w: torch.Tensor, f: torch.Tensor, lib) -> tuple[float, float]:
+    w, f = _flat(w).to(torch.float64), _flat(f).to(torch.float64)
+    if w.numel() != f.numel():
+        raise ValueError(f"pair_sums: {w.numel()} entries against {f.numel()}")
+    if lib is None or not (_readable(w) and _readable(f)):
+        p = w * f
+        return ordered_sum(p), ordered_sum(p.abs())
+    out = (ctypes.c_double * 2)()
+    if lib.gradlab_pair_sums(w.numel(), w.data_ptr(), f.data_ptr(), out):
+        raise MemoryError("pair_sums: the kernel could not allocate its row buffers")
+    return out[0], out[1]
 
 
 def _pass(truth: torch.Tensor, grads, block: int, lib) -> PassSums:
@@ -269,12 +293,15 @@ def load(path: Path) -> ctypes.CDLL:
     entry.argtypes = [ctypes.c_int64, pointer, ctypes.c_int32, pointer, pointer,
                       ctypes.c_int64, pointer, pointer, pointer]
     lib.gradlab_compare_pass_width.restype = ctypes.c_int
+    lib.gradlab_pair_sums.restype = ctypes.c_int
+    lib.gradlab_pair_sums.argtypes = [ctypes.c_int64, pointer, pointer, pointer]
     return lib
 
 
 def agrees(lib) -> bool:
     """Whether the kernel gives ``torch_pass``'s bits on a few rows of every kind it
-    reads (NaN, ±inf, −0.0 and a ragged last row among them)."""
+    reads (NaN, ±inf, −0.0 and a ragged last row among them), and ``pair_sums``' torch
+    bits on them."""
     gen = torch.Generator().manual_seed(0)
     n = 2 * ROW + 13
     t = torch.randn(n, generator=gen, dtype=torch.float64) * 1e3
@@ -288,6 +315,10 @@ def agrees(lib) -> bool:
         if repr(got.grads) != repr(want.grads) or (got.peak, got.tt) != (want.peak, want.tt):
             return False
         if not torch.equal(got.maxima, want.maxima):
+            return False
+    w = torch.randn(n, generator=gen, dtype=torch.float64)
+    for f in (t, *(g.to(torch.float64) for g in grads[:3])):
+        if repr(_pair(w, f, lib)) != repr(_pair(w, f, None)):
             return False
     return True
 

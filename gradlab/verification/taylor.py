@@ -61,7 +61,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from gradlab.core.precise import fixed_dot, fixed_sum
+from gradlab.core.compare_pass import pair_sums
+from gradlab.core.precise import fixed_dot
 
 __all__ = [
     "COVER", "covers_alone", "DEEPEST", "fit_remainders", "GUARD", "joint_test", "ladder", "Line",
@@ -179,15 +180,17 @@ def fit_remainders(steps: Sequence[float], remainders: Sequence[float]
 
 
 def pairing(upstream: Sequence[torch.Tensor | None]):
-    """L and its rounding scale S = Σ|w ⊙ f| from the outputs of f."""
+    """L and its rounding scale S = Σ|w ⊙ f| from the outputs of f: per output, one
+    pass over w and f (``compare_pass.pair_sums``: each product w·f rounded once, its
+    sums in a fixed order), the outputs' in turn."""
     def measure(outputs: Sequence[torch.Tensor]) -> tuple[float, float]:
         total = scale = 0.0
         for w, out in zip(upstream, outputs):
             if w is None:
                 continue
-            product = w.reshape(-1) * out.detach().to(F64).reshape(-1)
-            total += fixed_sum(product)
-            scale += fixed_sum(product.abs())     # |w|·|f| = |w·f| exactly
+            pair, size = pair_sums(w, out)
+            total += pair
+            scale += size     # |w|·|f| = |w·f| exactly
         return total, scale
     return measure
 
