@@ -252,3 +252,59 @@ def test_the_pass_does_not_depend_on_the_thread_count():
     (a, b), (c, d) = results
     assert_same(a, c)
     assert_same(b, d)
+
+
+def draw_pair(size: int, special: str, seed: int = 0):
+    """An upstream w and outputs f for ``pair_sums``, with a special value where asked."""
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(size, generator=gen, dtype=torch.float64)
+    f = torch.randn(size, generator=gen, dtype=torch.float64) * 1e3
+    where = size // 2
+    if special == "nan":
+        f[where] = math.nan
+    elif special == "inf":
+        f[where] = -math.inf
+    elif special == "zeros":
+        f[:where], w[where:] = -0.0, 0.0
+    elif special == "huge":   # a product overflows to inf
+        w[where], f[where] = 1e200, -1e200
+    return w, f
+
+
+@np.errstate(over="ignore", invalid="ignore")
+def pair_reference(w: torch.Tensor, f: torch.Tensor) -> tuple[float, float]:
+    p = w.reshape(-1).numpy() * f.reshape(-1).numpy()
+    return numpy_ordered_sum(p), numpy_ordered_sum(np.abs(p))
+
+
+@pytest.mark.parametrize("size", [1, 7, 255, cp.ROW - 1, cp.ROW + 9, 300_001],
+                         ids=lambda n: f"n{n}")
+@pytest.mark.parametrize("special", ["finite", "nan", "inf", "zeros", "huge"])
+def test_pair_sums_give_the_reference_bits_by_kernel_and_by_torch(size, special):
+    """The Taylor test's Σ w·f and Σ |w·f|: each product rounded once, summed in the
+    pass's order, by the kernel (where built) and by torch's ops alike."""
+    w, f = draw_pair(size, special)
+    want = repr(pair_reference(w, f))
+    assert repr(cp._pair(w, f, None)) == want
+    assert repr(cp.pair_sums(w, f)) == want
+
+
+def test_pair_sums_read_any_shape_and_dtype_of_f_as_its_float64_values():
+    w, f = draw_pair(3 * 64, "finite", seed=3)
+    f32 = f.float()
+    want = repr(pair_reference(w, f32.double()))
+    assert repr(cp.pair_sums(w.view(3, 64), f32.view(3, 64))) == want
+    assert repr(cp.pair_sums(w, torch._neg_view(-f32))) == want   # a lazy negation
+    assert cp.pair_sums(w[:0], f[:0]) == (0.0, 0.0)
+    with pytest.raises(ValueError, match="entries"):
+        cp.pair_sums(w, f[:-1])
+
+
+@needs_cc
+def test_the_kernels_pair_sums_are_the_torch_bits_at_every_vector_width(tmp_path):
+    base = tuple(f for f in cp.FLAGS if f != "-march=native")
+    for flags in (("-mno-avx",), ("-DGRADLAB_GENERIC",), ("-march=native",)):
+        lib = cp.load(cp.build(base + flags, tmp_path))
+        for special in ("finite", "nan", "zeros"):
+            w, f = draw_pair(2 * cp.ROW + 5, special, seed=1)
+            assert repr(cp._pair(w, f, lib)) == repr(cp._pair(w, f, None))
