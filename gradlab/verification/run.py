@@ -21,13 +21,17 @@ rounding of the exact gradient, |G − T| ≤ 2b + c·u, is within 3b + c·u of 
 (``FLOAT64_AUTOGRAD_FACTOR``). The Taylor remainder test (``taylor``), which
 needs no tolerance, checks the float64 gradient against the candidate's own
 forward: first with every input moved at once (``taylor.joint_test``), then, for
-each row where that does not find the gradients consistent, input by input
-(``taylor.ladder``).
+each row where that does not find the gradients consistent or resolves less than that
+input's own ladder would, input by input (``taylor.ladder``). Where the rule vouches
+(``_Dtype._vouched``: it passed, finer than ``taylor.VOUCH``, a gradient that is not
+the truth's bit for bit, and the candidate's L(x) is the reference's within rounding),
+a consistent joint test stands for every input without their own steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -76,9 +80,11 @@ from gradlab.verification.spec import (
 )
 from gradlab.verification.taylor import (
     COVER,
+    VOUCH,
     Line,
     Taylor,
     covers_alone,
+    forwards_agree,
     joint_test,
     ladder,
     loss_at,
@@ -273,6 +279,9 @@ class _Run:
         self.narrowing: str | None = None
         self.recorded = False
         self.lengths: dict[str, int] | None = None   # taken where needed: ``_lengths``
+        #: the reference's L(x) and its rounding scale (``taylor.pairing``) at the float64
+        #: inputs, from its first float64 truth pass (float64 runs only)
+        self.reference_at_x: tuple[float, float] | None = None
         self.seed = draws.generator.initial_seed()
         #: (dtype, input) → the WORST_KEPT entries with the largest |G − T|.
         self.worst = WorstEntries()
@@ -327,6 +336,9 @@ class _Run:
                 self.draws.know(outs, self.specs)
                 ups = self._ups(dtype)
                 wide_ups = [None if w is None else w.to(F64) for w in ups]
+                if dtype == F64 and self.draws.taylor and self.reference_at_x is None:
+                    with contextlib.suppress(Exception):   # then the rule vouches for none
+                        self.reference_at_x = pairing(self.draws.upstream)(outs)
             try:
                 result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
             except Exception as exc:
@@ -506,8 +518,8 @@ class _Dtype:
             v, err, autograd_err, allowed = self._allowed(n, grad, bug)
         self.run.worst.take((self.name, n), grad, self.autograd.get(n), self.truth[n],
                             self.norms[n].peak, v.u, self._kinks(n), self.maxima[n])
-        taylor = (self._taylor(n, grad) if self.name == "float64" and v.status != "degenerate"
-                  else None)
+        taylor = (self._taylor(n, grad, self._vouched(v, err, allowed))
+                  if self.name == "float64" and v.status != "degenerate" else None)
         return self._verdict_row(spec, v, err, autograd_err, grad, taylor, allowed)
 
     def _verdict(self, n: str, err: Error, autograd_err: Error, bug, extra=None) -> Verdict:
@@ -547,13 +559,27 @@ class _Dtype:
             sentence += ": all of the disagreement beyond rounding sits at those entries"
         return v, err, autograd_err, sentence
 
-    def _taylor(self, n: str, grad) -> Taylor:
+    def _vouched(self, v: Verdict, err: Error, allowed: str) -> bool:
+        """Whether the rule vouches for input's own Taylor ladder: it passed on its own
+        (no allowance), would fail every further error of ``taylor.VOUCH`` relative in
+        each norm, against a gradient that is not the truth's bit for bit (another
+        computation than the reference's autograd), and the candidate's L(x) is the
+        reference's within rounding (``taylor.forwards_agree``)."""
+        return (v.status == "pass" and not allowed and err.rel_err > 0
+                and all(v.sensitivity(norm) <= VOUCH for norm in v.checks)
+                and self.run.reference_at_x is not None
+                and forwards_agree(self._at_x(), self.run.reference_at_x))
+
+    def _taylor(self, n: str, grad, vouched: bool = False) -> Taylor:
         """The joint test where it finds the gradients consistent with the forward and
-        resolves at least what this input's own ladder would, else that ladder (which
-        also says why where the forward raises). The ladder and the reach that decides
-        take their steps on one line (``taylor.own_line``): the step they share runs once."""
+        resolves at least what this input's own ladder would (or the rule vouches for
+        that ladder: ``_vouched``), else that ladder (which also says why where the
+        forward raises). The ladder and the reach that decides take their steps on one
+        line (``taylor.own_line``): the step they share runs once."""
         joint, line = self.joint_taylor(), None
         if joint is not None and joint.decided and not joint.failed and n in joint.moved:
+            if vouched:
+                return dataclasses.replace(joint, vouched=True)
             covered, line = self._covers(joint, n, grad)
             if covered:
                 return joint

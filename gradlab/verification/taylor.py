@@ -49,6 +49,13 @@ gradients consistent; elsewhere that input's own test runs, so a row fails on th
 Taylor test exactly where its own test fails. A linear input whose own step is
 not usable (r is rounding there: its own test would decide nothing) is covered; a
 linear input with an error is not (R = a·h shows without any curvature).
+
+Where the rule vouches (``forwards_agree`` and the caller's checks against VOUCH:
+the rule passed a gradient that is not the truth's bit for bit, finer than any ladder
+resolves, and the candidate's forward is the reference's at x), a consistent joint
+test stands for every input without their own steps: an error below its reach but
+above an own ladder's is then an error the rule would have failed, unless the
+candidate shares it with the reference's autograd.
 """
 
 from __future__ import annotations
@@ -65,9 +72,9 @@ from gradlab.core.compare_pass import pair_sums
 from gradlab.core.precise import fixed_dot
 
 __all__ = [
-    "COVER", "covers_alone", "DEEPEST", "fit_remainders", "GUARD", "joint_test", "ladder", "Line",
-    "loss_at", "own_line", "own_reach", "pairing", "reach", "scaled_direction", "SCREEN",
-    "step_buffer", "Taylor", "taylor_test"
+    "COVER", "covers_alone", "DEEPEST", "fit_remainders", "forwards_agree", "GUARD",
+    "joint_test", "ladder", "Line", "loss_at", "own_line", "own_reach", "pairing", "reach",
+    "scaled_direction", "SCREEN", "step_buffer", "Taylor", "taylor_test", "VOUCH"
 ]
 
 F64 = torch.float64
@@ -95,6 +102,10 @@ DEEPEST = 30
 GUARD = 8.0
 #: The joint test stands for an input whose own ladder resolves COVER × its reach.
 COVER = 2.0
+#: The rule vouches for the inputs' own ladders where it would fail every further error
+#: this large (relative, each norm): 1,000 × below the finest error an input's own
+#: ladder resolved in ``bench.bench_taylor_power`` (10⁻⁸–10⁻⁹, on inputs L is linear in).
+VOUCH = 1e-12
 #: The step of an input's own ladder that estimates what it resolves: the smallest
 #: one that ladder needs usable to decide (MIN_POINTS steps from h₀).
 SCREEN = MIN_POINTS - 1
@@ -117,6 +128,8 @@ class Taylor:
     moved: tuple[str, ...] = ()  # the inputs moved together (joint_test), if several
     reach: float = math.nan     # |R(h)|/h at the smallest usable step (joint_test)
     bottom: float = math.nan    # that step h (joint_test)
+
+    vouched: bool = False       # stood for each input's own ladder as the rule vouched
 
     @property
     def rate(self) -> float:
@@ -159,6 +172,9 @@ class Taylor:
         verdict = "a wrong gradient" if self.failed else "consistent with the forward"
         together = (f"; {', '.join(self.moved)} moved together" if len(self.moved) > 1
                     else "")
+        if self.vouched:
+            together += ("; no input's own ladder run: the rule resolves finer, and the "
+                         "candidate's forward is the reference's at x")
         return (f"Taylor remainder rate {self.rate:.2f} (≈ 2 right, ≈ 1 wrong; {rates}; "
                 f"first-order term {self.first_order:.0%} of the smallest remainder"
                 f"{together}): {verdict}")
@@ -325,6 +341,14 @@ def joint_test(fn: Callable, args: list, grads: dict[int, torch.Tensor],
     return Taylor(rates, len(kept), len(line.points), misfit=misfit, first_order=first,
                   moved=names, reach=abs(signed[-1]) / (H0 / 2**kept[-1]),
                   bottom=H0 / 2**kept[-1])
+
+
+def forwards_agree(candidate: tuple[float, float], reference: tuple[float, float]) -> bool:
+    """Whether the candidate's L(x) and the reference's (each with its rounding scale S,
+    ``pairing``) differ by at most MARGIN × their rounding floor u·(S_c + S_r): less than
+    any Taylor step would count as a remainder."""
+    (l_c, s_c), (l_r, s_r) = candidate, reference
+    return abs(l_c - l_r) <= MARGIN * U64 * (s_c + s_r)
 
 
 def covers_alone(joint: Taylor) -> bool:
