@@ -12,13 +12,18 @@ fails is printed (down to the first e it passes), for
 - ``combined``: verify's rule, the joint test where it finds the gradients consistent
   and covers the input (``taylor.COVER``), that input's own ladder elsewhere;
 - ``own``: the input's own ladder (``taylor.taylor_test``) alone, as before 2026-12-05;
-- ``joint``: the joint test alone.
+- ``joint``: the joint test alone;
+- ``verify``: ``gradlab.verify`` in float64 (the rule and the Taylor test as verify
+  runs them, the rule vouching where it may: ``taylor.VOUCH``) of a candidate whose
+  gradient for that input is autograd's plus the same kind of error pattern
+  (``Nudge``: an identity whose backward adds it), on verify's own draws.
 """
 
 from __future__ import annotations
 
 import torch
 
+import gradlab
 from gradlab.problems.library import PROBLEMS
 from gradlab.verification.calls import as_outputs, autograd_grads
 from gradlab.verification.spec import draw_inputs
@@ -87,15 +92,51 @@ def smallest_caught(kind: str, case, name: str) -> float | None:
     return caught
 
 
+class Nudge(torch.autograd.Function):
+    """x itself; its backward adds e · max|g| times a seeded N(0, 1) pattern to the
+    gradient g that reaches it."""
+
+    @staticmethod
+    def forward(ctx, x, e):
+        ctx.e = e
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        pattern = torch.randn(g.shape, generator=torch.Generator().manual_seed(7),
+                              dtype=g.dtype)
+        return g + ctx.e * pattern * g.abs().max(), None
+
+
+def verify_caught(name: str, size: int, seed: int, inp: str) -> float | None:
+    """The smallest error of ERRORS whose row ``gradlab.verify`` fails in float64 (down to
+    the first it passes)."""
+    problem = PROBLEMS[name]
+    inputs = problem.inputs(size, seed)
+    index = list(inputs).index(inp)
+    caught = None
+    for e in ERRORS:
+        def candidate(*args, e=e):
+            return problem.reference(*(Nudge.apply(a, e) if i == index else a
+                                       for i, a in enumerate(args)))
+        report = gradlab.verify(candidate, problem.reference, inputs, ("float64",), seed)
+        if report.frame.set_index("input").loc[inp, "status"] != "fail":
+            break
+        caught = e
+    return caught
+
+
 def main() -> None:
     torch.set_num_threads(1)
-    print("| problem | size | seed | input | combined (verify) | own ladder | joint alone |")
-    print("|---|---|---|---|---|---|---|")
+    print("| problem | size | seed | input | combined (verify's Taylor test) | own ladder | "
+          "joint alone | verify (rule and Taylor test) |")
+    print("|---|---|---|---|---|---|---|---|")
     for name, size in CASES:
         for seed in (0, 1):
             case = setup(name, size, seed)
             for inp in case[5]:
                 cells = [smallest_caught(kind, case, inp) for kind in ("combined", "own", "joint")]
+                cells.append(verify_caught(name, size, seed, inp))
                 text = " | ".join("none" if c is None else f"{c:.0e}" for c in cells)
                 print(f"| {name} | {size} | {seed} | {inp} | {text} |", flush=True)
 
