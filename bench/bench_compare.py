@@ -9,6 +9,11 @@ seed layer's W at width 4096 (16.8 M entries) in bfloat16 and in float32, with t
 worst entries' run maxima as verify asks for them; and two float32 gradients of 4,096,
 65,536 and 262,144 entries. Each figure is the median of ``--reps`` timings (the small
 ones of 200 calls each), all in one run. Prints a Markdown table.
+
+Then the Taylor test's step sums (``compare_pass.pair_sums``: Σ w·f and Σ|w·f| of an
+upstream w and outputs f in float64, LayerNorm's 16 × 4096 at verify's largest size, and
+16.8 M entries, 4096 × 4096): the kernel, torch's ops in its order, the way before it
+(``w·f``, its absolute values and two ``precise.fixed_sum``), and one read of w and f.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from functools import partial
 import torch
 
 from gradlab.core import compare_pass as cp
+from gradlab.core.precise import fixed_sum
 from gradlab.core.provenance import provenance
 from gradlab.core.verdict import compare_all
 from gradlab.verification.report import top_block
@@ -58,6 +64,22 @@ def row(label: str, n: int, dtype: torch.dtype, reps: int, calls: int, unit: flo
             f"{read * unit:.1f} {name} | {kern / read:.1f} |")
 
 
+def fixed_sums_way(w: torch.Tensor, f: torch.Tensor) -> tuple[float, float]:
+    """The Taylor test's step sums as they were taken before ``pair_sums`` (b27444e … 18eb2e4)."""
+    product = w.reshape(-1) * f.reshape(-1)
+    return fixed_sum(product), fixed_sum(product.abs())
+
+
+def pair_row(label: str, n: int, reps: int, calls: int, unit: float, name: str) -> str:
+    w, f = (torch.randn(n, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+            for s in (1, 2))
+    kern, torch_ops, before, read = (median_seconds(fn, reps, calls) for fn in (
+        partial(cp.pair_sums, w, f), partial(cp._pair, w, f, None),
+        partial(fixed_sums_way, w, f), lambda: (w.sum(), f.sum())))
+    return (f"| {label} | {kern * unit:.1f} {name} | {torch_ops * unit:.0f} {name} | "
+            f"{before * unit:.1f} {name} | {read * unit:.1f} {name} | {kern / read:.1f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=7)
@@ -78,6 +100,14 @@ def main() -> None:
     for n in (4096, 1 << 16, 1 << 18):
         print(row(f"{n:,} entries, two float32 gradients", n, torch.float32, args.reps, 200,
                   1e6, "µs"), flush=True)
+    print("\n| the Taylor step's Σ w·f and Σ abs(w·f) | pair_sums (the kernel) | torch's ops "
+          "in its order | before: w·f, its abs, two fixed sums | one read of w and f | "
+          "kernel ÷ one read |")
+    print("|---|---|---|---|---|---|")
+    print(pair_row("LayerNorm's 16 × 4096 outputs", 16 * 4096, args.reps, 200, 1e6, "µs"),
+          flush=True)
+    print(pair_row("16.8 M entries (4096 × 4096)", 4096 * 4096, args.reps, 1, 1e3, "ms"),
+          flush=True)
 
 
 if __name__ == "__main__":
