@@ -64,7 +64,7 @@ from gradlab.verification.calls import (
     first_line,
     gradients,
 )
-from gradlab.verification.recorder import Recorder
+from gradlab.verification.recorder import Recorder, custom_backward
 from gradlab.verification.report import Report, WorstEntries, empty_row, top_block
 from gradlab.verification.spec import (
     DEFAULT_DTYPES,
@@ -323,7 +323,9 @@ class _Run:
     def _truth(self, args, dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], list]:
         """The reference in float64 on the same rounded inputs and upstream (drawn
         after the first such run, which gives the outputs' shapes), and that
-        upstream rounded to ``dtype``. The first run is recorded (``Recorder``)."""
+        upstream rounded to ``dtype``. The first run's forward is recorded
+        (``Recorder``), and its backward too where the reference brings backward code
+        of its own (``recorder.custom_backward``)."""
         wide = [a.detach().to(F64) if a.is_floating_point() else a for a in args]
         recorder = None if self.recorded else Recorder(lengths=False)
         with recorder or contextlib.nullcontext():
@@ -332,13 +334,14 @@ class _Run:
             except Exception as exc:
                 raise GradlabError(f"reference {failure_text(exc)} in float64",
                                    "reference") from None
-            with recorder.pause() if recorder else contextlib.nullcontext():
-                self.draws.know(outs, self.specs)
-                ups = self._ups(dtype)
-                wide_ups = [None if w is None else w.to(F64) for w in ups]
-                if dtype == F64 and self.draws.taylor and self.reference_at_x is None:
-                    with contextlib.suppress(Exception):   # then the rule vouches for none
-                        self.reference_at_x = pairing(self.draws.upstream)(outs)
+        self.draws.know(outs, self.specs)
+        ups = self._ups(dtype)
+        wide_ups = [None if w is None else w.to(F64) for w in ups]
+        if dtype == F64 and self.draws.taylor and self.reference_at_x is None:
+            with contextlib.suppress(Exception):   # then the rule vouches for none
+                self.reference_at_x = pairing(self.draws.upstream)(outs)
+        backward = recorder if recorder is not None and custom_backward(outs) else None
+        with backward or contextlib.nullcontext():
             try:
                 result = gradients(leaves, outs, self.names, wide_ups, self.draws.shapes, F64)
             except Exception as exc:

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import gradlab
 from gradlab.core.errors import GradlabError
-from gradlab.verification.recorder import Recorder
+from gradlab.verification.recorder import Recorder, custom_backward
 
 F64 = torch.float64
 
@@ -429,3 +429,37 @@ def test_the_allowance_is_the_same_whichever_dtypes_ran_before():
     first = allowance("bfloat16")
     allowance("float16")                       # draws of its own, from its own stream
     assert allowance("bfloat16") == first
+
+
+class _NarrowBackward(torch.autograd.Function):
+    """tanh whose backward computes in float32: the forward stays in float64."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return (g.float() * (1 - y.float() ** 2)).to(g.dtype)
+
+
+def test_a_reference_whose_own_backward_downcasts_gives_no_truth():
+    """The first truth pass records the backward too where the reference brings backward
+    code of its own (a custom autograd.Function), which may narrow where its forward
+    did not."""
+    report = gradlab.verify(torch.tanh, _NarrowBackward.apply, {"x": (8, 8)},
+                            dtypes=("float64", "float32"), seed=0)
+    for row in report.rows:
+        assert row["status"] == "degenerate"
+        assert "turns float64 into float32" in row["evidence"]
+
+
+def test_custom_backward_finds_backward_code_of_the_functions_own():
+    x = torch.randn(4, dtype=F64, requires_grad=True)
+    assert not custom_backward([torch.tanh(x) * 2 + x.sum()])
+    assert custom_backward([_NarrowBackward.apply(x) * 2])
+    assert custom_backward([x * 0, _NarrowBackward.apply(x)])
+    assert not custom_backward([x.detach(), torch.ones(2)])
