@@ -51,8 +51,8 @@ not usable (r is rounding there: its own test would decide nothing) is covered; 
 linear input with an error is not (R = a·h shows without any curvature).
 
 Where the rule vouches (``forwards_agree`` and the caller's checks against VOUCH:
-the rule passed a gradient that is not the truth's bit for bit, finer than any ladder
-resolves, and the candidate's forward is the reference's at x), a consistent joint
+the rule passed, finer than any ladder resolves, gradients that are not all the
+truth's bits, and the candidate's forward is the reference's at x), a consistent joint
 test stands for every input without their own steps: an error below its reach but
 above an own ladder's is then an error the rule would have failed, unless the
 candidate shares it with the reference's autograd.

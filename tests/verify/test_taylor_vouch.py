@@ -1,5 +1,5 @@
-"""Where the rule vouches for the inputs' own Taylor ladders (float64): it passed a
-gradient that is not the truth's bit for bit, finer than ``taylor.VOUCH``, and the
+"""Where the rule vouches for the inputs' own Taylor ladders (float64): it passed,
+finer than ``taylor.VOUCH``, gradients that are not all the truth's bits, and the
 candidate's forward is the reference's at x. There a consistent joint test stands for
 every input; everywhere else each input's own step, and ladder, run as before."""
 
@@ -11,7 +11,7 @@ import torch
 import gradlab
 import gradlab.verification.run as run
 from bench.bench_taylor_floor import Counted
-from gradlab.problems.layernorm import reference, torch_layer_norm
+from gradlab.problems.layernorm import layer_norm, reference, torch_layer_norm
 from gradlab.verification.taylor import MARGIN, MIN_POINTS, U64, forwards_agree
 
 INPUTS = {"x": (16, 64), "weight": (64,), "bias": (64,)}
@@ -75,7 +75,19 @@ def test_an_independent_right_gradient_runs_no_own_step(monkeypatch):
     assert fn.calls > MIN_POINTS + 1 + len(INPUTS) - len(vouched)
 
 
-def test_a_gradient_that_is_the_truths_bits_is_not_vouched_for():
+def test_gradients_of_which_some_are_the_truths_bits_are_vouched_for_alike():
+    """The hand-written LayerNorm: its ∂w and ∂b are autograd's bits (the same sums in
+    the same order), its ∂x is not. It is not the reference's autograd over again, so
+    the rule vouches for all three rows: the joint test's forwards alone."""
+    fn = Counted(layer_norm)
+    report = gradlab.verify(fn, reference, INPUTS, ("float64",))
+    assert (report.frame["err_max"] == 0).sum() >= 1    # some gradient is the truth's bits
+    assert all(row["status"] == "pass" and VOUCHED in row["evidence"]
+               for row in report.rows)
+    assert fn.calls == MIN_POINTS + 1
+
+
+def test_gradients_that_are_all_the_truths_bits_are_not_vouched_for():
     """The reference as its own candidate: the rule compares a computation with itself
     and vouches for nothing."""
     got = rows(reference)
