@@ -13,7 +13,7 @@ pass more, where a row fails the rule and its allowance needs it):
   reference brings backward code of its own (``custom_backward``): autograd's own
   backward of float64 ops narrows nothing the forward did not (a ``.float()`` in
   the forward is seen there), and recording it cost a LayerNorm verify at 4096 about
-  0.45 ms of 4.3 (docs/benchmarks.md).
+  a tenth of its time (docs/benchmarks.md).
 - **reduction lengths**: for each tensor, the length of the sum whose result it
   is: n for a matrix product's inner dimension k, a convolution's C_in·kernel
   (∂w and ∂b: N·output pixels), a softmax's row, a sum over n entries. A correct
