@@ -31,7 +31,14 @@ from functools import partial
 
 import torch
 
-from bench.bench_verify import FLOAT64_TARGET, draws, forward_backward, least_passes, seconds
+from bench.bench_verify import (
+    FLOAT64_TARGET,
+    draws,
+    forward_backward,
+    least_passes,
+    seconds,
+    spread,
+)
 from gradlab.core.memory import keep_freed_memory
 from gradlab.core.provenance import provenance
 from gradlab.problems.library import PROBLEMS
@@ -57,10 +64,6 @@ class Counted:
         finally:
             self.seconds += time.perf_counter() - start
             self.calls += 1
-
-
-def spread(values: list[float]) -> str:
-    return (f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})")
 
 
 def floor_rows(problem: Problem, reps: int) -> list[str]:
