@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from gradlab.core.compare_pass import compare_pass
+from gradlab.core.compare_pass import GradSums, compare_pass
 from gradlab.core.dtypes import dtype_info
 from gradlab.core.numbers import ratio_or_zero
 
@@ -128,7 +128,7 @@ def compare(grad: torch.Tensor, truth: torch.Tensor, dtype: str,
     several gradients)."""
     if norms is None:
         return compare_all(truth, (grad,), dtype).errors[0]
-    return _errors(_sums(truth, (grad,), False, 0)[1], norms, dtype)[0]
+    return _errors(compare_pass(truth, (grad,)).grads, norms, dtype)[0]
 
 
 @dataclass(frozen=True)
@@ -152,22 +152,15 @@ def compare_all(truth: torch.Tensor, grads, dtype: str, block: int = 0) -> Compa
     +inf), for a top-k that looks only where the largest can be
     (``report.worst_entries``). ``block`` must divide ``compare_pass.ROW`` into runs of a
     multiple of ``compare_pass.RUN`` entries."""
-    (peak, ss), totals, maxima = _sums(truth, grads, True, block)
-    norms = TruthNorms(peak + 0.0, math.sqrt(ss))
-    return Comparison(norms, _errors(totals, norms, dtype), maxima)
-
-
-def _sums(truth: torch.Tensor, grads, with_norms: bool, block: int):
-    """((max|T|, ‖T‖²) or None, [max|d|, ‖d‖², ⟨d, T⟩, non-finite entries] per gradient,
-    the last gradient's block maxima or None)."""
     result = compare_pass(truth, grads, block)
-    totals = [[g.abs_max, g.dd, g.dt, g.nonfinite] for g in result.grads]
-    return (result.peak, result.tt) if with_norms else None, totals, result.maxima
+    norms = TruthNorms(result.peak + 0.0, math.sqrt(result.tt))
+    return Comparison(norms, _errors(result.grads, norms, dtype), result.maxima)
 
 
-def _errors(totals, norms: TruthNorms, dtype: str) -> tuple[Error, ...]:
-    return tuple(make_error(abs_max + 0.0, norms.peak, dtype, nonfinite, math.sqrt(dev_ss),
-                            norms.fro, along) for abs_max, dev_ss, along, nonfinite in totals)
+def _errors(sums: tuple[GradSums, ...], norms: TruthNorms, dtype: str) -> tuple[Error, ...]:
+    """Each gradient's Error from its part of the pass and the truth's norms."""
+    return tuple(make_error(g.abs_max + 0.0, norms.peak, dtype, g.nonfinite, math.sqrt(g.dd),
+                            norms.fro, g.dt) for g in sums)
 
 
 def bounds(n: int, dtype: str) -> tuple[float, float]:
